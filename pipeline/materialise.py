@@ -1,0 +1,226 @@
+"""From (cluster, package) to the exact input of a tool run, and its key.
+
+The key of a render is the digest of its materialised input: the files the tool will
+see (after Jinja2), the merged values, the arguments and the tool's version. Clusters
+whose inputs are equal get equal keys and share one tool run. Nothing is written to
+disk here: files are named by their git blob id and read only when a run needs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pygit2
+
+from pipeline import kustomizations, values
+from pipeline.errors import ConfigError
+from pipeline.inventory import Cluster, Inventory, Layer, Package
+from pipeline.schema import parse
+from pipeline.source import Tree
+from pipeline.templating import Templates
+from pipeline.tools import Tool, Toolset
+
+LAYER_DIRS = {"classes": "class", "sites": "site", "clusters": "cluster"}
+HELM_OUTPUT = "chart-output.yaml"
+
+
+@dataclass(frozen=True)
+class File:
+    """A workspace file: its blob id, and either its bytes or where to read them."""
+
+    oid: str
+    data: bytes | None = None
+    source: str | None = None
+
+
+Files = Mapping[str, File]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One tool run: what to call, in a workspace holding `files`."""
+
+    tool: Literal["helm", "kustomize"]
+    args: tuple[str, ...]
+    files: Files
+    key: str
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Kustomize Components to apply over a Helm chart's output (written as HELM_OUTPUT)."""
+
+    files: Files
+    digest: str
+
+
+@dataclass(frozen=True)
+class Input:
+    cluster: str
+    package: str
+    run: Run
+    overlay: Overlay | None = None
+
+
+def digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def files_digest(files: Files) -> list[tuple[str, str]]:
+    return sorted((path, f.oid) for path, f in files.items())
+
+
+def run_key(tool: Tool, args: tuple[str, ...], files: Files) -> str:
+    return digest(tool.id, args, files_digest(files))
+
+
+def overlay_key(tool: Tool, overlay: Overlay, chart_output: bytes) -> str:
+    """Key of the Components run over a chart output."""
+    return digest(tool.id, "overlay", overlay.digest, str(pygit2.hash(chart_output)))
+
+
+def _blob(data: bytes) -> File:
+    return File(str(pygit2.hash(data)), data=data)
+
+
+def _wrapper(resources: list[str], components: list[str]) -> bytes:
+    doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+           "resources": resources, "components": components}
+    return json.dumps(doc, indent=2).encode() + b"\n"
+
+
+class Materialiser:
+    """Builds `Input`s; caches what is the same for every cluster (per render only)."""
+
+    def __init__(self, tree: Tree, inventory: Inventory, tools: Toolset) -> None:
+        self._tree = tree
+        self._inv = inventory
+        self._tools = tools
+        self._templates = Templates(tree)
+        self._package_files: dict[str, dict[str, File]] = {}
+        self._static: dict[str, File] = {}
+        self._static_values: dict[str, dict[str, Any]] = {}
+
+    def _static_file(self, path: str) -> File:
+        found = self._static.get(path)
+        if found is None:
+            found = self._static[path] = File(self._tree.blob_id(path), source=path)
+        return found
+
+    def _values_file(self, path: str) -> dict[str, Any]:
+        found = self._static_values.get(path)
+        if found is None:
+            found = self._static_values[path] = _as_values(path, self._tree.read(path))
+        return found
+
+    def package_files(self, pkg: Package) -> dict[str, File]:
+        found = self._package_files.get(pkg.name)
+        if found is None:
+            if pkg.type == "helm":
+                assert pkg.chart is not None
+                found = {f"chart/{rel}": self._static_file(f"{pkg.chart}/{rel}")
+                         for rel in self._tree.files(pkg.chart)}
+            else:
+                found = {f"package/{rel}": self._static_file(f"{pkg.path}/{rel}")
+                         for rel in self._tree.files(pkg.path) if rel != "package.yaml"}
+            self._package_files[pkg.name] = found
+        return found
+
+    def context(self, cluster: Cluster, pkg: Package) -> dict[str, Any]:
+        """What Jinja2 templates see."""
+        return {
+            "cluster": {"name": cluster.name, "class": cluster.class_name, "site": cluster.site,
+                        "environment": cluster.environment, "labels": dict(cluster.labels)},
+            "vars": dict(cluster.vars),
+            "env": cluster.environment,
+            "package": {"name": pkg.name, "namespace": pkg.namespace or ""},
+        }
+
+    def _layer_files(self, layer: Layer, index: int, cluster: Cluster,
+                     ctx: Mapping[str, Any]) -> tuple[dict[str, File], dict[str, Any] | None]:
+        """The layer's files in the workspace (under layers/<i>-<scope>/) and its values."""
+        prefix = f"layers/{index}-{LAYER_DIRS[layer.scope]}"
+        files: dict[str, File] = {}
+        layer_values: dict[str, Any] | None = None
+        for rel in layer.files:
+            path = f"{layer.path}/{rel}"
+            out = rel.removesuffix(".j2")
+            if rel.endswith(".j2"):
+                data = self._templates.render(path, ctx, f"cluster {cluster.name}")
+                if out in kustomizations.NAMES:
+                    kustomizations.check(path, parse(path, data), component=True, root=layer.path)
+                if out == "values.yaml":
+                    layer_values = _as_values(path, data)
+                    continue
+                files[f"{prefix}/{out}"] = _blob(data)
+            elif out == "values.yaml":
+                layer_values = self._values_file(path)
+            else:
+                files[f"{prefix}/{out}"] = self._static_file(path)
+        return files, layer_values
+
+    def input(self, cluster: Cluster, package: str) -> Input:
+        """The materialised input of rendering `package` for `cluster`."""
+        pkg = self._inv.packages[package]
+        layers = self._inv.layers_of(cluster, package)
+        ctx = self.context(cluster, pkg)
+        layer_files: dict[str, File] = {}
+        components: list[str] = []
+        values_layers: list[Mapping[str, Any]] = []
+        if pkg.type == "helm" and self._tree.is_file(f"{pkg.path}/values.yaml"):
+            values_layers.append(self._values_file(f"{pkg.path}/values.yaml"))
+        for index, layer in enumerate(layers):
+            files, layer_values = self._layer_files(layer, index, cluster, ctx)
+            layer_files.update(files)
+            if layer_values is not None:
+                values_layers.append(layer_values)
+            if layer.has_component:
+                components.append(f"layers/{index}-{LAYER_DIRS[layer.scope]}")
+        if pkg.type == "kustomize":
+            return self._kustomize_input(cluster, pkg, layer_files, components)
+        return self._helm_input(cluster, pkg, values_layers, layer_files, components)
+
+    def _kustomize_input(self, cluster: Cluster, pkg: Package, layer_files: dict[str, File],
+                         components: list[str]) -> Input:
+        files = dict(self.package_files(pkg))
+        root = "package"
+        if components:
+            files.update(layer_files)
+            files["kustomization.yaml"] = _blob(_wrapper(["package"], components))
+            root = "."
+        args = (root,)
+        tool = self._tools.kustomize
+        return Input(cluster.name, pkg.name, Run("kustomize", args, files, run_key(tool, args, files)))
+
+    def _helm_input(self, cluster: Cluster, pkg: Package, values_layers: list[Mapping[str, Any]],
+                    layer_files: dict[str, File], components: list[str]) -> Input:
+        assert pkg.release_name is not None
+        files = dict(self.package_files(pkg))
+        files["values.json"] = _blob(values.canonical(values.merge(*values_layers)))
+        kube_version = self._inv.classes[cluster.class_name].kubernetes_version
+        args = ("template", pkg.release_name, "./chart",
+                *(("--namespace", pkg.namespace) if pkg.namespace else ()),
+                "--values", "values.json", "--include-crds", "--skip-tests",
+                "--kube-version", f"v{kube_version}")
+        run = Run("helm", args, files, run_key(self._tools.helm, args, files))
+        overlay = None
+        if components:
+            wanted = set(components)
+            ofiles = {p: f for p, f in layer_files.items()
+                      if "/".join(p.split("/")[:2]) in wanted}
+            ofiles["kustomization.yaml"] = _blob(_wrapper([HELM_OUTPUT], components))
+            overlay = Overlay(ofiles, digest(files_digest(ofiles)))
+        return Input(cluster.name, pkg.name, run, overlay)
+
+
+def _as_values(path: str, data: bytes) -> dict[str, Any]:
+    parsed = parse(path, data)
+    if parsed is None:
+        return {}
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"{path}: Helm values must be a mapping, got {type(parsed).__name__}")
+    return parsed

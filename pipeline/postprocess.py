@@ -1,0 +1,100 @@
+"""From a tool's output to hydrated Resources: the fixed post-processing stages.
+
+1. `parse_output`: split the stream into objects (once per distinct output), note the
+   CRDs it defines and the kinds it uses.
+2. `finish`: per package of a cluster, fill the namespace of namespaced objects that
+   have none, add `hydrate.dev/package` and the sync-wave, refuse plaintext Secrets,
+   and serialise each object once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from pipeline import kinds, yamlio
+from pipeline.errors import RenderError
+from pipeline.graph import GroupKind
+from pipeline.resources import ResId, Resource
+
+PACKAGE_ANNOTATION = "hydrate.dev/package"
+WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
+
+
+@dataclass(frozen=True)
+class Output:
+    """A tool run's output, parsed once and shared by all clusters with the same key."""
+
+    docs: tuple[Mapping[str, Any], ...]
+    crds: Mapping[GroupKind, bool]  # kinds this output defines → namespaced?
+    uses: frozenset[GroupKind]
+
+    @property
+    def custom_kinds(self) -> tuple[GroupKind, ...]:
+        """Kinds whose scope the built-in table does not know."""
+        return tuple(sorted(gk for gk in self.uses if gk not in kinds.CLUSTER_SCOPED))
+
+
+def _group_kind(doc: Mapping[str, Any]) -> GroupKind:
+    return (str(doc.get("apiVersion", "")).rpartition("/")[0], str(doc.get("kind", "")))
+
+
+def parse_output(text: bytes, where: str) -> Output:
+    """Objects of a multi-document YAML stream; RenderError naming `where` if malformed."""
+    try:
+        raw = [d for d in yamlio.load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        raise RenderError(f"{where}: the tool's output is not valid YAML: {e}") from None
+    docs: list[Mapping[str, Any]] = []
+    for doc in raw:
+        if isinstance(doc, dict) and doc.get("kind") == "List" and "items" in doc:
+            raw.extend(doc["items"] or [])
+            continue
+        if not isinstance(doc, dict):
+            raise RenderError(f"{where}: output holds a {type(doc).__name__}, not an object")
+        meta = doc.get("metadata")
+        if not doc.get("apiVersion") or not doc.get("kind") or not isinstance(meta, dict) \
+                or not meta.get("name"):
+            raise RenderError(f"{where}: output holds an object without apiVersion, kind or "
+                              f"metadata.name: {yamlio.dump(doc)[:200]!r}")
+        docs.append(doc)
+    crds: dict[GroupKind, bool] = {}
+    for doc in docs:
+        if _group_kind(doc) == CRD:
+            spec = doc.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind")
+            if spec.get("group") and kind:
+                crds[(spec["group"], kind)] = spec.get("scope", "Namespaced") == "Namespaced"
+    return Output(tuple(docs), crds, frozenset(_group_kind(d) for d in docs))
+
+
+def finish(output: Output, *, package: str, namespace: str | None, wave: int,
+           scopes: Mapping[GroupKind, bool], where: str) -> tuple[Resource, ...]:
+    """The package's hydrated Resources, sorted by identity."""
+    found: dict[ResId, Resource] = {}
+    for doc in output.docs:
+        group, kind = _group_kind(doc)
+        meta = dict(doc["metadata"])
+        namespaced = kinds.is_namespaced(group, kind, dict(scopes))
+        if namespaced and not meta.get("namespace") and namespace:
+            meta["namespace"] = namespace
+        annotations = dict(meta.get("annotations") or {})
+        annotations[PACKAGE_ANNOTATION] = package
+        annotations[WAVE_ANNOTATION] = str(wave)
+        meta["annotations"] = annotations
+        body = {**doc, "metadata": meta}
+        rid = ResId(group, kind, str(meta.get("namespace") or "") if namespaced else "",
+                    str(meta["name"]))
+        if (group, kind) == ("", "Secret") and (body.get("data") or body.get("stringData")):
+            raise RenderError(
+                f"{where}: {rid} holds plaintext data; hydrate refuses plaintext Secrets in "
+                "rendered output (use SealedSecrets, External Secrets or SOPS-encrypted data)"
+            )
+        if rid in found:
+            raise RenderError(f"{where}: renders {rid} twice")
+        found[rid] = Resource(rid, body, yamlio.dump(body).encode())
+    return tuple(found[r] for r in sorted(found))

@@ -1,0 +1,153 @@
+"""The render stage: inventory + packages → plan → tool runs (deduplicated) → objects.
+
+`render()` takes the selected clusters through a fixed road:
+
+1. materialise every (cluster, package) input and its key;
+2. run each distinct key once (in parallel): `helm template` / `kustomize build`;
+3. for Helm packages with Components, run kustomize over the chart output (again once
+   per distinct key);
+4. parse each distinct output once; build each cluster's graph (with CRD edges);
+5. post-process per package (namespace, annotations, sync-wave), once per distinct
+   (output, package, wave, scopes), and check no two packages render the same object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import graph
+from pipeline.errors import RenderError
+from pipeline.inventory import Cluster, Inventory
+from pipeline.materialise import HELM_OUTPUT, Input, Materialiser, Run, overlay_key
+from pipeline.postprocess import Output, finish, parse_output
+from pipeline.resources import ResId, Resource
+from pipeline.runner import Runner
+from pipeline.source import Tree
+from pipeline.tools import Toolset
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PackageRender:
+    name: str
+    wave: int
+    resources: tuple[Resource, ...]
+
+
+@dataclass(frozen=True)
+class ClusterRender:
+    cluster: Cluster
+    plan: graph.Plan
+    packages: tuple[PackageRender, ...]
+
+    @property
+    def objects(self) -> int:
+        return sum(len(p.resources) for p in self.packages)
+
+
+@dataclass(frozen=True)
+class Stats:
+    clusters: int
+    packages: int
+    pairs: int  # (cluster, package) renders
+    objects: int
+    distinct: int  # distinct inputs (render keys), all stages
+    tool_runs: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FleetRender:
+    clusters: tuple[ClusterRender, ...]
+    stats: Stats
+
+
+def _where(inp: Input) -> str:
+    return f"{inp.cluster}/{inp.package}"
+
+
+def _owners(inputs: Sequence[Input], key_of: Callable[[Input], str]) -> dict[str, list[Input]]:
+    owners: dict[str, list[Input]] = {}
+    for inp in inputs:
+        owners.setdefault(key_of(inp), []).append(inp)
+    return owners
+
+
+def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Toolset, *,
+           jobs: int, workdir: Path, progress: Progress | None = None) -> FleetRender:
+    """Render `clusters`; RenderError/ConfigError/GraphError on the first problem."""
+    start = time.monotonic()
+    mat = Materialiser(tree, inv, tools)
+    runner = Runner(tree, tools, workdir=workdir, jobs=jobs, progress=progress)
+    lists = {c.name: graph.packages_for(inv, c) for c in clusters}
+    inputs = [mat.input(c, p) for c in clusters for p in lists[c.name]]
+
+    first = _owners(inputs, lambda i: i.run.key)
+    outputs = runner.execute([(group[0].run, [_where(i) for i in group]) for group in first.values()])
+
+    with_overlay = [i for i in inputs if i.overlay is not None]
+    second_runs: dict[str, tuple[Run, list[str]]] = {}
+    final_key: dict[tuple[str, str], str] = {(i.cluster, i.package): i.run.key for i in inputs}
+    for inp in with_overlay:
+        assert inp.overlay is not None
+        chart_output = outputs[inp.run.key]
+        key = overlay_key(tools.kustomize, inp.overlay, chart_output)
+        final_key[(inp.cluster, inp.package)] = key
+        if key not in second_runs:
+            files = {**inp.overlay.files, HELM_OUTPUT: Runner.blob(chart_output)}
+            second_runs[key] = (Run("kustomize", (".",), files, key), [])
+        second_runs[key][1].append(_where(inp))
+    outputs.update(runner.execute(list(second_runs.values())))
+
+    parsed: dict[str, Output] = {}
+    for (cluster_name, package), key in final_key.items():
+        if key not in parsed:
+            parsed[key] = parse_output(outputs[key], f"{cluster_name}/{package}")
+
+    finished: dict[tuple[object, ...], tuple[Resource, ...]] = {}
+    results: list[ClusterRender] = []
+    for index, cluster in enumerate(clusters):
+        names = lists[cluster.name]
+        outs = {p: parsed[final_key[(cluster.name, p)]] for p in names}
+        plan = graph.plan(inv, cluster, names, {p: set(o.crds) for p, o in outs.items()},
+                          {p: o.uses for p, o in outs.items()})
+        scopes = {gk: ns for o in outs.values() for gk, ns in o.crds.items()}
+        seen: dict[ResId, str] = {}
+        packages: list[PackageRender] = []
+        for name in names:
+            pkg = inv.packages[name]
+            out = outs[name]
+            relevant = tuple((gk, scopes.get(gk, True)) for gk in out.custom_kinds)
+            cache_key = (final_key[(cluster.name, name)], name, pkg.namespace, plan.waves[name],
+                         relevant)
+            resources = finished.get(cache_key)
+            if resources is None:
+                resources = finished[cache_key] = finish(
+                    out, package=name, namespace=pkg.namespace, wave=plan.waves[name],
+                    scopes=dict(relevant), where=f"{cluster.name}/{name}")
+            for res in resources:
+                other = seen.get(res.id)
+                if other is not None:
+                    raise RenderError(f"cluster {cluster.name}: {res.id} is rendered by both "
+                                      f"{other} and {name}; keep it in one package")
+                seen[res.id] = name
+            packages.append(PackageRender(name, plan.waves[name], resources))
+        results.append(ClusterRender(cluster, plan, tuple(packages)))
+        if progress:
+            progress("post-processing", index + 1, len(clusters))
+
+    stats = Stats(
+        clusters=len(results),
+        packages=len({p for names in lists.values() for p in names}),
+        pairs=len(inputs),
+        objects=sum(r.objects for r in results),
+        distinct=len(first) + len(second_runs),
+        tool_runs=runner.runs,
+        seconds=time.monotonic() - start,
+    )
+    return FleetRender(tuple(results), stats)

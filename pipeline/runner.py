@@ -1,0 +1,87 @@
+"""Runs distinct tool invocations in parallel, each in its own throw-away workspace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import pygit2
+
+from pipeline import tools
+from pipeline.materialise import File, Run
+from pipeline.source import Tree
+
+Progress = Callable[[str, int, int], None]
+
+
+class Runner:
+    """Executes Runs (helm/kustomize) with at most `jobs` at a time; counts them."""
+
+    def __init__(self, tree: Tree, toolset: tools.Toolset, *, workdir: Path, jobs: int,
+                 progress: Progress | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self._tree = tree
+        self._tools = toolset
+        self._workdir = workdir
+        self._jobs = max(1, jobs)
+        self._progress = progress
+        self._home = workdir / "home"
+        self._home.mkdir(parents=True, exist_ok=True)
+        self._env = tools.hermetic_env(self._home, environ if environ is not None else os.environ)
+        self.runs: Counter[str] = Counter()
+
+    @staticmethod
+    def blob(data: bytes) -> File:
+        return File(str(pygit2.hash(data)), data=data)
+
+    def _contents(self, files: Mapping[str, File]) -> dict[str, bytes]:
+        # Reads happen here, on the calling thread: a git object database is not shared
+        # across threads.
+        return {path: f.data if f.data is not None else self._tree.read(f.source or path)
+                for path, f in files.items()}
+
+    def _run_one(self, run: Run, contents: dict[str, bytes], where: str) -> bytes:
+        workspace = Path(tempfile.mkdtemp(prefix="run-", dir=self._workdir))
+        try:
+            for path, data in contents.items():
+                target = workspace / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            tool = self._tools.helm if run.tool == "helm" else self._tools.kustomize
+            return tools.run([*tool.argv, *run.args], cwd=workspace, env=self._env, what=where)
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    def execute(self, batch: Sequence[tuple[Run, Sequence[str]]]) -> dict[str, bytes]:
+        """Output of each Run by key; the first failure cancels the rest and is raised,
+        naming one (cluster/package) that needed it and how many others did."""
+        results: dict[str, bytes] = {}
+        if not batch:
+            return results
+        total = len(batch)
+        with ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="hydrate-run") as pool:
+            futures: dict[Future[bytes], tuple[Run, Sequence[str]]] = {}
+            for run, owners in batch:
+                where = owners[0] + (f" (and {len(owners) - 1} more with the same input)"
+                                     if len(owners) > 1 else "")
+                fut = pool.submit(self._run_one, run, self._contents(run.files), where)
+                futures[fut] = (run, owners)
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for fut in done:
+                    error = fut.exception()
+                    if error is not None:
+                        for other in pending:
+                            other.cancel()
+                        raise error
+                    run, _ = futures[fut]
+                    results[run.key] = fut.result()
+                    self.runs[run.tool] += 1
+                if self._progress:
+                    self._progress("tool runs", len(results), total)
+        return results

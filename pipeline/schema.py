@@ -1,0 +1,140 @@
+"""Validation of configuration files at the edge, with errors that name file, line and key.
+
+The schemas are JSON Schema files in `pipeline/schemas/` (editors can use them too).
+A file is parsed once with the fast loader; only when it is invalid is it composed
+again to find the line of the offending key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from pipeline import yamlio
+from pipeline.errors import ConfigError
+
+NAME_HINT = "a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters"
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """Compiled validators, one per file kind; build once per load with `Schemas.load()`."""
+
+    validators: Mapping[str, jsonschema.protocols.Validator]
+
+    @classmethod
+    def load(cls) -> Schemas:
+        found = {}
+        for kind in ("environments", "class", "cluster", "package"):
+            text = resources.files("pipeline.schemas").joinpath(f"{kind}.json").read_text()
+            schema = json.loads(text)
+            validator_cls = jsonschema.validators.validator_for(schema)
+            found[kind] = validator_cls(schema)
+        return cls(found)
+
+    def check(self, kind: str, path: str, text: bytes, data: Any) -> None:
+        """ConfigError for the first problem in `data` (parsed from `text` at `path`)."""
+        errors = sorted(self.validators[kind].iter_errors(data), key=_order)
+        if errors:
+            raise ConfigError(describe(path, text, errors[0]))
+
+
+def _order(error: jsonschema.ValidationError) -> tuple[int, list[str]]:
+    return (len(error.absolute_path), [str(p) for p in error.absolute_path])
+
+
+def parse(path: str, text: bytes) -> Any:
+    """One YAML document; a syntax error names the file and line."""
+    try:
+        return yamlio.load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: YAML syntax error: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: YAML error: {e}") from None
+
+
+def key_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def line_of(text: bytes, path: Sequence[str | int]) -> int | None:
+    """1-based line of the node at `path` in the YAML `text`, or None."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == part]
+            if not match:
+                return line
+            key, node = match[0]
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def describe(path: str, text: bytes, error: jsonschema.ValidationError) -> str:
+    """`file:line: key: problem` for one schema violation."""
+    where = list(error.absolute_path)
+    problem = error.message
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    expected: Any = error.validator_value
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where.append(unknown[0])
+        problem = f"unknown key (allowed here: {', '.join(allowed)})"
+    elif error.validator == "required":
+        problem = f"missing required key: {error.message.split(' is a required')[0]}"
+    elif error.validator == "type":
+        problem = f"expected {_type_words(expected)}, got {_describe_value(error.instance)}"
+    elif error.validator == "pattern" and "[-a-z0-9]" in str(expected):
+        problem = f"{error.instance!r} is not a valid name ({NAME_HINT})"
+    elif error.validator == "pattern":
+        problem = f"{error.instance!r} does not match {expected}"
+    elif error.validator == "enum":
+        choices = ", ".join(str(c) for c in expected)
+        problem = f"{error.instance!r} is not one of: {choices}"
+    elif error.validator == "uniqueItems":
+        problem = "lists the same item twice"
+    line = line_of(text, where)
+    at = f"{path}:{line}" if line is not None else path
+    key = key_path(where)
+    return f"{at}: {key}: {problem}" if key else f"{at}: {problem}"
+
+
+def _type_words(value: Any) -> str:
+    words = {"object": "a mapping", "array": "a list", "string": "a string",
+             "integer": "an integer", "boolean": "true or false", "number": "a number"}
+    if isinstance(value, list):
+        return " or ".join(words.get(v, str(v)) for v in value)
+    return words.get(value, str(value))
+
+
+def _describe_value(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"

@@ -1,0 +1,105 @@
+"""Shared fixtures: the real CLI, real tools, real git repositories in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from pipeline import tools
+
+ROOT = Path(__file__).resolve().parents[1]
+FLEET_DIRS = ("fleet", "bases", "overlays")
+SIGNATURE = pygit2.Signature("hydrate tests", "tests@hydrate.dev", 1_790_000_000, 0)
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def hydrate(*args: str | os.PathLike[str], cwd: Path | None = None,
+            env: dict[str, str] | None = None) -> Result:
+    """Run the real `hydrate` CLI (as `python -m pipeline`) in a subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HYDRATE_"))}
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=600, check=False)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def copy_example(dest: Path) -> Path:
+    """A copy of the example fleet's configuration in `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in FLEET_DIRS:
+        shutil.copytree(ROOT / name, dest / name)
+    return dest
+
+
+def commit_all(repo: pygit2.Repository, message: str) -> pygit2.Oid:
+    """Stage every file of the working tree and commit it on HEAD."""
+    repo.index.add_all()
+    repo.index.write()
+    tree = repo.index.write_tree()
+    parents = [] if repo.head_is_unborn else [repo.head.target]
+    return repo.create_commit("HEAD", SIGNATURE, SIGNATURE, message, tree, parents)
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A writable copy of the example fleet (not a git repository)."""
+    return copy_example(tmp_path / "config")
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path) -> pygit2.Repository:
+    """The example fleet as a git repository with one commit on main."""
+    path = copy_example(tmp_path / "config")
+    repo = pygit2.init_repository(str(path), initial_head="main")
+    commit_all(repo, "Initial fleet")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def toolset(tmp_path_factory: pytest.TempPathFactory) -> tools.Toolset:
+    """The real helm and kustomize, as hydrate finds them."""
+    return tools.discover(os.environ, tmp_path_factory.mktemp("tool-home"))
+
+
+@pytest.fixture(scope="session")
+def rendered_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example fleet rendered once by the real CLI, shared by read-only tests."""
+    out = tmp_path_factory.mktemp("example-render") / "rendered"
+    result = hydrate("--repo", ROOT, "render", "--out", out)
+    assert result.code == 0, result.err
+    return out
+
+
+@pytest.fixture
+def kubectl_json(toolset: tools.Toolset, tmp_path: Path) -> Callable[[str], object]:
+    """Parse YAML with Kubernetes' own decoder (`kubectl label --local`), to JSON."""
+    import json
+
+    binary = toolset.kustomize.argv[0]
+    if not Path(binary).name.startswith("kubectl"):
+        binary = shutil.which("kubectl") or binary
+
+    def parse(text: str) -> object:
+        path = tmp_path / "doc.yaml"
+        path.write_text(text)
+        proc = subprocess.run([binary, "label", "--local", "-f", str(path), "x=y", "-o", "json"],
+                              capture_output=True, text=True, check=True,
+                              env={"PATH": os.environ["PATH"], "KUBECONFIG": os.devnull,
+                                   "HOME": str(tmp_path)})
+        return json.loads(proc.stdout)
+
+    return parse
