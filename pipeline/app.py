@@ -46,20 +46,21 @@ class RenderReport:
 
 
 def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...],
-                 clusters: tuple[str, ...], jobs: int) -> render.FleetRender:
+                 clusters: tuple[str, ...], jobs: int) -> tuple[render.FleetRender, Toolset]:
     """Render the selected clusters of `inv` (read from `tree`) in a private workdir."""
     selected = inv.select(envs, clusters)
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
         tools = discover(ctx.environ, Path(workdir))
-        return render.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),
-                             progress=ctx.progress)
+        result = render.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),
+                               progress=ctx.progress)
+        return result, tools
 
 
 def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
     """`hydrate render`: render the working tree's fleet into `opts.out`."""
     tree = ctx.tree()
     inv = inventory_mod.load(tree)
-    result = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs)
+    result, _ = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs)
     out = opts.out if opts.out.is_absolute() else ctx.repo / opts.out
     full_envs = [e for e in inv.env_names if not opts.clusters and (not opts.envs or e in opts.envs)]
     prune = {e: {c.name for c in inv.clusters.values() if c.environment == e} for e in full_envs}
@@ -74,5 +75,39 @@ def load_inventory(ctx: Context) -> tuple[Tree, Inventory]:
     return tree, inventory_mod.load(tree)
 
 
-def tools_for(ctx: Context, workdir: Path) -> Toolset:
-    return discover(ctx.environ, workdir)
+
+@dataclass(frozen=True)
+class BootstrapOptions:
+    env: str
+    cluster: str | None = None
+    repo_url: str | None = None
+    destination: str | None = None  # Argo CD: cluster name; default the in-cluster server
+    secret: str | None = None  # Flux: secret with the git credentials
+
+
+def bootstrap(ctx: Context, opts: BootstrapOptions) -> str:
+    """`hydrate bootstrap`: the objects an operator applies once, as YAML."""
+    from pipeline import agents, yamlio
+    from pipeline.errors import PipelineError
+    from pipeline.publish import source_url
+    from pipeline.source import open_repository
+
+    _, inv = load_inventory(ctx)
+    env = inv.environment(opts.env)
+    cluster = inv.cluster(opts.cluster) if opts.cluster else None
+    if cluster is not None and cluster.environment != env.name:
+        raise PipelineError(f"cluster {cluster.name} is in environment {cluster.environment}, "
+                            f"not {env.name}")
+    url = opts.repo_url or source_url(open_repository(ctx.repo))
+    if env.agent == "flux":
+        if cluster is None:
+            raise PipelineError(f"environment {env.name} is applied by Flux, which runs in each "
+                                "cluster: give --cluster")
+        docs = agents.flux_source_and_root(env, cluster.name, url, opts.secret)
+    elif cluster is None:
+        docs = [agents.argocd_applicationset(env, url)]
+    else:
+        dest = ({"name": opts.destination} if opts.destination
+                else {"server": "https://kubernetes.default.svc"})
+        docs = [agents.argocd_application(env, cluster.name, url, dest)]
+    return yamlio.dump_all(docs)

@@ -6,6 +6,7 @@ hydrate explains (one line), 2 a usage error, 3 a crash (traceback saved to a fi
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import tempfile
@@ -115,13 +116,144 @@ def graph(ctx: app.Context, cluster: str | None, fmt: str, jobs: int) -> None:
     --cluster, the union over the whole fleet.
     """
     tree, inv = app.load_inventory(ctx)
-    result = app.render_fleet(ctx, tree, inv, (), (cluster,) if cluster else (), jobs)
+    result, _ = app.render_fleet(ctx, tree, inv, (), (cluster,) if cluster else (), jobs)
     if cluster:
         c = inv.cluster(cluster)
         title = f"cluster {c.name} (class {c.class_name}, site {c.site}, environment {c.environment})"
     else:
         title = f"fleet: {len(result.clusters)} clusters"
     click.echo(graphview.FORMATS[fmt](graphview.view(result.clusters, title)), nl=False)
+
+
+def _short(sha: str | None) -> str:
+    return sha[:7] if sha else "-"
+
+
+def _ago(when: dt.datetime) -> str:
+    seconds = int((dt.datetime.now(dt.UTC) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"
+
+
+@cli.command()
+@click.option("--env", "envs", multiple=True, metavar="ENV",
+              help="Environment to publish (repeatable). Default: the first environment.")
+@click.option("--all", "all_envs", is_flag=True, help="Publish every environment.")
+@click.option("--source", default="HEAD", show_default=True, metavar="REV",
+              help="The source commit to render (read from git, never the working tree).")
+@click.option("--remote", metavar="NAME|URL",
+              help="Build on the remote's branch heads (a remote name, URL or path).")
+@click.option("--push", is_flag=True, help="Push the new commits to --remote.")
+@click.option("--author", metavar="'NAME <EMAIL>'",
+              help="Commit author. Default: GIT_AUTHOR_NAME/EMAIL, user.name/email, or hydrate.")
+@jobs_option
+@click.pass_obj
+def publish(ctx: app.Context, envs: tuple[str, ...], all_envs: bool, source: str,
+            remote: str | None, push: bool, author: str | None, jobs: int) -> None:
+    """Render a source commit and commit it to environment branches.
+
+    Each environment's branch (env/<name>) gets one commit with clusters/<cluster>/ for
+    every cluster of the environment, README.md and .hydrate/metadata.json, built without
+    a checkout. Unchanged clusters are reused; a publish that changes nothing makes no
+    commit. With --remote, commits build on the remote's branch; with --push they are
+    pushed (never forced: a push that loses a race is rebuilt on the new head and
+    retried). Without --remote, the local branches are updated.
+    """
+    from pipeline import publish as publish_mod
+
+    if envs and all_envs:
+        raise click.UsageError("give --env or --all, not both")
+    report = publish_mod.publish(ctx, publish_mod.PublishOptions(
+        envs, all_envs, source, remote, push, jobs, author))
+    where = f" → {report.remote}" if report.remote else ""
+    click.echo(f"source {report.source[:7]}: {report.subject}{where}")
+    for r in report.results:
+        if r.commit is None:
+            click.echo(f"  {r.env:<10} {r.branch}: no change, no commit (head {_short(r.head)})")
+            continue
+        what = ", ".join(f"{len(v)} {k}" for k, v in (("added", r.added), ("changed", r.changed),
+                                                      ("removed", r.removed)) if v) or "first publish"
+        pushed = "pushed" if r.pushed else "committed"
+        retry = f", after {r.attempts} attempts" if r.attempts > 1 else ""
+        click.echo(f"  {r.env:<10} {r.branch}: {pushed} {_short(r.commit)} ({what}; "
+                   f"{r.blobs_written} blobs written, {r.clusters_reused} clusters reused{retry})")
+    click.echo(f"  rendered {report.stats.clusters} clusters with "
+               f"{sum(report.stats.tool_runs.values())} tool runs in {report.seconds:.2f}s")
+
+
+def _main_rev(ctx: app.Context, main: str | None) -> str:
+    if main:
+        return main
+    from pipeline.source import open_repository
+
+    repo = open_repository(ctx.repo)
+    return "main" if "refs/heads/main" in repo.references else "HEAD"
+
+
+@cli.command()
+@click.option("--main", "main", metavar="REV", help="The source branch (default: main, or HEAD).")
+@click.option("--remote", metavar="NAME|URL", help="Read the branches of this remote.")
+@click.pass_obj
+def status(ctx: app.Context, main: str | None, remote: str | None) -> None:
+    """Show each environment branch: its source commit, when it was published, its
+    clusters, and how many commits the source branch is ahead of it."""
+    from pipeline import status as status_mod
+
+    rev = _main_rev(ctx, main)
+    rows = status_mod.status(ctx, rev, remote)
+    for row in rows:
+        if row.head is None:
+            click.echo(f"{row.env:<10} {row.branch:<14} not published yet")
+            continue
+        h = row.head
+        ahead = ("up to date" if row.behind == 0 else
+                 f"{rev} is {row.behind} commit{'s' * (row.behind != 1)} ahead" if row.behind
+                 else f"source not in {rev}")
+        click.echo(f"{row.env:<10} {row.branch:<14} {_short(h.source)} {h.subject.split(': ', 1)[-1]}")
+        click.echo(f"{'':<10} {'':<14} published {_ago(h.time)} as {_short(h.commit)}, "
+                   f"{h.clusters} clusters ({row.agent}); {ahead}")
+
+
+@cli.command()
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment.")
+@click.option("--remote", metavar="NAME|URL", help="Read the branch of this remote.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.pass_obj
+def history(ctx: app.Context, env: str, remote: str | None, limit: int) -> None:
+    """List the publishes of an environment branch, newest first: when, the branch
+    commit, the source commit and what changed."""
+    from pipeline import status as status_mod
+
+    for entry in status_mod.history(ctx, env, _main_rev(ctx, None), remote, limit):
+        when = entry.time.strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{when}  {_short(entry.commit)}  source {_short(entry.source)}  "
+                   f"{entry.subject.split(': ', 1)[-1]}")
+        if entry.changed:
+            click.echo(f"{'':<18}{entry.changed}")
+
+
+@cli.command()
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment.")
+@click.option("--cluster", metavar="CLUSTER",
+              help="One cluster (required for Flux). Argo CD without it: an ApplicationSet.")
+@click.option("--repo-url", metavar="URL",
+              help="URL agents clone the branches from. Default: the origin remote's URL.")
+@click.option("--destination", metavar="NAME",
+              help="Argo CD: the destination cluster's name (default: the in-cluster server).")
+@click.option("--secret", metavar="NAME", help="Flux: secret with the git credentials.")
+@click.pass_obj
+def bootstrap(ctx: app.Context, env: str, cluster: str | None, repo_url: str | None,
+              destination: str | None, secret: str | None) -> None:
+    """Print what an operator applies once so the agent follows an env branch.
+
+    Argo CD: an Application for --cluster, or an ApplicationSet with a git directory
+    generator over clusters/* for the whole environment. Flux: a GitRepository on the
+    env branch and the root Kustomization of the cluster's directory.
+    """
+    click.echo(app.bootstrap(ctx, app.BootstrapOptions(env, cluster, repo_url, destination,
+                                                       secret)), nl=False)
 
 
 def _crash(error: BaseException) -> NoReturn:

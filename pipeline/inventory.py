@@ -41,6 +41,7 @@ class Environment:
     name: str
     branch: str
     promotion: Promotion | None
+    agent: Literal["argocd", "flux"] = "argocd"
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,14 @@ def load_environments(tree: Tree, schemas: Schemas) -> tuple[Environment, ...]:
                 )
             promotion = Promotion(p["from"], p.get("soak"), tuple(p.get("requires", ())),
                                   bool(p.get("pullRequest", False)))
-        envs.append(Environment(name, item.get("branch", f"env/{name}"), promotion))
+        branch = item.get("branch", f"env/{name}")
+        if ".." in branch or "//" in branch or branch.endswith(".lock"):
+            raise ConfigError(f"{ENVIRONMENTS}: environments.{name}.branch: {branch!r} is not a "
+                              "valid git branch name")
+        if any(e.branch == branch for e in envs):
+            raise ConfigError(f"{ENVIRONMENTS}: environments.{name}.branch: {branch!r} is already "
+                              "the branch of another environment")
+        envs.append(Environment(name, branch, promotion, item.get("agent", "argocd")))
     return tuple(envs)
 
 

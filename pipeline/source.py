@@ -225,3 +225,14 @@ def tree_at(repo: pygit2.Repository, rev: str) -> GitTree:
         raise GitError(f"{rev}: no such revision in {repo.path.rstrip('/')} ({e})") from None
     return GitTree(repo, commit)
 
+
+
+def inputs_digest(tree: GitTree) -> str:
+    """Digest of the dry inputs of a commit (fleet/, bases/, overlays/), from tree ids."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for top in ("fleet", "bases", "overlays"):
+        entry = tree.commit.tree[top] if top in tree.commit.tree else None
+        h.update(f"{top}:{entry.id if entry is not None else '-'}\n".encode())
+    return h.hexdigest()

@@ -103,3 +103,35 @@ def kubectl_json(toolset: tools.Toolset, tmp_path: Path) -> Callable[[str], obje
         return json.loads(proc.stdout)
 
     return parse
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> pygit2.Repository:
+    """An empty bare repository, the remote env branches are pushed to."""
+    return pygit2.init_repository(str(tmp_path / "remote.git"), bare=True)
+
+
+def branch_files(repo: pygit2.Repository, ref: str, prefix: str = "") -> dict[str, bytes]:
+    """Every file of the commit `ref` points at (below `prefix`), by path."""
+    commit = repo.revparse_single(ref).peel(pygit2.Commit)
+    tree = commit.tree if not prefix else repo[commit.tree[prefix].id]
+    files: dict[str, bytes] = {}
+
+    def walk(node: pygit2.Tree, base: str) -> None:
+        for entry in node:
+            obj = repo[entry.id]
+            if isinstance(obj, pygit2.Tree):
+                walk(obj, f"{base}{entry.name}/")
+            else:
+                assert isinstance(obj, pygit2.Blob)
+                files[f"{base}{entry.name}"] = obj.data
+
+    assert isinstance(tree, pygit2.Tree)
+    walk(tree, "")
+    return files
+
+
+def log(repo: pygit2.Repository, ref: str) -> list[pygit2.Commit]:
+    """Commits reachable from `ref`, newest first."""
+    head = repo.revparse_single(ref).peel(pygit2.Commit)
+    return list(repo.walk(head.id, pygit2.enums.SortMode.TOPOLOGICAL))

@@ -1,0 +1,284 @@
+"""Environment branch commits, built as git trees in memory (no checkout, no work tree).
+
+    env/<environment>:
+      README.md                what the branch is, its source commit, how to reproduce it
+      .hydrate/metadata.json   provenance: source, environment, tool versions, digests
+      clusters/<cluster>/...   the hydrated manifests
+
+A cluster whose digest equals the one recorded by the parent commit reuses the parent's
+subtree as is; only blobs missing from the object database are written. A build whose
+`clusters/` tree equals the parent's makes no commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from pipeline import __version__
+from pipeline.errors import GitError
+from pipeline.inventory import Environment
+
+SOURCE_TRAILER = "Hydrate-Source-Commit"
+ENV_TRAILER = "Hydrate-Environment"
+METADATA = ".hydrate/metadata.json"
+LISTED = 40  # clusters named per category in a commit body
+BLOB = pygit2.enums.FileMode.BLOB
+TREE = pygit2.enums.FileMode.TREE
+
+
+@dataclass(frozen=True)
+class Source:
+    """The dry commit a branch is rendered from."""
+
+    repo_url: str
+    commit: str
+    subject: str
+    inputs_digest: str
+
+
+@dataclass(frozen=True)
+class ClusterOutput:
+    """One cluster's files as they go on the branch (agent layout applied)."""
+
+    name: str
+    files: Mapping[str, bytes]
+    digest: str
+    info: Mapping[str, Any] = field(default_factory=dict)  # class, site, objects
+
+
+@dataclass(frozen=True)
+class Built:
+    commit: pygit2.Oid | None  # None: nothing changed, no commit made
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    blobs_written: int = 0
+    clusters_reused: int = 0
+
+
+class _Writer:
+    """Writes nested trees, counting the blobs it had to add to the object database."""
+
+    def __init__(self, repo: pygit2.Repository) -> None:
+        self.repo = repo
+        self.blobs_written = 0
+
+    def blob(self, data: bytes) -> pygit2.Oid:
+        oid = pygit2.hash(data)
+        if not self.repo.odb.exists(oid):
+            self.repo.create_blob(data)
+            self.blobs_written += 1
+        return oid
+
+    def tree(self, files: Mapping[str, bytes]) -> pygit2.Oid:
+        nested: dict[str, Any] = {}
+        for path, data in files.items():
+            node = nested
+            *dirs, name = path.split("/")
+            for d in dirs:
+                node = node.setdefault(d, {})
+            node[name] = data
+        return self._write(nested)
+
+    def _write(self, node: Mapping[str, Any]) -> pygit2.Oid:
+        builder = self.repo.TreeBuilder()
+        for name in sorted(node):
+            value = node[name]
+            if isinstance(value, dict):
+                builder.insert(name, self._write(value), TREE)
+            else:
+                builder.insert(name, self.blob(value), BLOB)
+        return builder.write()
+
+
+def metadata_of(repo: pygit2.Repository, commit: pygit2.Commit | None) -> dict[str, Any]:
+    """The `.hydrate/metadata.json` of an env branch commit ({} if absent or unreadable)."""
+    if commit is None:
+        return {}
+    try:
+        blob = repo[commit.tree[METADATA].id]
+        assert isinstance(blob, pygit2.Blob)
+        data = json.loads(blob.data)
+    except (KeyError, ValueError, AssertionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _subtrees(commit: pygit2.Commit | None) -> dict[str, pygit2.Oid]:
+    if commit is None or "clusters" not in commit.tree:
+        return {}
+    tree = commit.tree["clusters"]
+    assert isinstance(tree, pygit2.Tree)
+    return {e.name: e.id for e in tree if e.name is not None}
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:LISTED])
+    return shown + (f", … and {len(names) - LISTED} more" if len(names) > LISTED else "")
+
+
+def message(env: Environment, source: Source, built: Built, total: int) -> str:
+    """Subject `<sha7>: <source subject>`, a body of what changed, then the trailers."""
+    lines = [f"{source.commit[:7]}: {source.subject}", "",
+             f"Render of {source.commit[:12]} for environment {env.name}: "
+             f"{len(built.changed)} clusters changed, {len(built.added)} added, "
+             f"{len(built.removed)} removed (of {total}).", ""]
+    for label, names in (("added", built.added), ("changed", built.changed),
+                         ("removed", built.removed)):
+        if names:
+            lines.append(f"{label}: {_names(names)}")
+    lines += ["", f"{SOURCE_TRAILER}: {source.commit}", f"{ENV_TRAILER}: {env.name}", ""]
+    return "\n".join(lines)
+
+
+def readme(env: Environment, source: Source, clusters: int) -> bytes:
+    root = ("lists one Flux Kustomization per package (in `_flux/`), ordered by dependsOn"
+            if env.agent == "flux" else
+            "lists the package directories; `argocd.argoproj.io/sync-wave` orders them")
+    text = f"""# Environment `{env.name}`: hydrated manifests
+
+This branch is written by hydrate. Do not edit it by hand: each publish builds the next
+commit from the dry configuration, and changes made here are replaced.
+
+| | |
+|---|---|
+| environment | `{env.name}` (applied by {"Flux" if env.agent == "flux" else "Argo CD"}) |
+| source | `{source.repo_url}` at `{source.commit}` |
+| source subject | {source.subject} |
+| clusters | {clusters} |
+
+## Layout
+
+* `clusters/<cluster>/`: everything one cluster runs, plain YAML, one object per file;
+  point that cluster's agent at this path. Its `kustomization.yaml` {root}.
+* `clusters/<cluster>/<package>/`: one directory per package.
+* `.hydrate/metadata.json`: source commit, tool versions and a digest per cluster.
+
+## Reproduce
+
+```sh
+git checkout {source.commit}
+scripts/bootstrap
+.venv/bin/hydrate render --env {env.name}   # rendered/{env.name}/<cluster>/ holds these manifests
+```
+"""
+    return text.encode()
+
+
+def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environment, source: Source,
+          clusters: Sequence[ClusterOutput], tools: Mapping[str, str],
+          author: pygit2.Signature, committer: pygit2.Signature) -> Built:
+    """The next commit of `env`'s branch on top of `parent` (not attached to any ref)."""
+    writer = _Writer(repo)
+    previous = _subtrees(parent)
+    recorded = metadata_of(repo, parent).get("clusters", {})
+    entries: dict[str, pygit2.Oid] = {}
+    reused = 0
+    for out in clusters:
+        old = recorded.get(out.name, {})
+        if out.name in previous and isinstance(old, dict) and old.get("digest") == out.digest:
+            entries[out.name] = previous[out.name]
+            reused += 1
+        else:
+            entries[out.name] = writer.tree(out.files)
+    builder = repo.TreeBuilder()
+    for name in sorted(entries):
+        builder.insert(name, entries[name], TREE)
+    clusters_tree = builder.write()
+    added = tuple(sorted(n for n in entries if n not in previous))
+    changed = tuple(sorted(n for n in entries if n in previous and previous[n] != entries[n]))
+    removed = tuple(sorted(n for n in previous if n not in entries))
+    parent_clusters = parent.tree["clusters"].id if parent and "clusters" in parent.tree else None
+    if parent is not None and parent_clusters == clusters_tree:
+        return Built(None, blobs_written=writer.blobs_written, clusters_reused=reused)
+    meta = {
+        "schemaVersion": 1,
+        "environment": env.name,
+        "branch": env.branch,
+        "agent": env.agent,
+        "source": {"repo": source.repo_url, "commit": source.commit, "subject": source.subject},
+        "inputsDigest": source.inputs_digest,
+        "tools": {"hydrate": __version__, **tools},
+        "clusters": {c.name: {**c.info, "digest": c.digest} for c in sorted(clusters, key=lambda c: c.name)},
+    }
+    root = repo.TreeBuilder()
+    root.insert("README.md", writer.blob(readme(env, source, len(clusters))), BLOB)
+    root.insert(".hydrate", writer.tree({"metadata.json": (json.dumps(meta, indent=2, sort_keys=True)
+                                                           + "\n").encode()}), TREE)
+    root.insert("clusters", clusters_tree, TREE)
+    built = Built(None, added, changed, removed, writer.blobs_written, reused)
+    oid = repo.create_commit(None, author, committer, message(env, source, built, len(clusters)),
+                             root.write(), [parent.id] if parent is not None else [])
+    return Built(oid, added, changed, removed, writer.blobs_written, reused)
+
+
+_IDENTITY = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>]*)>\s*$")
+
+
+def signature(repo: pygit2.Repository, environ: Mapping[str, str], who: str,
+              override: str | None = None) -> pygit2.Signature:
+    """Author or committer (`who`): `override` ("Name <email>"), else GIT_<WHO>_NAME/EMAIL,
+    else the repository's user.name/user.email, else "hydrate <hydrate@localhost>"."""
+    if override:
+        match = _IDENTITY.match(override)
+        if not match:
+            raise GitError(f"--{who} {override!r}: expected \"Name <email>\"")
+        return pygit2.Signature(match["name"], match["email"], int(time.time()))
+    name = environ.get(f"GIT_{who.upper()}_NAME")
+    email = environ.get(f"GIT_{who.upper()}_EMAIL")
+    config = repo.config
+    if not name:
+        name = config["user.name"] if "user.name" in config else "hydrate"
+    if not email:
+        email = config["user.email"] if "user.email" in config else "hydrate@localhost"
+    return pygit2.Signature(str(name), str(email), int(time.time()))
+
+
+class RefLock:
+    """A lock beside the repository's refs, so that hydrate processes sharing a
+    repository update env branch refs compare-and-swap. Stale after a minute."""
+
+    def __init__(self, repo: pygit2.Repository, name: str, timeout: float = 30.0) -> None:
+        self._path = Path(repo.path) / f"hydrate-{name.replace('/', '-')}.lock"
+        self._timeout = timeout
+
+    def __enter__(self) -> RefLock:
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                os.close(os.open(self._path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                return self
+            except FileExistsError:
+                try:
+                    if time.time() - self._path.stat().st_mtime > 60:
+                        self._path.unlink(missing_ok=True)
+                        continue
+                except FileNotFoundError:
+                    continue
+                if time.monotonic() > deadline:
+                    raise GitError(f"{self._path}: locked by another hydrate process; if none "
+                                   "is running, delete the file") from None
+                time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        self._path.unlink(missing_ok=True)
+
+
+def update_ref(repo: pygit2.Repository, name: str, new: pygit2.Oid, expected: pygit2.Oid | None,
+               log: str) -> bool:
+    """Set ref `name` to `new` if it still points at `expected` (None: does not exist)."""
+    with RefLock(repo, name):
+        current = repo.references.get(name)
+        if (current.target if current is not None else None) != expected:
+            return False
+        repo.create_reference_direct(name, new, True, message=log)
+        return True

@@ -1,0 +1,280 @@
+"""`hydrate publish` with real repositories: a config repo, a bare remote, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from pipeline import tools
+from tests.conftest import ROOT, branch_files, commit_all, hydrate, log
+from tests.gitserver import GitServer, make_certificate
+
+
+def _publish(repo: pygit2.Repository, remote: pygit2.Repository, *args: str,
+             env: dict[str, str] | None = None) -> str:
+    result = hydrate("--repo", repo.workdir, "publish", "--remote", remote.path, "--push", *args,
+                     env=env)
+    assert result.code == 0, result.err
+    return result.out
+
+
+def _edit(repo: pygit2.Repository, rel: str, old: str, new: str) -> None:
+    path = Path(repo.workdir) / rel
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_layout_metadata_and_trailers(example_repo: pygit2.Repository, remote: pygit2.Repository,
+                                      toolset: tools.Toolset) -> None:
+    _publish(example_repo, remote, "--all")
+    head = str(example_repo.head.target)
+    expected = {"dev": {"dc-lab-1", "edge-lab", "office-lab", "store-lab"},
+                "staging": {"dc-ams-1", "edge-lyon-plant", "store-0006"}}
+    for env, clusters in expected.items():
+        commit = remote.revparse_single(f"env/{env}").peel(pygit2.Commit)
+        top = sorted(e.name for e in commit.tree)
+        assert top == [".hydrate", "README.md", "clusters"]
+        assert {e.name for e in remote[commit.tree["clusters"].id]} == clusters
+        meta = json.loads(remote[commit.tree[".hydrate/metadata.json"].id].data)
+        assert meta["source"]["commit"] == head
+        assert meta["source"]["subject"] == "Initial fleet"
+        assert meta["environment"] == env
+        assert meta["branch"] == f"env/{env}"
+        assert meta["tools"]["helm"] == toolset.helm.version
+        assert meta["tools"]["kustomize"] == toolset.kustomize.version
+        assert set(meta["clusters"]) == clusters
+        assert all(len(c["digest"]) == 64 and c["objects"] > 0 for c in meta["clusters"].values())
+        assert len(meta["inputsDigest"]) == 64
+        readme = remote[commit.tree["README.md"].id].data.decode()
+        assert head in readme
+        assert f"hydrate render --env {env}" in readme
+        assert commit.message.splitlines()[0] == f"{head[:7]}: Initial fleet"
+        assert commit.message_trailers == {"Hydrate-Source-Commit": head, "Hydrate-Environment": env}
+        assert commit.parents == []
+
+
+def test_a_publish_that_changes_nothing_makes_no_commit(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    _publish(example_repo, remote, "--env", "dev")
+    before = remote.references["refs/heads/env/dev"].target
+    (Path(example_repo.workdir) / "NOTES.md").write_text("not configuration\n")
+    commit_all(example_repo, "Add notes")
+    out = _publish(example_repo, remote, "--env", "dev")
+    assert "no change, no commit" in out
+    assert remote.references["refs/heads/env/dev"].target == before
+
+
+def test_a_site_overlay_change_touches_only_that_site(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    _publish(example_repo, remote, "--env", "prod")
+    old = remote.revparse_single("env/prod").peel(pygit2.Commit)
+    values = Path(example_repo.workdir) / "overlays/sites/hamburg-port/edge-gateway/values.yaml"
+    values.write_text(values.read_text() + "bridge:\n  logLevel: debug\n")
+    commit_all(example_repo, "Debug the MQTT bridge at the Hamburg port")
+    out = _publish(example_repo, remote, "--env", "prod")
+    new = remote.revparse_single("env/prod").peel(pygit2.Commit)
+    assert new.parents[0].id == old.id
+    diff = remote.diff(old.tree, new.tree)
+    paths = {p.delta.new_file.path for p in diff}
+    cluster_paths = {p.split("/")[1] for p in paths if p.startswith("clusters/")}
+    assert cluster_paths == {"edge-hamburg-port"}
+    assert paths - {p for p in paths if p.startswith("clusters/")} <= {
+        "README.md", ".hydrate/metadata.json"}
+    assert "changed: edge-hamburg-port" in new.message
+    assert "(1 changed; " in out
+    assert "10 clusters reused" in out
+
+
+def test_a_retired_cluster_disappears(example_repo: pygit2.Repository,
+                                      remote: pygit2.Repository) -> None:
+    _publish(example_repo, remote, "--env", "prod")
+    (Path(example_repo.workdir) / "fleet/clusters/store-0005.yaml").unlink()
+    commit_all(example_repo, "Close store 0005")
+    _publish(example_repo, remote, "--env", "prod")
+    commit = remote.revparse_single("env/prod").peel(pygit2.Commit)
+    assert "store-0005" not in {e.name for e in remote[commit.tree["clusters"].id]}
+    assert not any(p.startswith("clusters/store-0005/") for p in branch_files(remote, "env/prod"))
+    meta = json.loads(remote[commit.tree[".hydrate/metadata.json"].id].data)
+    assert "store-0005" not in meta["clusters"]
+    assert "removed: store-0005" in commit.message
+
+
+def test_history_only_moves_forward(example_repo: pygit2.Repository,
+                                    remote: pygit2.Repository) -> None:
+    heads = []
+    for replicas in ("2", "3", "4"):
+        _edit(example_repo, "fleet/classes/pop.yaml", "posReplicas: ", f"posReplicas: {replicas}#")
+        commit_all(example_repo, f"POS replicas {replicas}")
+        _publish(example_repo, remote, "--env", "staging")
+        heads.append(remote.references["refs/heads/env/staging"].target)
+    chain = [c.id for c in log(remote, "env/staging")]
+    assert chain[:3] == list(reversed(heads))
+    for commit in log(remote, "env/staging")[:-1]:
+        assert len(commit.parents) == 1
+
+
+def test_uncommitted_edits_do_not_leak(example_repo: pygit2.Repository,
+                                       remote: pygit2.Repository, tmp_path: Path) -> None:
+    values = Path(example_repo.workdir) / "overlays/classes/pop/pos-app/values.yaml.j2"
+    committed = values.read_text()
+    values.write_text(committed.replace("storeId:", "leakedEdit: true\nstoreId:"))
+    _publish(example_repo, remote, "--env", "staging")
+    files = branch_files(remote, "env/staging", "clusters")
+    assert not any(b"leakedEdit" in data for data in files.values())
+    values.write_text(committed)
+    out = tmp_path / "rendered"
+    assert hydrate("--repo", example_repo.workdir, "render", "--env", "staging", "--out", out).code == 0
+    rendered = {str(p.relative_to(out / "staging")): p.read_bytes()
+                for p in (out / "staging").rglob("*") if p.is_file()}
+    assert rendered == files  # the branch holds exactly `hydrate render` of the commit
+
+
+def test_local_branches_without_a_remote(example_repo: pygit2.Repository) -> None:
+    result = hydrate("--repo", example_repo.workdir, "publish", "--env", "dev")
+    assert result.code == 0, result.err
+    first = example_repo.references["refs/heads/env/dev"].target
+    _edit(example_repo, "fleet/classes/edge.yaml", "agentReplicas: 1", "agentReplicas: 2")
+    commit_all(example_repo, "Chattier edge logs")
+    assert hydrate("--repo", example_repo.workdir, "publish", "--env", "dev").code == 0
+    second = example_repo.references["refs/heads/env/dev"].target
+    assert example_repo[second].parents[0].id == first
+
+
+def _clone(source: pygit2.Repository, dest: Path) -> pygit2.Repository:
+    return pygit2.clone_repository(source.workdir, str(dest))
+
+
+def test_racing_publishers_end_with_one_commit(example_repo: pygit2.Repository,
+                                               remote: pygit2.Repository, tmp_path: Path) -> None:
+    _publish(example_repo, remote, "--env", "dev")
+    before = len(log(remote, "env/dev"))
+    _edit(example_repo, "fleet/classes/edge.yaml", "agentReplicas: 1", "agentReplicas: 3")
+    commit_all(example_repo, "Debug logs on edge")
+    clones = [_clone(example_repo, tmp_path / f"clone{i}") for i in range(2)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HYDRATE_"))}
+    procs = [subprocess.Popen([sys.executable, "-m", "pipeline", "--repo", c.workdir, "publish",
+                               "--env", "dev", "--remote", remote.path, "--push"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in clones]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert len(log(remote, "env/dev")) == before + 1
+    head = str(remote.references["refs/heads/env/dev"].target)
+    for out, _ in outputs:
+        # The loser either rebuilt on the winner's commit (nothing left to change) or, when
+        # both built in the same second, pushed the very same commit (equal content, equal id).
+        assert f"pushed {head[:7]}" in out or f"no change, no commit (head {head[:7]})" in out
+
+
+def test_a_lost_race_is_rebuilt_on_the_new_head(example_repo: pygit2.Repository,
+                                               remote: pygit2.Repository, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministically: a competing push lands between our fetch and our push."""
+    from pipeline import app, publish
+    from pipeline.remote import Remote
+
+    other = _clone(example_repo, tmp_path / "other")
+    real_push = Remote.push
+    calls: list[str] = []
+
+    def push_after_a_competitor(self: Remote, commit: pygit2.Oid, branch: str) -> bool:
+        if not calls:
+            _edit(other, "fleet/classes/edge.yaml", "agentReplicas: 1", "agentReplicas: 4")
+            commit_all(other, "Competing change")
+            assert hydrate("--repo", other.workdir, "publish", "--env", "dev", "--remote",
+                           remote.path, "--push").code == 0
+        calls.append(branch)
+        return real_push(self, commit, branch)
+
+    monkeypatch.setattr(Remote, "push", push_after_a_competitor)
+    ctx = app.Context(Path(example_repo.workdir), dict(os.environ))
+    report = publish.publish(ctx, publish.PublishOptions(("dev",), remote=remote.path, push=True,
+                                                         jobs=2))
+    (result,) = report.results
+    assert result.attempts == 2
+    assert result.pushed
+    chain = log(remote, "env/dev")
+    assert len(chain) == 2  # the competitor's commit, then ours on top of it
+    assert chain[1].message.endswith("Hydrate-Environment: dev\n")
+    assert chain[0].parents[0].id == chain[1].id
+
+
+def test_branch_content_equals_render_of_the_commit(example_repo: pygit2.Repository,
+                                                    remote: pygit2.Repository) -> None:
+    _publish(example_repo, remote, "--all")
+    golden = ROOT / "tests/golden/rendered"
+    for env in ("dev", "staging", "prod"):
+        files = branch_files(remote, f"env/{env}", "clusters")
+        expected = {str(p.relative_to(golden / env)): p.read_bytes()
+                    for p in (golden / env).rglob("*") if p.is_file()}
+        assert files == expected
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def test_https_remote_with_a_token(example_repo: pygit2.Repository, tmp_path: Path,
+                                   certificate: tuple[Path, Path]) -> None:
+    served = tmp_path / "served"
+    bare = pygit2.init_repository(str(served / "fleet.git"), bare=True)
+    with GitServer(served, "t0ken", certificate) as server:
+        url = server.url("fleet.git")
+        env = {"SSL_CERT_FILE": str(certificate[0])}
+        bad = hydrate("--repo", example_repo.workdir, "publish", "--remote", url, "--push",
+                      env={**env, "HYDRATE_GIT_TOKEN": "wrong"})
+        assert bad.code == 1
+        assert bad.err.strip() == (f"hydrate: error: {url}: authentication failed; check "
+                                   "HYDRATE_GIT_TOKEN / GITHUB_TOKEN (is it valid, with write access?)")
+        assert list(bare.references) == []
+        none = hydrate("--repo", example_repo.workdir, "publish", "--remote", url, "--push", env=env)
+        assert none.code == 1
+        assert "set HYDRATE_GIT_TOKEN" in none.err
+        good = hydrate("--repo", example_repo.workdir, "publish", "--remote", url, "--push",
+                       env={**env, "GITHUB_TOKEN": "t0ken"})
+        assert good.code == 0, good.err
+        assert "dev        env/dev: pushed" in good.out
+        assert server.requests > 0
+    assert list(bare.references) == ["refs/heads/env/dev"]
+    assert "t0ken" not in good.out + good.err
+
+
+def test_unreachable_remote_is_a_clear_error_and_writes_nothing(
+        example_repo: pygit2.Repository, tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    refs_before = set(example_repo.references)
+    result = hydrate("--repo", example_repo.workdir, "publish", "--remote",
+                     "https://127.0.0.1:9/fleet.git", "--push")
+    assert result.code == 1
+    assert result.err.startswith("hydrate: error: cannot reach https://127.0.0.1:9/fleet.git: ")
+    missing = hydrate("--repo", example_repo.workdir, "publish", "--remote",
+                      str(tmp_path / "no-such.git"), "--push")
+    assert missing.code == 1
+    assert "no-such.git" in missing.err
+    with GitServer(tmp_path, "t", certificate) as server:
+        untrusted = hydrate("--repo", example_repo.workdir, "publish", "--remote",
+                            server.url("x.git"), "--push", env={"GITHUB_TOKEN": "t"})
+    assert untrusted.code == 1
+    assert "TLS certificate is not trusted" in untrusted.err
+    assert set(example_repo.references) == refs_before
+
+
+def test_push_needs_a_remote(example_repo: pygit2.Repository) -> None:
+    result = hydrate("--repo", example_repo.workdir, "publish", "--push")
+    assert result.code == 1
+    assert "--push needs --remote" in result.err
+
+
+def test_not_a_git_repository(example: Path) -> None:
+    shutil.rmtree(example / ".git", ignore_errors=True)
+    result = hydrate("--repo", example, "publish")
+    assert result.code == 1
+    assert "not inside a git repository" in result.err

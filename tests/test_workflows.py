@@ -1,0 +1,43 @@
+"""Every GitHub Actions workflow is valid against the GitHub workflow schema, pins its
+actions by commit, asks for least privilege, and only calls the project's own commands."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def test_there_are_workflows() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"render.yml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_is_valid_against_the_github_schema(path: Path) -> None:
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    proc = subprocess.run([str(checker), "--builtin-schema", "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_are_pinned_and_permissions_explicit(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    assert "permissions" in doc, "set least-privilege permissions at the top"
+    assert "write-all" not in str(doc["permissions"])
+    for job in doc["jobs"].values():
+        for step in job.get("steps", []):
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+            if "run" in step:
+                for command in re.findall(r"(?:^|\n|&& )\s*([\w./-]+)", step["run"]):
+                    assert command.startswith((".venv/bin/", "scripts/", "echo", "cat", "if", "fi",
+                                               "python", "gh", "test")), command
