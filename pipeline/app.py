@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline import inventory as inventory_mod
 from pipeline import output, render
+from pipeline.cache import Cache, open_cache
 from pipeline.inventory import Inventory
 from pipeline.source import DirTree, Tree
 from pipeline.tools import Toolset, discover
@@ -25,9 +26,15 @@ class Context:
     repo: Path
     environ: Mapping[str, str]
     progress: Progress | None = None
+    cache_dir: Path | None = None  # None: HYDRATE_CACHE_DIR or the user cache directory
+    use_cache: bool = True
 
     def tree(self) -> DirTree:
         return DirTree(self.repo)
+
+    def cache(self) -> Cache:
+        """The tool-output cache for this invocation (open once, share between renders)."""
+        return open_cache(self.environ, self.cache_dir, self.use_cache)
 
 
 @dataclass(frozen=True)
@@ -46,13 +53,15 @@ class RenderReport:
 
 
 def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...],
-                 clusters: tuple[str, ...], jobs: int) -> tuple[render.FleetRender, Toolset]:
+                 clusters: tuple[str, ...], jobs: int,
+                 cache: Cache | None = None) -> tuple[render.FleetRender, Toolset]:
     """Render the selected clusters of `inv` (read from `tree`) in a private workdir."""
     selected = inv.select(envs, clusters)
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
         tools = discover(ctx.environ, Path(workdir))
         result = render.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),
-                               progress=ctx.progress)
+                               progress=ctx.progress,
+                               cache=cache if cache is not None else ctx.cache())
         return result, tools
 
 

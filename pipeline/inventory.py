@@ -77,6 +77,7 @@ class Package:
     depends_on: tuple[str, ...]
     chart: str | None = None  # helm: chart directory, relative to the repository
     release_name: str | None = None
+    allow_plaintext_secrets: bool = False
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,8 @@ def load_packages(tree: Tree, schemas: Schemas) -> dict[str, Package]:
 def _package(tree: Tree, path: str, folder: str, data: dict[str, Any]) -> Package:
     kind: PackageType = data["type"]
     common = {"name": data["name"], "path": folder, "type": kind,
-              "namespace": data.get("namespace"), "depends_on": tuple(data.get("dependsOn", ()))}
+              "namespace": data.get("namespace"), "depends_on": tuple(data.get("dependsOn", ())),
+              "allow_plaintext_secrets": bool(data.get("allowPlaintextSecrets", False))}
     if kind == "kustomize":
         for key in ("chart", "releaseName"):
             if key in data:

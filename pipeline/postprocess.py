@@ -72,8 +72,15 @@ def parse_output(text: bytes, where: str) -> Output:
     return Output(tuple(docs), crds, frozenset(_group_kind(d) for d in docs))
 
 
+def plaintext_secret(group: str, kind: str, body: Mapping[str, Any]) -> bool:
+    """A core Secret with data that is not SOPS-encrypted (SOPS adds a `sops` section)."""
+    return ((group, kind) == ("", "Secret") and bool(body.get("data") or body.get("stringData"))
+            and "sops" not in body)
+
+
 def finish(output: Output, *, package: str, namespace: str | None, wave: int,
-           scopes: Mapping[GroupKind, bool], where: str) -> tuple[Resource, ...]:
+           scopes: Mapping[GroupKind, bool], where: str,
+           allow_secrets: bool = False) -> tuple[Resource, ...]:
     """The package's hydrated Resources, sorted by identity."""
     found: dict[ResId, Resource] = {}
     for doc in output.docs:
@@ -89,10 +96,11 @@ def finish(output: Output, *, package: str, namespace: str | None, wave: int,
         body = {**doc, "metadata": meta}
         rid = ResId(group, kind, str(meta.get("namespace") or "") if namespaced else "",
                     str(meta["name"]))
-        if (group, kind) == ("", "Secret") and (body.get("data") or body.get("stringData")):
+        if not allow_secrets and plaintext_secret(group, kind, body):
             raise RenderError(
                 f"{where}: {rid} holds plaintext data; hydrate refuses plaintext Secrets in "
-                "rendered output (use SealedSecrets, External Secrets or SOPS-encrypted data)"
+                "rendered output (use SealedSecrets, External Secrets or SOPS-encrypted data, "
+                "or set allowPlaintextSecrets: true in the package)"
             )
         if rid in found:
             raise RenderError(f"{where}: renders {rid} twice")

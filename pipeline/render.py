@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import graph
+from pipeline.cache import Cache
 from pipeline.errors import RenderError
 from pipeline.inventory import Cluster, Inventory
 from pipeline.materialise import HELM_OUTPUT, Input, Materialiser, Run, overlay_key
@@ -58,6 +59,7 @@ class Stats:
     objects: int
     distinct: int  # distinct inputs (render keys), all stages
     tool_runs: Counter[str] = field(default_factory=Counter)
+    cache_hits: int = 0
     seconds: float = 0.0
 
 
@@ -79,11 +81,12 @@ def _owners(inputs: Sequence[Input], key_of: Callable[[Input], str]) -> dict[str
 
 
 def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Toolset, *,
-           jobs: int, workdir: Path, progress: Progress | None = None) -> FleetRender:
+           jobs: int, workdir: Path, progress: Progress | None = None,
+           cache: Cache | None = None) -> FleetRender:
     """Render `clusters`; RenderError/ConfigError/GraphError on the first problem."""
     start = time.monotonic()
     mat = Materialiser(tree, inv, tools)
-    runner = Runner(tree, tools, workdir=workdir, jobs=jobs, progress=progress)
+    runner = Runner(tree, tools, workdir=workdir, jobs=jobs, progress=progress, cache=cache)
     lists = {c.name: graph.packages_for(inv, c) for c in clusters}
     inputs = [mat.input(c, p) for c in clusters for p in lists[c.name]]
 
@@ -124,12 +127,13 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
             out = outs[name]
             relevant = tuple((gk, scopes.get(gk, True)) for gk in out.custom_kinds)
             cache_key = (final_key[(cluster.name, name)], name, pkg.namespace, plan.waves[name],
-                         relevant)
+                         relevant, pkg.allow_plaintext_secrets)
             resources = finished.get(cache_key)
             if resources is None:
                 resources = finished[cache_key] = finish(
                     out, package=name, namespace=pkg.namespace, wave=plan.waves[name],
-                    scopes=dict(relevant), where=f"{cluster.name}/{name}")
+                    scopes=dict(relevant), where=f"{cluster.name}/{name}",
+                    allow_secrets=pkg.allow_plaintext_secrets)
             for res in resources:
                 other = seen.get(res.id)
                 if other is not None:
@@ -148,6 +152,7 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
         objects=sum(r.objects for r in results),
         distinct=len(first) + len(second_runs),
         tool_runs=runner.runs,
+        cache_hits=runner.hits,
         seconds=time.monotonic() - start,
     )
     return FleetRender(tuple(results), stats)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pygit2
 
 from pipeline import tools
+from pipeline.cache import Cache, NoCache
 from pipeline.materialise import File, Run
 from pipeline.source import Tree
 
@@ -23,7 +24,8 @@ class Runner:
     """Executes Runs (helm/kustomize) with at most `jobs` at a time; counts them."""
 
     def __init__(self, tree: Tree, toolset: tools.Toolset, *, workdir: Path, jobs: int,
-                 progress: Progress | None = None, environ: Mapping[str, str] | None = None) -> None:
+                 progress: Progress | None = None, environ: Mapping[str, str] | None = None,
+                 cache: Cache | None = None) -> None:
         self._tree = tree
         self._tools = toolset
         self._workdir = workdir
@@ -32,7 +34,9 @@ class Runner:
         self._home = workdir / "home"
         self._home.mkdir(parents=True, exist_ok=True)
         self._env = tools.hermetic_env(self._home, environ if environ is not None else os.environ)
+        self._cache: Cache = cache if cache is not None else NoCache()
         self.runs: Counter[str] = Counter()
+        self.hits = 0
 
     @staticmethod
     def blob(data: bytes) -> File:
@@ -60,12 +64,20 @@ class Runner:
         """Output of each Run by key; the first failure cancels the rest and is raised,
         naming one (cluster/package) that needed it and how many others did."""
         results: dict[str, bytes] = {}
-        if not batch:
+        todo = []
+        for run, owners in batch:
+            cached = self._cache.get(run.key)
+            if cached is None:
+                todo.append((run, owners))
+            else:
+                results[run.key] = cached
+                self.hits += 1
+        if not todo:
             return results
         total = len(batch)
         with ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="hydrate-run") as pool:
             futures: dict[Future[bytes], tuple[Run, Sequence[str]]] = {}
-            for run, owners in batch:
+            for run, owners in todo:
                 where = owners[0] + (f" (and {len(owners) - 1} more with the same input)"
                                      if len(owners) > 1 else "")
                 fut = pool.submit(self._run_one, run, self._contents(run.files), where)
@@ -81,6 +93,7 @@ class Runner:
                         raise error
                     run, _ = futures[fut]
                     results[run.key] = fut.result()
+                    self._cache.put(run.key, results[run.key])
                     self.runs[run.tool] += 1
                 if self._progress:
                     self._progress("tool runs", len(results), total)

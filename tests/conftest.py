@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,13 @@ def hydrate(*args: str | os.PathLike[str], cwd: Path | None = None,
             env: dict[str, str] | None = None) -> Result:
     """Run the real `hydrate` CLI (as `python -m pipeline`) in a subprocess."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HYDRATE_"))}
-    full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd,
-                          env=full_env, capture_output=True, text=True, timeout=600, check=False)
+    with tempfile.TemporaryDirectory(prefix="hydrate-test-cache-") as cache:
+        # Each call gets an empty render cache unless the test shares one on purpose.
+        full_env["HYDRATE_CACHE_DIR"] = cache
+        full_env.update(env or {})
+        proc = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd,
+                              env=full_env, capture_output=True, text=True, timeout=600,
+                              check=False)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -160,6 +160,7 @@ def test_racing_publishers_end_with_one_commit(example_repo: pygit2.Repository,
     commit_all(example_repo, "Debug logs on edge")
     clones = [_clone(example_repo, tmp_path / f"clone{i}") for i in range(2)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HYDRATE_"))}
+    env["HYDRATE_CACHE_DIR"] = str(tmp_path / "cache")
     procs = [subprocess.Popen([sys.executable, "-m", "pipeline", "--repo", c.workdir, "publish",
                                "--env", "dev", "--remote", remote.path, "--push"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -195,7 +196,7 @@ def test_a_lost_race_is_rebuilt_on_the_new_head(example_repo: pygit2.Repository,
         return real_push(self, commit, branch)
 
     monkeypatch.setattr(Remote, "push", push_after_a_competitor)
-    ctx = app.Context(Path(example_repo.workdir), dict(os.environ))
+    ctx = app.Context(Path(example_repo.workdir), dict(os.environ), use_cache=False)
     report = publish.publish(ctx, publish.PublishOptions(("dev",), remote=remote.path, push=True,
                                                          jobs=2))
     (result,) = report.results

@@ -1,0 +1,106 @@
+"""Caches of tool outputs, keyed by the digest of the materialised input (a render key).
+
+`MemoryCache` lives for one process (e.g. both sides of a diff). `DiskCache` is the
+persistent, content-addressed cache shared by `render`, `publish` and `diff`:
+
+    <dir>/v1/<key[:2]>/<key>      "hydrate-cache v1 <sha256 of payload>\\n" + payload
+
+Entries are written to a temporary file and renamed into place (atomic, so concurrent
+processes never see a torn entry) and checked on every read: a corrupt or truncated
+entry is deleted and counted as a miss, so it is rendered again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+import platformdirs
+
+_MAGIC = b"hydrate-cache v1 "
+
+
+class Cache(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+
+class NoCache:
+    def get(self, key: str) -> bytes | None:
+        return None
+
+    def put(self, key: str, data: bytes) -> None:
+        return None
+
+
+class MemoryCache:
+    def __init__(self) -> None:
+        self._entries: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self._entries.get(key)
+
+    def put(self, key: str, data: bytes) -> None:
+        self._entries[key] = data
+
+
+class DiskCache:
+    """Persistent cache in `root`; `corrupt` counts entries found broken and dropped."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._dir = root / "v1"
+        self.corrupt = 0
+
+    def _path(self, key: str) -> Path:
+        if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a render key: {key!r}")
+        return self._dir / key[:2] / key
+
+    def get(self, key: str) -> bytes | None:
+        path = self._path(key)
+        try:
+            raw = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        header, sep, payload = raw.partition(b"\n")
+        if (not sep or not header.startswith(_MAGIC)
+                or header[len(_MAGIC):].decode(errors="replace") != hashlib.sha256(payload).hexdigest()):
+            self.corrupt += 1
+            path.unlink(missing_ok=True)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: pruning evicts the least recently used first
+        return payload
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def default_dir(environ: Mapping[str, str]) -> Path:
+    """HYDRATE_CACHE_DIR, else the user's cache directory (e.g. ~/.cache/hydrate)."""
+    configured = environ.get("HYDRATE_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(platformdirs.user_cache_dir("hydrate", appauthor=False))
+
+
+def open_cache(environ: Mapping[str, str], directory: Path | None, enabled: bool = True) -> Cache:
+    if not enabled:
+        return NoCache()
+    return DiskCache(directory if directory is not None else default_dir(environ))
