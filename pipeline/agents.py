@@ -10,10 +10,11 @@ operator applies once (`hydrate bootstrap`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline import output, yamlio
+from pipeline.graph import Edge
 from pipeline.inventory import Environment
 from pipeline.render import ClusterRender
 
@@ -27,13 +28,14 @@ def flux_name(package: str) -> str:
     return f"hydrate-{package}"
 
 
-def flux_kustomization(render: ClusterRender, package: str, env: Environment) -> dict[str, Any]:
-    deps = sorted({e.dependency for e in render.plan.edges if e.dependent == package})
+def flux_kustomization(cluster: str, package: str, edges: Sequence[Edge],
+                       env: Environment) -> dict[str, Any]:
+    deps = sorted({e.dependency for e in edges if e.dependent == package})
     spec: dict[str, Any] = {
         "interval": "10m",
         "retryInterval": "1m",
         "timeout": "5m",
-        "path": f"./clusters/{render.cluster.name}/{package}",
+        "path": f"./clusters/{cluster}/{package}",
         "prune": True,
         "wait": True,
         "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME},
@@ -51,14 +53,21 @@ def flux_kustomization(render: ClusterRender, package: str, env: Environment) ->
 
 def cluster_files(render: ClusterRender, env: Environment) -> dict[str, bytes]:
     """The cluster's files on the env branch, in the layout of `env`'s agent."""
-    files = output.cluster_files(render)
+    return layout(env, render.cluster.name, output.cluster_files(render), render.plan.edges)
+
+
+def layout(env: Environment, cluster: str, files: Mapping[str, bytes],
+           edges: Sequence[Edge]) -> dict[str, bytes]:
+    """A cluster's render output (`output.cluster_files`) in the layout of `env`'s agent."""
+    found = dict(files)
     if env.agent != "flux":
-        return files
-    names = sorted(p.name for p in render.packages)
+        return found
+    names = sorted({path.split("/", 1)[0] for path in files if "/" in path})
     for name in names:
-        files[f"{FLUX_DIR}/{name}.yaml"] = yamlio.dump(flux_kustomization(render, name, env)).encode()
-    files["kustomization.yaml"] = output.kustomization(f"{FLUX_DIR}/{n}.yaml" for n in names)
-    return files
+        found[f"{FLUX_DIR}/{name}.yaml"] = yamlio.dump(
+            flux_kustomization(cluster, name, edges, env)).encode()
+    found["kustomization.yaml"] = output.kustomization(f"{FLUX_DIR}/{n}.yaml" for n in names)
+    return found
 
 
 def _sync_policy() -> dict[str, Any]:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline import inventory as inventory_mod
 from pipeline import output, render
-from pipeline.cache import Cache, open_cache
-from pipeline.inventory import Inventory
+from pipeline import shard as shard_mod
+from pipeline.cache import Cache, default_dir, open_cache
+from pipeline.inventory import Cluster, Inventory
+from pipeline.materialise import Materialiser
 from pipeline.source import DirTree, Tree
 from pipeline.tools import Toolset, discover
+from pipeline.version import engine_digest
 
 Progress = Callable[[str, int, int], None]
 
@@ -36,6 +40,12 @@ class Context:
         """The tool-output cache for this invocation (open once, share between renders)."""
         return open_cache(self.environ, self.cache_dir, self.use_cache)
 
+    def tools_memo(self) -> Path | None:
+        """Where tool versions are remembered (in the cache directory), if caching."""
+        if not self.use_cache:
+            return None
+        return (self.cache_dir or default_dir(self.environ)) / "tools.json"
+
 
 @dataclass(frozen=True)
 class RenderOptions:
@@ -43,6 +53,8 @@ class RenderOptions:
     clusters: tuple[str, ...] = ()
     out: Path = Path("rendered")
     jobs: int = os.cpu_count() or 1
+    source: str | None = None  # a commit to render instead of the working tree
+    shard: str | None = None  # "i/N": only this shard of the selected clusters
 
 
 @dataclass(frozen=True)
@@ -50,15 +62,19 @@ class RenderReport:
     out: Path
     envs: tuple[str, ...]
     stats: render.Stats
+    written: output.Written
 
 
 def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...],
-                 clusters: tuple[str, ...], jobs: int,
-                 cache: Cache | None = None) -> tuple[render.FleetRender, Toolset]:
-    """Render the selected clusters of `inv` (read from `tree`) in a private workdir."""
-    selected = inv.select(envs, clusters)
+                 clusters: tuple[str, ...], jobs: int, cache: Cache | None = None,
+                 shard: str | None = None) -> tuple[render.FleetRender, Toolset]:
+    """Render the selected clusters of `inv` (read from `tree`) in a private workdir;
+    with `shard` ("i/N"), only that shard of them."""
+    selected: Sequence[Cluster] = inv.select(envs, clusters)
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
-        tools = discover(ctx.environ, Path(workdir))
+        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+        if shard is not None:
+            selected = shard_mod.select(inv, selected, Materialiser(tree, inv, tools), shard)
         result = render.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),
                                progress=ctx.progress,
                                cache=cache if cache is not None else ctx.cache())
@@ -66,17 +82,27 @@ def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...]
 
 
 def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
-    """`hydrate render`: render the working tree's fleet into `opts.out`."""
-    tree = ctx.tree()
+    """`hydrate render`: render the working tree's fleet (or a commit's) into `opts.out`."""
+    tree: Tree = ctx.tree()
+    source: dict[str, Any] = {"tree": "working tree", "commit": None}
+    if opts.source is not None:
+        from pipeline.source import open_repository, tree_at
+
+        tree = tree_at(open_repository(ctx.repo), opts.source)
+        source = {"tree": tree.label, "commit": str(tree.commit.id)}
     inv = inventory_mod.load(tree)
-    result, _ = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs)
+    result, tools = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs,
+                                 shard=opts.shard)
     out = opts.out if opts.out.is_absolute() else ctx.repo / opts.out
-    full_envs = [e for e in inv.env_names if not opts.clusters and (not opts.envs or e in opts.envs)]
+    whole = not opts.clusters and opts.shard is None
+    full_envs = [e for e in inv.env_names if whole and (not opts.envs or e in opts.envs)]
     prune = {e: {c.name for c in inv.clusters.values() if c.environment == e} for e in full_envs}
-    known = set(inv.env_names) if not opts.envs and not opts.clusters else None
-    output.write(out, result.clusters, prune_envs=prune, known_envs=known)
+    known = set(inv.env_names) if whole and not opts.envs else None
+    meta = {"source": source, "shard": opts.shard, "engine": engine_digest(),
+            "tools": {"helm": tools.helm.version, "kustomize": tools.kustomize.version}}
+    written = output.write(out, result.clusters, prune_envs=prune, known_envs=known, meta=meta)
     envs = tuple(e for e in inv.env_names if any(r.cluster.environment == e for r in result.clusters))
-    return RenderReport(out, envs, result.stats)
+    return RenderReport(out, envs, result.stats, written)
 
 
 def load_inventory(ctx: Context) -> tuple[Tree, Inventory]:
@@ -120,3 +146,16 @@ def bootstrap(ctx: Context, opts: BootstrapOptions) -> str:
                 else {"server": "https://kubernetes.default.svc"})
         docs = [agents.argocd_application(env, cluster.name, url, dest)]
     return yamlio.dump_all(docs)
+
+
+def affected(ctx: Context, base: str, head: str, envs: tuple[str, ...] = (),
+             clusters: tuple[str, ...] = ()) -> Any:
+    """`hydrate affected`: the pairs a change from `base` to `head` touches."""
+    from pipeline import affected as affected_mod
+    from pipeline.source import open_repository, tree_at
+
+    repo = open_repository(ctx.repo)
+    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
+        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+        return affected_mod.compute(tree_at(repo, base), tree_at(repo, head), tools,
+                                    envs=envs, clusters=clusters)

@@ -113,7 +113,8 @@ def metadata_of(repo: pygit2.Repository, commit: pygit2.Commit | None) -> dict[s
     return data if isinstance(data, dict) else {}
 
 
-def _subtrees(commit: pygit2.Commit | None) -> dict[str, pygit2.Oid]:
+def subtrees(commit: pygit2.Commit | None) -> dict[str, pygit2.Oid]:
+    """The cluster directories of an env branch commit: name → tree id."""
     if commit is None or "clusters" not in commit.tree:
         return {}
     tree = commit.tree["clusters"]
@@ -176,20 +177,28 @@ scripts/bootstrap
 
 def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environment, source: Source,
           clusters: Sequence[ClusterOutput], tools: Mapping[str, str],
-          author: pygit2.Signature, committer: pygit2.Signature) -> Built:
-    """The next commit of `env`'s branch on top of `parent` (not attached to any ref)."""
+          author: pygit2.Signature, committer: pygit2.Signature,
+          reused: Mapping[str, tuple[pygit2.Oid, Mapping[str, Any]]] | None = None) -> Built:
+    """The next commit of `env`'s branch on top of `parent` (not attached to any ref).
+
+    `clusters` are rendered now; `reused` clusters keep the given subtree and metadata
+    entry (they were not touched by the change since the parent's source)."""
     writer = _Writer(repo)
-    previous = _subtrees(parent)
+    previous = subtrees(parent)
     recorded = metadata_of(repo, parent).get("clusters", {})
     entries: dict[str, pygit2.Oid] = {}
-    reused = 0
+    reuse_count = 0
     for out in clusters:
         old = recorded.get(out.name, {})
         if out.name in previous and isinstance(old, dict) and old.get("digest") == out.digest:
             entries[out.name] = previous[out.name]
-            reused += 1
+            reuse_count += 1
         else:
             entries[out.name] = writer.tree(out.files)
+    kept = dict(reused or {})
+    for name, (oid, _) in kept.items():
+        entries[name] = oid
+        reuse_count += 1
     builder = repo.TreeBuilder()
     for name in sorted(entries):
         builder.insert(name, entries[name], TREE)
@@ -199,7 +208,10 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
     removed = tuple(sorted(n for n in previous if n not in entries))
     parent_clusters = parent.tree["clusters"].id if parent and "clusters" in parent.tree else None
     if parent is not None and parent_clusters == clusters_tree:
-        return Built(None, blobs_written=writer.blobs_written, clusters_reused=reused)
+        return Built(None, blobs_written=writer.blobs_written, clusters_reused=reuse_count)
+    recorded_now = {c.name: {**c.info, "digest": c.digest} for c in clusters}
+    recorded_now.update((name, dict(entry)) for name, (_, entry) in kept.items())
+    engine = tools.get("engine")
     meta = {
         "schemaVersion": 1,
         "environment": env.name,
@@ -207,18 +219,19 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
         "agent": env.agent,
         "source": {"repo": source.repo_url, "commit": source.commit, "subject": source.subject},
         "inputsDigest": source.inputs_digest,
-        "tools": {"hydrate": __version__, **tools},
-        "clusters": {c.name: {**c.info, "digest": c.digest} for c in sorted(clusters, key=lambda c: c.name)},
+        "tools": {"hydrate": __version__, **{k: v for k, v in tools.items() if k != "engine"}},
+        "engine": engine,
+        "clusters": {name: recorded_now[name] for name in sorted(recorded_now)},
     }
     root = repo.TreeBuilder()
-    root.insert("README.md", writer.blob(readme(env, source, len(clusters))), BLOB)
+    root.insert("README.md", writer.blob(readme(env, source, len(entries))), BLOB)
     root.insert(".hydrate", writer.tree({"metadata.json": (json.dumps(meta, indent=2, sort_keys=True)
                                                            + "\n").encode()}), TREE)
     root.insert("clusters", clusters_tree, TREE)
-    built = Built(None, added, changed, removed, writer.blobs_written, reused)
-    oid = repo.create_commit(None, author, committer, message(env, source, built, len(clusters)),
+    built = Built(None, added, changed, removed, writer.blobs_written, reuse_count)
+    oid = repo.create_commit(None, author, committer, message(env, source, built, len(entries)),
                              root.write(), [parent.id] if parent is not None else [])
-    return Built(oid, added, changed, removed, writer.blobs_written, reused)
+    return Built(oid, added, changed, removed, writer.blobs_written, reuse_count)
 
 
 _IDENTITY = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>]*)>\s*$")

@@ -104,3 +104,48 @@ def open_cache(environ: Mapping[str, str], directory: Path | None, enabled: bool
     if not enabled:
         return NoCache()
     return DiskCache(directory if directory is not None else default_dir(environ))
+
+
+def parse_size(text: str) -> int:
+    """'500M', '2G', '1.5GiB', '1000' → bytes."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned[-1:] in units else (cleaned, "")
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size (like 500M or 2G)") from None
+    return int(value * units[unit])
+
+
+def entries(root: Path) -> list[tuple[float, int, Path]]:
+    """(last use, size, path) of every entry, oldest first."""
+    found = []
+    for path in (root / "v1").glob("*/*"):
+        if path.name.startswith(".tmp-"):
+            continue
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        found.append((st.st_mtime, st.st_size, path))
+    return sorted(found)
+
+
+def prune(root: Path, max_bytes: int, now: float, older_than: float | None = None) -> tuple[int, int, int]:
+    """Delete the least recently used entries until the cache holds at most `max_bytes`
+    (and entries unused for `older_than` seconds). Returns (removed, freed, kept bytes)."""
+    items = entries(root)
+    total = sum(size for _, size, _ in items)
+    removed = freed = 0
+    for used, size, path in items:
+        stale = older_than is not None and now - used > older_than
+        if total - freed <= max_bytes and not stale:
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+        freed += size
+    for tmp in (root / "v1").glob("*/.tmp-*"):  # left by killed writers
+        if now - tmp.stat().st_mtime > 3600:
+            tmp.unlink(missing_ok=True)
+    return removed, freed, total - freed

@@ -84,10 +84,15 @@ def cli(ctx: click.Context, repo: Path, cache_dir: Path | None, no_cache: bool) 
 @cluster_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("rendered"),
               show_default=True, help="Output directory (relative to --repo).")
+@click.option("--source", metavar="REV",
+              help="Render this commit (read from git) instead of the working tree.")
+@click.option("--shard", metavar="i/N",
+              help="Only shard i of N (numbered from 1), balanced by work; for a CI matrix "
+                   "whose shards `hydrate publish --from-shards` publishes together.")
 @jobs_option
 @click.pass_obj
 def render(ctx: app.Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: Path,
-           jobs: int) -> None:
+           source: str | None, shard: str | None, jobs: int) -> None:
     """Render hydrated manifests to OUT/<environment>/<cluster>/.
 
     Each cluster directory holds a kustomization.yaml listing one directory per package,
@@ -95,11 +100,15 @@ def render(ctx: app.Context, envs: tuple[str, ...], clusters: tuple[str, ...], o
     environment is rendered in full, clusters no longer in the inventory are removed.
     Nothing is written unless every selected cluster renders.
     """
-    report = app.render_to_dir(ctx, app.RenderOptions(envs, clusters, out, jobs))
+    report = app.render_to_dir(ctx, app.RenderOptions(envs, clusters, out, jobs, source, shard))
     s = report.stats
     runs = ", ".join(f"{tool} {n}" for tool, n in sorted(s.tool_runs.items())) or "none"
     shown = report.out.relative_to(ctx.repo) if report.out.is_relative_to(ctx.repo) else report.out
-    click.echo(f"rendered {s.clusters} clusters ({', '.join(report.envs)}) into {shown}/")
+    w = report.written
+    same = f", {len(w.unchanged)} unchanged" if w.unchanged else ""
+    gone = f", {len(w.removed)} removed" if w.removed else ""
+    click.echo(f"rendered {s.clusters} clusters ({', '.join(report.envs)}) into {shown}/: "
+               f"{len(w.written)} written{same}{gone}")
     click.echo(f"  packages  {s.packages} ({s.pairs} cluster×package renders)")
     click.echo(f"  objects   {s.objects:,}")
     cached = f", {s.cache_hits} from the cache" if s.cache_hits else ""
@@ -154,10 +163,19 @@ def _ago(when: dt.datetime) -> str:
 @click.option("--push", is_flag=True, help="Push the new commits to --remote.")
 @click.option("--author", metavar="'NAME <EMAIL>'",
               help="Commit author. Default: GIT_AUTHOR_NAME/EMAIL, user.name/email, or hydrate.")
+@click.option("--full", is_flag=True,
+              help="Render every cluster, not only those the change since the branch's "
+                   "source commit touches.")
+@click.option("--from-shards", "from_shards", is_flag=True,
+              help="Publish the SHARDS directories, outputs of `hydrate render --source REV "
+                   "--shard i/N`, instead of rendering; together they must hold every cluster.")
+@click.argument("shards", nargs=-1, metavar="[SHARDS]...",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
 @jobs_option
 @click.pass_obj
 def publish(ctx: app.Context, envs: tuple[str, ...], all_envs: bool, source: str,
-            remote: str | None, push: bool, author: str | None, jobs: int) -> None:
+            remote: str | None, push: bool, author: str | None, full: bool,
+            from_shards: bool, shards: tuple[Path, ...], jobs: int) -> None:
     """Render a source commit and commit it to environment branches.
 
     Each environment's branch (env/<name>) gets one commit with clusters/<cluster>/ for
@@ -166,18 +184,27 @@ def publish(ctx: app.Context, envs: tuple[str, ...], all_envs: bool, source: str
     commit. With --remote, commits build on the remote's branch; with --push they are
     pushed (never forced: a push that loses a race is rebuilt on the new head and
     retried). Without --remote, the local branches are updated.
+
+    Only the clusters that the change since the branch's source commit touches are
+    rendered; the others are taken from the branch as they are (unless --full, or the
+    tool versions or hydrate itself changed).
     """
     from pipeline import publish as publish_mod
 
     if envs and all_envs:
         raise click.UsageError("give --env or --all, not both")
+    if from_shards != bool(shards):
+        raise click.UsageError("--from-shards takes the shard directories: "
+                               "hydrate publish --from-shards DIR...")
     report = publish_mod.publish(ctx, publish_mod.PublishOptions(
-        envs, all_envs, source, remote, push, jobs, author))
+        envs, all_envs, source, remote, push, jobs, author, full=full,
+        from_shards=tuple(p.resolve() for p in shards)))
     where = f" → {report.remote}" if report.remote else ""
     click.echo(f"source {report.source[:7]}: {report.subject}{where}")
     for r in report.results:
         if r.commit is None:
-            click.echo(f"  {r.env:<10} {r.branch}: no change, no commit (head {_short(r.head)})")
+            click.echo(f"  {r.env:<10} {r.branch}: no change, no commit (head {_short(r.head)}; "
+                       f"{r.note})")
             continue
         what = ", ".join(f"{len(v)} {k}" for k, v in (("added", r.added), ("changed", r.changed),
                                                       ("removed", r.removed)) if v) or "first publish"
@@ -185,8 +212,12 @@ def publish(ctx: app.Context, envs: tuple[str, ...], all_envs: bool, source: str
         retry = f", after {r.attempts} attempts" if r.attempts > 1 else ""
         click.echo(f"  {r.env:<10} {r.branch}: {pushed} {_short(r.commit)} ({what}; "
                    f"{r.blobs_written} blobs written, {r.clusters_reused} clusters reused{retry})")
+        if r.note:
+            click.echo(f"  {'':<10} {r.note}")
+    cached = f" ({report.stats.cache_hits} from the cache)" if report.stats.cache_hits else ""
     click.echo(f"  rendered {report.stats.clusters} clusters with "
-               f"{sum(report.stats.tool_runs.values())} tool runs in {report.seconds:.2f}s")
+               f"{sum(report.stats.tool_runs.values())} tool runs{cached}; "
+               f"{report.seconds:.2f}s in all")
 
 
 @cli.command()
@@ -264,6 +295,93 @@ def diff(ctx: app.Context, base: str | None, head: str, envs: tuple[str, ...],
         sys.exit(2 if exit_code else 1)
     if exit_code and result.changed:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--base", required=True, metavar="REV", help="The revision before the change.")
+@click.option("--head", default="HEAD", show_default=True, metavar="REV",
+              help="The revision with the change.")
+@env_option
+@cluster_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_obj
+def affected(ctx: app.Context, base: str, head: str, envs: tuple[str, ...],
+             clusters: tuple[str, ...], fmt: str) -> None:
+    """List the (cluster, package) renders a change touches, and why.
+
+    A pair is affected when its render input (files after Jinja2, merged values, chart,
+    arguments, tool versions) differs between BASE and HEAD, or when it exists on one
+    side only. Each line names the changed files that reach it. No tool runs.
+    """
+    import json as json_mod
+
+    found = app.affected(ctx, base, head, envs, clusters)
+    if fmt == "json":
+        doc = {"base": base, "head": head, "paths": list(found.paths),
+               "clusters": [{"environment": e, "cluster": c} for e, c in found.clusters],
+               "pairs": [{"environment": p.environment, "cluster": p.cluster,
+                          "package": p.package, "change": p.change, "reasons": list(p.reasons)}
+                         for p in found.pairs]}
+        click.echo(json_mod.dumps(doc, indent=2))
+        return
+    width = max((len(f"{p.cluster}/{p.package}") for p in found.pairs), default=0)
+    for p in found.pairs:
+        click.echo(f"{p.cluster + '/' + p.package:<{width}}  {p.change:<7}  ← "
+                   f"{', '.join(p.reasons)}")
+    click.echo(f"{len(found.pairs)} renders on {len(found.clusters)} of {found.total} clusters "
+               f"affected ({len(found.paths)} paths changed, {found.candidates} clusters "
+               "examined)", err=True)
+
+
+@cli.group()
+def cache() -> None:
+    """Inspect and bound the render cache (see --cache-dir)."""
+
+
+def _cache_root(ctx: app.Context) -> Path:
+    from pipeline.cache import default_dir
+
+    return ctx.cache_dir or default_dir(ctx.environ)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+@cache.command("info")
+@click.pass_obj
+def cache_info(ctx: app.Context) -> None:
+    """Where the cache is, how many entries and bytes it holds."""
+    from pipeline.cache import entries
+
+    root = _cache_root(ctx)
+    found = entries(root)
+    click.echo(f"{root}: {len(found)} entries, {_size(sum(s for _, s, _ in found))}")
+
+
+@cache.command("prune")
+@click.option("--max-size", default="2G", show_default=True, metavar="SIZE",
+              help="Keep at most this much (500M, 2G, ...), evicting the least recently used.")
+@click.option("--older-than", metavar="DAYS", type=click.FloatRange(min=0),
+              help="Also drop entries unused for this many days.")
+@click.pass_obj
+def cache_prune(ctx: app.Context, max_size: str, older_than: float | None) -> None:
+    """Evict least recently used entries until the cache fits in --max-size."""
+    from pipeline.cache import parse_size, prune
+
+    try:
+        limit = parse_size(max_size)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--max-size") from None
+    root = _cache_root(ctx)
+    removed, freed, kept = prune(root, limit, time.time(),
+                                 older_than * 86400 if older_than is not None else None)
+    click.echo(f"{root}: removed {removed} entries ({_size(freed)}), {_size(kept)} kept")
 
 
 def _main_rev(ctx: app.Context, main: str | None) -> str:

@@ -19,12 +19,13 @@ import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pygit2
 
-from pipeline import branch, render, risks, yamlio
+from pipeline import affected, branch, kinds, render, risks, yamlio
 from pipeline import inventory as inventory_mod
 from pipeline.app import Context
 from pipeline.cache import MemoryCache, NoCache
@@ -150,9 +151,15 @@ class DiffResult:
 
 @dataclass(frozen=True)
 class Obj:
+    """One side's object: parsed only when it takes part in a change."""
+
     package: str
-    body: Mapping[str, Any]
     text: bytes
+
+    @cached_property
+    def body(self) -> Mapping[str, Any]:
+        parsed: Mapping[str, Any] = yamlio.load(self.text)
+        return parsed
 
 
 Key = tuple[str, str, str, str]  # group, kind, namespace, name
@@ -167,9 +174,21 @@ class ClusterSide:
 Side = Mapping[tuple[str, str], ClusterSide]  # (environment, cluster) → its objects
 
 
-def _key(body: Mapping[str, Any]) -> Key:
-    rid = ResId.of(body)
-    return (rid.group, rid.kind, rid.namespace, rid.name)
+def _identify(objects: Sequence[Obj]) -> dict[Key, Obj]:
+    """Identities of one cluster's objects read back from files: a cluster-scoped object
+    (built-in, or by a CRD among them) has no namespace, as in `Resource.id`."""
+    scopes: dict[tuple[str, str], bool] = {}
+    for o in objects:
+        if o.body.get("kind") == "CustomResourceDefinition":
+            spec = o.body.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind")
+            scopes[(str(spec.get("group")), str(kind))] = spec.get("scope") != "Cluster"
+    found: dict[Key, Obj] = {}
+    for o in objects:
+        rid = ResId.of(o.body)
+        namespaced = kinds.is_namespaced(rid.group, rid.kind, scopes)
+        found[(rid.group, rid.kind, rid.namespace if namespaced else "", rid.name)] = o
+    return found
 
 
 def _path(base: str, key: Any) -> str:
@@ -316,8 +335,10 @@ def _varying(variants: Sequence[Variant]) -> tuple[str, ...]:
 
 
 def compare(base: Side, head: Side, base_rev: Revision, head_rev: Revision,
-            redactor: Redactor, env_order: Sequence[str] = ()) -> DiffResult:
-    """The whole diff between two sides (environments sorted as in `env_order`)."""
+            redactor: Redactor, env_order: Sequence[str] = (),
+            untouched: Sequence[ClusterRef] = ()) -> DiffResult:
+    """The whole diff between two sides (environments sorted as in `env_order`).
+    `untouched` clusters were not rendered because nothing of theirs changed."""
     rank = {e: i for i, e in enumerate(env_order)}
 
     def order(key: tuple[str, str]) -> tuple[int, str, str]:
@@ -326,7 +347,9 @@ def compare(base: Side, head: Side, base_rev: Revision, head_rev: Revision,
     exact: dict[tuple[str, str, str], list[ClusterRef]] = defaultdict(list)
     changes_of: dict[tuple[str, str, str], tuple[ObjectChange, ...]] = {}
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    unchanged = 0
+    unchanged = len(untouched)
+    for env, _, cls in untouched:
+        counts[(env, cls)]["unchanged"] += 1
     for env, name in sorted(set(base) | set(head), key=order):
         b, h = base.get((env, name)), head.get((env, name))
         cls = (h or b).cls  # type: ignore[union-attr]
@@ -381,7 +404,7 @@ def _risks(groups: Sequence[Group]) -> tuple[RiskEntry, ...]:
 
 def side_of_render(fleet: render.FleetRender) -> dict[tuple[str, str], ClusterSide]:
     return {(r.cluster.environment, r.cluster.name): ClusterSide(r.cluster.class_name, {
-        _key(res.body): Obj(pkg.name, res.body, res.text)
+        (res.id.group, res.id.kind, res.id.namespace, res.id.name): Obj(pkg.name, res.text)
         for pkg in r.packages for res in pkg.resources}) for r in fleet.clusters}
 
 
@@ -401,16 +424,15 @@ def side_of_branch(repo: pygit2.Repository, commit: pygit2.Commit, env: str,
         name = entry.name or ""
         if wanted and name not in wanted:
             continue
-        objects: dict[Key, Obj] = {}
+        loaded: list[Obj] = []
         for pkg in _subtree(repo, entry.id):
             if pkg.filemode != pygit2.enums.FileMode.TREE or pkg.name == "_flux":
                 continue
             for item in _subtree(repo, pkg.id):
                 if item.name == "kustomization.yaml" or not (item.name or "").endswith(".yaml"):
                     continue
-                data = repo[item.id].peel(pygit2.Blob).data
-                body = yamlio.load(data)
-                objects[_key(body)] = Obj(pkg.name or "", body, data)
+                loaded.append(Obj(pkg.name or "", repo[item.id].peel(pygit2.Blob).data))
+        objects = _identify(loaded)
         info = classes.get(name, {}) if isinstance(classes, dict) else {}
         found[(env, name)] = ClusterSide(str(info.get("class", "?")), objects)
     return found
@@ -434,16 +456,21 @@ def _revision(rev: str, commit: pygit2.Commit) -> Revision:
     return Revision(rev, str(commit.id), subject)
 
 
-def _render_side(ctx: Context, tree: GitTree, opts: DiffOptions, cache: Any, workdir: Path,
-                 stats: dict[str, int]) -> tuple[dict[tuple[str, str], ClusterSide], tuple[str, ...]]:
-    inv = inventory_mod.load(tree)
+def _selected(inv: inventory_mod.Inventory, opts: DiffOptions) -> list[inventory_mod.Cluster]:
     for env in opts.envs:
         inv.environment(env)
-    chosen = [c for c in inv.clusters.values()
-              if (not opts.envs or c.environment in opts.envs)
-              and (not opts.clusters or c.name in opts.clusters)]
+    return [c for c in inv.clusters.values()
+            if (not opts.envs or c.environment in opts.envs)
+            and (not opts.clusters or c.name in opts.clusters)]
+
+
+def _render_side(ctx: Context, tree: GitTree, opts: DiffOptions, cache: Any, workdir: Path,
+                 stats: dict[str, int], only: set[str] | None = None,
+                 ) -> tuple[dict[tuple[str, str], ClusterSide], tuple[str, ...]]:
+    inv = inventory_mod.load(tree)
+    chosen = [c for c in _selected(inv, opts) if only is None or c.name in only]
     workdir.mkdir(parents=True, exist_ok=True)
-    tools = discover(ctx.environ, workdir)
+    tools = discover(ctx.environ, workdir, ctx.tools_memo())
     fleet = render.render(tree, inv, chosen, tools, jobs=opts.jobs, workdir=workdir,
                           progress=ctx.progress, cache=cache)
     stats["toolRuns"] = stats.get("toolRuns", 0) + sum(fleet.stats.tool_runs.values())
@@ -471,14 +498,41 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
         base_rev = _revision(opts.base, base_tree.commit)
         stats: dict[str, int] = {}
         try:
-            base, _ = _render_side(ctx, base_tree, opts, cache, Path(tmp) / "base", stats)
+            only, untouched = _touched(ctx, base_tree, head_tree, opts, Path(tmp))
+        except PipelineError as e:
+            return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
+        stats["clustersRendered"] = len(only) if only is not None else -1
+        try:
+            base, _ = _render_side(ctx, base_tree, opts, cache, Path(tmp) / "base", stats, only)
         except PipelineError as e:
             return DiffResult(base_rev, head_rev, error=f"base {opts.base} does not render: {e}")
         try:
-            head, env_order = _render_side(ctx, head_tree, opts, cache, Path(tmp) / "head", stats)
+            head, env_order = _render_side(ctx, head_tree, opts, cache, Path(tmp) / "head", stats,
+                                           only)
         except PipelineError as e:
             return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
-        return replace(compare(base, head, base_rev, head_rev, redactor, env_order), stats=stats)
+        return replace(compare(base, head, base_rev, head_rev, redactor, env_order, untouched),
+                       stats=stats)
+
+
+def _touched(ctx: Context, base: GitTree, head: GitTree, opts: DiffOptions,
+             workdir: Path) -> tuple[set[str] | None, list[ClusterRef]]:
+    """Clusters whose inputs differ between the sides (only they need rendering), and the
+    selected clusters that are untouched. (None, []) when the base does not even load:
+    then both sides render in full and the failure shows where it belongs."""
+    try:
+        inv_base = inventory_mod.load(base)
+    except PipelineError:
+        return None, []
+    inv_head = inventory_mod.load(head)  # errors here are the head's: reported as such
+    tools = discover(ctx.environ, workdir, ctx.tools_memo())
+    found = affected.compute(base, head, tools, envs=opts.envs, clusters=opts.clusters,
+                             head_inventory=inv_head)
+    only = {c for _, c in found.clusters}
+    selected = {c.name: c for inv in (inv_base, inv_head) for c in _selected(inv, opts)}
+    untouched = [(c.environment, c.name, c.class_name) for name, c in sorted(selected.items())
+                 if name not in only]
+    return only, untouched
 
 
 def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, head_rev: Revision,

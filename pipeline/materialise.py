@@ -104,6 +104,7 @@ class Materialiser:
         self._package_files: dict[str, dict[str, File]] = {}
         self._static: dict[str, File] = {}
         self._static_values: dict[str, dict[str, Any]] = {}
+        self._rendered_values: dict[tuple[str, bytes], dict[str, Any]] = {}
 
     def _static_file(self, path: str) -> File:
         found = self._static.get(path)
@@ -154,7 +155,11 @@ class Materialiser:
                 if out in kustomizations.NAMES:
                     kustomizations.check(path, parse(path, data), component=True, root=layer.path)
                 if out == "values.yaml":
-                    layer_values = _as_values(path, data)
+                    # Many clusters render a template to the same text: parse it once.
+                    memo = (path, data)
+                    layer_values = self._rendered_values.get(memo)
+                    if layer_values is None:
+                        layer_values = self._rendered_values[memo] = _as_values(path, data)
                     continue
                 files[f"{prefix}/{out}"] = _blob(data)
             elif out == "values.yaml":

@@ -10,11 +10,14 @@ Layout (DESIGN.md section 5):
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.render import ClusterRender
@@ -35,10 +38,10 @@ def cluster_files(render: ClusterRender) -> dict[str, bytes]:
     ordered = sorted(render.packages, key=lambda p: (p.wave, p.name))
     files = {"kustomization.yaml": kustomization(p.name for p in ordered)}
     for pkg in ordered:
-        files[f"{pkg.name}/kustomization.yaml"] = kustomization(
-            sorted(r.id.filename for r in pkg.resources))
+        names = sorted(r.filename for r in pkg.resources)
+        files[f"{pkg.name}/kustomization.yaml"] = kustomization(names)
         for res in pkg.resources:
-            files[f"{pkg.name}/{res.id.filename}"] = res.text
+            files[f"{pkg.name}/{res.filename}"] = res.text
     return files
 
 
@@ -58,56 +61,108 @@ def _claim(out: Path) -> None:
                             "hydrate render; choose another directory or empty it")
 
 
-def _write_tree(root: Path, renders: Sequence[ClusterRender]) -> None:
-    for render in renders:
-        base = root / render.cluster.environment / render.cluster.name
-        for rel, data in cluster_files(render).items():
-            target = base / rel
+@dataclass(frozen=True)
+class Written:
+    written: tuple[str, ...]  # "env/cluster" directories (re)written
+    unchanged: tuple[str, ...]  # left as they were: same digest as recorded
+    removed: tuple[str, ...]
+
+
+def cluster_entry(render: ClusterRender, files_digest: str) -> dict[str, Any]:
+    """What the manifest records of a cluster (enough for a fan-in publish)."""
+    return {"environment": render.cluster.environment, "class": render.cluster.class_name,
+            "site": render.cluster.site, "objects": render.objects, "digest": files_digest,
+            "edges": [[e.dependency, e.dependent, e.reason] for e in render.plan.edges]}
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    """The manifest of an output directory ({} if none, or an older plain marker)."""
+    try:
+        data = json.loads((out / MARKER).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("schemaVersion") == 1 else {}
+
+
+def _write_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=root)
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, root / MARKER)
+
+
+def _write_files(base: Path, files: Mapping[str, bytes]) -> None:
+    made: set[Path] = set()
+    for rel, data in files.items():
+        target = base / rel
+        if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-    (root / MARKER).write_text("This directory is written by `hydrate render`.\n")
+            made.add(target.parent)
+        target.write_bytes(data)
 
 
 def write(out: Path, renders: Sequence[ClusterRender], *, prune_envs: Mapping[str, set[str]],
-          known_envs: set[str] | None) -> None:
+          known_envs: set[str] | None, meta: Mapping[str, Any] | None = None) -> Written:
     """Write the clusters' directories under `out`, never leaving a half-written state.
 
-    A new `out` is written beside its place and renamed into it. An existing one gets
-    each cluster directory written to a staging folder first and then swapped in.
-    `prune_envs` maps environments rendered in full to their clusters: other cluster
-    directories there are removed. With `known_envs`, other environment directories go.
+    A cluster whose files have the digest the manifest (`.hydrate-render`) records is
+    left as it is. The others are written to a staging folder first and swapped in; a
+    new `out` is written beside its place and renamed into it. `prune_envs` maps
+    environments rendered in full to their clusters: other cluster directories there are
+    removed. With `known_envs`, other environment directories go too. `meta` (source,
+    tools) is recorded in the manifest.
     """
     _claim(out)
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
-        try:
-            _write_tree(fresh, renders)
-            os.rename(fresh, out)
-        except BaseException:
-            shutil.rmtree(fresh, ignore_errors=True)
-            raise
-        return
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
-    trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=out))
+    fresh = not out.exists()
+    old = {} if fresh else read_manifest(out).get("clusters", {})
+    clusters: dict[str, Any] = {k: v for k, v in old.items() if isinstance(v, dict)}
+    root = out.parent if fresh else out
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-" if fresh else ".staging-",
+                                    dir=root))
+    trash = None if fresh else Path(tempfile.mkdtemp(prefix=".trash-", dir=out))
+    written: list[str] = []
+    unchanged: list[str] = []
+    removed: list[str] = []
     try:
-        _write_tree(staging, renders)
-        os.replace(staging / MARKER, out / MARKER)
         for render in renders:
-            env, name = render.cluster.environment, render.cluster.name
-            final = out / env / name
+            name = f"{render.cluster.environment}/{render.cluster.name}"
+            files = cluster_files(render)
+            entry = cluster_entry(render, digest(files))
+            previous = clusters.get(name, {})
+            clusters[name] = entry
+            if not fresh and previous.get("digest") == entry["digest"] and (out / name).is_dir():
+                unchanged.append(name)
+                continue
+            _write_files(staging / name, files)
+            written.append(name)
+        if fresh:
+            _write_manifest(staging, {"schemaVersion": 1, **(meta or {}), "clusters": clusters})
+            os.rename(staging, out)
+            return Written(tuple(written), (), ())
+        assert trash is not None
+        for name in written:
+            final = out / name
             final.parent.mkdir(exist_ok=True)
             if final.exists():
-                os.replace(final, trash / f"{env}--{name}")
-            os.replace(staging / env / name, final)
+                os.replace(final, trash / name.replace("/", "--"))
+            os.replace(staging / name, final)
         for env, keep in prune_envs.items():
-            for old in (out / env).iterdir() if (out / env).is_dir() else ():
-                if old.name not in keep:
-                    os.replace(old, trash / f"{env}--{old.name}")
+            for old_dir in (out / env).iterdir() if (out / env).is_dir() else ():
+                if old_dir.name not in keep:
+                    os.replace(old_dir, trash / f"{env}--{old_dir.name}")
+                    removed.append(f"{env}/{old_dir.name}")
         if known_envs is not None:
-            for old in out.iterdir():
-                if old.is_dir() and not old.name.startswith(".") and old.name not in known_envs:
-                    os.replace(old, trash / old.name)
+            for old_dir in out.iterdir():
+                if old_dir.is_dir() and not old_dir.name.startswith(".") and \
+                        old_dir.name not in known_envs:
+                    removed.extend(f"{old_dir.name}/{c.name}" for c in old_dir.iterdir())
+                    os.replace(old_dir, trash / old_dir.name)
+        present = {k: v for k, v in clusters.items() if (out / k).is_dir()}
+        _write_manifest(out, {"schemaVersion": 1, **(meta or {}), "clusters": present})
+        return Written(tuple(written), tuple(unchanged), tuple(removed))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(trash, ignore_errors=True)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from pipeline import kinds, yamlio
+from pipeline.cache import Cache
 from pipeline.errors import RenderError
 from pipeline.graph import GroupKind
 from pipeline.resources import ResId, Resource
@@ -104,5 +107,81 @@ def finish(output: Output, *, package: str, namespace: str | None, wave: int,
             )
         if rid in found:
             raise RenderError(f"{where}: renders {rid} twice")
-        found[rid] = Resource(rid, body, yamlio.dump(body).encode())
+        found[rid] = Resource(rid, yamlio.dump(body).encode())
     return tuple(found[r] for r in sorted(found))
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    """What planning needs from an output: the CRDs it defines and the kinds it uses."""
+
+    crds: Mapping[GroupKind, bool]
+    uses: frozenset[GroupKind]
+
+    @property
+    def custom_kinds(self) -> tuple[GroupKind, ...]:
+        return tuple(sorted(gk for gk in self.uses if gk not in kinds.CLUSTER_SCOPED))
+
+
+def _cache_key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+class Finisher:
+    """Post-processing with two cache levels (this render, and the persistent cache):
+    on the warm path no tool output is parsed and no object serialised."""
+
+    def __init__(self, outputs: Mapping[str, bytes], cache: Cache, engine: str) -> None:
+        self._outputs = outputs
+        self._cache = cache
+        self._engine = engine
+        self._parsed: dict[str, Output] = {}
+        self._info: dict[str, OutputInfo] = {}
+        self._finished: dict[str, tuple[Resource, ...]] = {}
+
+    def _output(self, key: str, where: str) -> Output:
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = parse_output(self._outputs[key], where)
+        return found
+
+    def info(self, key: str, where: str) -> OutputInfo:
+        found = self._info.get(key)
+        if found is not None:
+            return found
+        disk_key = _cache_key("info", self._engine, key)
+        raw = self._cache.get(disk_key)
+        if raw is not None:
+            data = json.loads(raw)
+            found = OutputInfo({(g, k): bool(n) for g, k, n in data["crds"]},
+                               frozenset((g, k) for g, k in data["uses"]))
+        else:
+            out = self._output(key, where)
+            found = OutputInfo(out.crds, out.uses)
+            self._cache.put(disk_key, json.dumps({
+                "crds": sorted([g, k, n] for (g, k), n in found.crds.items()),
+                "uses": sorted([g, k] for g, k in found.uses)}).encode())
+        self._info[key] = found
+        return found
+
+    def finish(self, key: str, *, package: str, namespace: str | None, wave: int,
+               scopes: tuple[tuple[GroupKind, bool], ...], allow_secrets: bool,
+               where: str) -> tuple[Resource, ...]:
+        """The package's Resources for the output `key` (see `finish`)."""
+        memo = _cache_key("finished", self._engine, key, package, namespace, wave, scopes,
+                          allow_secrets)
+        found = self._finished.get(memo)
+        if found is not None:
+            return found
+        raw = self._cache.get(memo)
+        if raw is not None:
+            found = tuple(Resource(ResId(g, k, ns, n), text.encode())
+                          for g, k, ns, n, text in json.loads(raw))
+        else:
+            found = finish(self._output(key, where), package=package, namespace=namespace,
+                           wave=wave, scopes=dict(scopes), where=where,
+                           allow_secrets=allow_secrets)
+            self._cache.put(memo, json.dumps(
+                [[*r.id, r.text.decode()] for r in found], ensure_ascii=False).encode())
+        self._finished[memo] = found
+        return found

@@ -9,20 +9,27 @@ forced: a push that loses a race fetches the new head, rebuilds on it and tries 
 from __future__ import annotations
 
 import random
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pygit2
 
-from pipeline import agents, branch, output
+from pipeline import affected, agents, branch, fanin, output
 from pipeline import inventory as inventory_mod
 from pipeline.app import Context, render_fleet
+from pipeline.cache import Cache
 from pipeline.errors import GitError, PipelineError
 from pipeline.inventory import Environment, Inventory
 from pipeline.remote import Credentials, Remote, configure_tls, redact
-from pipeline.render import FleetRender, Stats
+from pipeline.render import ClusterRender, Stats
 from pipeline.source import GitTree, inputs_digest, open_repository, tree_at
+from pipeline.tools import Toolset, discover
+from pipeline.version import engine_digest
 
 MAX_ATTEMPTS = 6
 
@@ -37,6 +44,8 @@ class PublishOptions:
     jobs: int = 1
     author: str | None = None
     committer: str | None = None
+    full: bool = False  # render every cluster, even those the change does not touch
+    from_shards: tuple[Path, ...] = ()  # publish these `render --shard` outputs, no render
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class EnvResult:
     clusters_reused: int = 0
     attempts: int = 1
     pushed: bool = False
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,42 +92,112 @@ def select_envs(inv: Inventory, opts: PublishOptions) -> list[Environment]:
     return [inv.environment(e) for e in dict.fromkeys(opts.envs)]
 
 
-def outputs_for(fleet: FleetRender, env: Environment) -> list[branch.ClusterOutput]:
-    outs = []
-    for render in fleet.clusters:
-        if render.cluster.environment != env.name:
-            continue
-        files = agents.cluster_files(render, env)
-        outs.append(branch.ClusterOutput(
-            render.cluster.name, files, output.digest(files),
-            {"class": render.cluster.class_name, "site": render.cluster.site,
-             "objects": render.objects}))
-    return outs
+def cluster_output(render: ClusterRender, env: Environment) -> branch.ClusterOutput:
+    files = agents.cluster_files(render, env)
+    return branch.ClusterOutput(
+        render.cluster.name, files, output.digest(files),
+        {"class": render.cluster.class_name, "site": render.cluster.site,
+         "objects": render.objects})
+
+
+class Renders:
+    """Renders clusters of the source commit on demand, each at most once per publish."""
+
+    def __init__(self, ctx: Context, tree: GitTree, inv: Inventory, jobs: int,
+                 cache: Cache) -> None:
+        self._ctx, self._tree, self._inv, self._jobs, self._cache = ctx, tree, inv, jobs, cache
+        self._done: dict[str, ClusterRender] = {}
+        self.stats: list[Stats] = []
+        self.seconds = 0.0
+        self.tools: Toolset | None = None
+
+    def get(self, names: Iterable[str]) -> dict[str, ClusterRender]:
+        wanted = set(names)
+        missing = sorted(wanted - set(self._done))
+        if missing:
+            start = time.monotonic()
+            fleet, self.tools = render_fleet(self._ctx, self._tree, self._inv, (),
+                                             tuple(missing), self._jobs, self._cache)
+            self._done.update((r.cluster.name, r) for r in fleet.clusters)
+            self.stats.append(fleet.stats)
+            self.seconds += time.monotonic() - start
+        return {n: self._done[n] for n in wanted}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one publish attempt renders, and what it takes from the branch as is."""
+
+    render: frozenset[str]
+    reuse: Mapping[str, tuple[pygit2.Oid, Mapping[str, Any]]]
+    note: str  # why it is incremental or not, for the report
+
+
+Since = Callable[[str], affected.Affected]  # source commit → what changed since it
+
+
+def plan(repo: pygit2.Repository, base: pygit2.Commit | None, env: Environment,
+         inv: Inventory, tools: Toolset, engine: str, full: bool, since: Since) -> Plan:
+    """Re-render only the clusters the change since the branch's source touches; reuse the
+    rest from the branch. Anything uncertain (no branch, other tool versions or hydrate,
+    an unknown source commit, an unreadable source) means a full render."""
+    names = frozenset(c.name for c in inv.clusters.values() if c.environment == env.name)
+    everything = Plan(names, {}, "full render")
+    if full or base is None:
+        return everything if full else Plan(names, {}, "first publish")
+    meta = branch.metadata_of(repo, base)
+    versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version}
+    recorded = meta.get("tools", {})
+    if meta.get("engine") != engine or meta.get("agent") != env.agent or not isinstance(
+            recorded, dict) or any(recorded.get(k) != v for k, v in versions.items()):
+        return Plan(names, {}, "full render: tools or hydrate changed since the last publish")
+    try:
+        found = since(str(meta["source"]["commit"]))
+    except (PipelineError, KeyError, TypeError):
+        return Plan(names, {}, "full render: the branch's source commit is unknown here")
+    touched = {c for e, c in found.clusters if e == env.name}
+    subtrees = branch.subtrees(base)
+    entries = meta.get("clusters", {})
+    reuse = {n: (subtrees[n], entries[n]) for n in names - touched
+             if n in subtrees and isinstance(entries.get(n), dict) and "digest" in entries[n]}
+    return Plan(names - frozenset(reuse), reuse,
+                f"incremental: {len(names) - len(reuse)} of {len(names)} clusters rendered "
+                f"since {str(meta['source']['commit'])[:7]}")
 
 
 def _backoff(attempt: int, sleep: Callable[[float], None]) -> None:
     sleep(min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random()))
 
 
+Outputs = Callable[[Iterable[str]], list[branch.ClusterOutput]]
+
+
 def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source,
-                outs: Sequence[branch.ClusterOutput], tools: dict[str, str], remote: Remote | None,
-                push: bool, author: pygit2.Signature, committer: pygit2.Signature,
+                outputs: Outputs, since: Since, inv: Inventory, tools: Toolset, engine: str,
+                remote: Remote | None, push: bool, full: bool, author: pygit2.Signature,
+                committer: pygit2.Signature,
                 sleep: Callable[[float], None] = time.sleep) -> EnvResult:
-    """Commit `outs` to `env`'s branch, retrying when a concurrent publisher wins."""
+    """Commit the source's render to `env`'s branch, retrying when a concurrent publisher
+    wins (each attempt plans against the branch head it builds on)."""
     local_ref = f"refs/heads/{env.branch}"
+    versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version,
+                "engine": engine}
     for attempt in range(1, MAX_ATTEMPTS + 1):
         if remote is not None:
             base = remote.fetch(env.branch)
         else:
             ref = repo.references.get(local_ref)
             base = repo[ref.target].peel(pygit2.Commit) if ref is not None else None
-        built = branch.build(repo, base, env, source, outs, tools, author, committer)
+        chosen = plan(repo, base, env, inv, tools, engine, full, since)
+        outs = outputs(chosen.render)
+        built = branch.build(repo, base, env, source, outs, versions, author, committer,
+                             reused=chosen.reuse)
 
         def result(head: str | None, pushed: bool = False, b: branch.Built = built,
-                   n: int = attempt) -> EnvResult:
+                   n: int = attempt, note: str = chosen.note) -> EnvResult:
             return EnvResult(env.name, env.branch, str(b.commit) if b.commit else None, head,
                              b.added, b.changed, b.removed, b.blobs_written, b.clusters_reused,
-                             n, pushed)
+                             n, pushed, note)
 
         if built.commit is None:
             return result(str(base.id) if base is not None else None)
@@ -151,20 +231,50 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
         remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ))
         remote.heads()  # reach the remote before any work: a bad URL or token writes nothing
     loaded = time.monotonic()
-    fleet, tools = render_fleet(ctx, tree, inv, tuple(e.name for e in envs), (), opts.jobs)
-    rendered = time.monotonic()
     commit = tree.commit
     source = branch.Source(source_url(repo), str(commit.id), commit.message.splitlines()[0]
                            if commit.message else "", inputs_digest(tree))
-    versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version}
     author = branch.signature(repo, ctx.environ, "author", opts.author)
     committer = branch.signature(repo, ctx.environ, "committer", opts.committer or opts.author)
+    renders = Renders(ctx, tree, inv, opts.jobs, ctx.cache())
+    engine = engine_digest()
+    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
+        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+    full = opts.full
+    if opts.from_shards:
+        shards = fanin.load(opts.from_shards, str(commit.id))
+        tools, engine, full = shards.tools(tools), shards.engine, True
+    changes: dict[str, affected.Affected] = {}
+
+    def since(commit: str) -> affected.Affected:
+        if commit not in changes:
+            changes[commit] = affected.compute(tree_at(repo, commit), tree, tools,
+                                               head_inventory=inv)
+        return changes[commit]
+
+    def outputs(env: Environment) -> Outputs:
+        if opts.from_shards:
+            return lambda names: shards.outputs(env, inv, names)
+        return lambda names: [cluster_output(r, env) for r in renders.get(names).values()]
+
     results = tuple(
-        publish_env(repo, env, source, outputs_for(fleet, env), versions, remote, opts.push,
-                    author, committer)
+        publish_env(repo, env, source, outputs(env), since, inv, tools, engine, remote,
+                    opts.push, full, author, committer)
         for env in envs
     )
     end = time.monotonic()
-    timings = {"load": loaded - start, "render": rendered - loaded, "git": end - rendered}
+    timings = {"load": loaded - start, "render": renders.seconds,
+               "git": end - loaded - renders.seconds}
     return PublishReport(str(commit.id), source.subject, remote.url if remote else None, results,
-                         fleet.stats, end - start, timings)
+                         combine(renders.stats), end - start, timings)
+
+
+def combine(stats: Sequence[Stats]) -> Stats:
+    """Several renders' figures as one."""
+    runs: Counter[str] = Counter()
+    for s in stats:
+        runs.update(s.tool_runs)
+    return Stats(sum(s.clusters for s in stats), max((s.packages for s in stats), default=0),
+                 sum(s.pairs for s in stats), sum(s.objects for s in stats),
+                 sum(s.distinct for s in stats), runs, sum(s.cache_hits for s in stats),
+                 sum(s.seconds for s in stats))

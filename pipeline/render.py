@@ -16,19 +16,20 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import graph
-from pipeline.cache import Cache
+from pipeline.cache import Cache, NoCache
 from pipeline.errors import RenderError
 from pipeline.inventory import Cluster, Inventory
 from pipeline.materialise import HELM_OUTPUT, Input, Materialiser, Run, overlay_key
-from pipeline.postprocess import Output, finish, parse_output
+from pipeline.postprocess import Finisher
 from pipeline.resources import ResId, Resource
 from pipeline.runner import Runner
 from pipeline.source import Tree
 from pipeline.tools import Toolset
+from pipeline.version import engine_digest
 
 Progress = Callable[[str, int, int], None]
 
@@ -107,33 +108,32 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
         second_runs[key][1].append(_where(inp))
     outputs.update(runner.execute(list(second_runs.values())))
 
-    parsed: dict[str, Output] = {}
-    for (cluster_name, package), key in final_key.items():
-        if key not in parsed:
-            parsed[key] = parse_output(outputs[key], f"{cluster_name}/{package}")
-
-    finished: dict[tuple[object, ...], tuple[Resource, ...]] = {}
+    finisher = Finisher(outputs, cache if cache is not None else NoCache(), engine_digest())
+    plans: dict[tuple[object, ...], graph.Plan] = {}
     results: list[ClusterRender] = []
     for index, cluster in enumerate(clusters):
         names = lists[cluster.name]
-        outs = {p: parsed[final_key[(cluster.name, p)]] for p in names}
-        plan = graph.plan(inv, cluster, names, {p: set(o.crds) for p, o in outs.items()},
-                          {p: o.uses for p, o in outs.items()})
+        keys = {p: final_key[(cluster.name, p)] for p in names}
+        outs = {p: finisher.info(keys[p], f"{cluster.name}/{p}") for p in names}
+        provides = {p: frozenset(o.crds) for p, o in outs.items()}
+        signature = (names, tuple(sorted(provides.items())),
+                     tuple(sorted((p, o.uses) for p, o in outs.items() if o.custom_kinds)))
+        plan = plans.get(signature)
+        if plan is None:
+            plan = plans[signature] = graph.plan(inv, cluster, names, provides,
+                                                 {p: o.uses for p, o in outs.items()})
+        elif plan.cluster != cluster:
+            plan = replace(plan, cluster=cluster)
         scopes = {gk: ns for o in outs.values() for gk, ns in o.crds.items()}
         seen: dict[ResId, str] = {}
         packages: list[PackageRender] = []
         for name in names:
             pkg = inv.packages[name]
-            out = outs[name]
-            relevant = tuple((gk, scopes.get(gk, True)) for gk in out.custom_kinds)
-            cache_key = (final_key[(cluster.name, name)], name, pkg.namespace, plan.waves[name],
-                         relevant, pkg.allow_plaintext_secrets)
-            resources = finished.get(cache_key)
-            if resources is None:
-                resources = finished[cache_key] = finish(
-                    out, package=name, namespace=pkg.namespace, wave=plan.waves[name],
-                    scopes=dict(relevant), where=f"{cluster.name}/{name}",
-                    allow_secrets=pkg.allow_plaintext_secrets)
+            relevant = tuple((gk, scopes.get(gk, True)) for gk in outs[name].custom_kinds)
+            resources = finisher.finish(
+                keys[name], package=name, namespace=pkg.namespace, wave=plan.waves[name],
+                scopes=relevant, allow_secrets=pkg.allow_plaintext_secrets,
+                where=f"{cluster.name}/{name}")
             for res in resources:
                 other = seen.get(res.id)
                 if other is not None:

@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
 
 _SAFE = re.compile(r"[^a-z0-9.-]")
@@ -57,8 +58,19 @@ def _escape(part: str) -> str:
 
 @dataclass(frozen=True)
 class Resource:
-    """One hydrated object, as written: `text` is exactly the file's content."""
+    """One hydrated object, as written: `text` is exactly the file's content. The parsed
+    `body` is produced on first use only: on the warm path objects are never parsed."""
 
     id: ResId
-    body: Mapping[str, Any]
     text: bytes
+
+    @cached_property
+    def filename(self) -> str:
+        return self.id.filename
+
+    @cached_property
+    def body(self) -> Mapping[str, Any]:
+        from pipeline import yamlio
+
+        parsed: Mapping[str, Any] = yamlio.load(self.text)
+        return parsed

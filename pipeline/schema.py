@@ -33,7 +33,7 @@ class Schemas:
         found = {}
         for kind in ("environments", "class", "cluster", "package"):
             text = resources.files("pipeline.schemas").joinpath(f"{kind}.json").read_text()
-            schema = json.loads(text)
+            schema = _inline(json.loads(text))
             validator_cls = jsonschema.validators.validator_for(schema)
             found[kind] = validator_cls(schema)
         return cls(found)
@@ -43,6 +43,27 @@ class Schemas:
         errors = sorted(self.validators[kind].iter_errors(data), key=_order)
         if errors:
             raise ConfigError(describe(path, text, errors[0]))
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with its local `$ref`s replaced by their targets: validating thousands
+    of cluster files is several times faster without reference resolution."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/") and len(node) <= 2:
+                target = dict(walk(defs[ref.removeprefix("#/$defs/")]))
+                target.update({k: walk(v) for k, v in node.items() if k != "$ref"})
+                return target
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = walk({k: v for k, v in schema.items() if k != "$defs"})
+    return inlined
 
 
 def _order(error: jsonschema.ValidationError) -> tuple[int, list[str]]:

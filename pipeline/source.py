@@ -128,13 +128,21 @@ class DirTree:
         return sorted(found)
 
 
+_TREE = pygit2.enums.FileMode.TREE
+_LINK = pygit2.enums.FileMode.LINK
+_COMMIT = pygit2.enums.FileMode.COMMIT
+
+
 class GitTree:
-    """A configuration repository as one commit in a git object database."""
+    """A configuration repository as one commit in a git object database.
+
+    Directory listings are read once and kept, so that loading thousands of cluster
+    files costs one object read each, not a path walk each."""
 
     def __init__(self, repo: pygit2.Repository, commit: pygit2.Commit) -> None:
         self._repo = repo
         self._commit = commit
-        self._tree = commit.tree
+        self._dirs: dict[str, dict[str, tuple[pygit2.Oid, int]]] = {}
 
     @property
     def commit(self) -> pygit2.Commit:
@@ -144,68 +152,87 @@ class GitTree:
     def label(self) -> str:
         return f"commit {str(self._commit.id)[:7]}"
 
-    def _entry(self, path: str) -> pygit2.Object | None:
+    def _listing(self, folder: str) -> dict[str, tuple[pygit2.Oid, int]] | None:
+        found = self._dirs.get(folder)
+        if found is not None:
+            return found
+        if not folder:
+            tree: pygit2.Object = self._commit.tree
+        else:
+            entry = self._lookup(folder)
+            if entry is None or entry[1] != _TREE:
+                return None
+            tree = self._repo[entry[0]]
+        assert isinstance(tree, pygit2.Tree)
+        found = self._dirs[folder] = {e.name: (e.id, int(e.filemode)) for e in tree if e.name}
+        return found
+
+    def _lookup(self, path: str, depth: int = 0) -> tuple[pygit2.Oid, int] | None:
+        """(object id, file mode) at `path`, following symlinks that stay inside."""
         norm = normalize(path)
         if not norm:
-            return self._tree
-        try:
-            obj = self._tree[norm]
-        except KeyError:
-            return None
-        if obj.filemode == pygit2.enums.FileMode.LINK:
-            link = self._repo[obj.id]
-            assert isinstance(link, pygit2.Blob)
-            target = link.data.decode()
-            resolved = normalize(posixpath.join(posixpath.dirname(norm), target))
-            return self._entry(resolved)
-        return self._repo[obj.id]
+            return (self._commit.tree.id, int(_TREE))
+        folder, name = posixpath.split(norm)
+        listing = self._listing(folder)
+        entry = listing.get(name) if listing is not None else None
+        if entry is not None and entry[1] == _LINK:
+            if depth > 8:
+                raise ConfigError(f"{path}: too many levels of symbolic links")
+            target = self._repo.odb.read(entry[0])[1].decode()
+            return self._lookup(posixpath.join(folder, target), depth + 1)
+        return entry
 
     def read(self, path: str) -> bytes:
-        obj = self._entry(path)
-        if not isinstance(obj, pygit2.Blob):
+        entry = self._lookup(path)
+        if entry is None or entry[1] in (_TREE, _COMMIT):
             raise ConfigError(f"{path}: no such file in {self.label}")
-        return obj.data
+        data: bytes = self._repo.odb.read(entry[0])[1]
+        return data
 
     def blob_id(self, path: str) -> str:
-        obj = self._entry(path)
-        if not isinstance(obj, pygit2.Blob):
+        entry = self._lookup(path)
+        if entry is None or entry[1] in (_TREE, _COMMIT):
             raise ConfigError(f"{path}: no such file in {self.label}")
-        return str(obj.id)
+        return str(entry[0])
+
+    def tree_id(self, path: str) -> str | None:
+        """The git tree id of a directory (None if there is none): a digest of all in it."""
+        entry = self._lookup(path)
+        return str(entry[0]) if entry is not None and entry[1] == _TREE else None
 
     def is_dir(self, path: str) -> bool:
-        return isinstance(self._entry(path), pygit2.Tree)
+        entry = self._lookup(path)
+        return entry is not None and entry[1] == _TREE
 
     def is_file(self, path: str) -> bool:
-        return isinstance(self._entry(path), pygit2.Blob)
+        entry = self._lookup(path)
+        return entry is not None and entry[1] not in (_TREE, _COMMIT)
 
     def listdir(self, path: str) -> list[str]:
-        obj = self._entry(path)
-        if not isinstance(obj, pygit2.Tree):
-            return []
-        return sorted(e.name for e in obj if e.name is not None)
+        listing = self._listing(normalize(path)) if self.is_dir(path) else None
+        return sorted(listing) if listing is not None else []
 
     def files(self, path: str) -> list[str]:
-        obj = self._entry(path)
-        if not isinstance(obj, pygit2.Tree):
+        if not self.is_dir(path):
             return []
         found: list[str] = []
-        self._walk(obj, "", found, path)
+        self._walk(normalize(path), "", found)
         return sorted(found)
 
-    def _walk(self, tree: pygit2.Tree, prefix: str, found: list[str], root: str) -> None:
-        for entry in tree:
-            name = f"{prefix}{entry.name}"
-            if entry.filemode == pygit2.enums.FileMode.TREE:
-                self._walk(self._repo[entry.id], f"{name}/", found, root)  # type: ignore[arg-type]
-            elif entry.filemode == pygit2.enums.FileMode.LINK:
-                if self.is_dir(posixpath.join(root, name)):
-                    raise ConfigError(
-                        f"{posixpath.join(root, name)}: symlinked directories are not supported"
-                    )
-                self.read(posixpath.join(root, name))  # refuses dangling or escaping links
-                found.append(name)
-            elif entry.filemode != pygit2.enums.FileMode.COMMIT:  # submodules hold no files
-                found.append(name)
+    def _walk(self, root: str, prefix: str, found: list[str]) -> None:
+        listing = self._listing(posixpath.join(root, prefix).rstrip("/"))
+        for name, (_, mode) in sorted((listing or {}).items()):
+            rel = f"{prefix}{name}"
+            full = posixpath.join(root, rel)
+            if mode == _TREE:
+                self._walk(root, f"{rel}/", found)
+            elif mode == _LINK:
+                if self.is_dir(full):
+                    raise ConfigError(f"{full}: symlinked directories are not supported")
+                self.read(full)  # refuses dangling or escaping links
+                found.append(rel)
+            elif mode != _COMMIT:  # submodules hold no files
+                found.append(rel)
 
 
 def open_repository(path: Path) -> pygit2.Repository:
@@ -233,6 +260,5 @@ def inputs_digest(tree: GitTree) -> str:
 
     h = hashlib.sha256()
     for top in ("fleet", "bases", "overlays"):
-        entry = tree.commit.tree[top] if top in tree.commit.tree else None
-        h.update(f"{top}:{entry.id if entry is not None else '-'}\n".encode())
+        h.update(f"{top}:{tree.tree_id(top) or '-'}\n".encode())
     return h.hexdigest()

@@ -137,19 +137,56 @@ def display(argv: Sequence[str]) -> str:
     return shlex.join([Path(argv[0]).name, *argv[1:]])
 
 
-def discover(environ: Mapping[str, str], home: Path) -> Toolset:
-    """Find helm and kustomize and ask each for its version."""
+def _identity(path: str) -> str:
+    """Path, size and mtime of the binary a path resolves to: changes when it is replaced."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    return f"{real}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _versions(memo: Path | None) -> dict[str, str]:
+    if memo is None:
+        return {}
+    try:
+        data = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def discover(environ: Mapping[str, str], home: Path, memo: Path | None = None) -> Toolset:
+    """Find helm and kustomize and ask each for its version. With `memo` (a file in the
+    cache directory), versions are remembered per binary (path, size, mtime)."""
     env = hermetic_env(home, environ)
+    known = _versions(memo)
     helm_path = find_helm(environ)
-    helm_out = run([helm_path, "version", "--template", "{{.Version}}"], cwd=home, env=env,
-                   timeout=30, what="helm version").decode().strip()
     kz = find_kustomize(environ)
-    if kz[1] == "kustomize":  # kubectl
-        out = run([kz[0], "version", "--client", "-o", "json"], cwd=home, env=env, timeout=30,
-                  what="kubectl version")
-        kz_version = json.loads(out).get("kustomizeVersion", "unknown")
-    else:
-        kz_version = run([kz[0], "version"], cwd=home, env=env, timeout=30,
-                         what="kustomize version").decode().strip()
-    return Toolset(Tool("helm", (helm_path,), helm_out),
-                   Tool("kustomize", kz, kz_version.split("@")[0].removeprefix("kustomize/")))
+    try:
+        ids = {"helm": _identity(helm_path), "kustomize": _identity(kz[0])}
+    except OSError:
+        ids = {}
+    helm_version = known.get(ids.get("helm", "-"))
+    if helm_version is None:
+        helm_version = run([helm_path, "version", "--template", "{{.Version}}"], cwd=home,
+                           env=env, timeout=30, what="helm version").decode().strip()
+    kz_version = known.get(ids.get("kustomize", "-"))
+    if kz_version is None:
+        if kz[1] == "kustomize":  # kubectl
+            out = run([kz[0], "version", "--client", "-o", "json"], cwd=home, env=env,
+                      timeout=30, what="kubectl version")
+            kz_version = str(json.loads(out).get("kustomizeVersion", "unknown"))
+        else:
+            kz_version = run([kz[0], "version"], cwd=home, env=env, timeout=30,
+                             what="kustomize version").decode().strip()
+        kz_version = kz_version.split("@")[0].removeprefix("kustomize/")
+    if memo is not None and ids:
+        fresh = {**known, ids["helm"]: helm_version, ids["kustomize"]: kz_version}
+        if fresh != known:
+            try:
+                memo.parent.mkdir(parents=True, exist_ok=True)
+                tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
+                tmp.write_text(json.dumps(fresh, indent=1, sort_keys=True))
+                os.replace(tmp, memo)
+            except OSError:
+                pass  # the memo only saves time
+    return Toolset(Tool("helm", (helm_path,), helm_version), Tool("kustomize", kz, kz_version))

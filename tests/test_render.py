@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ def test_summary_reports_the_work(example: Path) -> None:
     result = hydrate("--repo", example, "render", "--env", "staging")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0] == "rendered 3 clusters (staging) into rendered/"
+    assert lines[0] == "rendered 3 clusters (staging) into rendered/: 3 written"
     assert any(line.split()[:2] == ["packages", "11"] or line.startswith("  packages")
                for line in lines)
     assert any(line.startswith("  objects ") for line in lines)
@@ -134,3 +135,24 @@ def test_jobs_do_not_change_the_output(example: Path, tmp_path: Path, jobs: str)
     files_a = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
     files_b = {p.relative_to(b): p.read_bytes() for p in b.rglob("*") if p.is_file()}
     assert files_a == files_b
+
+
+def test_unchanged_clusters_are_not_rewritten(example: Path, tmp_path: Path) -> None:
+    cache = {"HYDRATE_CACHE_DIR": str(tmp_path / "cache")}
+    first = hydrate("--repo", example, "render", env=cache)
+    assert "18 written" in first.out.splitlines()[0]
+    stamp = (example / "rendered/prod/store-0002/kustomization.yaml").stat().st_mtime_ns
+    values = example / "overlays/sites/hamburg-port/edge-gateway/values.yaml"
+    values.write_text(values.read_text() + "bridge:\n  logLevel: debug\n")
+    second = hydrate("--repo", example, "render", env=cache)
+    assert second.out.splitlines()[0].endswith(": 1 written, 17 unchanged")
+    assert "1 tool runs (helm 1)" in second.out  # the rest came from the cache
+    assert (example / "rendered/prod/store-0002/kustomization.yaml").stat().st_mtime_ns == stamp
+    manifest = json.loads((example / "rendered/.hydrate-render").read_text())
+    assert manifest["source"] == {"tree": "working tree", "commit": None}
+    assert len(manifest["clusters"]) == 18
+    fresh = tmp_path / "fresh"
+    assert hydrate("--repo", example, "--no-cache", "render", "--out", fresh).code == 0
+    assert {p.relative_to(fresh): p.read_bytes() for p in fresh.rglob("*.yaml")} == {
+        p.relative_to(example / "rendered"): p.read_bytes()
+        for p in (example / "rendered").rglob("*.yaml")}

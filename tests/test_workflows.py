@@ -38,6 +38,8 @@ def test_actions_are_pinned_and_permissions_explicit(path: Path) -> None:
             if "uses" in step:
                 assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
             if "run" in step:
+                # Expressions in scripts invite injection: pass values through env instead.
+                assert not re.findall(r"\$\{\{(?!\s*matrix\.)", step["run"]), step["run"]
                 for command in re.findall(r"(?:^|\n|&& )\s*([\w./-]+)", step["run"]):
                     assert command.startswith((".venv/bin/", "scripts/", "echo", "cat", "if", "fi",
                                                "python", "gh", "test")), command
