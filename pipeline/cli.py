@@ -259,13 +259,12 @@ def diff(ctx: app.Context, base: str | None, head: str, envs: tuple[str, ...],
     Exit status: 0 on success (with --exit-code: 0 no change, 1 changes), 1 on errors
     (with --exit-code: 2, also when a revision fails to render).
     """
-    from pipeline import diff as diff_mod
-    from pipeline import diffviews
+    from pipeline import diffviews, review
 
     if bool(base) == against_branch:
         raise click.UsageError("give either --base REV or --against-branch")
     try:
-        result = diff_mod.run(ctx, diff_mod.DiffOptions(base, head, envs, clusters, against_branch,
+        result = review.run(ctx, review.DiffOptions(base, head, envs, clusters, against_branch,
                                                         remote, jobs))
     except PipelineError as e:
         if not exit_code:

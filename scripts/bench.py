@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pygit2
+from benchlib import commit_all
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,15 +30,9 @@ from pipeline.runner import Runner  # noqa: E402
 from pipeline.source import DirTree  # noqa: E402
 
 HYDRATE = str(ROOT / ".venv/bin/hydrate")
-SIG = pygit2.Signature("bench", "bench@hydrate.dev")
 NAIVE_FULL_UP_TO = 1000  # larger fleets: the naive baseline runs on a sample and is scaled
 
 
-def commit_all(repo: pygit2.Repository, message: str) -> None:
-    repo.index.add_all()
-    repo.index.write()
-    parents = [] if repo.head_is_unborn else [repo.head.target]
-    repo.create_commit("HEAD", SIG, SIG, message, repo.index.write_tree(), parents)
 
 
 def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:

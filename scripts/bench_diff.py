@@ -12,17 +12,12 @@ import time
 from pathlib import Path
 
 import pygit2
+from benchlib import commit_all
 
 ROOT = Path(__file__).resolve().parents[1]
 HYDRATE = str(ROOT / ".venv/bin/hydrate")
-SIG = pygit2.Signature("bench", "bench@hydrate.dev")
 
 
-def commit_all(repo: pygit2.Repository, message: str) -> None:
-    repo.index.add_all()
-    repo.index.write()
-    parents = [] if repo.head_is_unborn else [repo.head.target]
-    repo.create_commit("HEAD", SIG, SIG, message, repo.index.write_tree(), parents)
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:

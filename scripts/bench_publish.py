@@ -12,24 +12,18 @@ import tempfile
 from pathlib import Path
 
 import pygit2
+from benchlib import commit_all
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import app, publish  # noqa: E402
 
-SIG = pygit2.Signature("bench", "bench@hydrate.dev")
-
-
-def commit_all(repo: pygit2.Repository, message: str) -> None:
-    repo.index.add_all()
-    repo.index.write()
-    parents = [] if repo.head_is_unborn else [repo.head.target]
-    repo.create_commit("HEAD", SIG, SIG, message, repo.index.write_tree(), parents)
-
 
 def one_run(repo: pygit2.Repository, remote: str, jobs: int) -> dict[str, object]:
-    ctx = app.Context(Path(repo.workdir), dict(os.environ))
+    # A cache of the scenario's own, so "cold" is cold whatever ran on this machine before.
+    ctx = app.Context(Path(repo.workdir), dict(os.environ),
+                      cache_dir=Path(repo.workdir).parent / f"cache-{Path(repo.workdir).name}")
     report = publish.publish(ctx, publish.PublishOptions(all_envs=True, remote=remote, push=True,
                                                          jobs=jobs))
     return {

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pygit2
+from benchlib import commit_all
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "example-pr-comment.md"
@@ -20,11 +21,6 @@ START, END = "<!-- example-comment:start -->", "<!-- example-comment:end -->"
 SIG = pygit2.Signature("Platform Team", "platform@example.com", 1_795_000_000, 60)
 
 
-def _commit(repo: pygit2.Repository, message: str) -> None:
-    repo.index.add_all()
-    repo.index.write()
-    parents = [] if repo.head_is_unborn else [repo.head.target]
-    repo.create_commit("HEAD", SIG, SIG, message, repo.index.write_tree(), parents)
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -40,11 +36,11 @@ def comment() -> str:
         for d in ("fleet", "bases", "overlays"):
             shutil.copytree(ROOT / d, repo_dir / d)
         repo = pygit2.init_repository(str(repo_dir), initial_head="main")
-        _commit(repo, "Fleet as of today")
+        commit_all(repo, "Fleet as of today", SIG)
         _edit(repo_dir / "bases/pos-app/chart/values.yaml", "tag: 2.14.3", "tag: 2.15.0")
         hamburg = repo_dir / "overlays/sites/hamburg-port/edge-gateway/values.yaml"
         hamburg.write_text(hamburg.read_text() + "bridge:\n  logLevel: debug\n")
-        _commit(repo, "Roll out pos-app 2.15.0; debug the MQTT bridge in Hamburg")
+        commit_all(repo, "Roll out pos-app 2.15.0; debug the MQTT bridge in Hamburg", SIG)
         env = {**os.environ, "HYDRATE_DIFF_SALT": "example", "HYDRATE_CACHE_DIR": f"{tmp}/cache"}
         proc = subprocess.run(
             [str(ROOT / ".venv/bin/hydrate"), "--repo", str(repo_dir), "diff", "--base", "main~1",

@@ -50,6 +50,34 @@ def copy_example(dest: Path) -> Path:
     return dest
 
 
+Edit = Callable[[Path], None]  # a change to a configuration repository at the given root
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    """Replace the first `old` in the file; fail loudly if it is not there."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def replacing(rel: str, old: str, new: str) -> Edit:
+    return lambda root: replace_in(root / rel, old, new)
+
+
+def appending(rel: str, text: str) -> Edit:
+    def edit(root: Path) -> None:
+        with (root / rel).open("a") as f:
+            f.write(text)
+    return edit
+
+
+def writing(rel: str, text: str) -> Edit:
+    def edit(root: Path) -> None:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return edit
+
+
 def commit_all(repo: pygit2.Repository, message: str) -> pygit2.Oid:
     """Stage every file of the working tree and commit it on HEAD."""
     repo.index.add_all()

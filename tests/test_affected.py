@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pygit2
@@ -13,7 +12,7 @@ from pipeline import affected, output, render, tools
 from pipeline import inventory as inventory_mod
 from pipeline.cache import DiskCache
 from pipeline.source import GitTree, tree_at
-from tests.conftest import commit_all, hydrate
+from tests.conftest import Edit, appending, commit_all, hydrate, replacing
 
 Pairs = set[tuple[str, str, str]]  # (cluster, package, change)
 
@@ -43,52 +42,36 @@ def _changed(old: dict[tuple[str, str], dict[str, bytes]],
     return pairs
 
 
-def _edit(rel: str, old: str, new: str) -> Callable[[Path], None]:
-    def apply(root: Path) -> None:
-        path = root / rel
-        text = path.read_text()
-        assert old in text, f"{old!r} not in {rel}"
-        path.write_text(text.replace(old, new, 1))
-    return apply
-
-
-def _append(rel: str, text: str) -> Callable[[Path], None]:
-    def apply(root: Path) -> None:
-        with (root / rel).open("a") as f:
-            f.write(text)
-    return apply
-
-
-def _remove(rel: str) -> Callable[[Path], None]:
+def _remove(rel: str) -> Edit:
     return lambda root: (root / rel).unlink()
 
 
-def _copy_cluster(src: str, dst: str) -> Callable[[Path], None]:
+def _copy_cluster(src: str, dst: str) -> Edit:
     def apply(root: Path) -> None:
         text = (root / f"fleet/clusters/{src}.yaml").read_text()
         (root / f"fleet/clusters/{dst}.yaml").write_text(text.replace(src, dst))
     return apply
 
 
-EDITS: list[tuple[str, Callable[[Path], None]]] = [
-    ("site overlay values", _append("overlays/sites/hamburg-port/edge-gateway/values.yaml",
+EDITS: list[tuple[str, Edit]] = [
+    ("site overlay values", appending("overlays/sites/hamburg-port/edge-gateway/values.yaml",
                                     "bridge:\n  logLevel: debug\n")),
-    ("class variable", _edit("fleet/classes/pop.yaml", "posReplicas: 2", "posReplicas: 3")),
-    ("chart template", _edit("bases/pos-app/chart/templates/deployment.yaml",
+    ("class variable", replacing("fleet/classes/pop.yaml", "posReplicas: 2", "posReplicas: 3")),
+    ("chart template", replacing("bases/pos-app/chart/templates/deployment.yaml",
                              "  replicas:", "  minReadySeconds: 5\n  replicas:")),
-    ("kustomize base", _edit("bases/log-shipper/kustomization.yaml", "FLB_LOG_LEVEL=info",
+    ("kustomize base", replacing("bases/log-shipper/kustomization.yaml", "FLB_LOG_LEVEL=info",
                              "FLB_LOG_LEVEL=warn")),
-    ("Jinja2 template", _edit("overlays/classes/edge/monitoring-agent/values.yaml.j2",
+    ("Jinja2 template", replacing("overlays/classes/edge/monitoring-agent/values.yaml.j2",
                               "storageSizeLimit: 1Gi", "storageSizeLimit: 2Gi")),
-    ("cluster adds a package", _append("fleet/clusters/store-0004.yaml",
+    ("cluster adds a package", appending("fleet/clusters/store-0004.yaml",
                                        "packages: {add: [tracing-collector]}\n")),
     ("cluster added", _copy_cluster("store-0002", "store-0008")),
     ("cluster removed", _remove("fleet/clusters/store-0005.yaml")),
-    ("package namespace", _edit("bases/tracing-collector/package.yaml", "namespace: tracing",
+    ("package namespace", replacing("bases/tracing-collector/package.yaml", "namespace: tracing",
                                 "namespace: observability")),
-    ("dependency added", _edit("bases/log-shipper/package.yaml", "dependsOn: [namespaces]",
+    ("dependency added", replacing("bases/log-shipper/package.yaml", "dependsOn: [namespaces]",
                                "dependsOn: [namespaces, monitoring-agent]")),
-    ("cluster variable", _edit("fleet/clusters/store-0001.yaml", '"0001"', '"0101"')),
+    ("cluster variable", replacing("fleet/clusters/store-0001.yaml", '"0001"', '"0101"')),
 ]
 
 

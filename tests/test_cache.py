@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from pipeline import inventory as inventory_mod
 from pipeline import output, render, tools
 from pipeline.cache import DiskCache, MemoryCache, parse_size, prune
 from pipeline.source import DirTree
-from tests.conftest import hydrate
+from tests.conftest import hydrate, replacing
 
 
 def _render(root: Path, toolset: tools.Toolset, cache: DiskCache | MemoryCache,
@@ -30,28 +29,19 @@ def _render(root: Path, toolset: tools.Toolset, cache: DiskCache | MemoryCache,
     return sum(fleet.stats.tool_runs.values()), files
 
 
-def _edit(rel: str, old: str, new: str) -> Callable[[Path], None]:
-    def apply(root: Path) -> None:
-        path = root / rel
-        text = path.read_text()
-        assert old in text, f"{old!r} not in {rel}"
-        path.write_text(text.replace(old, new, 1))
-    return apply
-
-
 CHANGES = {
-    "chart file": _edit("bases/pos-app/chart/templates/service.yaml", "spec:",
+    "chart file": replacing("bases/pos-app/chart/templates/service.yaml", "spec:",
                         "spec:\n  sessionAffinity: None"),
-    "layer values": _edit("overlays/classes/pop/pos-app/values.yaml.j2", "nodeSelector: null",
+    "layer values": replacing("overlays/classes/pop/pos-app/values.yaml.j2", "nodeSelector: null",
                           "nodeSelector: null\nlocale: fr-FR"),
-    "package values": _edit("bases/pos-app/values.yaml", "syncInterval: 30s", "syncInterval: 45s"),
-    "Jinja2 template": _edit("overlays/classes/pop/ingress/values.yaml.j2", "worker-processes: 2",
+    "package values": replacing("bases/pos-app/values.yaml", "syncInterval: 30s", "syncInterval: 45s"),
+    "Jinja2 template": replacing("overlays/classes/pop/ingress/values.yaml.j2", "worker-processes: 2",
                              "worker-processes: {{ 1 + 2 }}"),
-    "kustomize file": _edit("bases/log-shipper/kustomization.yaml", "newTag: 3.2.4",
+    "kustomize file": replacing("bases/log-shipper/kustomization.yaml", "newTag: 3.2.4",
                             "newTag: 3.2.5"),
-    "component": _edit("overlays/classes/pop/pos-app/kustomization.yaml", "kind: Component",
+    "component": replacing("overlays/classes/pop/pos-app/kustomization.yaml", "kind: Component",
                        "kind: Component\ncommonAnnotations: {team: retail}"),
-    "kube version": _edit("fleet/classes/pop.yaml", 'kubernetesVersion: "1.30"',
+    "kube version": replacing("fleet/classes/pop.yaml", 'kubernetesVersion: "1.30"',
                           'kubernetesVersion: "1.31"'),
 }
 

@@ -11,20 +11,17 @@ import pygit2
 import pytest
 
 from pipeline import diffviews
-from tests.conftest import commit_all, hydrate
+from tests.conftest import commit_all, hydrate, replace_in
+
+
+def _edit(repo: pygit2.Repository, rel: str, old: str, new: str) -> None:
+    replace_in(Path(repo.workdir) / rel, old, new)
 
 
 def _write(repo: pygit2.Repository, rel: str, text: str) -> None:
     path = Path(repo.workdir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-
-
-def _edit(repo: pygit2.Repository, rel: str, old: str, new: str) -> None:
-    path = Path(repo.workdir) / rel
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {rel}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def _diff(repo: pygit2.Repository, *args: str) -> dict[str, Any]:

@@ -4,38 +4,14 @@ nothing written."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import hydrate
+from tests.conftest import Edit, appending, hydrate, replacing, writing
 
 
-def _append(rel: str, text: str) -> Callable[[Path], None]:
-    def edit(root: Path) -> None:
-        with (root / rel).open("a") as f:
-            f.write(text)
-    return edit
-
-
-def _replace(rel: str, old: str, new: str) -> Callable[[Path], None]:
-    def edit(root: Path) -> None:
-        path = root / rel
-        text = path.read_text()
-        assert old in text, f"{old!r} not in {rel}"
-        path.write_text(text.replace(old, new, 1))
-    return edit
-
-
-def _write(rel: str, text: str) -> Callable[[Path], None]:
-    def edit(root: Path) -> None:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    return edit
-
-
-def _copy(src: str, dst: str) -> Callable[[Path], None]:
+def _copy(src: str, dst: str) -> Edit:
     def edit(root: Path) -> None:
         shutil.copytree(root / src, root / dst) if (root / src).is_dir() else shutil.copy(
             root / src, root / dst)
@@ -45,69 +21,69 @@ def _copy(src: str, dst: str) -> Callable[[Path], None]:
 STORE = "fleet/clusters/store-0001.yaml"
 POP = "fleet/classes/pop.yaml"
 
-CASES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
-    "unknown key": (_append(STORE, "labelz: {a: b}\n"),
+CASES: dict[str, tuple[Edit, list[str]]] = {
+    "unknown key": (appending(STORE, "labelz: {a: b}\n"),
                     [f"{STORE}:7: labelz: unknown key (allowed here: class, environment"]),
-    "wrong type": (_replace(STORE, "labels: {region: eu-central, country: de}", "labels: [a]"),
+    "wrong type": (replacing(STORE, "labels: {region: eu-central, country: de}", "labels: [a]"),
                    [f"{STORE}:5: labels: expected a mapping, got a list"]),
-    "bad name": (_replace(STORE, "site: store-0001", "site: Store_1"),
+    "bad name": (replacing(STORE, "site: store-0001", "site: Store_1"),
                  [f"{STORE}:3: site: 'Store_1' is not a valid name (a DNS-1123 label"]),
-    "unknown class": (_replace(STORE, "class: pop", "class: popp"),
+    "unknown class": (replacing(STORE, "class: pop", "class: popp"),
                       [f"{STORE}: class: unknown class 'popp' (did you mean 'pop'?)"]),
-    "unknown package in class": (_replace(POP, "- pos-app", "- pos-ap"),
+    "unknown package in class": (replacing(POP, "- pos-app", "- pos-ap"),
                                  [f"{POP}: packages[6]: unknown package 'pos-ap'"]),
     "duplicate cluster": (_copy(STORE, "fleet/clusters/store-0001-copy.yaml"),
                           ["fleet/clusters/store-0001.yaml: cluster 'store-0001' is already "
                            "defined in fleet/clusters/store-0001-copy.yaml"]),
-    "yaml syntax": (_append(POP, "vars: [unclosed\n"), [f"{POP}:21: YAML syntax error"]),
+    "yaml syntax": (appending(POP, "vars: [unclosed\n"), [f"{POP}:21: YAML syntax error"]),
     "overlay owner typo": (_copy("overlays/classes/pop/pos-app", "overlays/sites/store-001/pos-app"),
                            ["overlays/sites/store-001: no site (of any cluster) is named "
                             "'store-001' (did you mean 'store-0001'?)"]),
     "overlay package typo": (_copy("overlays/classes/pop/pos-app", "overlays/classes/pop/pos-ap"),
                              ["overlays/classes/pop/pos-ap: no package is named 'pos-ap' "
                               "(did you mean 'pos-app'?)"]),
-    "unknown environment": (_replace(STORE, "environment: prod", "environment: production"),
+    "unknown environment": (replacing(STORE, "environment: prod", "environment: production"),
                             [f"{STORE}: environment: unknown environment 'production'"]),
-    "yml extension": (_write("fleet/clusters/extra.yml", "name: extra\n"),
+    "yml extension": (writing("fleet/clusters/extra.yml", "name: extra\n"),
                       ["fleet/clusters/extra.yml: use the .yaml extension"]),
-    "missing dependency": (_append(STORE, "packages: {remove: [ingress]}\n"),
+    "missing dependency": (appending(STORE, "packages: {remove: [ingress]}\n"),
                            ["cluster store-0001: package pos-app depends on ingress, which the "
                             "cluster does not list"]),
     "cycle through a CRD edge": (
-        _replace("bases/cert-manager/package.yaml", "dependsOn: [namespaces]",
+        replacing("bases/cert-manager/package.yaml", "dependsOn: [namespaces]",
                  "dependsOn: [namespaces, ingress]"),
         ["dependency cycle", "cert-manager", "ingress", "crd Certificate.cert-manager.io"]),
     "undefined template variable": (
-        _write("overlays/clusters/store-0001/pos-app/values.yaml.j2", "a: {{ vars.nope }}\n"),
+        writing("overlays/clusters/store-0001/pos-app/values.yaml.j2", "a: {{ vars.nope }}\n"),
         ["overlays/clusters/store-0001/pos-app/values.yaml.j2:1: undefined variable",
          "nope", "cluster store-0001"]),
     "helm failure": (
-        _write("overlays/clusters/store-0001/pos-app/values.yaml", "storeId: null\n"),
+        writing("overlays/clusters/store-0001/pos-app/values.yaml", "storeId: null\n"),
         ["store-0001/pos-app: helm failed (exit 1)", "command: helm template pos-app",
          "storeId is required"]),
     "same object from two packages": (
-        _write("overlays/clusters/store-0001/rbac-baseline/kustomization.yaml",
+        writing("overlays/clusters/store-0001/rbac-baseline/kustomization.yaml",
                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
                "resources: [ns.yaml]\n"),
         ["cluster store-0001: Namespace pos is rendered by both"]),
     "plaintext secret": (
-        _write("overlays/clusters/store-0001/pos-app/kustomization.yaml",
+        writing("overlays/clusters/store-0001/pos-app/kustomization.yaml",
                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
                "secretGenerator:\n- name: creds\n  literals: [password=hunter2]\n"),
         ["store-0001/pos-app: Secret pos/creds-", "plaintext"]),
     "remote resource": (
-        _write("overlays/classes/pop/log-shipper/kustomization.yaml",
+        writing("overlays/classes/pop/log-shipper/kustomization.yaml",
                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
                "resources: [https://github.com/example/repo//deploy?ref=v1]\n"),
         ["overlays/classes/pop/log-shipper/kustomization.yaml: resources: https://github.com",
          "remote resources are not allowed"]),
     "layer that is a Kustomization": (
-        _write("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
+        writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
                "resources: []\n"),
         ["overlays/clusters/store-0001/log-shipper/kustomization.yaml: kind: Kustomization: "
          "an overlay layer must be a Component"]),
     "values in a kustomize layer": (
-        _write("overlays/clusters/store-0001/log-shipper/values.yaml", "a: 1\n"),
+        writing("overlays/clusters/store-0001/log-shipper/values.yaml", "a: 1\n"),
         ["overlays/clusters/store-0001/log-shipper/values.yaml: values only apply to helm"]),
 }
 

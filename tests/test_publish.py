@@ -13,8 +13,12 @@ import pygit2
 import pytest
 
 from pipeline import tools
-from tests.conftest import ROOT, branch_files, commit_all, hydrate, log
+from tests.conftest import ROOT, branch_files, commit_all, hydrate, log, replace_in
 from tests.gitserver import GitServer, make_certificate
+
+
+def _edit(repo: pygit2.Repository, rel: str, old: str, new: str) -> None:
+    replace_in(Path(repo.workdir) / rel, old, new)
 
 
 def _publish(repo: pygit2.Repository, remote: pygit2.Repository, *args: str,
@@ -23,13 +27,6 @@ def _publish(repo: pygit2.Repository, remote: pygit2.Repository, *args: str,
                      env=env)
     assert result.code == 0, result.err
     return result.out
-
-
-def _edit(repo: pygit2.Repository, rel: str, old: str, new: str) -> None:
-    path = Path(repo.workdir) / rel
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
 
 
 def test_layout_metadata_and_trailers(example_repo: pygit2.Repository, remote: pygit2.Repository,

@@ -1,0 +1,214 @@
+"""`hydrate diff`, the command: render (or read) both sides and compare them.
+
+Both revisions are rendered from git objects (never the working tree) through one cache.
+Only clusters whose inputs differ between the sides (`affected`) are rendered at all;
+the others are counted as unchanged. `--against-branch` reads the base from what the
+environment branches hold.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from pipeline import affected, branch, kinds, render
+from pipeline import inventory as inventory_mod
+from pipeline.app import Context
+from pipeline.cache import MemoryCache, NoCache
+from pipeline.diff import ClusterRef, ClusterSide, DiffResult, Key, Obj, Revision, compare
+from pipeline.errors import PipelineError
+from pipeline.redact import Redactor
+from pipeline.remote import Credentials, Remote, configure_tls
+from pipeline.resources import ResId
+from pipeline.source import GitTree, open_repository, tree_at
+from pipeline.tools import discover
+
+
+def _identify(objects: Sequence[Obj]) -> dict[Key, Obj]:
+    """Identities of one cluster's objects read back from files: a cluster-scoped object
+    (built-in, or by a CRD among them) has no namespace, as in `Resource.id`."""
+    scopes: dict[tuple[str, str], bool] = {}
+    for o in objects:
+        if o.body.get("kind") == "CustomResourceDefinition":
+            spec = o.body.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind")
+            scopes[(str(spec.get("group")), str(kind))] = spec.get("scope") != "Cluster"
+    found: dict[Key, Obj] = {}
+    for o in objects:
+        rid = ResId.of(o.body)
+        namespaced = kinds.is_namespaced(rid.group, rid.kind, scopes)
+        found[(rid.group, rid.kind, rid.namespace if namespaced else "", rid.name)] = o
+    return found
+
+
+
+# --- the sides ------------------------------------------------------------------------
+
+def side_of_render(fleet: render.FleetRender) -> dict[tuple[str, str], ClusterSide]:
+    return {(r.cluster.environment, r.cluster.name): ClusterSide(r.cluster.class_name, {
+        (res.id.group, res.id.kind, res.id.namespace, res.id.name): Obj(pkg.name, res.text)
+        for pkg in r.packages for res in pkg.resources}) for r in fleet.clusters}
+
+
+def _subtree(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Tree:
+    return repo[oid].peel(pygit2.Tree)
+
+
+def side_of_branch(repo: pygit2.Repository, commit: pygit2.Commit, env: str,
+                   clusters: Iterable[str] = ()) -> dict[tuple[str, str], ClusterSide]:
+    """The objects an env branch commit holds, per cluster."""
+    wanted = set(clusters)
+    classes = branch.metadata_of(repo, commit).get("clusters", {})
+    found: dict[tuple[str, str], ClusterSide] = {}
+    if "clusters" not in commit.tree:
+        return found
+    for entry in _subtree(repo, commit.tree["clusters"].id):
+        name = entry.name or ""
+        if wanted and name not in wanted:
+            continue
+        loaded: list[Obj] = []
+        for pkg in _subtree(repo, entry.id):
+            if pkg.filemode != pygit2.enums.FileMode.TREE or pkg.name == "_flux":
+                continue
+            for item in _subtree(repo, pkg.id):
+                if item.name == "kustomization.yaml" or not (item.name or "").endswith(".yaml"):
+                    continue
+                loaded.append(Obj(pkg.name or "", repo[item.id].peel(pygit2.Blob).data))
+        objects = _identify(loaded)
+        info = classes.get(name, {}) if isinstance(classes, dict) else {}
+        found[(env, name)] = ClusterSide(str(info.get("class", "?")), objects)
+    return found
+
+
+# --- running it ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DiffOptions:
+    base: str | None = None
+    head: str = "HEAD"
+    envs: tuple[str, ...] = ()
+    clusters: tuple[str, ...] = ()
+    against_branch: bool = False
+    remote: str | None = None
+    jobs: int = 1
+
+
+def _revision(rev: str, commit: pygit2.Commit) -> Revision:
+    subject = commit.message.splitlines()[0] if commit.message else ""
+    return Revision(rev, str(commit.id), subject)
+
+
+def _selected(inv: inventory_mod.Inventory, opts: DiffOptions) -> list[inventory_mod.Cluster]:
+    for env in opts.envs:
+        inv.environment(env)
+    return [c for c in inv.clusters.values()
+            if (not opts.envs or c.environment in opts.envs)
+            and (not opts.clusters or c.name in opts.clusters)]
+
+
+def _render_side(ctx: Context, tree: GitTree, opts: DiffOptions, cache: Any, workdir: Path,
+                 stats: dict[str, int], only: set[str] | None = None,
+                 ) -> tuple[dict[tuple[str, str], ClusterSide], tuple[str, ...]]:
+    inv = inventory_mod.load(tree)
+    chosen = [c for c in _selected(inv, opts) if only is None or c.name in only]
+    workdir.mkdir(parents=True, exist_ok=True)
+    tools = discover(ctx.environ, workdir, ctx.tools_memo())
+    fleet = render.render(tree, inv, chosen, tools, jobs=opts.jobs, workdir=workdir,
+                          progress=ctx.progress, cache=cache)
+    stats["toolRuns"] = stats.get("toolRuns", 0) + sum(fleet.stats.tool_runs.values())
+    stats["cacheHits"] = stats.get("cacheHits", 0) + fleet.stats.cache_hits
+    stats["renders"] = stats.get("renders", 0) + fleet.stats.pairs
+    return side_of_render(fleet), inv.env_names
+
+
+def run(ctx: Context, opts: DiffOptions) -> DiffResult:
+    """Render (or read) both sides and compare them; a render failure is reported in
+    the result (`error`), not raised."""
+    repo = open_repository(ctx.repo)
+    head_tree = tree_at(repo, opts.head)
+    head_rev = _revision(opts.head, head_tree.commit)
+    cache = ctx.cache()
+    if isinstance(cache, NoCache):
+        cache = MemoryCache()  # the two sides still share their renders
+    redactor = Redactor(os.environ.get("HYDRATE_DIFF_SALT", "").encode() or os.urandom(16))
+    with tempfile.TemporaryDirectory(prefix="hydrate-diff-") as tmp:
+        if opts.against_branch:
+            return _against_branch(ctx, repo, head_tree, head_rev, opts, cache, Path(tmp), redactor)
+        if opts.base is None:
+            raise PipelineError("give --base REV, or --against-branch")
+        base_tree = tree_at(repo, opts.base)
+        base_rev = _revision(opts.base, base_tree.commit)
+        stats: dict[str, int] = {}
+        try:
+            only, untouched = _touched(ctx, base_tree, head_tree, opts, Path(tmp))
+        except PipelineError as e:
+            return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
+        stats["clustersRendered"] = len(only) if only is not None else -1
+        try:
+            base, _ = _render_side(ctx, base_tree, opts, cache, Path(tmp) / "base", stats, only)
+        except PipelineError as e:
+            return DiffResult(base_rev, head_rev, error=f"base {opts.base} does not render: {e}")
+        try:
+            head, env_order = _render_side(ctx, head_tree, opts, cache, Path(tmp) / "head", stats,
+                                           only)
+        except PipelineError as e:
+            return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
+        return replace(compare(base, head, base_rev, head_rev, redactor, env_order, untouched),
+                       stats=stats)
+
+
+def _touched(ctx: Context, base: GitTree, head: GitTree, opts: DiffOptions,
+             workdir: Path) -> tuple[set[str] | None, list[ClusterRef]]:
+    """Clusters whose inputs differ between the sides (only they need rendering), and the
+    selected clusters that are untouched. (None, []) when the base does not even load:
+    then both sides render in full and the failure shows where it belongs."""
+    try:
+        inv_base = inventory_mod.load(base)
+    except PipelineError:
+        return None, []
+    inv_head = inventory_mod.load(head)  # errors here are the head's: reported as such
+    tools = discover(ctx.environ, workdir, ctx.tools_memo())
+    found = affected.compute(base, head, tools, envs=opts.envs, clusters=opts.clusters,
+                             head_inventory=inv_head)
+    only = {c for _, c in found.clusters}
+    selected = {c.name: c for inv in (inv_base, inv_head) for c in _selected(inv, opts)}
+    untouched = [(c.environment, c.name, c.class_name) for name, c in sorted(selected.items())
+                 if name not in only]
+    return only, untouched
+
+
+def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, head_rev: Revision,
+                    opts: DiffOptions, cache: Any, workdir: Path, redactor: Redactor) -> DiffResult:
+    inv = inventory_mod.load(head_tree)
+    envs = [inv.environment(e) for e in opts.envs] or list(inv.environments)
+    remote = None
+    if opts.remote:
+        configure_tls(ctx.environ)
+        remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ))
+    base: dict[tuple[str, str], ClusterSide] = {}
+    commits = []
+    for env in envs:
+        if remote is not None:
+            commit = remote.fetch(env.branch)
+        else:
+            ref = repo.references.get(f"refs/heads/{env.branch}")
+            commit = repo[ref.target].peel(pygit2.Commit) if ref is not None else None
+        if commit is not None:
+            commits.append(f"{env.branch}@{str(commit.id)[:7]}")
+            base.update(side_of_branch(repo, commit, env.name, opts.clusters))
+    base_rev = Revision(", ".join(e.branch for e in envs), " ".join(commits) or "-",
+                        "what the environment branches hold")
+    narrowed = DiffOptions(opts.base, opts.head, tuple(e.name for e in envs), opts.clusters,
+                           True, opts.remote, opts.jobs)
+    stats: dict[str, int] = {}
+    try:
+        head, env_order = _render_side(ctx, head_tree, narrowed, cache, workdir / "head", stats)
+    except PipelineError as e:
+        return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
+    return replace(compare(base, head, base_rev, head_rev, redactor, env_order), stats=stats)
