@@ -3,12 +3,15 @@
 `render()` takes the selected clusters through a fixed road:
 
 1. materialise every (cluster, package) input and its key;
-2. run each distinct key once (in parallel): `helm template` / `kustomize build`;
+2. run each distinct key once (in parallel), unless the cache has its output:
+   `helm template` / `kustomize build`;
 3. for Helm packages with Components, run kustomize over the chart output (again once
    per distinct key);
-4. parse each distinct output once; build each cluster's graph (with CRD edges);
+4. learn each distinct output's CRDs and kinds once; build each cluster's graph (with
+   CRD edges), once per distinct package list and CRD shape;
 5. post-process per package (namespace, annotations, sync-wave), once per distinct
-   (output, package, wave, scopes), and check no two packages render the same object.
+   (output, package, wave, scopes) — or take it from the cache — and check that no two
+   packages render the same object.
 """
 
 from __future__ import annotations
