@@ -5,6 +5,10 @@ Credentials come from the environment: `HYDRATE_GIT_TOKEN` or `GITHUB_TOKEN` for
 (user `HYDRATE_GIT_USER`, default `x-access-token`), `HYDRATE_SSH_KEY` (and
 `HYDRATE_SSH_PASSPHRASE`) or the SSH agent for SSH. `SSL_CERT_FILE` / `GIT_SSL_CAINFO`
 name extra CA certificates. URLs are shown without any credentials in them.
+
+SSH needs `HYDRATE_SSH_ACCEPT_UNVERIFIED_HOST_KEYS=1`: the libgit2 inside pygit2 does not
+check `known_hosts`, and pygit2 does not hand the server's host key to hydrate, so a
+man in the middle could not be detected. HTTPS with a token has no such gap.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ _RACE_WORDS = ("not present locally", "fetch first", "non-fast-forward", "stale"
 _USERINFO = re.compile(r"(?<=://)[^/@]*@")
 
 
+def is_ssh(url: str) -> bool:
+    """ssh:// URLs and scp-like `user@host:path`."""
+    return url.startswith(("ssh://", "git+ssh://", "ssh+git://")) or (
+        "://" not in url and re.match(r"^[\w.-]+@[\w.-]+:", url) is not None)
+
+
 def redact(url: str) -> str:
     """`url` without user or token."""
     return _USERINFO.sub("", url)
@@ -37,6 +47,7 @@ class Credentials:
     user: str = "x-access-token"
     ssh_key: Path | None = None
     ssh_passphrase: str = ""
+    ssh_unverified_hosts: bool = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Credentials:
@@ -44,7 +55,8 @@ class Credentials:
         return cls(token=environ.get("HYDRATE_GIT_TOKEN") or environ.get("GITHUB_TOKEN") or None,
                    user=environ.get("HYDRATE_GIT_USER", "x-access-token"),
                    ssh_key=Path(key) if key else None,
-                   ssh_passphrase=environ.get("HYDRATE_SSH_PASSPHRASE", ""))
+                   ssh_passphrase=environ.get("HYDRATE_SSH_PASSPHRASE", ""),
+                   ssh_unverified_hosts=environ.get("HYDRATE_SSH_ACCEPT_UNVERIFIED_HOST_KEYS") == "1")
 
 
 def configure_tls(environ: Mapping[str, str]) -> None:
@@ -111,6 +123,11 @@ class Remote:
         self._url = url
         self.url = redact(url)
         self._heads: dict[str, pygit2.Oid] | None = None
+        if is_ssh(url) and not creds.ssh_unverified_hosts:
+            raise GitError(
+                f"{self.url}: SSH remotes need HYDRATE_SSH_ACCEPT_UNVERIFIED_HOST_KEYS=1: the "
+                "git library hydrate uses cannot verify SSH host keys against known_hosts; "
+                "prefer an https:// URL with HYDRATE_GIT_TOKEN")
 
     @property
     def _remote(self) -> pygit2.Remote:
