@@ -111,11 +111,13 @@ def _keys(mat: Materialiser, inv: Inventory, cluster: Cluster) -> dict[str, tupl
 
 def compute(base: GitTree, head: GitTree, tools: Toolset, *,
             envs: Sequence[str] = (), clusters: Sequence[str] = (),
+            base_inventory: Inventory | None = None,
             head_inventory: Inventory | None = None) -> Affected:
-    """The pairs affected by going from commit `base` to commit `head`."""
+    """The pairs affected by going from commit `base` to commit `head` (pass inventories
+    already loaded to spare loading them again)."""
     paths = changed_paths(base.commit, head.commit)
     inv_head = head_inventory if head_inventory is not None else inventory_mod.load(head)
-    inv_base = inventory_mod.load(base)
+    inv_base = base_inventory if base_inventory is not None else inventory_mod.load(base)
     reasons: dict[tuple[str, str | None], list[str]] = defaultdict(list)
     for inv in (inv_base, inv_head):
         for k, v in _reasons(inv, paths).items():

@@ -67,12 +67,14 @@ class RenderReport:
 
 def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...],
                  clusters: tuple[str, ...], jobs: int, cache: Cache | None = None,
-                 shard: str | None = None) -> tuple[render.FleetRender, Toolset]:
+                 shard: str | None = None,
+                 tools: Toolset | None = None) -> tuple[render.FleetRender, Toolset]:
     """Render the selected clusters of `inv` (read from `tree`) in a private workdir;
-    with `shard` ("i/N"), only that shard of them."""
+    with `shard` ("i/N"), only that shard of them. `tools`: already discovered ones."""
     selected: Sequence[Cluster] = inv.select(envs, clusters)
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
-        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+        if tools is None:
+            tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
         if shard is not None:
             selected = shard_mod.select(inv, selected, Materialiser(tree, inv, tools), shard)
         result = render.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),

@@ -83,7 +83,8 @@ def overlay_key(tool: Tool, overlay: Overlay, chart_output: bytes) -> str:
     return digest(tool.id, "overlay", overlay.digest, str(pygit2.hash(chart_output)))
 
 
-def _blob(data: bytes) -> File:
+def blob(data: bytes) -> File:
+    """A workspace file made in memory."""
     return File(str(pygit2.hash(data)), data=data)
 
 
@@ -161,7 +162,7 @@ class Materialiser:
                     if layer_values is None:
                         layer_values = self._rendered_values[memo] = _as_values(path, data)
                     continue
-                files[f"{prefix}/{out}"] = _blob(data)
+                files[f"{prefix}/{out}"] = blob(data)
             elif out == "values.yaml":
                 layer_values = self._values_file(path)
             else:
@@ -195,7 +196,7 @@ class Materialiser:
         root = "package"
         if components:
             files.update(layer_files)
-            files["kustomization.yaml"] = _blob(_wrapper(["package"], components))
+            files["kustomization.yaml"] = blob(_wrapper(["package"], components))
             root = "."
         args = (root,)
         tool = self._tools.kustomize
@@ -205,7 +206,7 @@ class Materialiser:
                     layer_files: dict[str, File], components: list[str]) -> Input:
         assert pkg.release_name is not None
         files = dict(self.package_files(pkg))
-        files["values.json"] = _blob(values.canonical(values.merge(*values_layers)))
+        files["values.json"] = blob(values.canonical(values.merge(*values_layers)))
         kube_version = self._inv.classes[cluster.class_name].kubernetes_version
         args = ("template", pkg.release_name, "./chart",
                 *(("--namespace", pkg.namespace) if pkg.namespace else ()),
@@ -217,7 +218,7 @@ class Materialiser:
             wanted = set(components)
             ofiles = {p: f for p, f in layer_files.items()
                       if "/".join(p.split("/")[:2]) in wanted}
-            ofiles["kustomization.yaml"] = _blob(_wrapper([HELM_OUTPUT], components))
+            ofiles["kustomization.yaml"] = blob(_wrapper([HELM_OUTPUT], components))
             overlay = Overlay(ofiles, digest(files_digest(ofiles)))
         return Input(cluster.name, pkg.name, run, overlay)
 

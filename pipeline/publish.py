@@ -104,20 +104,20 @@ class Renders:
     """Renders clusters of the source commit on demand, each at most once per publish."""
 
     def __init__(self, ctx: Context, tree: GitTree, inv: Inventory, jobs: int,
-                 cache: Cache) -> None:
+                 cache: Cache, tools: Toolset) -> None:
         self._ctx, self._tree, self._inv, self._jobs, self._cache = ctx, tree, inv, jobs, cache
+        self._tools = tools
         self._done: dict[str, ClusterRender] = {}
         self.stats: list[Stats] = []
         self.seconds = 0.0
-        self.tools: Toolset | None = None
 
     def get(self, names: Iterable[str]) -> dict[str, ClusterRender]:
         wanted = set(names)
         missing = sorted(wanted - set(self._done))
         if missing:
             start = time.monotonic()
-            fleet, self.tools = render_fleet(self._ctx, self._tree, self._inv, (),
-                                             tuple(missing), self._jobs, self._cache)
+            fleet, _ = render_fleet(self._ctx, self._tree, self._inv, (), tuple(missing),
+                                    self._jobs, self._cache, tools=self._tools)
             self._done.update((r.cluster.name, r) for r in fleet.clusters)
             self.stats.append(fleet.stats)
             self.seconds += time.monotonic() - start
@@ -236,10 +236,10 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
                            if commit.message else "", inputs_digest(tree))
     author = branch.signature(repo, ctx.environ, "author", opts.author)
     committer = branch.signature(repo, ctx.environ, "committer", opts.committer or opts.author)
-    renders = Renders(ctx, tree, inv, opts.jobs, ctx.cache())
     engine = engine_digest()
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
         tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+    renders = Renders(ctx, tree, inv, opts.jobs, ctx.cache(), tools)
     full = opts.full
     if opts.from_shards:
         shards = fanin.load(opts.from_shards, str(commit.id))

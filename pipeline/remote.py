@@ -156,8 +156,6 @@ class Remote:
         if self._heads is None or refresh:
             try:
                 listed = self._remote.list_heads(callbacks=self._callbacks())
-            except GitError:
-                raise
             except (pygit2.GitError, OSError, ValueError) as e:
                 raise self._fail("reach", e) from None
             self._heads = {h.name: h.oid for h in listed
@@ -175,8 +173,6 @@ class Remote:
         try:
             self._remote.fetch([f"+{ref}:{tracking}"], callbacks=self._callbacks(),
                                message=f"hydrate: fetch {branch}")
-        except GitError:
-            raise
         except (pygit2.GitError, OSError) as e:
             raise self._fail("fetch from", e) from None
         return self._repo[self._repo.references[tracking].target].peel(pygit2.Commit)
@@ -188,8 +184,6 @@ class Remote:
         callbacks = self._callbacks()
         try:
             self._remote.push([f"{staging}:refs/heads/{branch}"], callbacks=callbacks)
-        except GitError:
-            raise
         except pygit2.GitError as e:
             if any(word in str(e) for word in (*_RACE_WORDS, "fastforward", "fast-forward")):
                 return False

@@ -26,7 +26,7 @@ from pipeline import graph
 from pipeline.cache import Cache, NoCache
 from pipeline.errors import RenderError
 from pipeline.inventory import Cluster, Inventory
-from pipeline.materialise import HELM_OUTPUT, Input, Materialiser, Run, overlay_key
+from pipeline.materialise import HELM_OUTPUT, Input, Materialiser, Run, blob, overlay_key
 from pipeline.postprocess import Finisher
 from pipeline.resources import ResId, Resource
 from pipeline.runner import Runner
@@ -106,7 +106,7 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
         key = overlay_key(tools.kustomize, inp.overlay, chart_output)
         final_key[(inp.cluster, inp.package)] = key
         if key not in second_runs:
-            files = {**inp.overlay.files, HELM_OUTPUT: Runner.blob(chart_output)}
+            files = {**inp.overlay.files, HELM_OUTPUT: blob(chart_output)}
             second_runs[key] = (Run("kustomize", (".",), files, key), [])
         second_runs[key][1].append(_where(inp))
     outputs.update(runner.execute(list(second_runs.values())))

@@ -27,7 +27,7 @@ from pipeline.redact import Redactor
 from pipeline.remote import Credentials, Remote, configure_tls
 from pipeline.resources import ResId
 from pipeline.source import GitTree, open_repository, tree_at
-from pipeline.tools import discover
+from pipeline.tools import Toolset, discover
 
 
 def _identify(objects: Sequence[Obj]) -> dict[Key, Obj]:
@@ -112,19 +112,17 @@ def _selected(inv: inventory_mod.Inventory, opts: DiffOptions) -> list[inventory
             and (not opts.clusters or c.name in opts.clusters)]
 
 
-def _render_side(ctx: Context, tree: GitTree, opts: DiffOptions, cache: Any, workdir: Path,
-                 stats: dict[str, int], only: set[str] | None = None,
-                 ) -> tuple[dict[tuple[str, str], ClusterSide], tuple[str, ...]]:
-    inv = inventory_mod.load(tree)
+def _render_side(ctx: Context, tree: GitTree, inv: inventory_mod.Inventory, tools: Toolset,
+                 opts: DiffOptions, cache: Any, workdir: Path, stats: dict[str, int],
+                 only: set[str] | None = None) -> dict[tuple[str, str], ClusterSide]:
     chosen = [c for c in _selected(inv, opts) if only is None or c.name in only]
     workdir.mkdir(parents=True, exist_ok=True)
-    tools = discover(ctx.environ, workdir, ctx.tools_memo())
     fleet = render.render(tree, inv, chosen, tools, jobs=opts.jobs, workdir=workdir,
                           progress=ctx.progress, cache=cache)
     stats["toolRuns"] = stats.get("toolRuns", 0) + sum(fleet.stats.tool_runs.values())
     stats["cacheHits"] = stats.get("cacheHits", 0) + fleet.stats.cache_hits
     stats["renders"] = stats.get("renders", 0) + fleet.stats.pairs
-    return side_of_render(fleet), inv.env_names
+    return side_of_render(fleet)
 
 
 def run(ctx: Context, opts: DiffOptions) -> DiffResult:
@@ -138,44 +136,46 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
         cache = MemoryCache()  # the two sides still share their renders
     redactor = Redactor(os.environ.get("HYDRATE_DIFF_SALT", "").encode() or os.urandom(16))
     with tempfile.TemporaryDirectory(prefix="hydrate-diff-") as tmp:
+        tools = discover(ctx.environ, Path(tmp), ctx.tools_memo())
         if opts.against_branch:
-            return _against_branch(ctx, repo, head_tree, head_rev, opts, cache, Path(tmp), redactor)
+            return _against_branch(ctx, repo, head_tree, head_rev, opts, cache, tools, Path(tmp),
+                                   redactor)
         if opts.base is None:
             raise PipelineError("give --base REV, or --against-branch")
         base_tree = tree_at(repo, opts.base)
         base_rev = _revision(opts.base, base_tree.commit)
-        stats: dict[str, int] = {}
+        # Each side's inventory is loaded once; the base's failure shows as the base's.
         try:
-            only, untouched = _touched(ctx, base_tree, head_tree, opts, Path(tmp))
-        except PipelineError as e:
-            return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
-        stats["clustersRendered"] = len(only) if only is not None else -1
-        try:
-            base, _ = _render_side(ctx, base_tree, opts, cache, Path(tmp) / "base", stats, only)
+            inv_base = inventory_mod.load(base_tree)
         except PipelineError as e:
             return DiffResult(base_rev, head_rev, error=f"base {opts.base} does not render: {e}")
         try:
-            head, env_order = _render_side(ctx, head_tree, opts, cache, Path(tmp) / "head", stats,
-                                           only)
+            inv_head = inventory_mod.load(head_tree)
+            only, untouched = _touched(base_tree, head_tree, inv_base, inv_head, tools, opts)
         except PipelineError as e:
             return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
-        return replace(compare(base, head, base_rev, head_rev, redactor, env_order, untouched),
-                       stats=stats)
+        stats: dict[str, int] = {"clustersRendered": len(only)}
+        try:
+            base = _render_side(ctx, base_tree, inv_base, tools, opts, cache, Path(tmp) / "base",
+                                stats, only)
+        except PipelineError as e:
+            return DiffResult(base_rev, head_rev, error=f"base {opts.base} does not render: {e}")
+        try:
+            head = _render_side(ctx, head_tree, inv_head, tools, opts, cache, Path(tmp) / "head",
+                                stats, only)
+        except PipelineError as e:
+            return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
+        return replace(compare(base, head, base_rev, head_rev, redactor, inv_head.env_names,
+                               untouched), stats=stats)
 
 
-def _touched(ctx: Context, base: GitTree, head: GitTree, opts: DiffOptions,
-             workdir: Path) -> tuple[set[str] | None, list[ClusterRef]]:
+def _touched(base: GitTree, head: GitTree, inv_base: inventory_mod.Inventory,
+             inv_head: inventory_mod.Inventory, tools: Toolset,
+             opts: DiffOptions) -> tuple[set[str], list[ClusterRef]]:
     """Clusters whose inputs differ between the sides (only they need rendering), and the
-    selected clusters that are untouched. (None, []) when the base does not even load:
-    then both sides render in full and the failure shows where it belongs."""
-    try:
-        inv_base = inventory_mod.load(base)
-    except PipelineError:
-        return None, []
-    inv_head = inventory_mod.load(head)  # errors here are the head's: reported as such
-    tools = discover(ctx.environ, workdir, ctx.tools_memo())
+    selected clusters that are untouched."""
     found = affected.compute(base, head, tools, envs=opts.envs, clusters=opts.clusters,
-                             head_inventory=inv_head)
+                             base_inventory=inv_base, head_inventory=inv_head)
     only = {c for _, c in found.clusters}
     selected = {c.name: c for inv in (inv_base, inv_head) for c in _selected(inv, opts)}
     untouched = [(c.environment, c.name, c.class_name) for name, c in sorted(selected.items())
@@ -184,7 +184,8 @@ def _touched(ctx: Context, base: GitTree, head: GitTree, opts: DiffOptions,
 
 
 def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, head_rev: Revision,
-                    opts: DiffOptions, cache: Any, workdir: Path, redactor: Redactor) -> DiffResult:
+                    opts: DiffOptions, cache: Any, tools: Toolset, workdir: Path,
+                    redactor: Redactor) -> DiffResult:
     inv = inventory_mod.load(head_tree)
     envs = [inv.environment(e) for e in opts.envs] or list(inv.environments)
     remote = None
@@ -208,7 +209,7 @@ def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, h
                            True, opts.remote, opts.jobs)
     stats: dict[str, int] = {}
     try:
-        head, env_order = _render_side(ctx, head_tree, narrowed, cache, workdir / "head", stats)
+        head = _render_side(ctx, head_tree, inv, tools, narrowed, cache, workdir / "head", stats)
     except PipelineError as e:
         return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
-    return replace(compare(base, head, base_rev, head_rev, redactor, env_order), stats=stats)
+    return replace(compare(base, head, base_rev, head_rev, redactor, inv.env_names), stats=stats)

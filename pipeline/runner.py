@@ -10,8 +10,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-import pygit2
-
 from pipeline import tools
 from pipeline.cache import Cache, NoCache
 from pipeline.materialise import File, Run
@@ -37,10 +35,6 @@ class Runner:
         self._cache: Cache = cache if cache is not None else NoCache()
         self.runs: Counter[str] = Counter()
         self.hits = 0
-
-    @staticmethod
-    def blob(data: bytes) -> File:
-        return File(str(pygit2.hash(data)), data=data)
 
     def _contents(self, files: Mapping[str, File]) -> dict[str, bytes]:
         # Reads happen here, on the calling thread: a git object database is not shared

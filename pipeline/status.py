@@ -66,8 +66,9 @@ def _remote(ctx: Context, repo: pygit2.Repository, spec: str | None) -> Remote |
 def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus]:
     """Each environment's branch head, its source, and how far `main` is ahead of it."""
     repo = open_repository(ctx.repo)
-    tip = tree_at(repo, main).commit
-    inv = inventory_mod.load(tree_at(repo, main))
+    main_tree = tree_at(repo, main)
+    tip = main_tree.commit
+    inv = inventory_mod.load(main_tree)
     rem = _remote(ctx, repo, remote)
     found = []
     for env in inv.environments:

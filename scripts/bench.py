@@ -25,8 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import inventory, tools  # noqa: E402
-from pipeline.materialise import HELM_OUTPUT, Materialiser  # noqa: E402
-from pipeline.runner import Runner  # noqa: E402
+from pipeline.materialise import HELM_OUTPUT, Materialiser, blob  # noqa: E402
 from pipeline.source import DirTree  # noqa: E402
 
 HYDRATE = str(ROOT / ".venv/bin/hydrate")
@@ -65,7 +64,6 @@ def naive(config: Path, jobs: int, sample: int | None, seed: int = 7) -> dict[st
         mat = Materialiser(tree, inv, toolset)
         pairs = [(c, p) for c in inv.clusters.values() for p in inv.packages_of(c)]
         chosen = pairs if sample is None else random.Random(seed).sample(pairs, sample)
-        runner = Runner(tree, toolset, workdir=work, jobs=1)
         env = tools.hermetic_env(work / "home", os.environ)
 
         def one(pair: tuple[Any, str]) -> list[float]:
@@ -83,7 +81,7 @@ def naive(config: Path, jobs: int, sample: int | None, seed: int = 7) -> dict[st
             durations.append(time.monotonic() - start)
             if inp.overlay is not None:
                 ws2 = Path(tempfile.mkdtemp(dir=work))
-                for rel, f in {**inp.overlay.files, HELM_OUTPUT: Runner.blob(out)}.items():
+                for rel, f in {**inp.overlay.files, HELM_OUTPUT: blob(out)}.items():
                     (ws2 / rel).parent.mkdir(parents=True, exist_ok=True)
                     (ws2 / rel).write_bytes(f.data if f.data is not None else tree.read(f.source or rel))
                 start = time.monotonic()
@@ -92,7 +90,6 @@ def naive(config: Path, jobs: int, sample: int | None, seed: int = 7) -> dict[st
             shutil.rmtree(ws, ignore_errors=True)
             return durations
 
-        del runner
         start = time.monotonic()
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             durations = [d for ds in pool.map(one, chosen) for d in ds]
