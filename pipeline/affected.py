@@ -49,9 +49,9 @@ class Affected:
         return tuple(dict.fromkeys((p.environment, p.cluster) for p in self.pairs))
 
 
-def changed_paths(base: pygit2.Commit, head: pygit2.Commit) -> list[str]:
-    """Paths added, removed or modified between two commits (renames as both paths)."""
-    diff = base.tree.diff_to_tree(head.tree)
+def changed_paths(base: pygit2.Tree, head: pygit2.Tree) -> list[str]:
+    """Paths added, removed or modified between two trees (renames as both paths)."""
+    diff = base.diff_to_tree(head)
     found: set[str] = set()
     for delta in diff.deltas:
         for f in (delta.old_file, delta.new_file):
@@ -115,7 +115,7 @@ def compute(base: GitTree, head: GitTree, tools: Toolset, *,
             head_inventory: Inventory | None = None) -> Affected:
     """The pairs affected by going from commit `base` to commit `head` (pass inventories
     already loaded to spare loading them again)."""
-    paths = changed_paths(base.commit, head.commit)
+    paths = changed_paths(base.top, head.top)  # relative to the configuration folder
     inv_head = head_inventory if head_inventory is not None else inventory_mod.load(head)
     inv_base = base_inventory if base_inventory is not None else inventory_mod.load(base)
     reasons: dict[tuple[str, str | None], list[str]] = defaultdict(list)

@@ -6,8 +6,12 @@
       clusters/<cluster>/...   the hydrated manifests
 
 A cluster whose digest equals the one recorded by the parent commit reuses the parent's
-subtree as is; only blobs missing from the object database are written. A build whose
-`clusters/` tree equals the parent's makes no commit.
+subtree as is, unless that subtree is not the one recorded (edited on the branch: drift);
+only blobs missing from the object database are written. A build whose `clusters/` tree
+equals the parent's makes no commit.
+
+hydrate builds only on heads it wrote: a head without `.hydrate/metadata.json` for its
+environment (a source commit, another tool's branch) is `foreign`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 import pygit2
 
-from pipeline import __version__
+from pipeline import __version__, output
 from pipeline.errors import GitError
 from pipeline.inventory import Environment
 
@@ -43,6 +47,7 @@ class Source:
     commit: str
     subject: str
     inputs_digest: str
+    path: str = ""  # the configuration's folder in the source repository ("" at the top)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,69 @@ def metadata_of(repo: pygit2.Repository, commit: pygit2.Commit | None) -> dict[s
     return data if isinstance(data, dict) else {}
 
 
+def foreign(repo: pygit2.Repository, commit: pygit2.Commit, env: str) -> str | None:
+    """Why `commit` is not the head of a hydrate branch of environment `env` (None if it
+    is). A hand-made commit on top of hydrate's keeps the metadata, so it still is one."""
+    meta = metadata_of(repo, commit)
+    if not meta or not isinstance(meta.get("clusters"), dict):
+        return f"its head {str(commit.id)[:7]} has no {METADATA}: hydrate did not write it"
+    written_for = meta.get("environment")
+    trailer = commit.message_trailers.get(ENV_TRAILER, written_for)
+    if written_for != env or trailer != env:
+        other = written_for if written_for != env else trailer
+        return f"its head {str(commit.id)[:7]} was written for environment {other}, not {env}"
+    return None
+
+
+def head(repo: pygit2.Repository, name: str) -> tuple[pygit2.Commit, str] | None:
+    """The head of branch `name` and the ref it was read from: the local branch, else a
+    remote-tracking one (origin's first), as left by `publish --remote R --push`."""
+    remotes = sorted(repo.remotes.names(), key=lambda r: (r != "origin", r))
+    for ref in (f"refs/heads/{name}", *(f"refs/remotes/{r}/{name}" for r in remotes)):
+        found = repo.references.get(ref)
+        if found is not None:
+            return repo[found.target].peel(pygit2.Commit), ref
+    return None
+
+
+def tree_files(repo: pygit2.Repository, oid: pygit2.Oid) -> dict[str, bytes] | None:
+    """Every file below the tree `oid`, by relative path (None if `oid` is not a tree)."""
+    tree = repo[oid]
+    if not isinstance(tree, pygit2.Tree):
+        return None
+    found: dict[str, bytes] = {}
+    for entry in tree:
+        obj = repo[entry.id]
+        if isinstance(obj, pygit2.Tree):
+            found.update((f"{entry.name}/{k}", v) for k, v in (tree_files(repo, entry.id)
+                                                               or {}).items())
+        elif isinstance(obj, pygit2.Blob):
+            found[str(entry.name)] = obj.data
+    return found
+
+
+def drift(repo: pygit2.Repository, commit: pygit2.Commit | None) -> tuple[str, ...]:
+    """Clusters whose directory on the branch is not what hydrate recorded for it: edited,
+    added or deleted by hand. The recorded tree id decides; metadata older than tree ids
+    is compared by the digest of the files."""
+    if commit is None:
+        return ()
+    actual = subtrees(commit)
+    recorded = metadata_of(repo, commit).get("clusters")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    found = set(actual).symmetric_difference(recorded)
+    for name in set(actual) & set(recorded):
+        entry = recorded[name] if isinstance(recorded[name], dict) else {}
+        if "tree" in entry:
+            if entry["tree"] != str(actual[name]):
+                found.add(name)
+            continue
+        files = tree_files(repo, actual[name])
+        if files is None or output.digest(files) != entry.get("digest"):
+            found.add(name)
+    return tuple(sorted(found))
+
+
 def subtrees(commit: pygit2.Commit | None) -> dict[str, pygit2.Oid]:
     """The cluster directories of an env branch commit: name → tree id."""
     if commit is None or "clusters" not in commit.tree:
@@ -127,14 +195,16 @@ def _names(names: Sequence[str]) -> str:
     return shown + (f", … and {len(names) - LISTED} more" if len(names) > LISTED else "")
 
 
-def message(env: Environment, source: Source, built: Built, total: int) -> str:
+def message(env: Environment, source: Source, built: Built, total: int,
+            restored: Sequence[str] = ()) -> str:
     """Subject `<sha7>: <source subject>`, a body of what changed, then the trailers."""
     lines = [f"{source.commit[:7]}: {source.subject}", "",
              f"Render of {source.commit[:12]} for environment {env.name}: "
              f"{len(built.changed)} clusters changed, {len(built.added)} added, "
              f"{len(built.removed)} removed (of {total}).", ""]
     for label, names in (("added", built.added), ("changed", built.changed),
-                         ("removed", built.removed)):
+                         ("removed", built.removed),
+                         ("restored (edited on the branch)", tuple(restored))):
         if names:
             lines.append(f"{label}: {_names(names)}")
     lines += ["", f"{SOURCE_TRAILER}: {source.commit}", f"{ENV_TRAILER}: {env.name}", ""]
@@ -145,6 +215,12 @@ def readme(env: Environment, source: Source, clusters: int) -> bytes:
     root = ("lists one Flux Kustomization per package (in `_flux/`), ordered by dependsOn"
             if env.agent == "flux" else
             "lists the package directories; `argocd.argoproj.io/sync-wave` orders them")
+    repo_option = f"--repo {source.path} " if source.path else ""
+    out = f"{source.path}/rendered" if source.path else "rendered"
+    same = ("holds these manifests, except for the Flux layout: on this branch each cluster "
+            "directory also has `_flux/<package>.yaml`, and its root `kustomization.yaml` lists "
+            "those files instead of the package directories" if env.agent == "flux" else
+            "holds exactly these manifests")
     text = f"""# Environment `{env.name}`: hydrated manifests
 
 This branch is written by hydrate. Do not edit it by hand: each publish builds the next
@@ -169,8 +245,10 @@ commit from the dry configuration, and changes made here are replaced.
 ```sh
 git checkout {source.commit}
 scripts/bootstrap
-.venv/bin/hydrate render --env {env.name}   # rendered/{env.name}/<cluster>/ holds these manifests
+.venv/bin/hydrate {repo_option}render --env {env.name}
 ```
+
+`{out}/{env.name}/<cluster>/` then {same}.
 """
     return text.encode()
 
@@ -178,11 +256,13 @@ scripts/bootstrap
 def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environment, source: Source,
           clusters: Sequence[ClusterOutput], tools: Mapping[str, str],
           author: pygit2.Signature, committer: pygit2.Signature,
-          reused: Mapping[str, tuple[pygit2.Oid, Mapping[str, Any]]] | None = None) -> Built:
+          reused: Mapping[str, tuple[pygit2.Oid, Mapping[str, Any]]] | None = None,
+          restored: Sequence[str] = ()) -> Built:
     """The next commit of `env`'s branch on top of `parent` (not attached to any ref).
 
     `clusters` are rendered now; `reused` clusters keep the given subtree and metadata
-    entry (they were not touched by the change since the parent's source)."""
+    entry (they were not touched by the change since the parent's source). `restored`:
+    clusters that drifted on the branch, named in the message."""
     writer = _Writer(repo)
     previous = subtrees(parent)
     recorded = metadata_of(repo, parent).get("clusters", {})
@@ -190,7 +270,10 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
     reuse_count = 0
     for out in clusters:
         old = recorded.get(out.name, {})
-        if out.name in previous and isinstance(old, dict) and old.get("digest") == out.digest:
+        # Reuse only the very tree hydrate recorded: a subtree edited on the branch (or one
+        # recorded before tree ids were) is written again, which restores it.
+        if (out.name in previous and isinstance(old, dict) and old.get("digest") == out.digest
+                and old.get("tree") == str(previous[out.name])):
             entries[out.name] = previous[out.name]
             reuse_count += 1
         else:
@@ -209,15 +292,17 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
     parent_clusters = parent.tree["clusters"].id if parent and "clusters" in parent.tree else None
     if parent is not None and parent_clusters == clusters_tree:
         return Built(None, blobs_written=writer.blobs_written, clusters_reused=reuse_count)
-    recorded_now = {c.name: {**c.info, "digest": c.digest} for c in clusters}
-    recorded_now.update((name, dict(entry)) for name, (_, entry) in kept.items())
+    recorded_now = {c.name: {**c.info, "digest": c.digest, "tree": str(entries[c.name])}
+                    for c in clusters}
+    recorded_now.update((name, {**entry, "tree": str(oid)}) for name, (oid, entry) in kept.items())
     engine = tools.get("engine")
     meta = {
         "schemaVersion": 1,
         "environment": env.name,
         "branch": env.branch,
         "agent": env.agent,
-        "source": {"repo": source.repo_url, "commit": source.commit, "subject": source.subject},
+        "source": {"repo": source.repo_url, "commit": source.commit, "subject": source.subject,
+                   **({"path": source.path} if source.path else {})},
         "inputsDigest": source.inputs_digest,
         "tools": {"hydrate": __version__, **{k: v for k, v in tools.items() if k != "engine"}},
         "engine": engine,
@@ -229,7 +314,9 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
                                                            + "\n").encode()}), TREE)
     root.insert("clusters", clusters_tree, TREE)
     built = Built(None, added, changed, removed, writer.blobs_written, reuse_count)
-    oid = repo.create_commit(None, author, committer, message(env, source, built, len(entries)),
+    restored = [n for n in restored if n in entries]
+    oid = repo.create_commit(None, author, committer,
+                             message(env, source, built, len(entries), restored),
                              root.write(), [parent.id] if parent is not None else [])
     return Built(oid, added, changed, removed, writer.blobs_written, reuse_count)
 

@@ -7,7 +7,9 @@ persistent, content-addressed cache shared by `render`, `publish` and `diff`:
 
 Entries are written to a temporary file and renamed into place (atomic, so concurrent
 processes never see a torn entry) and checked on every read: a corrupt or truncated
-entry is deleted and counted as a miss, so it is rendered again.
+entry is deleted and counted as a miss, so it is rendered again. The cache is best
+effort: when its directory cannot be read or written (read-only, full, not a directory),
+get and put are misses, the caller is warned once, and the render goes on.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 import platformdirs
+
+from pipeline.errors import PipelineError
 
 _MAGIC = b"hydrate-cache v1 "
 
@@ -51,17 +55,32 @@ class MemoryCache:
 
 
 class DiskCache:
-    """Persistent cache in `root`; `corrupt` counts entries found broken and dropped."""
+    """Persistent cache in `root`; `corrupt` counts entries found broken and dropped.
 
-    def __init__(self, root: Path) -> None:
+    Best effort: a cache that cannot be read or written (read-only, full, not a
+    directory) gives misses, and `warn` is told once, naming the directory and the error.
+    """
+
+    def __init__(self, root: Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = root
         self._dir = root / "v1"
+        self._warn = warn
         self.corrupt = 0
+        self.problem: str | None = None  # the first OS error met, in words
 
     def _path(self, key: str) -> Path:
         if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
             raise ValueError(f"not a render key: {key!r}")
         return self._dir / key[:2] / key
+
+    def _failed(self, error: OSError) -> None:
+        if self.problem is not None:
+            return
+        what = error.strerror or str(error)
+        self.problem = f"{what}: {error.filename}" if error.filename else what
+        if self._warn is not None:
+            self._warn(f"render cache {self.root}: {self.problem}; going on without it "
+                       "(what it cannot give is rendered again)")
 
     def get(self, key: str) -> bytes | None:
         path = self._path(key)
@@ -69,11 +88,15 @@ class DiskCache:
             raw = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as e:
+            self._failed(e)
+            return None
         header, sep, payload = raw.partition(b"\n")
         if (not sep or not header.startswith(_MAGIC)
                 or header[len(_MAGIC):].decode(errors="replace") != hashlib.sha256(payload).hexdigest()):
             self.corrupt += 1
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only cache keeps it; still a miss
+                path.unlink(missing_ok=True)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: pruning evicts the least recently used first
@@ -81,15 +104,22 @@ class DiskCache:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        except OSError as e:
+            self._failed(e)
+            return
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(_MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink(missing_ok=True)
+            if not isinstance(e, OSError):
+                raise
+            self._failed(e)
 
 
 def default_dir(environ: Mapping[str, str]) -> Path:
@@ -100,10 +130,11 @@ def default_dir(environ: Mapping[str, str]) -> Path:
     return Path(platformdirs.user_cache_dir("hydrate", appauthor=False))
 
 
-def open_cache(environ: Mapping[str, str], directory: Path | None, enabled: bool = True) -> Cache:
+def open_cache(environ: Mapping[str, str], directory: Path | None, enabled: bool = True,
+               warn: Callable[[str], None] | None = None) -> Cache:
     if not enabled:
         return NoCache()
-    return DiskCache(directory if directory is not None else default_dir(environ))
+    return DiskCache(directory if directory is not None else default_dir(environ), warn)
 
 
 def parse_size(text: str) -> int:
@@ -142,10 +173,15 @@ def prune(root: Path, max_bytes: int, now: float, older_than: float | None = Non
         stale = older_than is not None and now - used > older_than
         if total - freed <= max_bytes and not stale:
             continue
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as e:
+            raise PipelineError(f"cache {root}: cannot remove {path.name}: "
+                                f"{e.strerror or e}; check the directory's permissions") from e
         removed += 1
         freed += size
     for tmp in (root / "v1").glob("*/.tmp-*"):  # left by killed writers
-        if now - tmp.stat().st_mtime > 3600:
-            tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > 3600:
+                tmp.unlink(missing_ok=True)
     return removed, freed, total - freed

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from pipeline import __version__, app, graphview
 from pipeline.errors import PipelineError
+
+if TYPE_CHECKING:
+    from pipeline.status import EnvStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,31 +80,66 @@ def cli(ctx: click.Context, repo: Path, cache_dir: Path | None, no_cache: bool) 
     """
     ctx.obj = app.Context(repo=repo.resolve(), environ=dict(os.environ),
                           progress=_progress(sys.stderr), cache_dir=cache_dir,
-                          use_cache=not no_cache)
+                          use_cache=not no_cache, warn=_warner(sys.stderr))
+
+
+def _warner(stream: Any) -> Callable[[str], None]:
+    """Prints each distinct warning once, on its own line (over a progress line)."""
+    told: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message in told:
+            return
+        told.add(message)
+        clear = "\r\x1b[K" if stream.isatty() else ""
+        click.echo(f"{clear}hydrate: warning: {message}", file=stream)
+
+    return warn
+
+
+def _shard_spec(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--shard i/N, checked where it is given: a bad one is a usage error."""
+    from pipeline import shard as shard_mod
+
+    if value is not None:
+        try:
+            shard_mod.parse(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
 
 
 @cli.command()
 @env_option
 @cluster_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("rendered"),
+@click.option("--out", type=click.Path(path_type=Path), default=Path("rendered"),
               show_default=True, help="Output directory (relative to --repo).")
 @click.option("--source", metavar="REV",
               help="Render this commit (read from git) instead of the working tree.")
-@click.option("--shard", metavar="i/N",
+@click.option("--shard", metavar="i/N", callback=_shard_spec,
               help="Only shard i of N (numbered from 1), balanced by work; for a CI matrix "
                    "whose shards `hydrate publish --from-shards` publishes together.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60, show_default=True,
+              metavar="SECONDS",
+              help="How long to wait for another hydrate writing to OUT before giving up.")
 @jobs_option
 @click.pass_obj
 def render(ctx: app.Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: Path,
-           source: str | None, shard: str | None, jobs: int) -> None:
+           source: str | None, shard: str | None, lock_timeout: float, jobs: int) -> None:
     """Render hydrated manifests to OUT/<environment>/<cluster>/.
 
     Each cluster directory holds a kustomization.yaml listing one directory per package,
     each with one file per object. Selected clusters are replaced as a whole; when an
     environment is rendered in full, clusters no longer in the inventory are removed.
-    Nothing is written unless every selected cluster renders.
+    Nothing is written unless every selected cluster renders. Cluster directories that
+    differ from the render (edited or deleted by hand, left by an interrupted render)
+    are rewritten; one hydrate at a time writes to OUT.
     """
-    report = app.render_to_dir(ctx, app.RenderOptions(envs, clusters, out, jobs, source, shard))
+    where = out if out.is_absolute() else ctx.repo / out
+    if where.exists() and not where.is_dir():
+        raise click.BadParameter(f"{where} exists and is not a directory", param_hint="'--out'")
+    report = app.render_to_dir(ctx, app.RenderOptions(envs, clusters, out, jobs, source, shard,
+                                                      lock_timeout))
     s = report.stats
     runs = ", ".join(f"{tool} {n}" for tool, n in sorted(s.tool_runs.items())) or "none"
     shown = report.out.relative_to(ctx.repo) if report.out.is_relative_to(ctx.repo) else report.out
@@ -166,6 +205,9 @@ def _ago(when: dt.datetime) -> str:
 @click.option("--full", is_flag=True,
               help="Render every cluster, not only those the change since the branch's "
                    "source commit touches.")
+@click.option("--force", is_flag=True,
+              help="Build on a branch head hydrate did not write (never on one that holds "
+                   "source history).")
 @click.option("--from-shards", "from_shards", is_flag=True,
               help="Publish the SHARDS directories, outputs of `hydrate render --source REV "
                    "--shard i/N`, instead of rendering; together they must hold every cluster.")
@@ -174,7 +216,7 @@ def _ago(when: dt.datetime) -> str:
 @jobs_option
 @click.pass_obj
 def publish(ctx: app.Context, envs: tuple[str, ...], all_envs: bool, source: str,
-            remote: str | None, push: bool, author: str | None, full: bool,
+            remote: str | None, push: bool, author: str | None, full: bool, force: bool,
             from_shards: bool, shards: tuple[Path, ...], jobs: int) -> None:
     """Render a source commit and commit it to environment branches.
 
@@ -187,7 +229,9 @@ def publish(ctx: app.Context, envs: tuple[str, ...], all_envs: bool, source: str
 
     Only the clusters that the change since the branch's source commit touches are
     rendered; the others are taken from the branch as they are (unless --full, or the
-    tool versions or hydrate itself changed).
+    tool versions or hydrate itself changed). Clusters edited on the branch by hand are
+    rendered and restored. A branch head hydrate did not write is refused (--force
+    builds on it); a branch that holds source history, always.
     """
     from pipeline import publish as publish_mod
 
@@ -196,9 +240,12 @@ def publish(ctx: app.Context, envs: tuple[str, ...], all_envs: bool, source: str
     if from_shards != bool(shards):
         raise click.UsageError("--from-shards takes the shard directories: "
                                "hydrate publish --from-shards DIR...")
+    if push and not remote:
+        raise click.UsageError("--push needs --remote (a remote name such as origin, a URL "
+                               "or a path)")
     report = publish_mod.publish(ctx, publish_mod.PublishOptions(
         envs, all_envs, source, remote, push, jobs, author, full=full,
-        from_shards=tuple(p.resolve() for p in shards)))
+        from_shards=tuple(p.resolve() for p in shards), force=force))
     where = f" → {report.remote}" if report.remote else ""
     click.echo(f"source {report.source[:7]}: {report.subject}{where}")
     for r in report.results:
@@ -214,10 +261,24 @@ def publish(ctx: app.Context, envs: tuple[str, ...], all_envs: bool, source: str
                    f"{r.blobs_written} blobs written, {r.clusters_reused} clusters reused{retry})")
         if r.note:
             click.echo(f"  {'':<10} {r.note}")
+        for line in r.said:
+            click.echo(f"  {'':<10} remote: {line}")
+    stop = report.stopped
+    if stop is not None:
+        why = (f"refused by the remote ({stop.refused})" if stop.refused
+               else f"failed: {stop.error.splitlines()[0]}")
+        click.echo(f"  {stop.env:<10} {stop.branch}: {why}")
+        for line in stop.said:
+            click.echo(f"  {'':<10} remote: {line}")
+        for env, branch in stop.not_tried:
+            click.echo(f"  {env:<10} {branch}: not tried")
     cached = f" ({report.stats.cache_hits} from the cache)" if report.stats.cache_hits else ""
     click.echo(f"  rendered {report.stats.clusters} clusters with "
                f"{sum(report.stats.tool_runs.values())} tool runs{cached}; "
                f"{report.seconds:.2f}s in all")
+    failure = report.failure()
+    if failure is not None:
+        raise PipelineError(failure)
 
 
 @cli.command()
@@ -403,17 +464,43 @@ def status(ctx: app.Context, main: str | None, remote: str | None) -> None:
 
     rev = _main_rev(ctx, main)
     rows = status_mod.status(ctx, rev, remote)
+    pad = f"{'':<10} {'':<14}"
     for row in rows:
         if row.head is None:
-            click.echo(f"{row.env:<10} {row.branch:<14} not published yet")
+            looked = "" if remote else " (no local or remote-tracking branch)"
+            click.echo(f"{row.env:<10} {row.branch:<14} not published yet{looked}")
             continue
         h = row.head
-        ahead = ("up to date" if row.behind == 0 else
-                 f"{rev} is {row.behind} commit{'s' * (row.behind != 1)} ahead" if row.behind
-                 else f"source not in {rev}")
-        click.echo(f"{row.env:<10} {row.branch:<14} {_short(h.source)} {h.subject.split(': ', 1)[-1]}")
-        click.echo(f"{'':<10} {'':<14} published {_ago(h.time)} as {_short(h.commit)}, "
-                   f"{h.clusters} clusters ({row.agent}); {ahead}")
+        if row.foreign is not None:
+            click.echo(f"{row.env:<10} {row.branch:<14} not a hydrate branch: {row.foreign}")
+            click.echo(f"{pad} publish refuses to build on it without --force")
+        else:
+            subject = h.subject.split(": ", 1)[-1] if h.by_hydrate else "(last render)"
+            what = (f"published {_ago(h.time)} as {_short(h.commit)}" if h.by_hydrate else
+                    f"head {_short(h.commit)} committed by hand {_ago(h.time)} "
+                    f"(\"{h.subject}\")")
+            click.echo(f"{row.env:<10} {row.branch:<14} {_short(h.source)} {subject}")
+            click.echo(f"{pad} {what}, {h.clusters} clusters ({row.agent}); "
+                       f"{_lineage(row, rev)}")
+        if row.drift:
+            n = len(row.drift)
+            click.echo(f"{pad} drift: {n} cluster{'s' * (n != 1)} edited on the branch "
+                       f"({', '.join(row.drift[:10])}{' …' if n > 10 else ''}); the next "
+                       "publish restores them")
+        if not remote and row.read != f"refs/heads/{row.branch}":
+            click.echo(f"{pad} read from {row.read} (there is no local branch)")
+
+
+def _lineage(row: EnvStatus, rev: str) -> str:
+    """How the branch's source relates to the main revision, in words."""
+    if row.lineage == "in":
+        n = row.behind or 0
+        return "up to date" if n == 0 else f"{rev} is {n} commit{'s' * (n != 1)} ahead"
+    return {"outside": f"source not in {rev}",
+            "missing": "source commit not in this repository (fetch it?)",
+            "shallow": f"history is shallow: cannot tell how far {rev} is ahead "
+                       "(git fetch --unshallow)",
+            }.get(row.lineage, "source unknown")
 
 
 @cli.command()
@@ -450,10 +537,15 @@ def bootstrap(ctx: app.Context, env: str, cluster: str | None, repo_url: str | N
 
     Argo CD: an Application for --cluster, or an ApplicationSet with a git directory
     generator over clusters/* for the whole environment. Flux: a GitRepository on the
-    env branch and the root Kustomization of the cluster's directory.
+    env branch and the root Kustomization of the cluster's directory. Options the
+    environment's agent does not use are refused.
     """
-    click.echo(app.bootstrap(ctx, app.BootstrapOptions(env, cluster, repo_url, destination,
-                                                       secret)), nl=False)
+    try:
+        text = app.bootstrap(ctx, app.BootstrapOptions(env, cluster, repo_url, destination,
+                                                       secret))
+    except app.OptionError as e:
+        raise click.UsageError(str(e)) from None
+    click.echo(text, nl=False)
 
 
 def _crash(error: BaseException) -> NoReturn:
@@ -466,8 +558,17 @@ def _crash(error: BaseException) -> NoReturn:
     sys.exit(3)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as for Ctrl-C (what is being written is finished or rolled back)."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `hydrate` console script."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(args=argv, prog_name="hydrate", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -475,16 +576,16 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
         click.echo("hydrate: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(143 if isinstance(e.__cause__, _Terminated) else 130)
     except PipelineError as e:
         if sys.stderr.isatty():
             sys.stderr.write("\r\x1b[K")
         click.echo(f"hydrate: error: {e}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         click.echo("hydrate: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(143 if isinstance(e, _Terminated) else 130)
     except Exception as e:
         _crash(e)

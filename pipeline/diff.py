@@ -32,8 +32,10 @@ _MISSING = object()
 @dataclass(frozen=True)
 class Revision:
     rev: str
-    commit: str
+    commit: str  # a full sha; "" when the side is several env branches (see `branches`)
     subject: str
+    # --against-branch: (environment, branch, head sha) of each branch read
+    branches: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,26 @@ def _all_objects(result: DiffResult) -> list[ObjectChange]:
     return [o for g in result.groups for v in g.variants for o in v.objects for _ in v.clusters]
 
 
+def _revision(r: Revision) -> dict[str, Any]:
+    """A side: `commit` is a full sha, or null when it is several env branches, each with
+    its own head in `branches` (null: the branch does not exist)."""
+    return {"rev": r.rev, "commit": r.commit or None, "subject": r.subject,
+            "branches": [{"environment": e, "branch": b, "commit": c or None}
+                         for e, b, c in r.branches]}
+
+
+def _revision_of(d: dict[str, Any]) -> Revision:
+    return Revision(d["rev"], d["commit"] or "", d["subject"],
+                    tuple((b["environment"], b["branch"], b["commit"] or "")
+                          for b in d.get("branches", [])))
+
+
 def to_dict(result: DiffResult) -> dict[str, Any]:
     objects = _all_objects(result)
     return {
         "schemaVersion": 1,
-        "base": vars(result.base),
-        "head": vars(result.head),
+        "base": _revision(result.base),
+        "head": _revision(result.head),
         "error": result.error,
         "summary": {
             "clustersChanged": result.clusters_changed,
@@ -75,7 +89,7 @@ def from_dict(doc: dict[str, Any]) -> DiffResult:
                             tuple(Risk(r["rule"], r["level"], r["message"]) for r in o["risks"]))
 
     return DiffResult(
-        Revision(**doc["base"]), Revision(**doc["head"]),
+        _revision_of(doc["base"]), _revision_of(doc["head"]),
         tuple(Group(g["id"], g["status"], tuple(
             Variant(tuple((c["environment"], c["cluster"], c["class"]) for c in v["clusters"]),
                     tuple(obj(o) for o in v["objects"])) for v in g["variants"]),
@@ -143,7 +157,10 @@ def object_title(o: ObjectChange) -> str:
 
 
 def _rev(r: Revision) -> str:
-    return f"{r.rev} ({r.commit[:7]})" if len(r.commit) >= 7 and " " not in r.commit else r.rev
+    """A side for a header: each name in full, with its commit shortened."""
+    if r.branches:
+        return ", ".join(f"{b} ({c[:7] if c else 'not published'})" for _, b, c in r.branches)
+    return f"{r.rev} ({r.commit[:7]})" if r.commit else r.rev
 
 
 def headline(result: DiffResult) -> str:

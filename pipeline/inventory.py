@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pipeline import kustomizations
 from pipeline.errors import ConfigError
-from pipeline.schema import Schemas, parse
+from pipeline.schema import Document, Schemas, check_yaml, parse
 from pipeline.source import Tree, normalize
 
 ENVIRONMENTS = "fleet/environments.yaml"
@@ -24,6 +25,9 @@ CLUSTERS = "fleet/clusters"
 BASES = "bases"
 OVERLAYS = "overlays"
 SCOPES = ("classes", "sites", "clusters")  # layer order: later layers win
+# How close (difflib ratio) a cluster's site must be to an overlay site folder to be
+# taken for a typo of it: `fraa` or `lyon-plnt`, but not `muc` for `mun`.
+SITE_TYPO_CUTOFF = 0.8
 Scope = Literal["classes", "sites", "clusters"]
 PackageType = Literal["helm", "kustomize"]
 
@@ -179,55 +183,58 @@ def _yaml_files(tree: Tree, folder: str) -> list[str]:
     return paths
 
 
-def _load_file(tree: Tree, schemas: Schemas, kind: str, path: str) -> dict[str, Any]:
+def _load_file(tree: Tree, schemas: Schemas, kind: str, path: str) -> Document:
     text = tree.read(path)
-    data = parse(path, text)
+    data = parse(path, text, scalars=True)
     if data is None:
-        raise ConfigError(f"{path}: file is empty")
+        raise ConfigError(f"{path}:1: the file is empty; it must be a mapping with at least "
+                          f"the keys {', '.join(schemas.required(kind))}")
     schemas.check(kind, path, text, data)
     assert isinstance(data, dict)
-    return data
+    return Document(path, text, data)
 
 
-def _check_stem(path: str, name: str, what: str) -> None:
-    stem = posixpath.basename(path).removesuffix(".yaml")
+def _check_stem(doc: Document, what: str) -> None:
+    name = doc.data["name"]
+    stem = posixpath.basename(doc.path).removesuffix(".yaml")
     if stem != name:
-        raise ConfigError(f"{path}: name: {name!r} does not match the file name; "
-                          f"a {what} lives in {posixpath.dirname(path)}/{name}.yaml")
+        raise ConfigError(f"{doc.at('name')}: {name!r} does not match the file name; "
+                          f"a {what} lives in {posixpath.dirname(doc.path)}/{name}.yaml")
 
 
 def load_environments(tree: Tree, schemas: Schemas) -> tuple[Environment, ...]:
     if not tree.is_file(ENVIRONMENTS):
         raise ConfigError(f"{ENVIRONMENTS}: no such file (is --repo the configuration repository?)")
-    data = _load_file(tree, schemas, "environments", ENVIRONMENTS)
+    doc = _load_file(tree, schemas, "environments", ENVIRONMENTS)
     envs: list[Environment] = []
-    for item in data["environments"]:
+    for i, item in enumerate(doc.data["environments"]):
         name = item["name"]
         if any(e.name == name for e in envs):
-            raise ConfigError(f"{ENVIRONMENTS}: environments: {name!r} is listed twice")
+            raise ConfigError(f"{doc.at('environments', i, 'name')}: {name!r} is listed twice")
         promotion = None
         if "promotion" in item:
             p = item["promotion"]
             if p["from"] not in {e.name for e in envs}:
                 raise ConfigError(
-                    f"{ENVIRONMENTS}: environments.{name}.promotion.from: {p['from']!r} is not "
-                    "an environment listed before it (promotion flows down the list)"
+                    f"{doc.at('environments', i, 'promotion', 'from')}: {p['from']!r} is not "
+                    f"an environment listed before {name!r} (promotion flows down the list)"
                 )
             promotion = Promotion(p["from"], p.get("soak"), tuple(p.get("requires", ())),
                                   bool(p.get("pullRequest", False)))
         branch = item.get("branch", f"env/{name}")
+        where = doc.at("environments", i, "branch") if "branch" in item else doc.at(
+            "environments", i, "name")
         if ".." in branch or "//" in branch or branch.endswith(".lock"):
-            raise ConfigError(f"{ENVIRONMENTS}: environments.{name}.branch: {branch!r} is not a "
-                              "valid git branch name")
+            raise ConfigError(f"{where}: {branch!r} is not a valid git branch name")
         if any(e.branch == branch for e in envs):
-            raise ConfigError(f"{ENVIRONMENTS}: environments.{name}.branch: {branch!r} is already "
-                              "the branch of another environment")
+            raise ConfigError(f"{where}: {branch!r} is already the branch of another environment")
         envs.append(Environment(name, branch, promotion, item.get("agent", "argocd")))
     return tuple(envs)
 
 
 def load_packages(tree: Tree, schemas: Schemas) -> dict[str, Package]:
     packages: dict[str, Package] = {}
+    docs: dict[str, Document] = {}
     for name in tree.listdir(BASES):
         folder = f"{BASES}/{name}"
         if not tree.is_dir(folder):
@@ -235,19 +242,22 @@ def load_packages(tree: Tree, schemas: Schemas) -> dict[str, Package]:
         path = f"{folder}/package.yaml"
         if not tree.is_file(path):
             raise ConfigError(f"{folder}: no package.yaml (every directory in bases/ is a package)")
-        data = _load_file(tree, schemas, "package", path)
-        if data["name"] != name:
-            raise ConfigError(f"{path}: name: {data['name']!r} does not match its directory {name!r}")
-        packages[name] = _package(tree, path, folder, data)
+        doc = docs[name] = _load_file(tree, schemas, "package", path)
+        if doc.data["name"] != name:
+            raise ConfigError(f"{doc.at('name')}: {doc.data['name']!r} does not match its "
+                              f"directory {name!r}")
+        packages[name] = _package(tree, doc, folder)
     for pkg in packages.values():
-        for dep in pkg.depends_on:
+        for i, dep in enumerate(pkg.depends_on):
             if dep not in packages:
-                raise ConfigError(f"{pkg.path}/package.yaml: dependsOn: unknown package {dep!r}"
-                                  f"{_suggest(dep, packages)}")
+                raise ConfigError(f"{docs[pkg.name].at('dependsOn', i)}: unknown package {dep!r}"
+                                  f"{_suggest(dep, packages)} (packages are the directories in "
+                                  "bases/)")
     return packages
 
 
-def _package(tree: Tree, path: str, folder: str, data: dict[str, Any]) -> Package:
+def _package(tree: Tree, doc: Document, folder: str) -> Package:
+    data = doc.data
     kind: PackageType = data["type"]
     common = {"name": data["name"], "path": folder, "type": kind,
               "namespace": data.get("namespace"), "depends_on": tuple(data.get("dependsOn", ())),
@@ -255,11 +265,12 @@ def _package(tree: Tree, path: str, folder: str, data: dict[str, Any]) -> Packag
     if kind == "kustomize":
         for key in ("chart", "releaseName"):
             if key in data:
-                raise ConfigError(f"{path}: {key}: only for packages of type helm")
+                raise ConfigError(f"{doc.at(key)}: only for packages of type helm")
         kfile = next((f"{folder}/{n}" for n in kustomizations.NAMES
                       if tree.is_file(f"{folder}/{n}")), None)
         if kfile is None:
-            raise ConfigError(f"{folder}: a kustomize package needs a kustomization.yaml")
+            raise ConfigError(f"{doc.at('type')}: a kustomize package needs a "
+                              f"kustomization.yaml in {folder}/ (or make it type: helm)")
         for rel in tree.files(folder):
             if posixpath.basename(rel) in kustomizations.NAMES:
                 kpath = f"{folder}/{rel}"
@@ -268,20 +279,25 @@ def _package(tree: Tree, path: str, folder: str, data: dict[str, Any]) -> Packag
         return Package(**common)
     chart = normalize(posixpath.join(folder, data.get("chart", "chart")))
     if not tree.is_file(f"{chart}/Chart.yaml"):
-        raise ConfigError(f"{path}: chart: {chart} has no Chart.yaml (expected a local chart)")
+        raise ConfigError(f"{doc.at('chart') if 'chart' in data else doc.at('type')}: {chart} "
+                          "has no Chart.yaml (a helm package needs a local chart; see chart:)")
     return Package(**common, chart=chart, release_name=data.get("releaseName", data["name"]))
 
 
 def load_classes(tree: Tree, schemas: Schemas, packages: Mapping[str, Package]) -> dict[str, ClusterClass]:
     classes: dict[str, ClusterClass] = {}
+    docs: list[Document] = []
     for path in _yaml_files(tree, CLASSES):
-        data = _load_file(tree, schemas, "class", path)
+        doc = _load_file(tree, schemas, "class", path)
+        docs.append(doc)
+        data = doc.data
         name = data["name"]
         if name in classes:
-            raise ConfigError(f"{path}: class {name!r} is already defined in {classes[name].path}")
+            raise ConfigError(f"{doc.at('name')}: class {name!r} is already defined in "
+                              f"{classes[name].path}")
         for i, pkg in enumerate(data["packages"]):
             if pkg not in packages:
-                raise ConfigError(f"{path}: packages[{i}]: unknown package {pkg!r}"
+                raise ConfigError(f"{doc.at('packages', i)}: unknown package {pkg!r}"
                                   f"{_suggest(pkg, packages)} (packages are the directories in bases/)")
         classes[name] = ClusterClass(
             name, path, data.get("description", ""), str(data["kubernetesVersion"]).lstrip("v"),
@@ -289,50 +305,76 @@ def load_classes(tree: Tree, schemas: Schemas, packages: Mapping[str, Package]) 
         )
     if not classes:
         raise ConfigError(f"{CLASSES}: no cluster classes defined")
-    for cls in classes.values():
-        _check_stem(cls.path, cls.name, "class")
+    for doc in docs:
+        _check_stem(doc, "class")
     return classes
 
 
 def load_clusters(tree: Tree, schemas: Schemas, classes: Mapping[str, ClusterClass],
                   envs: tuple[Environment, ...], packages: Mapping[str, Package]) -> dict[str, Cluster]:
     env_names = [e.name for e in envs]
+    site_folders = [name for name in tree.listdir(f"{OVERLAYS}/sites")
+                    if tree.is_dir(f"{OVERLAYS}/sites/{name}")]
     clusters: dict[str, Cluster] = {}
+    docs: list[Document] = []
     for path in _yaml_files(tree, CLUSTERS):
-        data = _load_file(tree, schemas, "cluster", path)
+        doc = _load_file(tree, schemas, "cluster", path)
+        docs.append(doc)
+        data = doc.data
         name = data["name"]
         if name in clusters:
-            raise ConfigError(f"{path}: cluster {name!r} is already defined in {clusters[name].path}")
+            raise ConfigError(f"{doc.at('name')}: cluster {name!r} is already defined in "
+                              f"{clusters[name].path}")
         cls = classes.get(data["class"])
         if cls is None:
-            raise ConfigError(f"{path}: class: unknown class {data['class']!r}"
-                              f"{_suggest(data['class'], classes)}")
+            raise ConfigError(f"{doc.at('class')}: unknown class {data['class']!r}"
+                              f"{_suggest(data['class'], classes)} (classes are the files in "
+                              f"{CLASSES}/)")
         if data["environment"] not in env_names:
-            raise ConfigError(f"{path}: environment: unknown environment {data['environment']!r}"
-                              f"{_suggest(data['environment'], env_names)} "
+            raise ConfigError(f"{doc.at('environment')}: unknown environment "
+                              f"{data['environment']!r}{_suggest(data['environment'], env_names)} "
                               f"(environments are listed in {ENVIRONMENTS})")
+        if "site" in data:
+            _check_site(doc, data["site"], site_folders)
         change = data.get("packages", {})
         add, remove = tuple(change.get("add", ())), tuple(change.get("remove", ()))
         for key, names in (("add", add), ("remove", remove)):
             for i, pkg in enumerate(names):
+                where = doc.at("packages", key, i)
                 if pkg not in packages:
-                    raise ConfigError(f"{path}: packages.{key}[{i}]: unknown package {pkg!r}"
-                                      f"{_suggest(pkg, packages)}")
+                    raise ConfigError(f"{where}: unknown package {pkg!r}{_suggest(pkg, packages)}")
                 if key == "add" and pkg in cls.packages:
-                    raise ConfigError(f"{path}: packages.add[{i}]: {pkg!r} is already in class "
-                                      f"{cls.name}'s packages")
+                    raise ConfigError(f"{where}: {pkg!r} is already in class {cls.name}'s packages")
                 if key == "remove" and pkg not in cls.packages:
-                    raise ConfigError(f"{path}: packages.remove[{i}]: {pkg!r} is not in class "
-                                      f"{cls.name}'s packages, so there is nothing to remove")
+                    raise ConfigError(f"{where}: {pkg!r} is not in class {cls.name}'s packages, "
+                                      "so there is nothing to remove")
         clusters[name] = Cluster(
             name, path, cls.name, data.get("site", name), data["environment"],
             data.get("labels", {}), {**cls.vars, **data.get("vars", {})}, add, remove,
         )
     if not clusters:
         raise ConfigError(f"{CLUSTERS}: no clusters defined")
-    for cluster in clusters.values():
-        _check_stem(cluster.path, cluster.name, "cluster")
+    for doc in docs:
+        _check_stem(doc, "cluster")
     return clusters
+
+
+def _only_digits_differ(a: str, b: str) -> bool:
+    """store-0042 and store-0041: two stores, not a typo."""
+    return re.sub(r"[0-9]", "", a) == re.sub(r"[0-9]", "", b)
+
+
+def _check_site(doc: Document, site: str, folders: Iterable[str]) -> None:
+    """A site needs no overlay folder, but an explicit site close to a folder that exists
+    is taken for a typo: it would silently miss that site's layers."""
+    if site in folders:
+        return
+    candidates = [f for f in folders if not _only_digits_differ(site, f)]
+    close = difflib.get_close_matches(site, candidates, n=1, cutoff=SITE_TYPO_CUTOFF)
+    if close:
+        raise ConfigError(f"{doc.at('site')}: unknown site {site!r}: no overlay folder "
+                          f"{OVERLAYS}/sites/{site}/ exists (did you mean {close[0]!r}, "
+                          f"whose layers are in {OVERLAYS}/sites/{close[0]}/?)")
 
 
 def load_layers(tree: Tree, classes: Mapping[str, ClusterClass], clusters: Mapping[str, Cluster],
@@ -341,7 +383,6 @@ def load_layers(tree: Tree, classes: Mapping[str, ClusterClass], clusters: Mappi
     owners: dict[str, Iterable[str]] = {
         "classes": classes, "sites": {c.site for c in clusters.values()}, "clusters": clusters,
     }
-    what = {"classes": "class", "sites": "site (of any cluster)", "clusters": "cluster"}
     for name in tree.listdir(OVERLAYS):
         if name not in SCOPES and tree.is_dir(f"{OVERLAYS}/{name}"):
             raise ConfigError(f"{OVERLAYS}/{name}: unknown layer folder "
@@ -353,8 +394,8 @@ def load_layers(tree: Tree, classes: Mapping[str, ClusterClass], clusters: Mappi
             if not tree.is_dir(folder):
                 continue
             if owner not in owners[scope]:
-                raise ConfigError(f"{folder}: no {what[scope]} is named {owner!r}"
-                                  f"{_suggest(owner, owners[scope])}; this layer would never apply")
+                raise ConfigError(_unknown_owner(folder, scope, owner, clusters,
+                                                 owners[scope]))
             for pkg_name in tree.listdir(folder):
                 path = f"{folder}/{pkg_name}"
                 if not tree.is_dir(path):
@@ -369,6 +410,22 @@ def load_layers(tree: Tree, classes: Mapping[str, ClusterClass], clusters: Mappi
     return layers
 
 
+def _unknown_owner(folder: str, scope: str, owner: str, clusters: Mapping[str, Cluster],
+                   names: Iterable[str]) -> str:
+    if scope != "sites":
+        what = "class" if scope == "classes" else "cluster"
+        return (f"{folder}: no {what} is named {owner!r}{_suggest(owner, names)}; "
+                "this layer would never apply")
+    # Sites are not declared anywhere: they are what the clusters' `site:` says, so name
+    # the cluster files that may hold the typo, closest first.
+    close = difflib.get_close_matches(owner, list(names), n=3)
+    by_path = sorted(clusters.values(), key=lambda c: c.path)
+    near = [f"{c.path} (site: {c.site})" for site in close for c in by_path if c.site == site][:3]
+    hint = f"; a typo in one of these? {', '.join(near)}" if near else ""
+    return (f"{folder}: no cluster has site {owner!r} (a cluster's site is its site: key, "
+            f"by default its name), so this layer would never apply{hint}")
+
+
 def _check_layer(tree: Tree, layer: Layer, pkg: Package) -> None:
     outputs = layer.outputs
     dupes = {o for o in outputs if outputs.count(o) > 1}
@@ -379,13 +436,17 @@ def _check_layer(tree: Tree, layer: Layer, pkg: Package) -> None:
         raise ConfigError(f"{layer.path}/values.yaml: values only apply to helm packages; "
                           f"{pkg.name} is a kustomize package (use a Component with patches)")
     if not layer.has_values and not layer.has_component:
-        need = "values.yaml or a kustomization.yaml" if pkg.type == "helm" else "a kustomization.yaml"
-        raise ConfigError(f"{layer.path}: holds neither {need} (kind: Component); "
-                          "its files would be ignored")
+        need = ("a values.yaml (Helm values) or a kustomization.yaml of kind: Component"
+                if pkg.type == "helm" else "a kustomization.yaml of kind: Component")
+        raise ConfigError(f"{layer.path}: this layer has nothing hydrate applies, so its files "
+                          f"would be ignored; a layer of the {pkg.type} package {pkg.name} must "
+                          f"hold {need} (either may be a .j2 template)")
     for rel in layer.files:
+        path = f"{layer.path}/{rel}"
         if posixpath.basename(rel) in kustomizations.NAMES:
-            path = f"{layer.path}/{rel}"
             kustomizations.check(path, parse(path, tree.read(path)), component=True, root=layer.path)
+        elif rel.endswith((".yaml", ".yml")) and rel != "values.yaml":
+            check_yaml(path, tree.read(path))  # values.yaml is parsed when rendering
 
 
 def load(tree: Tree) -> Inventory:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pygit2
 
-from pipeline import kustomizations, values
+from pipeline import kustomizations, probes, values
 from pipeline.errors import ConfigError
 from pipeline.inventory import Cluster, Inventory, Layer, Package
-from pipeline.schema import parse
+from pipeline.schema import check_yaml, parse
 from pipeline.source import Tree
 from pipeline.templating import Templates
 from pipeline.tools import Tool, Toolset
@@ -48,6 +49,8 @@ class Run:
     args: tuple[str, ...]
     files: Files
     key: str
+    probes: tuple[probes.Probe, ...] = ()  # targeted patches that must match something
+    places: Mapping[str, str] = field(default_factory=dict)  # workspace dir → repository dir
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Overlay:
 
     files: Files
     digest: str
+    probes: tuple[probes.Probe, ...] = ()
+    places: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,11 @@ class Materialiser:
         self._static: dict[str, File] = {}
         self._static_values: dict[str, dict[str, Any]] = {}
         self._rendered_values: dict[tuple[str, bytes], dict[str, Any]] = {}
+        self._checked_yaml: set[tuple[str, bytes]] = set()  # rendered YAML already checked
+        self._chart_names: dict[str, dict[str, str]] = {}
+        self._probe_sets: dict[tuple[str, tuple[tuple[str, str], ...]],
+                               tuple[dict[str, File], tuple[probes.Probe, ...]]] = {}
+        self._kustomizations: dict[tuple[str, str], tuple[Any, File | None, tuple[probes.Probe, ...]]] = {}
 
     def _static_file(self, path: str) -> File:
         found = self._static.get(path)
@@ -162,7 +172,10 @@ class Materialiser:
                     if layer_values is None:
                         layer_values = self._rendered_values[memo] = _as_values(path, data)
                     continue
-                files[f"{prefix}/{out}"] = blob(data)
+                if out.endswith((".yaml", ".yml")) and (path, data) not in self._checked_yaml:
+                    check_yaml(path, data)  # kustomize keeps one of two equal keys silently
+                    self._checked_yaml.add((path, data))
+                files[f"{prefix}/{out}"] = File(blob(data).oid, data=data, source=path)
             elif out == "values.yaml":
                 layer_values = self._values_file(path)
             else:
@@ -176,6 +189,7 @@ class Materialiser:
         ctx = self.context(cluster, pkg)
         layer_files: dict[str, File] = {}
         components: list[str] = []
+        places: dict[str, str] = {}
         values_layers: list[Mapping[str, Any]] = []
         if pkg.type == "helm" and self._tree.is_file(f"{pkg.path}/values.yaml"):
             values_layers.append(self._values_file(f"{pkg.path}/values.yaml"))
@@ -186,24 +200,29 @@ class Materialiser:
                 values_layers.append(layer_values)
             if layer.has_component:
                 components.append(f"layers/{index}-{LAYER_DIRS[layer.scope]}")
+            places[f"layers/{index}-{LAYER_DIRS[layer.scope]}"] = layer.path
         if pkg.type == "kustomize":
-            return self._kustomize_input(cluster, pkg, layer_files, components)
-        return self._helm_input(cluster, pkg, values_layers, layer_files, components)
+            return self._kustomize_input(cluster, pkg, layer_files, components,
+                                         {"package": pkg.path, **places})
+        return self._helm_input(cluster, pkg, values_layers, layer_files, components, places)
 
     def _kustomize_input(self, cluster: Cluster, pkg: Package, layer_files: dict[str, File],
-                         components: list[str]) -> Input:
+                         components: list[str], places: Mapping[str, str]) -> Input:
         files = dict(self.package_files(pkg))
         root = "package"
         if components:
             files.update(layer_files)
             files["kustomization.yaml"] = blob(_wrapper(["package"], components))
             root = "."
+        files, found = self._probed(files, root)
         args = (root,)
         tool = self._tools.kustomize
-        return Input(cluster.name, pkg.name, Run("kustomize", args, files, run_key(tool, args, files)))
+        run = Run("kustomize", args, files, run_key(tool, args, files), found, places)
+        return Input(cluster.name, pkg.name, run)
 
     def _helm_input(self, cluster: Cluster, pkg: Package, values_layers: list[Mapping[str, Any]],
-                    layer_files: dict[str, File], components: list[str]) -> Input:
+                    layer_files: dict[str, File], components: list[str],
+                    places: Mapping[str, str]) -> Input:
         assert pkg.release_name is not None
         files = dict(self.package_files(pkg))
         files["values.json"] = blob(values.canonical(values.merge(*values_layers)))
@@ -212,15 +231,68 @@ class Materialiser:
                 *(("--namespace", pkg.namespace) if pkg.namespace else ()),
                 "--values", "values.json", "--include-crds", "--skip-tests",
                 "--kube-version", f"v{kube_version}")
-        run = Run("helm", args, files, run_key(self._tools.helm, args, files))
+        run = Run("helm", args, files, run_key(self._tools.helm, args, files),
+                  places=self._chart_places(pkg))
         overlay = None
         if components:
             wanted = set(components)
             ofiles = {p: f for p, f in layer_files.items()
                       if "/".join(p.split("/")[:2]) in wanted}
             ofiles["kustomization.yaml"] = blob(_wrapper([HELM_OUTPUT], components))
-            overlay = Overlay(ofiles, digest(files_digest(ofiles)))
+            ofiles, found = self._probed(ofiles, ".")
+            overlay = Overlay(ofiles, digest(files_digest(ofiles)), found,
+                              {p: d for p, d in places.items() if p in wanted})
         return Input(cluster.name, pkg.name, run, overlay)
+
+    def _chart_places(self, pkg: Package) -> dict[str, str]:
+        """Helm names templates `<chart name>/templates/...`: where they are in the repository."""
+        assert pkg.chart is not None
+        places = self._chart_names.get(pkg.chart)
+        if places is None:
+            meta = parse(f"{pkg.chart}/Chart.yaml", self._tree.read(f"{pkg.chart}/Chart.yaml"))
+            name = meta.get("name") if isinstance(meta, dict) else None
+            places = self._chart_names[pkg.chart] = {"chart": pkg.chart}
+            if isinstance(name, str) and name:
+                places.update({f"{name}/templates": f"{pkg.chart}/templates",
+                               f"{name}/charts": f"{pkg.chart}/charts"})
+        return places
+
+    def _kustomization(self, path: str, f: File) -> tuple[Any, File | None, tuple[probes.Probe, ...]]:
+        """A workspace kustomization parsed, and probed (see `probes.insert`): the file
+        to use instead (None: keep it) and its probes. Once per path and content."""
+        memo = (path, f.oid)
+        found = self._kustomizations.get(memo)
+        if found is None:
+            where = f.source or path
+            data = parse(where, f.data if f.data is not None else self._tree.read(where))
+            probed = probes.insert(path, data) if isinstance(data, dict) else probes.Probed(None, ())
+            new = (File(blob(probed.text).oid, data=probed.text, source=f.source)
+                   if probed.text is not None else None)
+            found = self._kustomizations[memo] = (data, new, probed.probes)
+        return found
+
+    def _probed(self, files: dict[str, File], root: str) -> tuple[dict[str, File], tuple[probes.Probe, ...]]:
+        """`files` with probes in each kustomization a build of `root` reaches (worked out
+        once per set of kustomizations: most clusters share theirs)."""
+        kfiles = tuple((p, f.oid) for p, f in files.items()
+                       if posixpath.basename(p) in kustomizations.NAMES)
+        found = self._probe_sets.get((root, kfiles))
+        if found is None:
+            def kustomization_of(folder: str) -> str | None:
+                return next((p for p in (posixpath.join(folder, n) if folder != "." else n
+                                         for n in kustomizations.NAMES) if p in files), None)
+
+            changed: dict[str, File] = {}
+            more: list[probes.Probe] = []
+            for path in probes.reachable(root, kustomization_of,
+                                         lambda p: self._kustomization(p, files[p])[0]):
+                _, new, probed = self._kustomization(path, files[path])
+                if new is not None:
+                    changed[path] = new
+                    more.extend(probed)
+            found = self._probe_sets[(root, kfiles)] = (changed, tuple(more))
+        changed, found_probes = found
+        return ({**files, **changed} if changed else files), found_probes
 
 
 def _as_values(path: str, data: bytes) -> dict[str, Any]:
@@ -228,5 +300,6 @@ def _as_values(path: str, data: bytes) -> dict[str, Any]:
     if parsed is None:
         return {}
     if not isinstance(parsed, dict):
-        raise ConfigError(f"{path}: Helm values must be a mapping, got {type(parsed).__name__}")
+        raise ConfigError(f"{path}:1: Helm values must be a mapping (key: value lines), "
+                          f"not a {type(parsed).__name__}")
     return parsed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,10 +76,27 @@ def parse_output(text: bytes, where: str) -> Output:
     return Output(tuple(docs), crds, frozenset(_group_kind(d) for d in docs))
 
 
+# A value SOPS encrypted: ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<type>].
+_SOPS_VALUE = re.compile(
+    r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]")
+
+
 def plaintext_secret(group: str, kind: str, body: Mapping[str, Any]) -> bool:
-    """A core Secret with data that is not SOPS-encrypted (SOPS adds a `sops` section)."""
-    return ((group, kind) == ("", "Secret") and bool(body.get("data") or body.get("stringData"))
-            and "sops" not in body)
+    """A core Secret with any value in `data` or `stringData` that is not SOPS-encrypted.
+
+    A `sops:` section proves nothing (anyone can write one, and SOPS leaves the keys
+    that `unencrypted_regex` and the like name in clear): every value is judged."""
+    if (group, kind) != ("", "Secret"):
+        return False
+    for field in ("data", "stringData"):
+        values = body.get(field)
+        if not values:
+            continue
+        if not isinstance(values, Mapping):
+            return True
+        if any(not (isinstance(v, str) and _SOPS_VALUE.fullmatch(v)) for v in values.values()):
+            return True
+    return False
 
 
 def finish(output: Output, *, package: str, namespace: str | None, wave: int,
@@ -101,8 +119,9 @@ def finish(output: Output, *, package: str, namespace: str | None, wave: int,
                     str(meta["name"]))
         if not allow_secrets and plaintext_secret(group, kind, body):
             raise RenderError(
-                f"{where}: {rid} holds plaintext data; hydrate refuses plaintext Secrets in "
-                "rendered output (use SealedSecrets, External Secrets or SOPS-encrypted data, "
+                f"{where}: {rid} holds plaintext data (a value in data or stringData that is "
+                "not SOPS-encrypted, ENC[...]); hydrate refuses plaintext Secrets in rendered "
+                "output (use SealedSecrets, External Secrets or SOPS-encrypted data, "
                 "or set allowPlaintextSecrets: true in the package)"
             )
         if rid in found:

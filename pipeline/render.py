@@ -107,7 +107,8 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
         final_key[(inp.cluster, inp.package)] = key
         if key not in second_runs:
             files = {**inp.overlay.files, HELM_OUTPUT: blob(chart_output)}
-            second_runs[key] = (Run("kustomize", (".",), files, key), [])
+            second_runs[key] = (Run("kustomize", (".",), files, key, inp.overlay.probes,
+                                    inp.overlay.places), [])
         second_runs[key][1].append(_where(inp))
     outputs.update(runner.execute(list(second_runs.values())))
 

@@ -22,11 +22,11 @@ from pipeline import inventory as inventory_mod
 from pipeline.app import Context
 from pipeline.cache import MemoryCache, NoCache
 from pipeline.diff import ClusterRef, ClusterSide, DiffResult, Key, Obj, Revision, compare
-from pipeline.errors import PipelineError
+from pipeline.errors import GitError, PipelineError
 from pipeline.redact import Redactor
 from pipeline.remote import Credentials, Remote, configure_tls
 from pipeline.resources import ResId
-from pipeline.source import GitTree, open_repository, tree_at
+from pipeline.source import GitTree, config_root, open_repository, tree_at
 from pipeline.tools import Toolset, discover
 
 
@@ -129,7 +129,8 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
     """Render (or read) both sides and compare them; a render failure is reported in
     the result (`error`), not raised."""
     repo = open_repository(ctx.repo)
-    head_tree = tree_at(repo, opts.head)
+    root = config_root(repo, ctx.repo)
+    head_tree = tree_at(repo, opts.head, root)
     head_rev = _revision(opts.head, head_tree.commit)
     cache = ctx.cache()
     if isinstance(cache, NoCache):
@@ -142,7 +143,7 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
                                    redactor)
         if opts.base is None:
             raise PipelineError("give --base REV, or --against-branch")
-        base_tree = tree_at(repo, opts.base)
+        base_tree = tree_at(repo, opts.base, root)
         base_rev = _revision(opts.base, base_tree.commit)
         # Each side's inventory is loaded once; the base's failure shows as the base's.
         try:
@@ -183,6 +184,19 @@ def _touched(base: GitTree, head: GitTree, inv_base: inventory_mod.Inventory,
     return only, untouched
 
 
+def _branch_head(repo: pygit2.Repository, name: str,
+                 remote: Remote | None) -> tuple[pygit2.Commit | None, str]:
+    """The head of branch `name` (the remote's, the local one, else a remote-tracking one)
+    and how to call it."""
+    if remote is not None:
+        return remote.fetch(name), name
+    found = branch.head(repo, name)
+    if found is None:
+        return None, name
+    commit, ref = found
+    return commit, ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
+
+
 def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, head_rev: Revision,
                     opts: DiffOptions, cache: Any, tools: Toolset, workdir: Path,
                     redactor: Redactor) -> DiffResult:
@@ -193,18 +207,20 @@ def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, h
         configure_tls(ctx.environ)
         remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ))
     base: dict[tuple[str, str], ClusterSide] = {}
-    commits = []
+    heads = []
     for env in envs:
-        if remote is not None:
-            commit = remote.fetch(env.branch)
-        else:
-            ref = repo.references.get(f"refs/heads/{env.branch}")
-            commit = repo[ref.target].peel(pygit2.Commit) if ref is not None else None
+        commit, label = _branch_head(repo, env.branch, remote)
         if commit is not None:
-            commits.append(f"{env.branch}@{str(commit.id)[:7]}")
+            problem = branch.foreign(repo, commit, env.name)
+            if problem is not None:
+                raise GitError(f"environment {env.name}: branch {label} is not a hydrate "
+                               f"environment branch ({problem}); check the branch name in "
+                               "fleet/environments.yaml")
             base.update(side_of_branch(repo, commit, env.name, opts.clusters))
-    base_rev = Revision(", ".join(e.branch for e in envs), " ".join(commits) or "-",
-                        "what the environment branches hold")
+        heads.append((env.name, label, str(commit.id) if commit is not None else ""))
+    base_rev = Revision(", ".join(label for _, label, _ in heads),
+                        heads[0][2] if len(heads) == 1 else "",
+                        "what the environment branches hold", tuple(heads))
     narrowed = DiffOptions(opts.base, opts.head, tuple(e.name for e in envs), opts.clusters,
                            True, opts.remote, opts.jobs)
     stats: dict[str, int] = {}

@@ -38,6 +38,11 @@ class Schemas:
             found[kind] = validator_cls(schema)
         return cls(found)
 
+    def required(self, kind: str) -> list[str]:
+        """The keys a file of this kind must have."""
+        schema = self.validators[kind].schema
+        return list(schema.get("required", [])) if isinstance(schema, Mapping) else []
+
     def check(self, kind: str, path: str, text: bytes, data: Any) -> None:
         """ConfigError for the first problem in `data` (parsed from `text` at `path`)."""
         errors = sorted(self.validators[kind].iter_errors(data), key=_order)
@@ -70,16 +75,67 @@ def _order(error: jsonschema.ValidationError) -> tuple[int, list[str]]:
     return (len(error.absolute_path), [str(p) for p in error.absolute_path])
 
 
-def parse(path: str, text: bytes) -> Any:
-    """One YAML document; a syntax error names the file and line."""
+def parse(path: str, text: bytes, *, scalars: bool = False) -> Any:
+    """One YAML document from a file people write for hydrate. ConfigError, naming the
+    file and line, for bad syntax, a duplicate key, an alias bomb and, with `scalars`
+    (fleet/ and package.yaml), a plain scalar YAML readers disagree on."""
     try:
-        return yamlio.load(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: YAML syntax error: {e.problem or e.context}") from None
+        return yamlio.load_strict(text, scalars=scalars)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: YAML error: {e}") from None
+        raise ConfigError(_yaml_error(path, text, e)) from None
+
+
+def check_yaml(path: str, text: bytes) -> None:
+    """ConfigError for a duplicate key or an alias bomb in a YAML file hydrate hands to
+    kustomize (which takes the first or the last of two keys without a word). A file
+    that is not YAML is left to kustomize, which reports it if it reads the file."""
+    try:
+        yamlio.load_all_strict(text)
+    except yamlio.StrictError as e:
+        raise ConfigError(_yaml_error(path, text, e)) from None
+    except yaml.YAMLError:
+        pass
+
+
+def _yaml_error(path: str, text: bytes, error: yaml.YAMLError) -> str:
+    """One line: `file:line: [key: ]problem`."""
+    if isinstance(error, yamlio.StrictError):
+        mark = error.problem_mark
+        at = f"{path}:{mark.line + 1}" if mark is not None else path
+        return f"{at}: {key_path(error.key)}: {error.problem}" if error.key else f"{at}: {error.problem}"
+    if isinstance(error, yaml.reader.ReaderError):
+        line = text.count(b"\n", 0, error.position) + 1
+        char: int | bytes = error.character
+        code = char if isinstance(char, int) else ord(char[:1] or b"\0")
+        if "UTF" in error.reason:
+            return (f"{path}:{line}: not UTF-8 text (byte {code:#04x}: {error.reason}); "
+                    "save the file as UTF-8")
+        return (f"{path}:{line}: character {code:#06x} is not allowed in YAML ({error.reason}); "
+                "write it as an escape in a double-quoted string")
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        at = f"{path}:{mark.line + 1}" if mark is not None else path
+        return f"{at}: YAML syntax error: {_one_line(error.problem or error.context)}"
+    return f"{path}: YAML error: {_one_line(str(error))}"
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed configuration file, kept with its text so that errors can name lines."""
+
+    path: str
+    text: bytes
+    data: Any
+
+    def at(self, *key: str | int) -> str:
+        """`file:line: key` of the node at `key`: the start of an error message."""
+        line = line_of(self.text, key)
+        where = f"{self.path}:{line}" if line is not None else self.path
+        return f"{where}: {key_path(key)}" if key else where
 
 
 def key_path(path: Sequence[str | int]) -> str:
@@ -127,18 +183,28 @@ def describe(path: str, text: bytes, error: jsonschema.ValidationError) -> str:
     elif error.validator == "type":
         problem = f"expected {_type_words(expected)}, got {_describe_value(error.instance)}"
     elif error.validator == "pattern" and "[-a-z0-9]" in str(expected):
-        problem = f"{error.instance!r} is not a valid name ({NAME_HINT})"
+        problem = f"{_short(error.instance)} is not a valid name ({NAME_HINT})"
     elif error.validator == "pattern":
-        problem = f"{error.instance!r} does not match {expected}"
+        problem = f"{_short(error.instance)} does not match {expected}"
     elif error.validator == "enum":
         choices = ", ".join(str(c) for c in expected)
-        problem = f"{error.instance!r} is not one of: {choices}"
+        problem = f"{_short(error.instance)} is not one of: {choices}"
     elif error.validator == "uniqueItems":
         problem = "lists the same item twice"
     line = line_of(text, where)
     at = f"{path}:{line}" if line is not None else path
     key = key_path(where)
+    problem = _clip(_one_line(problem), 200)
     return f"{at}: {key}: {problem}" if key else f"{at}: {problem}"
+
+
+def _short(value: Any) -> str:
+    """The repr of `value`, short enough for a one-line message."""
+    return _clip(repr(value), 80)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _type_words(value: Any) -> str:

@@ -17,14 +17,15 @@ from pipeline.errors import PipelineError
 from pipeline.inventory import Cluster, Inventory
 from pipeline.materialise import Materialiser
 
-_SPEC = re.compile(r"^(\d+)/(\d+)$")
+_SPEC = re.compile(r"^(\d{1,6})/(\d{1,6})$")
 
 
 def parse(spec: str) -> tuple[int, int]:
-    """'2/4' → (2, 4); shards are numbered from 1."""
+    """'2/4' → (2, 4); shards are numbered from 1. ValueError if it is not i/N: a usage
+    error the CLI reports as such."""
     match = _SPEC.match(spec.strip())
     if not match or not 1 <= int(match[1]) <= int(match[2]):
-        raise PipelineError(f"--shard {spec!r}: expected i/N with 1 <= i <= N, e.g. 2/4")
+        raise ValueError(f"{spec!r}: expected i/N with 1 <= i <= N, e.g. 2/4")
     return int(match[1]), int(match[2])
 
 
@@ -36,10 +37,11 @@ def weights(inv: Inventory, clusters: Sequence[Cluster], mat: Materialiser) -> d
 
 def partition(work: dict[str, float], n: int) -> dict[str, int]:
     """Cluster → shard (1..n), longest-processing-time first."""
-    load = [0.0] * n
+    # Shards past the number of clusters stay empty whatever n is: no need to count them.
+    load = [0.0] * max(1, min(n, len(work)))
     found: dict[str, int] = {}
     for name in sorted(work, key=lambda c: (-work[c], c)):
-        target = min(range(n), key=lambda i: (load[i], i))
+        target = min(range(len(load)), key=lambda i: (load[i], i))
         load[target] += work[name]
         found[name] = target + 1
     return found
@@ -48,6 +50,9 @@ def partition(work: dict[str, float], n: int) -> dict[str, int]:
 def select(inv: Inventory, clusters: Sequence[Cluster], mat: Materialiser,
            spec: str) -> list[Cluster]:
     """The clusters of shard `spec` ('i/N') among `clusters`."""
-    index, n = parse(spec)
+    try:
+        index, n = parse(spec)
+    except ValueError as e:
+        raise PipelineError(f"--shard {e}") from None
     owner = partition(weights(inv, clusters, mat), n)
     return [c for c in clusters if owner[c.name] == index]

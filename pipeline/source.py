@@ -18,6 +18,19 @@ import pygit2
 from pipeline.errors import ConfigError, GitError
 
 _SKIP = frozenset({".git"})
+# The top-level folders a render reads. A symlink must resolve inside one of them, so
+# that nothing else in the checkout (.git/ with the token actions/checkout persists in
+# its config, CI files, scripts) can reach a tool run or the rendered output.
+CONFIG_DIRS = ("fleet", "bases", "overlays")
+_OUTSIDE = ("symlink points outside the configuration folders (fleet/, bases/, overlays/), "
+            "which are all a render may read; replace the link with a copy of what it points to")
+
+
+def readable(rel: str) -> bool:
+    """Whether a normalized path (relative to the repository, maybe starting with ../)
+    lies inside CONFIG_DIRS and outside any .git folder."""
+    parts = rel.split("/")
+    return parts[0] in CONFIG_DIRS and not _SKIP.intersection(parts)
 
 
 class Tree(Protocol):
@@ -76,12 +89,28 @@ class DirTree:
         return f"working tree {self._root}"
 
     def _path(self, path: str) -> Path:
-        full = self._root / normalize(path)
+        norm = normalize(path)
+        if _SKIP.intersection(norm.split("/")):
+            raise ConfigError(f"{path}: inside a .git folder, which hydrate never reads")
+        full = self._root / norm
         # A symlink may point anywhere on disk: follow it only while it stays inside.
         real = Path(os.path.realpath(full))
-        if real != self._root and self._root not in real.parents:
-            raise ConfigError(f"{path}: symlink points outside the repository")
+        if real != full and not self._inside(real):
+            raise ConfigError(f"{self._escaping_link(norm)}: {_OUTSIDE}")
         return real
+
+    def _inside(self, real: Path) -> bool:
+        return self._root in real.parents and readable(real.relative_to(self._root).as_posix())
+
+    def _escaping_link(self, norm: str) -> str:
+        """The first symlink on the way to `norm` that leads out of CONFIG_DIRS."""
+        parts = norm.split("/")
+        for i in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:i])
+            full = self._root / prefix
+            if full.is_symlink() and not self._inside(Path(os.path.realpath(full))):
+                return prefix
+        return norm
 
     def read(self, path: str) -> bytes:
         try:
@@ -139,9 +168,19 @@ class GitTree:
     Directory listings are read once and kept, so that loading thousands of cluster
     files costs one object read each, not a path walk each."""
 
-    def __init__(self, repo: pygit2.Repository, commit: pygit2.Commit) -> None:
+    def __init__(self, repo: pygit2.Repository, commit: pygit2.Commit, root: str = "") -> None:
         self._repo = repo
         self._commit = commit
+        # The configuration's folder in the commit ("" at the top): a monorepo keeps it in
+        # a subfolder, and every path here is relative to it, as in a DirTree of that folder.
+        self._root = normalize(root)
+        self._top = commit.tree
+        if self._root:
+            try:
+                self._top = repo[commit.tree[self._root].id].peel(pygit2.Tree)
+            except (KeyError, ValueError, pygit2.GitError):
+                raise GitError(f"{self._root}/: no such folder in commit {str(commit.id)[:7]}; "
+                               "is the configuration committed?") from None
         self._dirs: dict[str, dict[str, tuple[pygit2.Oid, int]]] = {}
 
     @property
@@ -149,15 +188,21 @@ class GitTree:
         return self._commit
 
     @property
+    def top(self) -> pygit2.Tree:
+        """The git tree of the configuration folder (the commit's tree, or its subfolder's)."""
+        return self._top
+
+    @property
     def label(self) -> str:
-        return f"commit {str(self._commit.id)[:7]}"
+        where = f" ({self._root}/)" if self._root else ""
+        return f"commit {str(self._commit.id)[:7]}{where}"
 
     def _listing(self, folder: str) -> dict[str, tuple[pygit2.Oid, int]] | None:
         found = self._dirs.get(folder)
         if found is not None:
             return found
         if not folder:
-            tree: pygit2.Object = self._commit.tree
+            tree: pygit2.Object = self._top
         else:
             entry = self._lookup(folder)
             if entry is None or entry[1] != _TREE:
@@ -171,15 +216,19 @@ class GitTree:
         """(object id, file mode) at `path`, following symlinks that stay inside."""
         norm = normalize(path)
         if not norm:
-            return (self._commit.tree.id, int(_TREE))
+            return (self._top.id, int(_TREE))
         folder, name = posixpath.split(norm)
         listing = self._listing(folder)
         entry = listing.get(name) if listing is not None else None
         if entry is not None and entry[1] == _LINK:
             if depth > 8:
                 raise ConfigError(f"{path}: too many levels of symbolic links")
-            target = self._repo.odb.read(entry[0])[1].decode()
-            return self._lookup(posixpath.join(folder, target), depth + 1)
+            target = self._repo.odb.read(entry[0])[1].decode(errors="replace")
+            resolved = posixpath.normpath(posixpath.join(folder, target))
+            # Name the link, never its target: the target may be anything (/etc/passwd).
+            if target.startswith("/") or "\\" in target or not readable(resolved):
+                raise ConfigError(f"{norm}: {_OUTSIDE}")
+            return self._lookup(resolved, depth + 1)
         return entry
 
     def read(self, path: str) -> bytes:
@@ -243,15 +292,45 @@ def open_repository(path: Path) -> pygit2.Repository:
     return pygit2.Repository(found)
 
 
-def tree_at(repo: pygit2.Repository, rev: str) -> GitTree:
-    """The commit `rev` names (a sha, branch, tag or HEAD~2) as a Tree."""
+def config_root(repo: pygit2.Repository, path: Path) -> str:
+    """Where the configuration repository `path` sits in `repo`'s commits: "" at the top,
+    "sub/dir" when it is a folder of a bigger repository (a monorepo)."""
+    if not repo.workdir:  # a bare repository
+        return ""
+    try:
+        rel = Path(os.path.realpath(path)).relative_to(os.path.realpath(repo.workdir))
+    except ValueError:
+        return ""
+    return rel.as_posix() if rel.parts else ""
+
+
+def _unknown(repo: pygit2.Repository, rev: str, error: Exception) -> str:
+    """Why `rev` names no commit, and what to do about it."""
+    where = (repo.workdir or repo.path).rstrip("/")
+    if repo.head_is_unborn and rev in ("HEAD", "@", _unborn_branch(repo)):
+        return (f"{rev}: the repository {where} has no commits yet; commit the configuration "
+                "(fleet/, bases/, overlays/) first")
+    if repo.is_shallow:
+        return (f"{rev}: not found in {where}, a shallow clone (its history is cut, so older "
+                "commits are missing); fetch the whole history with `git fetch --unshallow` "
+                "(GitHub Actions: `fetch-depth: 0` in actions/checkout)")
+    return f"{rev}: no such revision in {where} ({error})"
+
+
+def _unborn_branch(repo: pygit2.Repository) -> str:
+    target = repo.references["HEAD"].target
+    return target.removeprefix("refs/heads/") if isinstance(target, str) else ""
+
+
+def tree_at(repo: pygit2.Repository, rev: str, root: str = "") -> GitTree:
+    """The commit `rev` names (a sha, branch, tag or HEAD~2) as a Tree of its folder `root`
+    (see `config_root`)."""
     try:
         obj = repo.revparse_single(rev)
         commit = obj.peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError) as e:
-        raise GitError(f"{rev}: no such revision in {repo.path.rstrip('/')} ({e})") from None
-    return GitTree(repo, commit)
-
+        raise GitError(_unknown(repo, rev, e)) from None
+    return GitTree(repo, commit, root)
 
 
 def inputs_digest(tree: GitTree) -> str:

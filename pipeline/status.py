@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
 import pygit2
 
@@ -12,7 +13,15 @@ from pipeline import inventory as inventory_mod
 from pipeline.app import Context
 from pipeline.errors import GitError
 from pipeline.remote import Credentials, Remote, configure_tls
-from pipeline.source import open_repository, tree_at
+from pipeline.source import config_root, open_repository, tree_at
+
+# How the source of a branch relates to the main revision:
+#   in        the source is in main's history (`behind` says how far main is ahead)
+#   outside   the source is not in main's history (published from another branch)
+#   missing   the source commit is not in this repository
+#   shallow   this clone's history is cut, so it cannot tell
+#   unknown   the branch records no source
+Lineage = Literal["in", "outside", "missing", "shallow", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,7 @@ class Publish:
     subject: str
     clusters: int | None  # clusters on the branch after it
     changed: str  # the body's summary line ("3 clusters changed, …")
+    by_hydrate: bool = True  # False: a commit made by hand on the branch
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,10 @@ class EnvStatus:
     agent: str
     head: Publish | None
     behind: int | None  # commits on the main revision since the source; None if unknown
+    lineage: Lineage = "unknown"
+    read: str = ""  # the ref the head was read from, or the remote's URL
+    foreign: str | None = None  # why the head is not a hydrate branch head (None: it is)
+    drift: tuple[str, ...] = ()  # clusters edited on the branch since hydrate wrote them
 
 
 def _publish(repo: pygit2.Repository, commit: pygit2.Commit) -> Publish:
@@ -42,18 +56,24 @@ def _publish(repo: pygit2.Repository, commit: pygit2.Commit) -> Publish:
     summary = next((ln for ln in lines[1:] if ln.startswith("Render of ")), "")
     meta = branch.metadata_of(repo, commit)
     clusters = meta.get("clusters")
+    recorded = meta.get("source")
+    # A commit made by hand keeps the metadata: its source is still the last render's.
+    source = trailers.get(branch.SOURCE_TRAILER) or (
+        str(recorded["commit"]) if isinstance(recorded, dict) and "commit" in recorded else None)
     when = dt.datetime.fromtimestamp(commit.commit_time, dt.timezone(
         dt.timedelta(minutes=commit.commit_time_offset)))
-    return Publish(str(commit.id), when, trailers.get(branch.SOURCE_TRAILER),
+    return Publish(str(commit.id), when, source,
                    lines[0] if lines else "", len(clusters) if isinstance(clusters, dict) else None,
-                   summary.split(": ", 1)[1] if ": " in summary else summary)
+                   summary.split(": ", 1)[1] if ": " in summary else summary,
+                   branch.SOURCE_TRAILER in trailers)
 
 
-def _head(repo: pygit2.Repository, name: str, remote: Remote | None) -> pygit2.Commit | None:
+def _head(repo: pygit2.Repository, name: str,
+          remote: Remote | None) -> tuple[pygit2.Commit, str] | None:
     if remote is not None:
-        return remote.fetch(name)
-    ref = repo.references.get(f"refs/heads/{name}")
-    return repo[ref.target].peel(pygit2.Commit) if ref is not None else None
+        found = remote.fetch(name)
+        return (found, remote.url) if found is not None else None
+    return branch.head(repo, name)
 
 
 def _remote(ctx: Context, repo: pygit2.Repository, spec: str | None) -> Remote | None:
@@ -63,25 +83,53 @@ def _remote(ctx: Context, repo: pygit2.Repository, spec: str | None) -> Remote |
     return Remote(repo, spec, Credentials.from_environ(ctx.environ))
 
 
+def lineage(repo: pygit2.Repository, tip: pygit2.Commit, source: str | None,
+            shallow: bool) -> tuple[Lineage, int | None]:
+    """How `source` relates to `tip`, and how many commits `tip` is ahead of it. `shallow`:
+    whether the clone's history is cut."""
+    try:
+        oid = pygit2.Oid(hex=source or "")
+    except ValueError:
+        return "unknown", None
+    if not repo.odb.exists(oid):
+        return ("shallow" if shallow else "missing"), None
+    try:
+        ahead, behind = repo.ahead_behind(tip.id, oid)
+    except (ValueError, KeyError, pygit2.GitError):
+        return ("shallow" if shallow else "unknown"), None
+    if behind:
+        # Not an ancestor; in a shallow clone the cut history may hide that it is one.
+        return ("shallow" if shallow else "outside"), None
+    return "in", ahead
+
+
 def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus]:
-    """Each environment's branch head, its source, and how far `main` is ahead of it."""
+    """Each environment's branch head, its source, how far `main` is ahead of it, and the
+    clusters edited on the branch."""
     repo = open_repository(ctx.repo)
-    main_tree = tree_at(repo, main)
+    main_tree = tree_at(repo, main, config_root(repo, ctx.repo))
     tip = main_tree.commit
+    # Read before any fetch: libgit2 forgets a clone's shallow roots when it fetches an
+    # unrelated branch such as an env branch.
+    shallow = repo.is_shallow
     inv = inventory_mod.load(main_tree)
     rem = _remote(ctx, repo, remote)
     found = []
     for env in inv.environments:
         head = _head(repo, env.branch, rem)
-        pub = _publish(repo, head) if head is not None else None
-        behind = None
-        if pub is not None and pub.source is not None:
-            try:
-                ahead, _ = repo.ahead_behind(tip.id, pygit2.Oid(hex=pub.source))
-                behind = ahead
-            except (ValueError, KeyError, pygit2.GitError):
-                behind = None
-        found.append(EnvStatus(env.name, env.branch, env.agent, pub, behind))
+        if head is None:
+            found.append(EnvStatus(env.name, env.branch, env.agent, None, None))
+            continue
+        commit, read = head
+        pub = _publish(repo, commit)
+        problem = branch.foreign(repo, commit, env.name)
+        if problem is not None:
+            found.append(EnvStatus(env.name, env.branch, env.agent, pub, None, "unknown", read,
+                                   problem))
+            continue
+        how, behind = lineage(repo, tip, pub.source, shallow)
+        found.append(EnvStatus(env.name, env.branch, env.agent, pub, behind, how, read, None,
+                               branch.drift(repo, commit)))
     return found
 
 
@@ -89,13 +137,16 @@ def history(ctx: Context, env_name: str, main: str, remote: str | None = None,
             limit: int = 50) -> list[Publish]:
     """The publishes of an environment branch, newest first."""
     repo = open_repository(ctx.repo)
-    env = inventory_mod.load(tree_at(repo, main)).environment(env_name)
+    env = inventory_mod.load(tree_at(repo, main, config_root(repo, ctx.repo))).environment(
+        env_name)
     head = _head(repo, env.branch, _remote(ctx, repo, remote))
     if head is None:
+        hint = "" if remote else (", no local or remote-tracking branch; use --remote to "
+                                  "read a remote")
         raise GitError(f"{env.branch}: no such branch (nothing published to {env.name} yet"
-                       f"{'' if remote else '; use --remote to read a remote'})")
+                       f"{hint})")
     entries = []
-    for commit in repo.walk(head.id, pygit2.enums.SortMode.TOPOLOGICAL):
+    for commit in repo.walk(head[0].id, pygit2.enums.SortMode.TOPOLOGICAL):
         entries.append(_publish(repo, commit))
         if len(entries) >= limit:
             break

@@ -3,15 +3,19 @@
 Binaries are looked up once: `HYDRATE_HELM` / `HYDRATE_KUSTOMIZE`, then the folder of
 the running Python (where `scripts/bootstrap` puts the pinned ones), then PATH.
 `kubectl` serves as kustomize (`kubectl kustomize DIR`). Every run gets an argv list (no
-shell), a timeout, and a hermetic environment: a private HOME and Helm folders, no
-GIT_*/HELM_*/KUBE* variables, and a proxy that goes nowhere, so no render can reach the
-network.
+shell), a timeout, and a hermetic environment: a private HOME and Helm folders, none of
+the caller's GIT_*/HELM_*/KUBE* variables, a proxy that goes nowhere, and a git that
+allows no transport and reads no system or global config. So no render reaches the
+network even if a check of the configuration misses a remote reference: kustomize
+fetches remote bases with `git fetch`, and files over HTTP(S) with Go's client, which
+obeys the proxy.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -94,15 +98,31 @@ def hermetic_env(home: Path, environ: Mapping[str, str]) -> dict[str, str]:
         "KUBECONFIG": str(home / "kubeconfig"),
         "HTTP_PROXY": DEAD_PROXY,
         "HTTPS_PROXY": DEAD_PROXY,
+        "ALL_PROXY": DEAD_PROXY,
         "http_proxy": DEAD_PROXY,
         "https_proxy": DEAD_PROXY,
+        "all_proxy": DEAD_PROXY,
         "NO_PROXY": "",
+        "no_proxy": "",
+        # Set but empty: git allows no transport at all (https, ssh, git, file), so it
+        # refuses before it resolves a host name.
+        "GIT_ALLOW_PROTOCOL": "",
+        "GIT_PROTOCOL_FROM_USER": "0",
+        "GIT_SSH_COMMAND": "false",
+        "GIT_SSH": "false",
+        "GIT_TERMINAL_PROMPT": "0",
+        # No url.insteadOf, credential helper or proxy from the machine's git config.
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
     }
 
 
 def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
-        timeout: float = DEFAULT_TIMEOUT, what: str = "") -> bytes:
-    """Run `argv` and return its stdout; ToolError (with command and stderr) otherwise."""
+        timeout: float = DEFAULT_TIMEOUT, what: str = "",
+        places: Mapping[str, str] | None = None) -> bytes:
+    """Run `argv` and return its stdout; ToolError otherwise: a first line that says it
+    all (`what`, the tool, its error), then the command and stderr. `places` renames
+    workspace paths (relative to `cwd`) in the message, e.g. to repository paths."""
     shown = display(argv)
     prefix = f"{what}: " if what else ""
     try:
@@ -118,16 +138,54 @@ def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
     except subprocess.TimeoutExpired:
         raise ToolError(f"{prefix}{shown}: timed out after {timeout:.0f}s") from None
     if proc.returncode != 0:
-        stderr = proc.stderr.decode(errors="replace").strip() or "(no output on stderr)"
-        detail = "\n".join(f"    {line}" for line in _excerpt(stderr.splitlines()))
-        raise ToolError(f"{prefix}{Path(argv[0]).name} failed (exit {proc.returncode})\n"
-                        f"  command: {shown}\n  stderr:\n{detail}")
+        stderr = rename(proc.stderr.decode(errors="replace"), cwd, places or {})
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        first = f"{prefix}{_name(argv)} failed (exit {proc.returncode}): {essential(lines)}"
+        # The whole stderr, unless the first line already says all it does.
+        detail = ("" if len(lines) < 2 and not first.endswith("(see stderr below)") else
+                  "\n  stderr:\n" + "\n".join(f"    {line}" for line in _excerpt(lines)))
+        raise ToolError(f"{first}\n  command: {shown}{detail}")
     return proc.stdout
+
+
+def _name(argv: Sequence[str]) -> str:
+    name = Path(argv[0]).name
+    return f"{name} kustomize" if name.startswith("kubectl") and list(argv[1:2]) == ["kustomize"] else name
+
+
+_ERROR_LINE = re.compile(r"^(?:error|fatal)\b:?\s*", re.I)
+_PANIC_LINE = re.compile(r"^panic\b", re.I)
+_FIRST_LINE_MAX = 600
+
+
+def essential(lines: Sequence[str]) -> str:
+    """The line of a tool's stderr that says what went wrong: its first error line
+    (without the `Error:` prefix), a panic, or else its first line."""
+    chosen = next((line.strip() for line in lines
+                   if _ERROR_LINE.match(line.strip()) or _PANIC_LINE.match(line.strip())),
+                  lines[0].strip() if lines else "(no output on stderr)")
+    chosen = _ERROR_LINE.sub("", chosen, count=1) or chosen
+    if len(chosen) > _FIRST_LINE_MAX:
+        chosen = chosen[:_FIRST_LINE_MAX] + " ... (see stderr below)"
+    return chosen
+
+
+def rename(text: str, cwd: Path, places: Mapping[str, str]) -> str:
+    """`text` with the workspace `cwd` dropped from paths and each workspace path in
+    `places` replaced by its name (longest first, whole path segments only)."""
+    for root in sorted({str(cwd), os.path.realpath(cwd)}, key=len, reverse=True):
+        text = text.replace(root + "/", "").replace(root, ".")
+    if not places:
+        return text
+    # One pass, longest first; a path, not a word: followed by a separator, a quote,
+    # a colon or the line end.
+    names = "|".join(re.escape(src) for src in sorted(places, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w./-])(?:{names})(?=[/'\"\\:)\]]|$)", re.M)
+    return pattern.sub(lambda m: places[m.group(0)], text)
 
 
 def _excerpt(lines: list[str], head: int = 12, tail: int = 4) -> list[str]:
     """The start of a long stderr (where Go puts the panic) and its end."""
-    lines = [line for line in lines if line.strip()]
     if len(lines) <= head + tail:
         return lines
     return [*lines[:head], f"... ({len(lines) - head - tail} more lines)", *lines[-tail:]]

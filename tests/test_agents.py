@@ -110,6 +110,20 @@ def test_flux_layout_on_the_branch(flux_repo: pygit2.Repository, remote: pygit2.
                       env=tools.hermetic_env(tmp_path, os.environ))
     assert sorted(d["metadata"]["name"] for d in yamlio.load_all(built) if d) == sorted(
         f"hydrate-{p}" for p in packages)
+    # The branch's README says how it differs from `hydrate render`, and that is so.
+    readme = remote.revparse_single("env/staging").peel(pygit2.Commit).tree["README.md"]
+    text = " ".join(remote[readme.id].data.decode().split())
+    assert ("holds these manifests, except for the Flux layout: on this branch each cluster "
+            "directory also has `_flux/<package>.yaml`, and its root `kustomization.yaml` lists "
+            "those files instead of the package directories") in text
+    rendered = tmp_path / "rendered"
+    assert hydrate("--repo", flux_repo.workdir, "render", "--env", "staging", "--out",
+                   rendered).code == 0
+    plain = {str(p.relative_to(rendered / "staging")): p.read_bytes()
+             for p in (rendered / "staging").rglob("*") if p.is_file()}
+    branch = branch_files(remote, "env/staging", "clusters")
+    differ = {p for p in plain.keys() | branch.keys() if plain.get(p) != branch.get(p)}
+    assert {p.split("/", 1)[1].split("/")[0] for p in differ} == {"_flux", "kustomization.yaml"}
     # Argo CD environments keep the plain layout.
     dev = branch_files(remote, "env/dev", "clusters")
     assert yamlio.load(dev["edge-lab/kustomization.yaml"])["resources"][0] == "namespaces"
@@ -127,5 +141,35 @@ def test_flux_bootstrap(flux_repo: pygit2.Repository) -> None:
     assert docs[1]["spec"]["path"] == "./clusters/store-0006"
     no_cluster = hydrate("--repo", flux_repo.workdir, "bootstrap", "--env", "staging",
                          "--repo-url", URL)
-    assert no_cluster.code == 1
+    assert no_cluster.code == 2
     assert "applied by Flux, which runs in each cluster: give --cluster" in no_cluster.err
+
+
+def test_bootstrap_refuses_options_the_agent_ignores(flux_repo: pygit2.Repository) -> None:
+    secret = hydrate("--repo", flux_repo.workdir, "bootstrap", "--env", "prod", "--cluster",
+                     "store-0001", "--secret", "fleet-deploy-key", "--repo-url", URL)
+    assert secret.code == 2
+    assert ("--secret is for Flux; environment prod is applied by Argo CD, which takes git "
+            "credentials from its own repository secrets (argocd repo add)") in secret.err
+    destination = hydrate("--repo", flux_repo.workdir, "bootstrap", "--env", "staging",
+                          "--cluster", "store-0006", "--destination", "edge", "--repo-url", URL)
+    assert destination.code == 2
+    assert "--destination is for Argo CD; environment staging is applied by Flux" in destination.err
+
+
+def test_bootstrap_needs_a_url_agents_can_clone(example_repo: pygit2.Repository,
+                                                tmp_path: Path) -> None:
+    repo = example_repo.workdir
+    none = hydrate("--repo", repo, "bootstrap", "--env", "prod")
+    assert none.code == 2
+    assert ("no --repo-url, and the repository has no origin remote: give --repo-url URL, the "
+            "URL agents clone the env branches from") in none.err
+    example_repo.remotes.create("origin", str(tmp_path / "fleet.git"))
+    local = hydrate("--repo", repo, "bootstrap", "--env", "prod")
+    assert local.code == 2
+    assert (f"the origin remote is a local path ({tmp_path / 'fleet.git'}), which agents in the "
+            "clusters cannot clone: give --repo-url URL") in local.err
+    example_repo.remotes.set_url("origin", "https://x-access-token:s3cret@github.com/acme/fleet.git")
+    (appset,) = [d for d in yamlio.load_all(hydrate("--repo", repo, "bootstrap", "--env",
+                                                    "prod").out) if d]
+    assert appset["spec"]["generators"][0]["git"]["repoURL"] == "https://github.com/acme/fleet.git"

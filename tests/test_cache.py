@@ -14,6 +14,7 @@ from pipeline import inventory as inventory_mod
 from pipeline import output, render, tools
 from pipeline.cache import DiskCache, MemoryCache, parse_size, prune
 from pipeline.source import DirTree
+from tests import clirun
 from tests.conftest import hydrate, replacing
 
 
@@ -33,7 +34,7 @@ CHANGES = {
     "chart file": replacing("bases/pos-app/chart/templates/service.yaml", "spec:",
                         "spec:\n  sessionAffinity: None"),
     "layer values": replacing("overlays/classes/pop/pos-app/values.yaml.j2", "nodeSelector: null",
-                          "nodeSelector: null\nlocale: fr-FR"),
+                          "nodeSelector: null\ndebugBanner: true"),
     "package values": replacing("bases/pos-app/values.yaml", "syncInterval: 30s", "syncInterval: 45s"),
     "Jinja2 template": replacing("overlays/classes/pop/ingress/values.yaml.j2", "worker-processes: 2",
                              "worker-processes: {{ 1 + 2 }}"),
@@ -156,3 +157,50 @@ def test_cache_commands(example: Path, tmp_path: Path) -> None:
     bad = hydrate("--cache-dir", cache, "cache", "prune", "--max-size", "lots")
     assert bad.code == 2
     assert "is not a size" in bad.err
+
+
+@pytest.mark.parametrize("problem", ["read-only", "not-a-directory"])
+def test_an_unusable_cache_is_a_warning_not_a_failure(example: Path, tmp_path: Path,
+                                                      problem: str) -> None:
+    cache = tmp_path / "cache"
+    if problem == "read-only":
+        cache.mkdir(mode=0o555)
+    else:
+        cache.write_text("not a cache\n")
+    result = clirun.run("--repo", example, "render", "--env", "dev",
+                        env={"HYDRATE_CACHE_DIR": str(cache)},
+                        preexec=[clirun.honour_permissions])
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0].endswith(": 4 written")
+    # One line, whatever the number of entries that could not be written.
+    why = "Permission denied" if problem == "read-only" else "Not a directory"
+    [line] = result.err.splitlines()
+    assert line.startswith(f"hydrate: warning: render cache {cache}: {why}: {cache}/v1")
+    assert line.endswith("; going on without it (what it cannot give is rendered again)")
+    assert (example / "rendered/dev/edge-lab/kustomization.yaml").is_file()
+
+
+def test_cache_problems_are_misses_and_told_once(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    told: list[str] = []
+    cache = DiskCache(not_a_dir, told.append)
+    for key in ("ab" * 32, "cd" * 32):
+        cache.put(key, b"output")
+        assert cache.get(key) is None
+    assert len(told) == 1
+    assert told[0].startswith(f"render cache {not_a_dir}: Not a directory: {not_a_dir}/v1/ab")
+
+
+def test_pruning_a_read_only_cache_is_an_error(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path / "cache")
+    cache.put("ab" * 32, b"x" * 100)
+    (tmp_path / "cache/v1/ab").chmod(0o555)
+    try:
+        result = clirun.run("--cache-dir", tmp_path / "cache", "cache", "prune", "--max-size",
+                            "0", preexec=[clirun.honour_permissions])
+    finally:
+        (tmp_path / "cache/v1/ab").chmod(0o755)
+    assert result.code == 1, result.err
+    assert result.err == (f"hydrate: error: cache {tmp_path / 'cache'}: cannot remove "
+                          f"{'ab' * 32}: Permission denied; check the directory's permissions\n")

@@ -11,7 +11,7 @@ import pygit2
 import pytest
 
 from pipeline import diffviews
-from tests.conftest import commit_all, hydrate, replace_in
+from tests.conftest import commit_all, copy_example, hydrate, replace_in
 
 
 def _edit(repo: pygit2.Repository, rel: str, old: str, new: str) -> None:
@@ -56,9 +56,14 @@ def test_a_site_overlay_change_shows_only_that_site(example_repo: pygit2.Reposit
     assert {(o["package"], o["change"]) for o in objects} == {("edge-gateway", "changed")}
     assert any("debug" in line for o in objects for line in o["diff"].splitlines()
                if line.startswith("+"))
-    # Only the touched cluster is rendered, on both sides; the head needs one new tool run.
+    # Only the touched cluster is rendered, on both sides: the base side costs what a
+    # render of that cluster alone costs, and the head needs one new tool run.
     assert doc["stats"]["clustersRendered"] == 1
-    assert doc["stats"]["toolRuns"] <= 6
+    alone = hydrate("--repo", example_repo.workdir, "render", "--cluster", "edge-hamburg-port",
+                    "--source", "HEAD~1", "--out", Path(example_repo.workdir) / "alone")
+    assert alone.code == 0, alone.err
+    runs = int(alone.out.split("→")[1].split()[0])
+    assert doc["stats"]["toolRuns"] == runs + 1
 
 
 def test_a_class_wide_change_is_one_group(example_repo: pygit2.Repository) -> None:
@@ -331,3 +336,41 @@ def test_no_change_is_said_plainly(example_repo: pygit2.Repository, fmt: str) ->
         assert json.loads(result.out)["groups"] == []
     else:
         assert "o rendered changes" in result.out
+
+
+def test_against_branches_names_each_head_in_full(example_repo: pygit2.Repository) -> None:
+    repo = example_repo.workdir
+    assert hydrate("--repo", repo, "publish", "--env", "dev", "--env", "staging").code == 0
+    heads = {env: str(example_repo.references[f"refs/heads/env/{env}"].target)
+             for env in ("dev", "staging")}
+    one = json.loads(hydrate("--repo", repo, "diff", "--against-branch", "--env", "dev",
+                             "--format", "json").out)
+    assert one["base"]["commit"] == heads["dev"]
+    both = hydrate("--repo", repo, "diff", "--against-branch", "--env", "dev", "--env", "staging",
+                   "--env", "prod", "--format", "json")
+    assert both.code == 0, both.err
+    base = json.loads(both.out)["base"]
+    assert base["commit"] is None
+    assert base["branches"] == [
+        {"environment": "dev", "branch": "env/dev", "commit": heads["dev"]},
+        {"environment": "staging", "branch": "env/staging", "commit": heads["staging"]},
+        {"environment": "prod", "branch": "env/prod", "commit": None}]
+    text = hydrate("--repo", repo, "diff", "--against-branch", "--env", "staging", "--env", "prod")
+    assert text.out.splitlines()[0] == (
+        f"hydrate diff env/staging ({heads['staging'][:7]}), env/prod (not published) → "
+        f"HEAD ({str(example_repo.head.target)[:7]})")
+
+
+def test_a_configuration_folder_inside_a_bigger_repository(tmp_path: Path) -> None:
+    top = tmp_path / "monorepo"
+    copy_example(top / "platform/fleet")
+    repo = pygit2.init_repository(str(top), initial_head="main")
+    commit_all(repo, "Monorepo")
+    replace_in(top / "platform/fleet/fleet/classes/pop.yaml", "posReplicas: 2", "posReplicas: 5")
+    commit_all(repo, "Five")
+    result = hydrate("--repo", top / "platform/fleet", "diff", "--base", "HEAD~1", "--format",
+                     "json")
+    assert result.code == 0, result.err
+    (changed,) = _clusters(json.loads(result.out))
+    assert sorted(changed) == ["store-0001", "store-0002", "store-0003", "store-0004",
+                               "store-0005", "store-0006", "store-lab"]

@@ -18,6 +18,14 @@ def _copy(src: str, dst: str) -> Edit:
     return edit
 
 
+def _both(*edits: Edit) -> Edit:
+    def edit(root: Path) -> None:
+        for one in edits:
+            one(root)
+    return edit
+
+
+COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
 STORE = "fleet/clusters/store-0001.yaml"
 POP = "fleet/classes/pop.yaml"
 
@@ -29,21 +37,77 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
     "bad name": (replacing(STORE, "site: store-0001", "site: Store_1"),
                  [f"{STORE}:3: site: 'Store_1' is not a valid name (a DNS-1123 label"]),
     "unknown class": (replacing(STORE, "class: pop", "class: popp"),
-                      [f"{STORE}: class: unknown class 'popp' (did you mean 'pop'?)"]),
+                      [f"{STORE}:2: class: unknown class 'popp' (did you mean 'pop'?)"]),
     "unknown package in class": (replacing(POP, "- pos-app", "- pos-ap"),
-                                 [f"{POP}: packages[6]: unknown package 'pos-ap'"]),
+                                 [f"{POP}:12: packages[6]: unknown package 'pos-ap'"]),
     "duplicate cluster": (_copy(STORE, "fleet/clusters/store-0001-copy.yaml"),
-                          ["fleet/clusters/store-0001.yaml: cluster 'store-0001' is already "
-                           "defined in fleet/clusters/store-0001-copy.yaml"]),
+                          ["fleet/clusters/store-0001.yaml:1: name: cluster 'store-0001' is "
+                           "already defined in fleet/clusters/store-0001-copy.yaml"]),
     "yaml syntax": (appending(POP, "vars: [unclosed\n"), [f"{POP}:21: YAML syntax error"]),
     "overlay owner typo": (_copy("overlays/classes/pop/pos-app", "overlays/sites/store-001/pos-app"),
-                           ["overlays/sites/store-001: no site (of any cluster) is named "
-                            "'store-001' (did you mean 'store-0001'?)"]),
+                           ["overlays/sites/store-001: no cluster has site 'store-001'",
+                            "so this layer would never apply; a typo in one of these? "
+                            "fleet/clusters/store-0001.yaml (site: store-0001)"]),
+    "site typo on a shared site": (
+        replacing("fleet/clusters/dc-fra-1.yaml", "site: fra", "site: fraa"),
+        ["fleet/clusters/dc-fra-1.yaml:3: site: unknown site 'fraa': no overlay folder "
+         "overlays/sites/fraa/ exists (did you mean 'fra', whose layers are in overlays/sites/fra/?)"]),
+    "site typo on its own site": (
+        replacing("fleet/clusters/edge-lyon-plant.yaml", "site: lyon-plant", "site: lyon-plnt"),
+        ["fleet/clusters/edge-lyon-plant.yaml:3: site: unknown site 'lyon-plnt'",
+         "(did you mean 'lyon-plant'"]),
     "overlay package typo": (_copy("overlays/classes/pop/pos-app", "overlays/classes/pop/pos-ap"),
                              ["overlays/classes/pop/pos-ap: no package is named 'pos-ap' "
                               "(did you mean 'pos-app'?)"]),
     "unknown environment": (replacing(STORE, "environment: prod", "environment: production"),
-                            [f"{STORE}: environment: unknown environment 'production'"]),
+                            [f"{STORE}:4: environment: unknown environment 'production'"]),
+    "ambiguous var": (replacing(STORE, 'vars: {storeId: "0001"}', "vars: {storeId: 0042}"),
+                      [f"{STORE}:6: vars.storeId: 0042 is read as the octal number 34 by YAML 1.1",
+                       'write "0042" (quoted) for the text']),
+    "yaml 1.1 boolean": (replacing(STORE, "country: de", "country: NO"),
+                         [f"{STORE}:5: labels.country: NO is read as the boolean false",
+                          'write "NO" (quoted) for the text']),
+    "version that drops a digit": (
+        replacing(POP, 'kubernetesVersion: "1.30"', "kubernetesVersion: 1.30"),
+        [f'{POP}:3: kubernetesVersion: 1.30 is read as the number 1.3; write "1.30" (quoted)']),
+    "duplicate key in a cluster": (appending(STORE, "environment: dev\n"),
+                                   [f"{STORE}:7: environment: duplicate key (first at line 4)"]),
+    "duplicate key in values": (
+        writing("overlays/clusters/store-0001/pos-app/values.yaml",
+                "replicaCount: 2\nlocale: de-DE\nreplicaCount: 3\n"),
+        ["overlays/clusters/store-0001/pos-app/values.yaml:3: replicaCount: duplicate key "
+         "(first at line 1)"]),
+    "duplicate key in a layer patch": (
+        appending("overlays/classes/pop/pos-app/pdb.yaml", "spec:\n  minAvailable: 2\n"),
+        ["overlays/classes/pop/pos-app/pdb.yaml:15: spec: duplicate key (first at line 9)"]),
+    "duplicate key in a rendered patch": (
+        appending("overlays/classes/pop/log-shipper/patch.yaml.j2", "kind: {{ 'DaemonSet' }}\n"),
+        ["overlays/classes/pop/log-shipper/patch.yaml.j2:24: kind: duplicate key "
+         "(first at line 3)"]),
+    "alias bomb in values": (
+        writing("overlays/clusters/store-0001/pos-app/values.yaml",
+                "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+                    f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n"
+                    for p, n in zip("abcdefgh", "bcdefghi", strict=True))),
+        ["overlays/clusters/store-0001/pos-app/values.yaml:6: f: expands to more than "
+         "1,000,000 values through aliases"]),
+    "oversized template result": (
+        writing("overlays/clusters/store-0001/pos-app/values.yaml.j2", "a: {{ 'x' * 10**13 }}\n"),
+        ["overlays/clusters/store-0001/pos-app/values.yaml.j2:1: refused: 'x' * 10000000000000 "
+         "would make 10,000,000,000,000"]),
+    "template include": (
+        writing("overlays/clusters/store-0001/pos-app/values.yaml.j2",
+                "a: 1\n{% include 'values.yaml' %}\n"),
+        ["overlays/clusters/store-0001/pos-app/values.yaml.j2:2: {% include %} is not supported"]),
+    "not utf-8": (
+        lambda root: (root / STORE).write_bytes((root / STORE).read_bytes().replace(
+            b"region: eu-central", b"region: M\xfcnchen")),
+        [f"{STORE}:5: not UTF-8 text (byte 0xfc", "save the file as UTF-8"]),
+    "empty layer": (
+        writing("overlays/clusters/store-0001/pos-app/notes.txt", "remember the milk\n"),
+        ["overlays/clusters/store-0001/pos-app: this layer has nothing hydrate applies, so its "
+         "files would be ignored; a layer of the helm package pos-app must hold a values.yaml "
+         "(Helm values) or a kustomization.yaml of kind: Component"]),
     "yml extension": (writing("fleet/clusters/extra.yml", "name: extra\n"),
                       ["fleet/clusters/extra.yml: use the .yaml extension"]),
     "missing dependency": (appending(STORE, "packages: {remove: [ingress]}\n"),
@@ -59,8 +123,38 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
          "nope", "cluster store-0001"]),
     "helm failure": (
         writing("overlays/clusters/store-0001/pos-app/values.yaml", "storeId: null\n"),
-        ["store-0001/pos-app: helm failed (exit 1)", "command: helm template pos-app",
-         "storeId is required"]),
+        ["hydrate: error: store-0001/pos-app: helm failed (exit 1): execution error at "
+         "(bases/pos-app/chart/templates/", "storeId is required (the store number",
+         "\n  command: helm template pos-app"]),
+    "kustomize failure in repository terms": (
+        writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
+               f"{COMPONENT}resources: [missing.yaml]\n"),
+        ["hydrate: error: store-0001/log-shipper: kubectl kustomize failed (exit 1): accumulating "
+         "components: accumulateDirectory: \"recursed accumulation of path "
+         "'overlays/clusters/store-0001/log-shipper'",
+         "lstat overlays/clusters/store-0001/log-shipper/missing.yaml: no such file"]),
+    "transformer directory outside the layer": (
+        writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
+               f"{COMPONENT}transformers: [../../../../../../../tmp]\n"),
+        ["overlays/clusters/store-0001/log-shipper/kustomization.yaml: transformers[0]: "
+         "../../../../../../../tmp: leaves the layer directory"]),
+    "remote resource in scp form": (
+        writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
+               f"{COMPONENT}resources: ['git@github.com:org/repo//p']\n"),
+        ["overlays/clusters/store-0001/log-shipper/kustomization.yaml: resources[0]: "
+         "git@github.com:org/repo//p: remote resources are not allowed"]),
+    "sops section without encryption": (
+        _both(writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
+                      f"{COMPONENT}resources: [secret.yaml]\n"),
+              writing("overlays/clusters/store-0001/log-shipper/secret.yaml",
+                      "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\n"
+                      "stringData: {password: hunter2}\nsops: {}\n")),
+        ["store-0001/log-shipper: Secret logging/db holds plaintext data"]),
+    "patch target matches nothing": (
+        replacing("overlays/classes/pop/log-shipper/kustomization.yaml", "name: log-shipper",
+                  "name: log-shiper"),
+        ["overlays/classes/pop/log-shipper/kustomization.yaml: patches[0]: target "
+         "{kind: DaemonSet, name: log-shiper} matches no object (rendering store-0001/log-shipper)"]),
     "same object from two packages": (
         writing("overlays/clusters/store-0001/rbac-baseline/kustomization.yaml",
                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
@@ -75,7 +169,7 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
         writing("overlays/classes/pop/log-shipper/kustomization.yaml",
                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
                "resources: [https://github.com/example/repo//deploy?ref=v1]\n"),
-        ["overlays/classes/pop/log-shipper/kustomization.yaml: resources: https://github.com",
+        ["overlays/classes/pop/log-shipper/kustomization.yaml: resources[0]: https://github.com",
          "remote resources are not allowed"]),
     "layer that is a Kustomization": (
         writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
@@ -99,6 +193,8 @@ def test_bad_input_is_one_clear_error(example: Path, case: str) -> None:
     result = hydrate("--repo", example, "render", "--cluster", "store-0001", "--out", out)
     assert result.code == 1, result.err
     assert result.err.startswith("hydrate: error: ")
+    if expected[0].startswith(("fleet/", "bases/", "overlays/")):  # tool errors quote stderr
+        assert result.err.count("\n") == 1, "a configuration error is one line"
     assert "Traceback" not in result.err
     for part in expected:
         assert part in result.err

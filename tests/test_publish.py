@@ -7,13 +7,23 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pygit2
 import pytest
 
 from pipeline import tools
-from tests.conftest import ROOT, branch_files, commit_all, hydrate, log, replace_in
+from tests.conftest import (
+    ROOT,
+    SIGNATURE,
+    branch_files,
+    commit_all,
+    copy_example,
+    hydrate,
+    log,
+    replace_in,
+)
 from tests.gitserver import GitServer, make_certificate
 
 
@@ -169,7 +179,7 @@ def test_racing_publishers_end_with_one_commit(example_repo: pygit2.Repository,
     for out, _ in outputs:
         # The loser either rebuilt on the winner's commit (nothing left to change) or, when
         # both built in the same second, pushed the very same commit (equal content, equal id).
-        assert f"pushed {head[:7]}" in out or f"no change, no commit (head {head[:7]})" in out
+        assert f"pushed {head[:7]}" in out or f"no change, no commit (head {head[:7]};" in out
 
 
 def test_a_lost_race_is_rebuilt_on_the_new_head(example_repo: pygit2.Repository,
@@ -183,14 +193,15 @@ def test_a_lost_race_is_rebuilt_on_the_new_head(example_repo: pygit2.Repository,
     real_push = Remote.push
     calls: list[str] = []
 
-    def push_after_a_competitor(self: Remote, commit: pygit2.Oid, branch: str) -> bool:
+    def push_after_a_competitor(self: Remote, commit: pygit2.Oid, branch: str,
+                                said: Callable[[str], None] | None = None) -> bool:
         if not calls:
             _edit(other, "fleet/classes/edge.yaml", "agentReplicas: 1", "agentReplicas: 4")
             commit_all(other, "Competing change")
             assert hydrate("--repo", other.workdir, "publish", "--env", "dev", "--remote",
                            remote.path, "--push").code == 0
         calls.append(branch)
-        return real_push(self, commit, branch)
+        return real_push(self, commit, branch, said)
 
     monkeypatch.setattr(Remote, "push", push_after_a_competitor)
     ctx = app.Context(Path(example_repo.workdir), dict(os.environ), use_cache=False)
@@ -267,8 +278,46 @@ def test_unreachable_remote_is_a_clear_error_and_writes_nothing(
 
 def test_push_needs_a_remote(example_repo: pygit2.Repository) -> None:
     result = hydrate("--repo", example_repo.workdir, "publish", "--push")
+    assert result.code == 2  # a usage error
+    assert "Error: --push needs --remote" in result.err
+
+
+def test_a_refused_environment_stops_the_rest_and_says_what_stays(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    hook = Path(remote.path) / "hooks/pre-receive"
+    hook.write_text("#!/bin/sh\nwhile read old new ref; do\n"
+                    "  if [ \"$ref\" = refs/heads/env/staging ]; then\n"
+                    "    echo 'staging is frozen until Monday' >&2; exit 1\n  fi\ndone\n")
+    hook.chmod(0o755)
+    result = hydrate("--repo", example_repo.workdir, "publish", "--all", "--remote", remote.path,
+                     "--push")
     assert result.code == 1
-    assert "--push needs --remote" in result.err
+    dev = str(remote.references["refs/heads/env/dev"].target)
+    lines = result.out.splitlines()
+    assert lines[1].startswith(f"  dev        env/dev: pushed {dev[:7]} (")
+    refused = lines.index("  staging    env/staging: refused by the remote (pre-receive hook "
+                          "declined)")
+    assert lines[refused + 1:refused + 3] == ["             remote: staging is frozen until Monday",
+                                              "  prod       env/prod: not tried"]
+    assert result.err.strip() == (
+        f"hydrate: error: publish stopped at staging: {remote.path.rstrip('/')} refused the push "
+        "to env/staging (pre-receive hook declined); the remote said: staging is frozen until "
+        "Monday; dev stays pushed (nothing is undone); not tried: prod")
+    assert list(remote.references) == ["refs/heads/env/dev"]
+
+
+def test_a_cluster_that_does_not_render_publishes_nothing_anywhere(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    # The last environment fails: every environment renders before the first push.
+    values = Path(example_repo.workdir) / "overlays/clusters/store-0003/pos-app/values.yaml"
+    values.parent.mkdir(parents=True, exist_ok=True)
+    values.write_text("storeId: null\n")  # the chart requires it
+    commit_all(example_repo, "Break one prod store")
+    result = hydrate("--repo", example_repo.workdir, "publish", "--all", "--remote", remote.path,
+                     "--push")
+    assert result.code == 1
+    assert "store-0003/pos-app: helm failed" in result.err
+    assert list(remote.references) == []
 
 
 def test_not_a_git_repository(example: Path) -> None:
@@ -276,3 +325,149 @@ def test_not_a_git_repository(example: Path) -> None:
     result = hydrate("--repo", example, "publish")
     assert result.code == 1
     assert "not inside a git repository" in result.err
+
+
+# --- branches hydrate owns, and drift --------------------------------------------------------
+
+def _commit_files(repo: pygit2.Repository, ref: str, files: dict[str, bytes], message: str,
+                  parents: list[pygit2.Oid]) -> pygit2.Oid:
+    """A commit holding exactly `files`, as a person or another tool would make it."""
+    index = pygit2.Index()
+    for path, data in sorted(files.items()):
+        index.add(pygit2.IndexEntry(path, repo.create_blob(data), pygit2.enums.FileMode.BLOB))
+    return repo.create_commit(ref, SIGNATURE, SIGNATURE, message, index.write_tree(repo), parents)
+
+
+def _rendered(repo: Path, env: str, out: Path) -> dict[str, bytes]:
+    """What `hydrate render --env ENV` writes for the configuration at `repo`, by path."""
+    result = hydrate("--repo", repo, "render", "--env", env, "--out", out)
+    assert result.code == 0, result.err
+    return {str(p.relative_to(out / env)): p.read_bytes()
+            for p in (out / env).rglob("*") if p.is_file()}
+
+
+def test_an_environment_branch_may_not_be_the_source_branch(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    _edit(example_repo, "fleet/environments.yaml", "branch: env/dev", "branch: main")
+    commit_all(example_repo, "Publish dev to main")
+    main = example_repo.references["refs/heads/main"].target
+    for args in ((), ("--force",), ("--remote", remote.path, "--push", "--force")):
+        result = hydrate("--repo", example_repo.workdir, "publish", *args)
+        assert result.code == 1, result.out
+        assert ("fleet/environments.yaml: environment dev: branch main is the source branch"
+                in result.err)
+    assert example_repo.references["refs/heads/main"].target == main
+    assert list(remote.references) == []
+
+
+def test_a_branch_moved_onto_source_history_is_refused_even_with_force(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    _publish(example_repo, remote, "--env", "dev")
+    origin = example_repo.remotes.create("origin", remote.path)
+    origin.push(["+refs/heads/main:refs/heads/env/dev"])  # someone force-pushed main there
+    moved = remote.references["refs/heads/env/dev"].target
+    _edit(example_repo, "fleet/classes/pop.yaml", "posReplicas: 2", "posReplicas: 3")
+    commit_all(example_repo, "Three POS replicas")
+    for force in ((), ("--force",)):
+        result = hydrate("--repo", example_repo.workdir, "publish", "--remote", remote.path,
+                         "--push", *force)
+        assert result.code == 1, result.out
+        assert "environment dev: branch env/dev holds source history" in result.err
+    assert remote.references["refs/heads/env/dev"].target == moved
+
+
+def test_a_head_hydrate_did_not_write_needs_force(example_repo: pygit2.Repository,
+                                                  remote: pygit2.Repository,
+                                                  tmp_path: Path) -> None:
+    other = _commit_files(remote, "refs/heads/env/dev", {"app.yaml": b"kind: ConfigMap\n"},
+                          "Another tool's branch", [])
+    refused = hydrate("--repo", example_repo.workdir, "publish", "--remote", remote.path, "--push")
+    assert refused.code == 1
+    assert refused.err == (
+        f"hydrate: error: environment dev: branch env/dev is not a hydrate environment branch "
+        f"(its head {str(other)[:7]} has no .hydrate/metadata.json: hydrate did not write it); "
+        "publish refuses to build on it: check the branch name in fleet/environments.yaml, or "
+        "pass --force to build on that head anyway\n")
+    assert remote.references["refs/heads/env/dev"].target == other
+    forced = _publish(example_repo, remote, "--force")
+    assert "full render on a head hydrate did not write (--force)" in forced
+    head = remote.revparse_single("env/dev").peel(pygit2.Commit)
+    assert [p.id for p in head.parents] == [other]
+    assert branch_files(remote, "env/dev", "clusters") == _rendered(
+        Path(example_repo.workdir), "dev", tmp_path / "rendered")
+    assert "app.yaml" not in head.tree
+    # A head hydrate wrote for another environment is not this one's either.
+    _publish(example_repo, remote, "--env", "staging")
+    remote.references["refs/heads/env/dev"].set_target(
+        remote.references["refs/heads/env/staging"].target)
+    mixed = hydrate("--repo", example_repo.workdir, "publish", "--remote", remote.path, "--push")
+    assert mixed.code == 1
+    assert "was written for environment staging, not dev" in mixed.err
+
+
+@pytest.mark.parametrize("how", ["incremental", "full", "metadata without tree ids"])
+def test_hand_edits_on_the_branch_are_restored(example_repo: pygit2.Repository, how: str) -> None:
+    repo = example_repo.workdir
+    assert hydrate("--repo", repo, "publish", "--env", "dev").code == 0
+    published = branch_files(example_repo, "env/dev")
+    edited = dict(published)
+    path = next(p for p in sorted(edited) if p.startswith("clusters/store-lab/pos-app/")
+                and not p.endswith("kustomization.yaml"))
+    edited[path] += b"# hotfix made on the branch\n"
+    edited.pop("clusters/edge-lab/namespaces/kustomization.yaml")
+    if how == "metadata without tree ids":  # as hydrate wrote it before it recorded them
+        meta = json.loads(edited[".hydrate/metadata.json"])
+        for entry in meta["clusters"].values():
+            del entry["tree"]
+        edited[".hydrate/metadata.json"] = json.dumps(meta).encode()
+    head = example_repo.references["refs/heads/env/dev"].target
+    _commit_files(example_repo, "refs/heads/env/dev", edited, "Hotfix by hand", [head])
+
+    status = hydrate("--repo", repo, "status")
+    assert status.code == 0, status.err
+    assert ("drift: 2 clusters edited on the branch (edge-lab, store-lab); the next publish "
+            "restores them") in status.out
+    assert "committed by hand" in status.out
+    result = hydrate("--repo", repo, "publish", "--env", "dev",
+                     *(["--full"] if how == "full" else []))
+    assert result.code == 0, result.err
+    assert "restores 2 clusters edited on the branch: edge-lab, store-lab" in result.out
+    commit = example_repo.revparse_single("env/dev").peel(pygit2.Commit)
+    assert "restored (edited on the branch): edge-lab, store-lab" in commit.message
+    assert branch_files(example_repo, "env/dev", "clusters") == {
+        p.removeprefix("clusters/"): data for p, data in published.items()
+        if p.startswith("clusters/")}
+    meta = json.loads(example_repo[commit.tree[".hydrate/metadata.json"].id].data)
+    clusters = example_repo[commit.tree["clusters"].id]
+    assert {e.name: str(e.id) for e in clusters} == {
+        name: entry["tree"] for name, entry in meta["clusters"].items()}
+    after = hydrate("--repo", repo, "status")
+    assert "drift" not in after.out
+    assert "up to date" in after.out
+
+
+def test_configuration_in_a_subfolder_of_a_bigger_repository(
+        tmp_path: Path, remote: pygit2.Repository) -> None:
+    top = tmp_path / "monorepo"
+    copy_example(top / "platform/fleet")
+    (top / "README.md").write_text("Everything the company runs.\n")
+    repo = pygit2.init_repository(str(top), initial_head="main")
+    commit_all(repo, "Monorepo")
+    result = hydrate("--repo", top / "platform/fleet", "publish", "--remote", remote.path,
+                     "--push")
+    assert result.code == 0, result.err
+    assert branch_files(remote, "env/dev", "clusters") == _rendered(
+        top / "platform/fleet", "dev", tmp_path / "rendered")
+    commit = remote.revparse_single("env/dev").peel(pygit2.Commit)
+    meta = json.loads(remote[commit.tree[".hydrate/metadata.json"].id].data)
+    assert meta["source"]["path"] == "platform/fleet"
+    readme = remote[commit.tree["README.md"].id].data.decode()
+    assert "hydrate --repo platform/fleet render --env dev" in readme
+    # An incremental publish finds what the change touches inside the folder.
+    replace_in(top / "platform/fleet/fleet/classes/pop.yaml", "posReplicas: 2", "posReplicas: 5")
+    commit_all(repo, "Five POS replicas")
+    again = hydrate("--repo", top / "platform/fleet", "publish", "--remote", remote.path,
+                    "--push")
+    assert again.code == 0, again.err
+    assert "incremental: 1 of 4 clusters rendered" in again.out
+    assert "changed: store-lab" in remote.revparse_single("env/dev").peel(pygit2.Commit).message

@@ -134,7 +134,15 @@ def test_jobs_do_not_change_the_output(example: Path, tmp_path: Path, jobs: str)
     assert hydrate("--repo", example, "render", "--env", "staging", "--out", b, "--jobs", "2").code == 0
     files_a = {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()}
     files_b = {p.relative_to(b): p.read_bytes() for p in b.rglob("*") if p.is_file()}
+    manifests = [json.loads(files.pop(Path(".hydrate-render"))) for files in (files_a, files_b)]
     assert files_a == files_b
+    # The manifest is the same but for each cluster's fingerprint of its files on disk
+    # (inodes, times), which only says whether the files are still as written.
+    for manifest in manifests:
+        assert len(manifest["clusters"]) == 3
+        for entry in manifest["clusters"].values():
+            assert len(entry.pop("stamp")) == 64
+    assert manifests[0] == manifests[1]
 
 
 def test_unchanged_clusters_are_not_rewritten(example: Path, tmp_path: Path) -> None:

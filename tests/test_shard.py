@@ -9,7 +9,6 @@ import pygit2
 import pytest
 
 from pipeline import shard
-from pipeline.errors import PipelineError
 from tests.conftest import commit_all, hydrate
 
 
@@ -24,10 +23,24 @@ def test_partition_is_deterministic_and_balanced_by_work() -> None:
     assert max(counts) - min(counts) > 3  # balanced by work, not by count
 
 
-@pytest.mark.parametrize("spec", ["0/3", "4/3", "x", "1-3", "2/"])
+@pytest.mark.parametrize("spec", ["0/3", "4/3", "x", "1-3", "2/", "1/1234567"])
 def test_bad_shard_spec(spec: str) -> None:
-    with pytest.raises(PipelineError, match="expected i/N"):
+    with pytest.raises(ValueError, match="expected i/N"):
         shard.parse(spec)
+
+
+@pytest.mark.parametrize("spec", ["3/2", "5/4", "0/1", "two/4"])
+def test_a_bad_shard_is_a_usage_error(example: Path, spec: str) -> None:
+    result = hydrate("--repo", example, "render", "--shard", spec)
+    assert result.code == 2, result.err
+    assert f"Invalid value for '--shard': '{spec}': expected i/N with 1 <= i <= N" in result.err
+    assert not (example / "rendered").exists()
+
+
+def test_more_shards_than_clusters_leave_the_rest_empty() -> None:
+    work = {f"store-{i:02d}": 1.0 + i % 5 for i in range(21)}
+    assert shard.partition(work, 999_999) == shard.partition(work, 21)
+    assert sorted(shard.partition(work, 999_999).values()) == list(range(1, 22))
 
 
 def _shards(repo: pygit2.Repository, tmp_path: Path, n: int) -> list[Path]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pygit2
@@ -45,3 +47,57 @@ def test_history_of_an_unpublished_environment(example_repo: pygit2.Repository) 
     result = hydrate("--repo", example_repo.workdir, "history", "--env", "prod")
     assert result.code == 1
     assert "env/prod: no such branch (nothing published to prod yet" in result.err
+
+
+def test_status_reads_remote_tracking_branches(example_repo: pygit2.Repository,
+                                               remote: pygit2.Repository) -> None:
+    example_repo.remotes.create("origin", remote.path)
+    published = hydrate("--repo", example_repo.workdir, "publish", "--remote", "origin", "--push")
+    assert published.code == 0, published.err
+    assert "refs/heads/env/dev" not in example_repo.references  # pushed, never made locally
+    result = hydrate("--repo", example_repo.workdir, "status")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split()[:3] == ["dev", "env/dev", str(example_repo.head.target)[:7]]
+    assert "4 clusters (argocd); up to date" in lines[1]
+    assert lines[2].strip() == ("read from refs/remotes/origin/env/dev (there is no local "
+                                "branch)")
+    assert lines[3].split()[:4] == ["staging", "env/staging", "not", "published"]
+    history = hydrate("--repo", example_repo.workdir, "history", "--env", "dev")
+    assert history.code == 0, history.err
+    assert "Initial fleet" in history.out
+
+
+def test_status_of_a_branch_hydrate_did_not_write(example_repo: pygit2.Repository) -> None:
+    example_repo.branches.local.create("env/dev", example_repo.head.peel(pygit2.Commit))
+    result = hydrate("--repo", example_repo.workdir, "status")
+    assert result.code == 0, result.err
+    head = str(example_repo.head.target)[:7]
+    assert result.out.splitlines()[:2] == [
+        f"dev        env/dev        not a hydrate branch: its head {head} has no "
+        ".hydrate/metadata.json: hydrate did not write it",
+        f"{'':<25} publish refuses to build on it without --force"]
+    assert "None" not in result.out
+
+
+def test_status_in_a_shallow_clone(example_repo: pygit2.Repository, remote: pygit2.Repository,
+                                   tmp_path: Path) -> None:
+    assert hydrate("--repo", example_repo.workdir, "publish", "--remote", remote.path,
+                   "--push").code == 0
+    (Path(example_repo.workdir) / "NOTES.md").write_text("not configuration\n")
+    commit_all(example_repo, "Notes")
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", "main",
+                    f"file://{example_repo.workdir}", str(clone)], check=True,
+                   env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    result = hydrate("--repo", clone, "status", "--remote", remote.path)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[1].endswith(
+        "history is shallow: cannot tell how far main is ahead (git fetch --unshallow)")
+    assert "source not in" not in result.out
+    # Fetching the env branches (whole histories) left the clone shallow and whole.
+    assert (clone / ".git/shallow").read_text().split() == [str(example_repo.head.target)]
+    fsck = subprocess.run(["git", "fsck", "--connectivity-only"], cwd=clone, capture_output=True,
+                          text=True, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+                          check=False)
+    assert fsck.returncode == 0, fsck.stderr

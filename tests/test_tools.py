@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from pipeline import tools
@@ -37,12 +38,48 @@ def test_a_missing_tool_says_how_to_get_it(tmp_path: Path) -> None:
 
 def test_failure_shows_command_and_stderr(tmp_path: Path) -> None:
     with pytest.raises(ToolError) as err:
-        tools.run(["sh", "-c", "echo boom >&2; exit 3", "arg"], cwd=tmp_path, env={},
-                  what="store-0001/pos-app")
+        tools.run(["sh", "-c", "echo boom >&2; echo more >&2; exit 3", "arg"], cwd=tmp_path,
+                  env={}, what="store-0001/pos-app")
     text = str(err.value)
-    assert text.startswith("store-0001/pos-app: sh failed (exit 3)")
-    assert "command: sh -c 'echo boom >&2; exit 3' arg" in text
-    assert "    boom" in text
+    assert text.startswith("store-0001/pos-app: sh failed (exit 3): boom\n")
+    assert "command: sh -c 'echo boom >&2; echo more >&2; exit 3' arg" in text
+    assert "    boom\n    more" in text
+
+
+def test_the_first_line_is_a_complete_message(tmp_path: Path) -> None:
+    """Tool, place and the error itself on line one, in repository terms (no workspace
+    paths); the command and the whole stderr below it."""
+    workspace = tmp_path / "run-x"
+    workspace.mkdir()
+    stderr = (
+        "# Warning: 'patchesJson6902' is deprecated. Please use 'patches' instead.\n"
+        f"error: accumulating components: recursed accumulation of path '{workspace}/layers/1-site': "
+        "accumulating resources from 'package/missing.yaml': no such file or directory\n")
+    (tmp_path / "stderr").write_text(stderr)
+    with pytest.raises(ToolError) as err:
+        tools.run(["sh", "-c", f"cat {tmp_path}/stderr >&2; exit 1"], cwd=workspace, env={},
+                  what="store-0001/log-shipper",
+                  places={"layers/1-site": "overlays/sites/hamburg-port/log-shipper",
+                          "package": "bases/log-shipper"})
+    first, *rest = str(err.value).splitlines()
+    assert first == ("store-0001/log-shipper: sh failed (exit 1): accumulating components: "
+                     "recursed accumulation of path 'overlays/sites/hamburg-port/log-shipper': "
+                     "accumulating resources from 'bases/log-shipper/missing.yaml': no such file "
+                     "or directory")
+    assert "  stderr:" in rest
+    assert "    # Warning: 'patchesJson6902' is deprecated. Please use 'patches' instead." in rest
+    assert str(workspace) not in str(err.value)
+
+
+def test_helm_error_is_the_first_line(tmp_path: Path) -> None:
+    script = ("echo 'walk.go:75: found symbolic link in path' >&2; "
+              "echo 'Error: execution error at (pos-app/templates/deployment.yaml:5:14): "
+              "storeId is required' >&2; exit 1")
+    with pytest.raises(ToolError) as err:
+        tools.run(["sh", "-c", script], cwd=tmp_path, env={}, what="store-0001/pos-app")
+    assert str(err.value).splitlines()[0] == (
+        "store-0001/pos-app: sh failed (exit 1): execution error at "
+        "(pos-app/templates/deployment.yaml:5:14): storeId is required")
 
 
 def test_timeout_is_an_error(tmp_path: Path) -> None:
@@ -72,3 +109,46 @@ def test_long_stderr_keeps_its_start(tmp_path: Path) -> None:
     assert "panic: nil pointer" in text
     assert "more lines" in text
     assert "frame60" in text
+
+
+REMOTES = {
+    "git@github.com:org/repo//deploy": "transport 'ssh' not allowed",
+    "github.com:org/repo": "transport 'https' not allowed",
+    "ssh://git@example.com/org/repo": "transport 'ssh' not allowed",
+    "https://github.com/org/repo//deploy?ref=v1": "transport 'https' not allowed",
+}
+
+
+@pytest.mark.parametrize("ref", sorted(REMOTES))
+def test_a_missed_remote_reference_cannot_reach_the_network(
+        tmp_path: Path, toolset: tools.Toolset, ref: str) -> None:
+    """Even past hydrate's checks, kustomize's git refuses every transport before it
+    resolves a name, and its HTTP client only meets the dead proxy."""
+    (tmp_path / "kustomization.yaml").write_text(f"resources: ['{ref}']\n")
+    with pytest.raises(ToolError) as err:
+        tools.run([*toolset.kustomize.argv, "."], cwd=tmp_path,
+                  env=tools.hermetic_env(tmp_path / "home", os.environ), timeout=60)
+    assert REMOTES[ref] in str(err.value)
+    if ref.startswith("https://"):
+        assert f"proxyconnect tcp: dial tcp {tools.DEAD_PROXY.removeprefix('http://')}" in str(err.value)
+
+
+def test_a_missed_file_url_cannot_read_another_repository(
+        tmp_path: Path, toolset: tools.Toolset, example_repo: pygit2.Repository) -> None:
+    """`file://` would let git copy any repository on the machine into the render."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    repo = Path(example_repo.workdir).resolve()
+    (workspace / "kustomization.yaml").write_text(f"resources: ['file://{repo}//bases/namespaces']\n")
+    with pytest.raises(ToolError, match="transport 'file' not allowed"):
+        tools.run([*toolset.kustomize.argv, "."], cwd=workspace,
+                  env=tools.hermetic_env(tmp_path / "home", os.environ), timeout=60)
+
+
+
+def test_git_reads_no_machine_config(tmp_path: Path) -> None:
+    """No credential helper, url.insteadOf or proxy from /etc/gitconfig (this machine's
+    has a credential helper) or a global config reaches the git kustomize runs."""
+    env = tools.hermetic_env(tmp_path, os.environ)
+    out = tools.run(["git", "config", "--list", "--show-origin"], cwd=tmp_path, env=env).decode()
+    assert out == ""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pipeline import tools, values, yamlio
+from pipeline.schema import parse
 
 CHART_DEFAULTS = {
     "image": {"repository": "registry.example/pos", "tag": "1.0"},
@@ -73,3 +74,36 @@ def test_null_survives_the_merge_so_helm_can_delete_the_default() -> None:
 def test_canonical_is_independent_of_key_order() -> None:
     assert values.canonical({"b": 1, "a": {"d": 2, "c": 3}}) == values.canonical(
         {"a": {"c": 3, "d": 2}, "b": 1})
+
+
+# Scalars YAML 1.1 and YAML 1.2 read differently, and a merge key: hydrate reads a values
+# file as Helm does (YAML 1.1, like Kubernetes), so that the merged values it passes are
+# exactly what `helm template -f` would have used.
+TRICKY_VALUES = """\
+enabled: on
+country: NO
+mode: 0755
+modeYaml12: 0o17
+big: 1_000
+hex: 0x1F
+eight: 08
+time: 1:30
+date: 2026-11-23
+version: 1.10
+base: &base {replicas: 2, image: {tag: "1.0"}}
+merged:
+  <<: *base
+  replicas: 3
+"""
+
+
+def test_values_files_are_read_as_helm_reads_them(
+        toolset: tools.Toolset, chart: Path, tmp_path: Path) -> None:
+    raw = tmp_path / "values.yaml"
+    raw.write_text(TRICKY_VALUES)
+    ours = tmp_path / "values.json"
+    ours.write_bytes(values.canonical(parse("values.yaml", raw.read_bytes())))
+    expected = _rendered_values(toolset, chart, [raw], tmp_path)
+    assert _rendered_values(toolset, chart, [ours], tmp_path) == expected
+    assert expected["modeYaml12"] == 15
+    assert expected["merged"]["replicas"] == 3

@@ -43,3 +43,14 @@ def test_actions_are_pinned_and_permissions_explicit(path: Path) -> None:
                 for command in re.findall(r"(?:^|\n|&& )\s*([\w./-]+)", step["run"]):
                     assert command.startswith((".venv/bin/", "scripts/", "echo", "cat", "if", "fi",
                                                "python", "gh", "test")), command
+
+
+def test_the_sharded_workflow_has_an_environment_on_push_too() -> None:
+    """A push has no inputs (and `render --env ""` fails): the environment falls back to the
+    first one, the one render.yml publishes on a push."""
+    doc = yaml.safe_load((ROOT / ".github/workflows/render-sharded.yml").read_text())
+    fallback = re.fullmatch(r"\$\{\{\s*inputs\.environment\s*\|\|\s*'([a-z0-9-]+)'\s*\}\}",
+                            doc["env"]["ENVIRONMENT"])
+    assert fallback, doc["env"]["ENVIRONMENT"]
+    envs = yaml.safe_load((ROOT / "fleet/environments.yaml").read_text())["environments"]
+    assert fallback[1] == envs[0]["name"]
