@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pipeline import kustomizations
 from pipeline.errors import ConfigError
 from pipeline.schema import Document, Schemas, check_yaml, parse
-from pipeline.source import Tree, normalize
+from pipeline.source import Tree, normalize, readable
 
 ENVIRONMENTS = "fleet/environments.yaml"
 CLASSES = "fleet/classes"
@@ -278,6 +278,10 @@ def _package(tree: Tree, doc: Document, folder: str) -> Package:
                                      component=False, root=folder)
         return Package(**common)
     chart = normalize(posixpath.join(folder, data.get("chart", "chart")))
+    if not readable(chart):
+        raise ConfigError(f"{doc.at('chart')}: {chart} is outside the configuration folders "
+                          "(fleet/, bases/, overlays/), which are all a render may read; "
+                          "vendor the chart into the package (e.g. bases/<package>/chart)")
     if not tree.is_file(f"{chart}/Chart.yaml"):
         raise ConfigError(f"{doc.at('chart') if 'chart' in data else doc.at('type')}: {chart} "
                           "has no Chart.yaml (a helm package needs a local chart; see chart:)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import subprocess
@@ -28,13 +30,27 @@ class Result:
     err: str
 
 
+@functools.cache
+def shared_cache() -> str:
+    """The render cache the whole suite shares (HYDRATE_TEST_CACHE, which scripts/test sets
+    for all workers, else one per test process). It is content-addressed and safe for
+    concurrent writers, so sharing it changes no output, only how many tools run."""
+    configured = os.environ.get("HYDRATE_TEST_CACHE")
+    if configured:
+        return configured
+    path = tempfile.mkdtemp(prefix="hydrate-test-cache-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def hydrate(*args: str | os.PathLike[str], cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> Result:
-    """Run the real `hydrate` CLI (as `python -m pipeline`) in a subprocess."""
+            env: dict[str, str] | None = None, cold: bool = False) -> Result:
+    """Run the real `hydrate` CLI (as `python -m pipeline`) in a subprocess. It uses the
+    suite's shared render cache; `cold`: an empty one of its own, for a test that counts
+    tool runs (a test may also pass its own HYDRATE_CACHE_DIR in `env`)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HYDRATE_"))}
     with tempfile.TemporaryDirectory(prefix="hydrate-test-cache-") as cache:
-        # Each call gets an empty render cache unless the test shares one on purpose.
-        full_env["HYDRATE_CACHE_DIR"] = cache
+        full_env["HYDRATE_CACHE_DIR"] = cache if cold else shared_cache()
         full_env.update(env or {})
         proc = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd,
                               env=full_env, capture_output=True, text=True, timeout=600,

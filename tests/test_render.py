@@ -115,7 +115,7 @@ def test_refuses_to_write_into_a_foreign_directory(example: Path, tmp_path: Path
 
 
 def test_summary_reports_the_work(example: Path) -> None:
-    result = hydrate("--repo", example, "render", "--env", "staging")
+    result = hydrate("--repo", example, "render", "--env", "staging", cold=True)
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0] == "rendered 3 clusters (staging) into rendered/: 3 written"
