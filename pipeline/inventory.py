@@ -28,6 +28,7 @@ SCOPES = ("classes", "sites", "clusters")  # layer order: later layers win
 # How close (difflib ratio) a cluster's site must be to an overlay site folder to be
 # taken for a typo of it: `fraa` or `lyon-plnt`, but not `muc` for `mun`.
 SITE_TYPO_CUTOFF = 0.8
+_DIGITS = re.compile(r"[0-9]")
 Scope = Literal["classes", "sites", "clusters"]
 PackageType = Literal["helm", "kustomize"]
 
@@ -317,8 +318,8 @@ def load_classes(tree: Tree, schemas: Schemas, packages: Mapping[str, Package]) 
 def load_clusters(tree: Tree, schemas: Schemas, classes: Mapping[str, ClusterClass],
                   envs: tuple[Environment, ...], packages: Mapping[str, Package]) -> dict[str, Cluster]:
     env_names = [e.name for e in envs]
-    site_folders = [name for name in tree.listdir(f"{OVERLAYS}/sites")
-                    if tree.is_dir(f"{OVERLAYS}/sites/{name}")]
+    site_folders = _SiteFolders.of([name for name in tree.listdir(f"{OVERLAYS}/sites")
+                                    if tree.is_dir(f"{OVERLAYS}/sites/{name}")])
     clusters: dict[str, Cluster] = {}
     docs: list[Document] = []
     for path in _yaml_files(tree, CLUSTERS):
@@ -363,22 +364,46 @@ def load_clusters(tree: Tree, schemas: Schemas, classes: Mapping[str, ClusterCla
     return clusters
 
 
-def _only_digits_differ(a: str, b: str) -> bool:
-    """store-0042 and store-0041: two stores, not a typo."""
-    return re.sub(r"[0-9]", "", a) == re.sub(r"[0-9]", "", b)
+def _shape(name: str) -> str:
+    """The name without its digits: store-0042 and store-0041 are two stores, not a typo."""
+    return _DIGITS.sub("", name)
 
 
-def _check_site(doc: Document, site: str, folders: Iterable[str]) -> None:
+@dataclass(frozen=True)
+class _SiteFolders:
+    """The folders of overlays/sites/, grouped by shape. Only folders whose shape is close
+    to (but not the same as) a site's shape are compared with the site: with thousands
+    of numbered sites, comparing every site with every folder would take seconds."""
+
+    by_shape: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, folders: Iterable[str]) -> _SiteFolders:
+        by_shape: dict[str, list[str]] = {}
+        for name in sorted(folders):
+            by_shape.setdefault(_shape(name), []).append(name)
+        return cls({k: tuple(v) for k, v in by_shape.items()})
+
+    def typo_of(self, site: str) -> str | None:
+        """The folder `site` is a typo of, if any."""
+        shape = _shape(site)
+        if site in self.by_shape.get(shape, ()):
+            return None
+        shapes = difflib.get_close_matches(shape, [s for s in self.by_shape if s != shape],
+                                           n=3, cutoff=SITE_TYPO_CUTOFF)
+        candidates = [name for s in shapes for name in self.by_shape[s]]
+        close = difflib.get_close_matches(site, candidates, n=1, cutoff=SITE_TYPO_CUTOFF)
+        return close[0] if close else None
+
+
+def _check_site(doc: Document, site: str, folders: _SiteFolders) -> None:
     """A site needs no overlay folder, but an explicit site close to a folder that exists
     is taken for a typo: it would silently miss that site's layers."""
-    if site in folders:
-        return
-    candidates = [f for f in folders if not _only_digits_differ(site, f)]
-    close = difflib.get_close_matches(site, candidates, n=1, cutoff=SITE_TYPO_CUTOFF)
-    if close:
+    close = folders.typo_of(site)
+    if close is not None:
         raise ConfigError(f"{doc.at('site')}: unknown site {site!r}: no overlay folder "
-                          f"{OVERLAYS}/sites/{site}/ exists (did you mean {close[0]!r}, "
-                          f"whose layers are in {OVERLAYS}/sites/{close[0]}/?)")
+                          f"{OVERLAYS}/sites/{site}/ exists (did you mean {close!r}, "
+                          f"whose layers are in {OVERLAYS}/sites/{close}/?)")
 
 
 def load_layers(tree: Tree, classes: Mapping[str, ClusterClass], clusters: Mapping[str, Cluster],
