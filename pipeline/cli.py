@@ -146,7 +146,8 @@ def render(ctx: app.Context, envs: tuple[str, ...], clusters: tuple[str, ...], o
     w = report.written
     same = f", {len(w.unchanged)} unchanged" if w.unchanged else ""
     gone = f", {len(w.removed)} removed" if w.removed else ""
-    click.echo(f"rendered {s.clusters} clusters ({', '.join(report.envs)}) into {shown}/: "
+    plural = "s" * (s.clusters != 1)
+    click.echo(f"rendered {s.clusters} cluster{plural} ({', '.join(report.envs)}) into {shown}/: "
                f"{len(w.written)} written{same}{gone}")
     click.echo(f"  packages  {s.packages} ({s.pairs} cluster×package renders)")
     click.echo(f"  objects   {s.objects:,}")

@@ -187,9 +187,10 @@ def to_text(result: DiffResult, style: Style = lambda text, _: text) -> str:
         return "\n".join([*out, style(result.error, "red"), ""])
     for r in result.risks:
         colour = "red" if r.level == HIGH else "yellow"
-        where = f"{r.object} [{r.package}]" if r.object else ""
+        package = f" [{r.package}]" if r.package else ""  # a removed cluster's has none
+        where = f"{r.object}{package}" if r.object else ""
         out.append(style(f"! {r.level:<7} {r.rule}: {where} {r.message} "
-                         f"({len(r.clusters)} clusters: {_names(r.clusters, 8)})", colour))
+                         f"({_count(len(r.clusters), 'cluster')}: {_names(r.clusters, 8)})", colour))
     if result.risks:
         out.append("")
     for g in result.groups:
@@ -215,13 +216,18 @@ def _md_header(result: DiffResult) -> list[str]:
     return [MARKER, f"### hydrate: rendered diff `{_rev(result.base)}` → `{_rev(result.head)}`", ""]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def _md_risks(risks: Sequence[RiskEntry]) -> list[str]:
     if not risks:
         return []
     lines = ["#### ⚠️ Risks", ""]
     for r in risks[:RISKS_SHOWN]:
         icon = "🔴" if r.level == HIGH else "🟠"
-        where = f"`{r.object}` ({r.package}): " if r.object else ""
+        package = f" ({r.package})" if r.package else ""  # a removed cluster's has none
+        where = f"`{r.object}`{package}: " if r.object else ""
         lines.append(f"- {icon} **{r.rule}** {where}{r.message} — {len(r.clusters)} "
                      f"cluster{'s' if len(r.clusters) != 1 else ''}: {_names(r.clusters, 8)}")
     if len(risks) > RISKS_SHOWN:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pygit2
 import pytest
 
 from pipeline import diffviews
-from tests.conftest import commit_all, copy_example, hydrate, replace_in
+from tests.conftest import ROOT, Result, commit_all, copy_example, hydrate, replace_in
+
+SCHEMA = json.loads((ROOT / "docs/diff.schema.json").read_text())
 
 
 def _edit(repo: pygit2.Repository, rel: str, old: str, new: str) -> None:
@@ -24,11 +28,25 @@ def _write(repo: pygit2.Repository, rel: str, text: str) -> None:
     path.write_text(text)
 
 
-def _diff(repo: pygit2.Repository, *args: str) -> dict[str, Any]:
-    result = hydrate("--repo", repo.workdir, "diff", "--base", "HEAD~1", "--format", "json", *args)
-    assert result.code == 0, result.err
-    doc: dict[str, Any] = json.loads(result.out)
+def _valid(text: str) -> dict[str, Any]:
+    """A JSON report, held to the schema docs/diff.md documents (docs/diff.schema.json)."""
+    doc: dict[str, Any] = json.loads(text)
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
     return doc
+
+
+def _json(result: Result) -> dict[str, Any]:
+    assert result.code == 0, result.err
+    return _valid(result.out)
+
+
+def _diff(repo: pygit2.Repository, *args: str, **kwargs: Any) -> dict[str, Any]:
+    return _json(hydrate("--repo", repo.workdir, "diff", "--base", "HEAD~1", "--format", "json",
+                         *args, **kwargs))
+
+
+def _short(repo: pygit2.Repository, rev: str) -> str:
+    return str(repo.revparse_single(rev).id)[:7]
 
 
 def _members(group: dict[str, Any]) -> list[dict[str, str]]:
@@ -49,7 +67,7 @@ def test_a_site_overlay_change_shows_only_that_site(example_repo: pygit2.Reposit
     _write(example_repo, path, (Path(example_repo.workdir) / path).read_text()
            + "bridge:\n  logLevel: debug\n")
     commit_all(example_repo, "Debug the bridge in Hamburg")
-    doc = _diff(example_repo)
+    doc = _diff(example_repo, cold=True)  # an empty cache: its tool runs are this diff's own
     assert _clusters(doc) == [["edge-hamburg-port"]]
     assert doc["summary"]["clustersUnchanged"] == 17
     objects = _objects(doc["groups"][0])
@@ -60,10 +78,11 @@ def test_a_site_overlay_change_shows_only_that_site(example_repo: pygit2.Reposit
     # render of that cluster alone costs, and the head needs one new tool run.
     assert doc["stats"]["clustersRendered"] == 1
     alone = hydrate("--repo", example_repo.workdir, "render", "--cluster", "edge-hamburg-port",
-                    "--source", "HEAD~1", "--out", Path(example_repo.workdir) / "alone")
+                    "--source", "HEAD~1", "--out", Path(example_repo.workdir) / "alone", cold=True)
     assert alone.code == 0, alone.err
-    runs = int(alone.out.split("→")[1].split()[0])
-    assert doc["stats"]["toolRuns"] == runs + 1
+    (runs,) = re.findall(r"^  inputs    \d+ distinct → (\d+) tool runs ", alone.out, re.M)
+    assert int(runs) > 0
+    assert doc["stats"]["toolRuns"] == int(runs) + 1
 
 
 def test_a_class_wide_change_is_one_group(example_repo: pygit2.Repository) -> None:
@@ -128,7 +147,7 @@ def test_secret_values_never_appear(example_repo: pygit2.Repository) -> None:
             assert base64.b64encode(value.encode()).decode() not in result.out
             assert base64.b64encode(f"oncall-{value}".encode()).decode() not in result.out
         assert "<secret sha256:" in result.out
-    doc = json.loads(outputs[0].out)
+    doc = _valid(outputs[0].out)
     (obj,) = _objects(doc["groups"][0])
     assert obj["kind"] == "Secret"
     assert obj["paths"] == ["data.token", "data.user"]
@@ -264,6 +283,11 @@ def test_clusters_added_and_removed_by_the_inventory(example_repo: pygit2.Reposi
     removed = next(g for g in doc["groups"] if g["status"] == "removed")
     assert all(o["change"] == "removed" for o in _objects(removed))
     assert {r["rule"] for r in doc["risks"]} == {"cluster-removed"}
+    text = hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--env", "prod")
+    assert text.code == 0, text.err
+    assert text.out.splitlines()[3] == (
+        "! high    cluster-removed: store-0005 cluster removed from the inventory: its directory "
+        "leaves the env branch and the agent prunes everything (1 cluster: store-0005)")
 
 
 def test_exit_codes(example_repo: pygit2.Repository) -> None:
@@ -297,14 +321,160 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
     result = hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--format",
                      "markdown", "--json", out, "--output", tmp_path / "comment.md")
     assert result.code == 0, result.err
-    doc = json.loads(out.read_text())
+    doc = _valid(out.read_text())
     parsed = diffviews.from_dict(doc)
     assert diffviews.to_dict(parsed) == doc
     assert diffviews.from_dict(json.loads(diffviews.to_json(parsed))) == parsed
     assert doc["schemaVersion"] == 1
-    assert len(parsed.groups) >= 2
-    assert (tmp_path / "comment.md").read_text() == diffviews.to_markdown(
-        parsed, report="the JSON report (`--format json`)")
+    assert len(parsed.groups) == 2
+    # The comment of the same run, against what it must say (written here, not by the code).
+    comment = (tmp_path / "comment.md").read_text()
+    top = comment[:comment.index("<details>")]
+    assert top == "\n".join([
+        "<!-- hydrate-diff -->",
+        f"### hydrate: rendered diff `HEAD~1 ({_short(example_repo, 'HEAD~1')})` → "
+        f"`HEAD ({_short(example_repo, 'HEAD')})`",
+        "",
+        "**5 clusters changed in 2 groups, 13 unchanged; objects +0 ~4 -63**",
+        "",
+        "#### ⚠️ Risks",
+        "",
+        "- 🔴 **cluster-removed** `store-0005`: cluster removed from the inventory: its "
+        "directory leaves the env branch and the agent prunes everything — 1 cluster: "
+        "store-0005",
+        "",
+        "| environment | class | clusters changed | unchanged | added | removed | objects + "
+        "| ~ | − |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| dev | datacenter | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
+        "| dev | edge | 1 | 0 | 0 | 0 | 0 | 1 | 0 |",
+        "| dev | micro-dc | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
+        "| dev | pop | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
+        "| staging | datacenter | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
+        "| staging | edge | 1 | 0 | 0 | 0 | 0 | 1 | 0 |",
+        "| staging | pop | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
+        "| prod | datacenter | 0 | 2 | 0 | 0 | 0 | 0 | 0 |",
+        "| prod | edge | 2 | 0 | 0 | 0 | 0 | 2 | 0 |",
+        "| prod | micro-dc | 0 | 2 | 0 | 0 | 0 | 0 | 0 |",
+        "| prod | pop | 0 | 4 | 0 | 1 | 0 | 0 | 63 |",
+        "",
+        "✂️ Diffs longer than 25 lines were cut to fit a comment. Full report: the JSON "
+        "report (`--format json`).",
+        "", ""])
+    assert re.findall("^<summary><b>.*", comment, re.M) == [
+        "<summary><b>same change on 4 clusters of class edge (dev, staging, prod)</b> · +0 ~1 -0"
+        "</summary>",
+        "<summary><b>cluster removed: store-0005 (class pop, prod)</b> · +0 ~0 -63</summary>"]
+    assert "\nClusters: edge-lab, edge-lyon-plant, edge-hamburg-port, edge-rotterdam-port\n" in comment
+    assert comment.count("```diff\n") == 1 + 63
+    assert comment.count("_… ") == comment.count("more lines in the full report_")
+    assert len(comment) <= 65_536
+
+
+# The whole comment for one changed object, as a reviewer reads it.
+ONE_CHANGE = """\
+<!-- hydrate-diff -->
+### hydrate: rendered diff `HEAD~1 ({base})` → `HEAD ({head})`
+
+**1 cluster changed in 1 group, 3 unchanged; objects +0 ~1 -0**
+
+| environment | class | clusters changed | unchanged | added | removed | objects + | ~ | − |
+|---|---|--:|--:|--:|--:|--:|--:|--:|
+| dev | datacenter | 0 | 1 | 0 | 0 | 0 | 0 | 0 |
+| dev | edge | 1 | 0 | 0 | 0 | 0 | 1 | 0 |
+| dev | micro-dc | 0 | 1 | 0 | 0 | 0 | 0 | 0 |
+| dev | pop | 0 | 1 | 0 | 0 | 0 | 0 | 0 |
+
+<details>
+<summary><b>edge-lab (class edge, dev)</b> · +0 ~1 -0</summary>
+
+<details>
+<summary><code>~ Deployment monitoring/monitoring-agent [monitoring-agent]: spec.replicas</code></summary>
+
+```diff
+--- a/monitoring-agent/deployment.apps_monitoring_monitoring-agent.yaml
++++ b/monitoring-agent/deployment.apps_monitoring_monitoring-agent.yaml
+@@ -13,7 +13,7 @@
+   name: monitoring-agent
+   namespace: monitoring
+ spec:
+-  replicas: 1
++  replicas: 2
+   selector:
+     matchLabels:
+       app.kubernetes.io/instance: monitoring-agent
+```
+
+</details>
+
+</details>
+"""
+
+
+def test_the_markdown_comment_in_full(example_repo: pygit2.Repository) -> None:
+    _edit(example_repo, "fleet/classes/edge.yaml", "agentReplicas: 1", "agentReplicas: 2")
+    commit_all(example_repo, "Two agents on the edge")
+    result = hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--env", "dev",
+                     "--format", "markdown")
+    assert result.code == 0, result.err
+    assert result.out == ONE_CHANGE.format(base=_short(example_repo, "HEAD~1"),
+                                           head=_short(example_repo, "HEAD"))
+
+
+BROKEN_BASES = {
+    # a chart that fails on the base's values
+    "render": ("overlays/clusters/store-lab/pos-app/values.yaml", "storeId: null\n",
+               "store-lab/pos-app: helm failed (exit 1): execution error at "
+               "(bases/pos-app/chart/templates/service.yaml:7:8): storeId is required "
+               '(the store number, e.g. "0042")'),
+    # an inventory that does not load
+    "inventory": ("fleet/clusters/store-lab.yaml", "name: store-lab\nclass: [pop\n",
+                  "fleet/clusters/store-lab.yaml:"),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_BASES))
+def test_a_base_that_does_not_render_is_never_no_change(example_repo: pygit2.Repository,
+                                                        broken: str) -> None:
+    """A change that fixes a broken base is reported as a failure (exit 2 with
+    --exit-code), in every format: never as "no changes"."""
+    rel, text, error = BROKEN_BASES[broken]
+    path = Path(example_repo.workdir) / rel
+    good = path.read_text() if path.exists() else None
+    _write(example_repo, rel, text)
+    commit_all(example_repo, "Broken")
+    if good is None:
+        path.unlink()
+    else:
+        path.write_text(good)
+    commit_all(example_repo, "Fixed")
+    repo = example_repo.workdir
+    args = ("--repo", repo, "diff", "--base", "HEAD~1", "--env", "dev", "--exit-code")
+    markdown = hydrate(*args, "--format", "markdown")
+    assert markdown.code == 2, markdown.err
+    head = [
+        "<!-- hydrate-diff -->",
+        f"### hydrate: rendered diff `HEAD~1 ({_short(example_repo, 'HEAD~1')})` → "
+        f"`HEAD ({_short(example_repo, 'HEAD')})`",
+        "",
+        "#### ❌ hydrate could not render this change",
+        "",
+        "```text"]
+    lines = markdown.out.splitlines()
+    assert lines[:len(head)] == head
+    assert lines[len(head)].startswith(f"base HEAD~1 does not render: {error}")
+    assert lines[-1] == "```"
+    assert "o rendered changes" not in markdown.out
+    first = markdown.err.splitlines()[0]
+    assert first.startswith(f"hydrate: error: base HEAD~1 does not render: {error}")
+    doc = _valid(hydrate(*args, "--format", "json").out)
+    assert doc["error"].startswith(f"base HEAD~1 does not render: {error}")
+    assert (doc["groups"], doc["summary"]["clustersChanged"]) == ([], 0)
+    plain = hydrate(*args)
+    assert plain.code == 2
+    assert plain.out.splitlines()[1].startswith(f"render failed: base HEAD~1 does not render: "
+                                                f"{error}")
+    assert hydrate(*args[:-1]).code == 1  # without --exit-code: an error all the same
 
 
 def test_against_the_environment_branch(example_repo: pygit2.Repository) -> None:
@@ -312,11 +482,11 @@ def test_against_the_environment_branch(example_repo: pygit2.Repository) -> None
     assert hydrate("--repo", repo, "publish", "--env", "dev").code == 0
     clean = hydrate("--repo", repo, "diff", "--against-branch", "--env", "dev", "--format", "json")
     assert clean.code == 0, clean.err
-    assert json.loads(clean.out)["groups"] == []
+    assert _valid(clean.out)["groups"] == []
     _edit(example_repo, "fleet/classes/pop.yaml", "posReplicas: 2", "posReplicas: 5")
     commit_all(example_repo, "Five")
-    doc = json.loads(hydrate("--repo", repo, "diff", "--against-branch", "--env", "dev",
-                             "--format", "json").out)
+    doc = _json(hydrate("--repo", repo, "diff", "--against-branch", "--env", "dev",
+                        "--format", "json"))
     assert _clusters(doc) == [["store-lab"]]
     assert doc["base"]["rev"] == "env/dev"
 
@@ -333,7 +503,7 @@ def test_no_change_is_said_plainly(example_repo: pygit2.Repository, fmt: str) ->
                      "--format", fmt)
     assert result.code == 0
     if fmt == "json":
-        assert json.loads(result.out)["groups"] == []
+        assert _valid(result.out)["groups"] == []
     else:
         assert "o rendered changes" in result.out
 
@@ -343,13 +513,13 @@ def test_against_branches_names_each_head_in_full(example_repo: pygit2.Repositor
     assert hydrate("--repo", repo, "publish", "--env", "dev", "--env", "staging").code == 0
     heads = {env: str(example_repo.references[f"refs/heads/env/{env}"].target)
              for env in ("dev", "staging")}
-    one = json.loads(hydrate("--repo", repo, "diff", "--against-branch", "--env", "dev",
-                             "--format", "json").out)
+    one = _json(hydrate("--repo", repo, "diff", "--against-branch", "--env", "dev",
+                        "--format", "json"))
     assert one["base"]["commit"] == heads["dev"]
     both = hydrate("--repo", repo, "diff", "--against-branch", "--env", "dev", "--env", "staging",
                    "--env", "prod", "--format", "json")
     assert both.code == 0, both.err
-    base = json.loads(both.out)["base"]
+    base = _valid(both.out)["base"]
     assert base["commit"] is None
     assert base["branches"] == [
         {"environment": "dev", "branch": "env/dev", "commit": heads["dev"]},
@@ -371,6 +541,6 @@ def test_a_configuration_folder_inside_a_bigger_repository(tmp_path: Path) -> No
     result = hydrate("--repo", top / "platform/fleet", "diff", "--base", "HEAD~1", "--format",
                      "json")
     assert result.code == 0, result.err
-    (changed,) = _clusters(json.loads(result.out))
+    (changed,) = _clusters(_valid(result.out))
     assert sorted(changed) == ["store-0001", "store-0002", "store-0003", "store-0004",
                                "store-0005", "store-0006", "store-lab"]

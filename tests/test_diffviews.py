@@ -1,8 +1,24 @@
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import replace
+from typing import Any
+
+import jsonschema
+import pytest
+
 from pipeline import diffviews
 from pipeline.diff import DiffResult, Group, ObjectChange, Revision, RiskEntry, TableRow, Variant
 from pipeline.risks import Risk
+from tests.conftest import ROOT
+
+SCHEMA = json.loads((ROOT / "docs/diff.schema.json").read_text())
+STATS = {"clustersRendered": 3, "toolRuns": 2, "cacheHits": 7, "renders": 40}
+
+
+def _validate(doc: Any) -> None:
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
 
 
 def _change(i: int, lines: int) -> ObjectChange:
@@ -67,5 +83,39 @@ def test_render_failure_looks_different_from_no_change() -> None:
 
 
 def test_json_round_trip_of_a_synthetic_result() -> None:
-    result = huge(3, 2, 2)
-    assert diffviews.from_dict(diffviews.to_dict(result)) == result
+    result = replace(huge(3, 2, 2), stats=STATS)
+    doc = diffviews.to_dict(result)
+    _validate(doc)
+    assert diffviews.from_dict(doc) == result
+
+
+def test_the_schema_is_valid_and_strict() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    base, head = Revision("main", "a" * 40, "s"), Revision("pr", "b" * 40, "s")
+    for result in (replace(huge(2, 1, 1), stats=STATS),
+                   DiffResult(base, head, unchanged=12, stats=STATS),
+                   DiffResult(base, head, error="head pr does not render: boom"),
+                   DiffResult(Revision("env/dev, env/prod", "", "branches",
+                                       (("dev", "env/dev", "c" * 40), ("prod", "env/prod", ""))),
+                              head, stats=STATS)):
+        _validate(diffviews.to_dict(result))
+    good = diffviews.to_dict(replace(huge(1, 1, 1), stats=STATS))
+    bad: list[Any] = [
+        {**good, "extra": 1},                                         # an undocumented key
+        {**good, "schemaVersion": 2},
+        {**good, "base": {**good["base"], "commit": "a" * 7}},         # not a full sha
+        {**good, "stats": {**good["stats"], "seconds": 1}},
+        {**good, "error": "boom"},                                    # an error with groups
+        {**good, "groups": [{**good["groups"][0], "status": "moved"}]},
+    ]
+    for doc in bad:
+        with pytest.raises(jsonschema.ValidationError):
+            _validate(doc)
+
+
+def test_the_documented_example_follows_the_schema() -> None:
+    text = (ROOT / "docs/diff.md").read_text()
+    (example,) = re.findall(r"## JSON \(schemaVersion 1\)\n.*?```json\n(.*?)```", text, re.S)
+    doc = json.loads(example.replace("<sha>", "0" * 40))
+    _validate(doc)
+    assert "[diff.schema.json](diff.schema.json)" in text  # the doc links its schema

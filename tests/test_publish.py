@@ -117,8 +117,9 @@ def test_a_retired_cluster_disappears(example_repo: pygit2.Repository,
 def test_history_only_moves_forward(example_repo: pygit2.Repository,
                                     remote: pygit2.Repository) -> None:
     heads = []
-    for replicas in ("2", "3", "4"):
-        _edit(example_repo, "fleet/classes/pop.yaml", "posReplicas: ", f"posReplicas: {replicas}#")
+    for before, replicas in (("2", "3"), ("3", "4"), ("4", "5")):
+        _edit(example_repo, "fleet/classes/pop.yaml", f"posReplicas: {before}",
+              f"posReplicas: {replicas}  # was {before}")
         commit_all(example_repo, f"POS replicas {replicas}")
         _publish(example_repo, remote, "--env", "staging")
         heads.append(remote.references["refs/heads/env/staging"].target)
@@ -126,6 +127,9 @@ def test_history_only_moves_forward(example_repo: pygit2.Repository,
     assert chain[:3] == list(reversed(heads))
     for commit in log(remote, "env/staging")[:-1]:
         assert len(commit.parents) == 1
+    deployment = branch_files(remote, "env/staging")[
+        "clusters/store-0006/pos-app/deployment.apps_pos_pos-app.yaml"]
+    assert b"\n  replicas: 5\n" in deployment  # a number, the comment gone
 
 
 def test_uncommitted_edits_do_not_leak(example_repo: pygit2.Repository,
