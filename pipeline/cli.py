@@ -21,6 +21,7 @@ import click
 
 from pipeline import __version__, app, graphview
 from pipeline.errors import PipelineError
+from pipeline.words import counted
 
 if TYPE_CHECKING:
     from pipeline.status import EnvStatus
@@ -146,8 +147,7 @@ def render(ctx: app.Context, envs: tuple[str, ...], clusters: tuple[str, ...], o
     w = report.written
     same = f", {len(w.unchanged)} unchanged" if w.unchanged else ""
     gone = f", {len(w.removed)} removed" if w.removed else ""
-    plural = "s" * (s.clusters != 1)
-    click.echo(f"rendered {s.clusters} cluster{plural} ({', '.join(report.envs)}) into {shown}/: "
+    click.echo(f"rendered {counted(s.clusters, 'cluster')} ({', '.join(report.envs)}) into {shown}/: "
                f"{len(w.written)} written{same}{gone}")
     click.echo(f"  packages  {s.packages} ({s.pairs} cluster×package renders)")
     click.echo(f"  objects   {s.objects:,}")
@@ -274,8 +274,8 @@ def publish(ctx: app.Context, envs: tuple[str, ...], all_envs: bool, source: str
         for env, branch in stop.not_tried:
             click.echo(f"  {env:<10} {branch}: not tried")
     cached = f" ({report.stats.cache_hits} from the cache)" if report.stats.cache_hits else ""
-    click.echo(f"  rendered {report.stats.clusters} clusters with "
-               f"{sum(report.stats.tool_runs.values())} tool runs{cached}; "
+    click.echo(f"  rendered {counted(report.stats.clusters, 'cluster')} with "
+               f"{counted(sum(report.stats.tool_runs.values()), 'tool run')}{cached}; "
                f"{report.seconds:.2f}s in all")
     failure = report.failure()
     if failure is not None:
@@ -481,11 +481,15 @@ def status(ctx: app.Context, main: str | None, remote: str | None) -> None:
                     f"head {_short(h.commit)} committed by hand {_ago(h.time)} "
                     f"(\"{h.subject}\")")
             click.echo(f"{row.env:<10} {row.branch:<14} {_short(h.source)} {subject}")
-            click.echo(f"{pad} {what}, {h.clusters} clusters ({row.agent}); "
-                       f"{_lineage(row, rev)}")
+            where = ("retired: not in fleet/environments.yaml" if row.retired
+                     else _lineage(row, rev))
+            click.echo(f"{pad} {what}, {h.clusters} clusters ({row.agent}); {where}")
+            if row.retired:
+                click.echo(f"{pad} agents reading this branch still apply it: point them "
+                           "elsewhere, then delete the branch")
         if row.drift:
             n = len(row.drift)
-            click.echo(f"{pad} drift: {n} cluster{'s' * (n != 1)} edited on the branch "
+            click.echo(f"{pad} drift: {counted(n, 'cluster')} edited on the branch "
                        f"({', '.join(row.drift[:10])}{' …' if n > 10 else ''}); the next "
                        "publish restores them")
         if not remote and row.read != f"refs/heads/{row.branch}":
@@ -496,7 +500,7 @@ def _lineage(row: EnvStatus, rev: str) -> str:
     """How the branch's source relates to the main revision, in words."""
     if row.lineage == "in":
         n = row.behind or 0
-        return "up to date" if n == 0 else f"{rev} is {n} commit{'s' * (n != 1)} ahead"
+        return "up to date" if n == 0 else f"{rev} is {counted(n, 'commit')} ahead"
     return {"outside": f"source not in {rev}",
             "missing": "source commit not in this repository (fetch it?)",
             "shallow": f"history is shallow: cannot tell how far {rev} is ahead "

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.diff import DiffResult, Group, ObjectChange, Revision, RiskEntry, TableRow, Variant
 from pipeline.risks import HIGH, Risk
+from pipeline.words import counted
 
 MARKER = "<!-- hydrate-diff -->"
 COMMENT_LIMIT = 65_536
@@ -170,8 +171,8 @@ def headline(result: DiffResult) -> str:
         return f"no rendered changes ({result.unchanged} clusters unchanged)"
     objects = _all_objects(result)
     groups = len(result.groups)
-    return (f"{result.clusters_changed} cluster{'s' * (result.clusters_changed != 1)} changed "
-            f"in {groups} group{'s' * (groups != 1)}, {result.unchanged} unchanged; "
+    return (f"{counted(result.clusters_changed, 'cluster')} changed "
+            f"in {counted(groups, 'group')}, {result.unchanged} unchanged; "
             f"objects {counts(objects)}")
 
 
@@ -190,7 +191,7 @@ def to_text(result: DiffResult, style: Style = lambda text, _: text) -> str:
         package = f" [{r.package}]" if r.package else ""  # a removed cluster's has none
         where = f"{r.object}{package}" if r.object else ""
         out.append(style(f"! {r.level:<7} {r.rule}: {where} {r.message} "
-                         f"({_count(len(r.clusters), 'cluster')}: {_names(r.clusters, 8)})", colour))
+                         f"({counted(len(r.clusters), 'cluster')}: {_names(r.clusters, 8)})", colour))
     if result.risks:
         out.append("")
     for g in result.groups:
@@ -214,10 +215,6 @@ def to_text(result: DiffResult, style: Style = lambda text, _: text) -> str:
 
 def _md_header(result: DiffResult) -> list[str]:
     return [MARKER, f"### hydrate: rendered diff `{_rev(result.base)}` → `{_rev(result.head)}`", ""]
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _md_risks(risks: Sequence[RiskEntry]) -> list[str]:

@@ -121,7 +121,9 @@ class Inventory:
         for env in self.environments:
             if env.name == name:
                 return env
-        raise ConfigError(f"unknown environment {name!r}{_suggest(name, self.env_names)}")
+        hint = _suggest(name, self.env_names) or (
+            f" (fleet/environments.yaml has {', '.join(self.env_names)})")
+        raise ConfigError(f"unknown environment {name!r}{hint}")
 
     @property
     def env_names(self) -> tuple[str, ...]:

@@ -218,14 +218,15 @@ def _swap(out: Path, staging: Path, trash: Path, written: Sequence[str],
             for path in removals:
                 move(path, trash / str(len(done)))
             os.replace(manifest, out / MARKER)
-        except OSError as e:
+        except BaseException as e:
+            # Any failure, not only the disk's (a bug is one too): undo what was done.
             undone = True
             for src, dst in reversed(done):
                 try:
                     os.replace(dst, src)
                 except OSError:
                     undone = False
-            if not undone:
+            if not undone and isinstance(e, OSError):
                 raise PipelineError(f"--out {out}: cannot write: {ondisk.describe(e)}; it is "
                                     "left partly updated (each cluster whole): fix the cause "
                                     "and render again") from e

@@ -32,6 +32,7 @@ from pipeline.render import ClusterRender, Stats
 from pipeline.source import GitTree, config_root, inputs_digest, open_repository, tree_at
 from pipeline.tools import Toolset, discover
 from pipeline.version import engine_digest
+from pipeline.words import counted
 
 MAX_ATTEMPTS = 6
 
@@ -201,7 +202,7 @@ def plan(repo: pygit2.Repository, base: pygit2.Commit | None, env: Environment,
     restore = ""
     if drifted:
         shown = ", ".join(sorted(drifted)[:10]) + (" …" if len(drifted) > 10 else "")
-        restore = (f"; restores {len(drifted)} cluster{'s' * (len(drifted) != 1)} edited on "
+        restore = (f"; restores {counted(len(drifted), 'cluster')} edited on "
                    f"the branch: {shown}")
     chosen = (Plan(names, {}, "full render") if full else
               _incremental(repo, base, env, tools, engine, since, names, drifted))
@@ -386,13 +387,14 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
             return lambda names: shards.outputs(env, inv, names)
         return lambda names: [cluster_output(r, env) for r in renders.get(names).values()]
 
-    if len(envs) > 1 and not opts.from_shards:
-        # A cluster that does not render must stop the publish with nothing published.
+    if len(envs) > 1:
+        # A cluster that does not render (or a shard that fails its checks) must stop the
+        # publish with nothing published.
         for env in envs:
             base = branch_head(repo, env, remote)
             if base is not None:
                 check_head(repo, base, env, source.commit, opts.force)
-            renders.get(plan(repo, base, env, inv, tools, engine, full, since).render)
+            outputs(env)(plan(repo, base, env, inv, tools, engine, full, since).render)
     results: list[EnvResult] = []
     stopped = None
     for i, env in enumerate(envs):

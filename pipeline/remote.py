@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -116,6 +116,7 @@ class Credentials:
     ssh_key: Path | None = None
     ssh_passphrase: str = ""
     ssh_unverified_hosts: bool = False
+    token_from: str = "HYDRATE_GIT_TOKEN / GITHUB_TOKEN"  # where the token came from, for errors
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Credentials:
@@ -165,10 +166,9 @@ class _Callbacks(pygit2.RemoteCallbacks):
             return pygit2.Username(username_from_url or "git")
         raise GitError(f"{self._url}: the remote asks for credentials hydrate cannot give")
 
-    @staticmethod
-    def _hint(allowed: CredentialType) -> str:
+    def _hint(self, allowed: CredentialType) -> str:
         if allowed & CredentialType.USERPASS_PLAINTEXT:
-            return "HYDRATE_GIT_TOKEN / GITHUB_TOKEN (is it valid, with write access?)"
+            return f"{self._creds.token_from} (is it valid, with write access?)"
         return "HYDRATE_SSH_KEY or the keys in your SSH agent"
 
     def push_update_reference(self, refname: str, message: str | None) -> None:
@@ -205,13 +205,26 @@ def _shallow_kept(git_dir: Path) -> Iterator[None]:
             path.write_bytes(b"".join(r + b"\n" for r in roots))
 
 
+def _with_url_login(creds: Credentials, url: str) -> Credentials:
+    """A user and token written into the URL (`https://user:token@host/...`, as some CI
+    systems configure origin) are what git would log in with: they win over the
+    environment's, which may be meant for another host."""
+    if "://" not in url or is_ssh(url):
+        return creds
+    parts = urlsplit(url)
+    if not parts.password:
+        return creds
+    return replace(creds, token=unquote(parts.password),
+                   user=unquote(parts.username or "") or creds.user,
+                   token_from="the token in the remote's URL")
+
+
 class Remote:
     """A remote (by name in the repository, or a URL or path) for one repository."""
 
     def __init__(self, repo: pygit2.Repository, spec: str, creds: Credentials,
                  environ: Mapping[str, str] | None = None) -> None:
         self._repo = repo
-        self._creds = creds
         self._environ = dict(os.environ if environ is None else environ)
         self.name = spec if spec in repo.remotes.names() else None
         if self.name is not None:
@@ -226,6 +239,7 @@ class Remote:
             top = None  # a path given on the command line: from the current directory
         self._url = self._local(url, where, top)
         self._push_url = self._local(push_url, where, top)
+        self._creds = _with_url_login(creds, self._push_url)
         self.url = redact(self._url)
         self._heads: dict[str, pygit2.Oid] | None = None
         if (is_ssh(url) or is_ssh(push_url)) and not creds.ssh_unverified_hosts:

@@ -48,6 +48,7 @@ class EnvStatus:
     read: str = ""  # the ref the head was read from, or the remote's URL
     foreign: str | None = None  # why the head is not a hydrate branch head (None: it is)
     drift: tuple[str, ...] = ()  # clusters edited on the branch since hydrate wrote them
+    retired: bool = False  # a hydrate branch of an environment the inventory no longer has
 
 
 def _publish(repo: pygit2.Repository, commit: pygit2.Commit) -> Publish:
@@ -130,7 +131,47 @@ def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus
         how, behind = lineage(repo, tip, pub.source, shallow)
         found.append(EnvStatus(env.name, env.branch, env.agent, pub, behind, how, read, None,
                                branch.drift(repo, commit)))
+    return found + _retired(repo, inv, rem, tip, shallow)
+
+
+def _retired(repo: pygit2.Repository, inv: inventory_mod.Inventory, rem: Remote | None,
+             tip: pygit2.Commit, shallow: bool) -> list[EnvStatus]:
+    """Branches hydrate wrote for environments the inventory no longer has: agents that
+    read them keep applying what they hold. Local and remote-tracking branches are all
+    looked at; of a remote's, those beside the environment branches (e.g. `env/*`)."""
+    known = {env.branch for env in inv.environments}
+    if rem is not None:
+        folders = {b.rsplit("/", 1)[0] + "/" for b in known if "/" in b}
+        names = sorted(n for ref in rem.heads() if (n := ref.removeprefix("refs/heads/"))
+                       not in known and n.startswith(tuple(folders)))
+    else:
+        names = sorted({name for ref in repo.references
+                        if (name := _branch_name(repo, ref)) is not None and name not in known})
+    found = []
+    for name in names:
+        head = _head(repo, name, rem)
+        if head is None:
+            continue
+        commit, read = head
+        meta = branch.metadata_of(repo, commit)
+        env = meta.get("environment")
+        if not isinstance(env, str) or branch.foreign(repo, commit, env) is not None:
+            continue  # not a hydrate branch: none of our business
+        pub = _publish(repo, commit)
+        how, behind = lineage(repo, tip, pub.source, shallow)
+        found.append(EnvStatus(env, name, str(meta.get("agent", "?")), pub, behind, how, read,
+                               retired=True))
     return found
+
+
+def _branch_name(repo: pygit2.Repository, ref: str) -> str | None:
+    """`env/prod` for refs/heads/env/prod and refs/remotes/origin/env/prod, else None."""
+    if ref.startswith("refs/heads/"):
+        return ref.removeprefix("refs/heads/")
+    for remote in repo.remotes.names():
+        if ref.startswith(f"refs/remotes/{remote}/") and not ref.endswith("/HEAD"):
+            return ref.removeprefix(f"refs/remotes/{remote}/")
+    return None
 
 
 def history(ctx: Context, env_name: str, main: str, remote: str | None = None,

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
 
-from pipeline import tools
+from pipeline import branch, tools
+from tests import clirun
 from tests.conftest import (
     ROOT,
     SIGNATURE,
@@ -165,25 +165,29 @@ def _clone(source: pygit2.Repository, dest: Path) -> pygit2.Repository:
 
 def test_racing_publishers_end_with_one_commit(example_repo: pygit2.Repository,
                                                remote: pygit2.Repository, tmp_path: Path) -> None:
+    """Two real processes, deterministically interleaved: the first is stopped just as it
+    starts its `git push`, the second publishes the same source meanwhile; the first's
+    push is refused (the branch moved), it fetches, rebuilds on the winner's commit, finds
+    nothing left to change and says so."""
     _publish(example_repo, remote, "--env", "dev")
     before = len(log(remote, "env/dev"))
     _edit(example_repo, "fleet/classes/edge.yaml", "agentReplicas: 1", "agentReplicas: 3")
     commit_all(example_repo, "Debug logs on edge")
-    clones = [_clone(example_repo, tmp_path / f"clone{i}") for i in range(2)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HYDRATE_"))}
-    env["HYDRATE_CACHE_DIR"] = str(tmp_path / "cache")
-    procs = [subprocess.Popen([sys.executable, "-m", "pipeline", "--repo", c.workdir, "publish",
-                               "--env", "dev", "--remote", remote.path, "--push"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for c in clones]
-    outputs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    first, second = (_clone(example_repo, tmp_path / f"clone{i}") for i in range(2))
+    env = {"HYDRATE_CACHE_DIR": str(tmp_path / "cache")}
+    args = ("publish", "--env", "dev", "--remote", remote.path, "--push")
+    with clirun.paused("--repo", first.workdir, *args, env=env, event="subprocess.Popen",
+                       needle=" push ") as loser:
+        winner = clirun.run("--repo", second.workdir, *args, env=env)
+        assert winner.code == 0, winner.err
+        head = str(remote.references["refs/heads/env/dev"].target)
+        assert f"env/dev: pushed {head[:7]} (1 changed;" in winner.out
+        lost = loser.resume()
+    assert lost.code == 0, lost.err
+    assert str(remote.references["refs/heads/env/dev"].target) == head
     assert len(log(remote, "env/dev")) == before + 1
-    head = str(remote.references["refs/heads/env/dev"].target)
-    for out, _ in outputs:
-        # The loser either rebuilt on the winner's commit (nothing left to change) or, when
-        # both built in the same second, pushed the very same commit (equal content, equal id).
-        assert f"pushed {head[:7]}" in out or f"no change, no commit (head {head[:7]};" in out
+    (line,) = [x for x in lost.out.splitlines() if "env/dev:" in x]
+    assert line.split("env/dev: ")[1].startswith(f"no change, no commit (head {head[:7]};"), line
 
 
 def test_a_lost_race_is_rebuilt_on_the_new_head(example_repo: pygit2.Repository,
@@ -218,6 +222,118 @@ def test_a_lost_race_is_rebuilt_on_the_new_head(example_repo: pygit2.Repository,
     assert len(chain) == 2  # the competitor's commit, then ours on top of it
     assert chain[1].message.endswith("Hydrate-Environment: dev\n")
     assert chain[0].parents[0].id == chain[1].id
+
+
+def test_a_branch_that_keeps_moving_gives_up_after_the_last_attempt(
+        example_repo: pygit2.Repository, remote: pygit2.Repository,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A competitor moves the branch before each of our pushes (it re-publishes the older
+    source, so every attempt has work to do): after MAX_ATTEMPTS pushes, one error naming
+    the branch and the count, and none of our commits on the branch."""
+    from pipeline import app, publish
+    from pipeline.errors import GitError
+    from pipeline.remote import Remote
+
+    _publish(example_repo, remote, "--env", "dev")
+    older = remote[remote.references["refs/heads/env/dev"].target].peel(pygit2.Commit)
+    _edit(example_repo, "fleet/classes/edge.yaml", "agentReplicas: 1", "agentReplicas: 3")
+    commit_all(example_repo, "Debug logs on edge")
+    real_push = Remote.push
+    ours: list[pygit2.Oid] = []
+
+    def push_after_a_competitor(self: Remote, commit: pygit2.Oid, branch: str,
+                                said: Callable[[str], None] | None = None) -> bool:
+        ref = remote.references[f"refs/heads/{branch}"]
+        who = pygit2.Signature("competitor", "c@example.com", older.committer.time + len(ours))
+        ref.set_target(remote.create_commit(None, older.author, who, older.message,
+                                            older.tree_id, [ref.target]))
+        ours.append(commit)
+        return real_push(self, commit, branch, said)
+
+    monkeypatch.setattr(Remote, "push", push_after_a_competitor)
+    ctx = app.Context(Path(example_repo.workdir), dict(os.environ), use_cache=False)
+    with pytest.raises(GitError) as caught:
+        publish.publish(ctx, publish.PublishOptions(("dev",), remote=remote.path, push=True))
+    assert str(caught.value) == (f"env/dev: gave up after {publish.MAX_ATTEMPTS} attempts: other "
+                                 "publishers kept moving the branch; run the publish again")
+    assert len(ours) == publish.MAX_ATTEMPTS
+    chain = log(remote, "env/dev")
+    assert not {c.id for c in chain} & set(ours)
+    assert [c.committer.name for c in chain[:publish.MAX_ATTEMPTS]] == \
+        ["competitor"] * publish.MAX_ATTEMPTS
+
+
+def test_a_remote_without_push_commits_locally_on_the_remote_head(
+        example_repo: pygit2.Repository, remote: pygit2.Repository, tmp_path: Path) -> None:
+    """`--remote` alone: build on the remote's head (fetched now), keep the commit in a
+    local branch, push nothing: what a dry run before a push looks like."""
+    other = _clone(example_repo, tmp_path / "other")
+    _edit(other, "fleet/classes/pop.yaml", "posReplicas: 2", "posReplicas: 3")
+    commit_all(other, "Three POS replicas elsewhere")
+    assert hydrate("--repo", other.workdir, "publish", "--env", "dev", "--remote", remote.path,
+                   "--push").code == 0
+    theirs = remote.references["refs/heads/env/dev"].target
+    result = hydrate("--repo", example_repo.workdir, "publish", "--env", "dev", "--remote",
+                     remote.path)
+    assert result.code == 0, result.err
+    local = example_repo.references["refs/heads/env/dev"].peel(pygit2.Commit)
+    assert local.parent_ids == [theirs]
+    assert f"env/dev: committed {str(local.id)[:7]} (1 changed;" in result.out
+    assert remote.references["refs/heads/env/dev"].target == theirs
+    assert len(log(remote, "env/dev")) == 1
+
+
+def _recorded_as(remote: pygit2.Repository, branch: str, change: Callable[[dict[str, Any]], None]
+                 ) -> None:
+    """A commit on top of `branch` whose `.hydrate/metadata.json` says what `change` makes
+    it say, as an older hydrate or other tool versions would have written it."""
+    ref = remote.references[f"refs/heads/{branch}"]
+    head = remote[ref.target].peel(pygit2.Commit)
+    meta = json.loads(remote[head.tree[".hydrate/metadata.json"].id].data)
+    change(meta)
+    folder = remote.TreeBuilder(head.tree[".hydrate"])
+    folder.insert("metadata.json", remote.create_blob(json.dumps(meta).encode()),
+                  pygit2.GIT_FILEMODE_BLOB)
+    top = remote.TreeBuilder(head.tree)
+    top.insert(".hydrate", folder.write(), pygit2.GIT_FILEMODE_TREE)
+    ref.set_target(remote.create_commit(None, head.author, head.committer, head.message,
+                                        top.write(), [head.id]))
+
+
+@pytest.mark.parametrize("what", ["helm", "kustomize", "engine"])
+def test_other_tools_or_hydrate_on_the_branch_mean_a_full_render(
+        example_repo: pygit2.Repository, remote: pygit2.Repository, what: str) -> None:
+    """The branch was published with another helm, kustomize or hydrate: its clusters are
+    not reused (they could render differently now); every cluster is rendered again."""
+    _publish(example_repo, remote, "--env", "dev")
+
+    def older(meta: dict[str, Any]) -> None:
+        if what == "engine":
+            meta["engine"] = "0" * 64
+        else:
+            meta["tools"][what] = "v0.0.1"
+
+    _recorded_as(remote, "env/dev", older)
+    _edit(example_repo, "fleet/classes/pop.yaml", "posReplicas: 2", "posReplicas: 3")
+    commit_all(example_repo, "Three POS replicas")
+    lines = _publish(example_repo, remote, "--env", "dev").splitlines()
+    assert "(1 changed; " in lines[1], lines
+    assert lines[2].strip() == "full render: tools or hydrate changed since the last publish"
+    assert lines[3].strip().startswith("rendered 4 clusters with "), lines
+    meta = branch.metadata_of(remote, remote.references["refs/heads/env/dev"].peel(pygit2.Commit))
+    assert meta["engine"] != "0" * 64
+    assert "v0.0.1" not in meta["tools"].values()
+
+
+def test_the_same_tools_and_hydrate_reuse_untouched_clusters(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    _publish(example_repo, remote, "--env", "dev")
+    _edit(example_repo, "fleet/classes/pop.yaml", "posReplicas: 2", "posReplicas: 3")
+    commit_all(example_repo, "Three POS replicas")
+    lines = _publish(example_repo, remote, "--env", "dev").splitlines()
+    assert "(1 changed; " in lines[1], lines
+    assert lines[2].strip().startswith("incremental: 1 of 4 clusters rendered since ")
+    assert lines[3].strip().startswith("rendered 1 cluster with "), lines
 
 
 def test_branch_content_equals_render_of_the_commit(example_repo: pygit2.Repository,
@@ -259,6 +375,50 @@ def test_https_remote_with_a_token(example_repo: pygit2.Repository, tmp_path: Pa
         assert server.requests > 0
     assert list(bare.references) == ["refs/heads/env/dev"]
     assert "t0ken" not in good.out + good.err
+
+
+def test_a_token_in_the_remote_url_appears_nowhere(example_repo: pygit2.Repository,
+                                                  tmp_path: Path,
+                                                  certificate: tuple[Path, Path]) -> None:
+    """`https://user:TOKEN@host/...` as origin's URL (what some CI systems configure): the
+    token authenticates, and is in no output, error, commit, branch file or reflog."""
+    served = tmp_path / "served"
+    bare = pygit2.init_repository(str(served / "fleet.git"), bare=True)
+    repo = example_repo.workdir
+    env = {"SSL_CERT_FILE": str(certificate[0])}
+    said: list[str] = []
+    with GitServer(served, "s3cr3t-t0ken", certificate) as server:
+        url = server.url("fleet.git")
+        secret = url.replace("https://", "https://x-access-token:s3cr3t-t0ken@")
+        wrong = url.replace("https://", "https://x-access-token:wr0ng-t0ken@")
+        example_repo.remotes.create("origin", wrong)
+        refused = hydrate("--repo", repo, "publish", "--remote", "origin", "--push", env=env)
+        assert refused.code == 1
+        assert refused.err.strip() == (f"hydrate: error: {url}: authentication failed; check "
+                                       "the token in the remote's URL (is it valid, with write "
+                                       "access?)")
+        said += [refused.out, refused.err]
+        example_repo.remotes.set_url("origin", secret)
+        for args in (("publish", "--all", "--remote", "origin", "--push"),
+                     ("status", "--remote", "origin"), ("status",),
+                     ("history", "--env", "dev", "--remote", "origin"),
+                     ("diff", "--against-branch", "--remote", "origin", "--format", "json"),
+                     ("bootstrap", "--env", "prod")):
+            result = hydrate("--repo", repo, *args, env=env)
+            assert result.code == 0, (args, result.err)
+            said += [result.out, result.err]
+    assert sorted(bare.references) == ["refs/heads/env/dev", "refs/heads/env/prod",
+                                       "refs/heads/env/staging"]
+    assert f"{url.rstrip('/')}" in said[2]  # the URL is named, without its user and token
+    for name in ("env/dev", "env/staging", "env/prod"):
+        commit = bare.revparse_single(name).peel(pygit2.Commit)
+        said.append(commit.message)
+        said += [data.decode() for data in branch_files(bare, name).values()]
+    for ref in example_repo.references:
+        said += [e.message or "" for e in example_repo.references[ref].log()]
+    for text in said:
+        assert "t0ken" not in text
+        assert "x-access-token@" not in text
 
 
 def test_unreachable_remote_is_a_clear_error_and_writes_nothing(
@@ -334,11 +494,13 @@ def test_not_a_git_repository(example: Path) -> None:
 # --- branches hydrate owns, and drift --------------------------------------------------------
 
 def _commit_files(repo: pygit2.Repository, ref: str, files: dict[str, bytes], message: str,
-                  parents: list[pygit2.Oid]) -> pygit2.Oid:
-    """A commit holding exactly `files`, as a person or another tool would make it."""
+                  parents: list[pygit2.Oid], links: frozenset[str] = frozenset()) -> pygit2.Oid:
+    """A commit holding exactly `files` (those in `links` as symbolic links to what they
+    hold), as a person or another tool would make it."""
     index = pygit2.Index()
     for path, data in sorted(files.items()):
-        index.add(pygit2.IndexEntry(path, repo.create_blob(data), pygit2.enums.FileMode.BLOB))
+        mode = pygit2.enums.FileMode.LINK if path in links else pygit2.enums.FileMode.BLOB
+        index.add(pygit2.IndexEntry(path, repo.create_blob(data), mode))
     return repo.create_commit(ref, SIGNATURE, SIGNATURE, message, index.write_tree(repo), parents)
 
 
@@ -448,6 +610,31 @@ def test_hand_edits_on_the_branch_are_restored(example_repo: pygit2.Repository, 
     after = hydrate("--repo", repo, "status")
     assert "drift" not in after.out
     assert "up to date" in after.out
+
+
+def test_a_link_committed_on_the_branch_is_drift_and_is_removed(
+        example_repo: pygit2.Repository) -> None:
+    """A symbolic link committed into a cluster's folder on the branch (an agent running
+    `kubectl kustomize` would follow it) is an edit like any other: the next publish puts
+    the cluster back as rendered, without the link."""
+    repo = example_repo.workdir
+    assert hydrate("--repo", repo, "publish", "--env", "dev").code == 0
+    published = branch_files(example_repo, "env/dev")
+    link = "clusters/store-lab/pos-app/passwd.yaml"
+    head = example_repo.references["refs/heads/env/dev"].target
+    _commit_files(example_repo, "refs/heads/env/dev", {**published, link: b"/etc/passwd"},
+                  "A link by hand", [head], links=frozenset({link}))
+    status = hydrate("--repo", repo, "status")
+    assert "drift: 1 cluster edited on the branch (store-lab); the next publish restores them" \
+        in status.out, status.out
+    result = hydrate("--repo", repo, "publish", "--env", "dev")
+    assert result.code == 0, result.err
+    assert "restores 1 cluster edited on the branch: store-lab" in result.out
+    tree = example_repo.revparse_single("env/dev").peel(pygit2.Commit).tree
+    assert "passwd.yaml" not in {e.name for e in example_repo[tree["clusters/store-lab/pos-app"].id]}
+    assert branch_files(example_repo, "env/dev", "clusters") == {
+        p.removeprefix("clusters/"): data for p, data in published.items()
+        if p.startswith("clusters/")}
 
 
 def test_configuration_in_a_subfolder_of_a_bigger_repository(

@@ -46,7 +46,7 @@ def test_more_shards_than_clusters_leave_the_rest_empty() -> None:
 
 def _rendered(out: str) -> tuple[int, int]:
     """Clusters rendered and tool runs, as `hydrate publish` says (its last line)."""
-    found = re.fullmatch(r"  rendered (\d+) clusters with (\d+) tool runs(?: \(\d+ from the "
+    found = re.fullmatch(r"  rendered (\d+) clusters? with (\d+) tool runs?(?: \(\d+ from the "
                          r"cache\))?; \d+\.\d\ds in all", out.splitlines()[-1])
     assert found is not None, out
     return int(found[1]), int(found[2])

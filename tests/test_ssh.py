@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,10 +42,7 @@ def test_push_with_the_ssh_agent(example_repo: pygit2.Repository, tmp_path: Path
     sock = tmp_path / "agent.sock"
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            if sock.exists():
-                break
-            subprocess.run(["sleep", "0.05"], check=True)
+        _wait_for_socket(sock, agent)
         env = {"SSH_AUTH_SOCK": str(sock), "PATH": os.environ["PATH"]}
         subprocess.run(["ssh-add", str(key)], env=env, check=True, capture_output=True)
         result = hydrate("--repo", example_repo.workdir, "publish", "--remote",
@@ -54,6 +52,18 @@ def test_push_with_the_ssh_agent(example_repo: pygit2.Repository, tmp_path: Path
         agent.wait()
     assert result.code == 0, result.err
     assert list(bare.references) == ["refs/heads/env/dev"]
+
+
+def _wait_for_socket(sock: Path, agent: subprocess.Popen[bytes]) -> None:
+    """ssh-agent creates its socket after it starts: wait for it, and fail the test with
+    the reason (agent exited, or no socket after 10 s) rather than run on without one."""
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if agent.poll() is not None:
+            pytest.fail(f"ssh-agent exited with {agent.returncode} before creating {sock}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"ssh-agent created no socket at {sock} within 10 s")
+        time.sleep(0.05)
 
 
 def test_a_refused_key_is_a_clear_error(example_repo: pygit2.Repository, tmp_path: Path,

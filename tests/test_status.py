@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -101,3 +102,81 @@ def test_status_in_a_shallow_clone(example_repo: pygit2.Repository, remote: pygi
                           text=True, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
                           check=False)
     assert fsck.returncode == 0, fsck.stderr
+
+
+def test_the_readme_usage_with_a_named_remote(example_repo: pygit2.Repository,
+                                              remote: pygit2.Repository, tmp_path: Path) -> None:
+    """`--remote origin` as the README uses it, for publish, status, history and diff:
+    each fetches from the remote it names (a publish made from another clone shows up)."""
+    repo = example_repo.workdir
+    example_repo.remotes.create("origin", remote.path)
+    first = str(example_repo.head.target)
+    published = hydrate("--repo", repo, "publish", "--all", "--remote", "origin", "--push")
+    assert published.code == 0, published.err
+    assert published.out.splitlines()[0] == (f"source {first[:7]}: Initial fleet → "
+                                             f"{remote.path.rstrip('/')}")
+    assert sorted(remote.references) == ["refs/heads/env/dev", "refs/heads/env/prod",
+                                         "refs/heads/env/staging"]
+    other = pygit2.clone_repository(repo, str(tmp_path / "other"))
+    pop = Path(other.workdir) / "fleet/classes/pop.yaml"
+    pop.write_text(pop.read_text().replace("posReplicas: 2", "posReplicas: 3"))
+    commit_all(other, "Three POS replicas")
+    second = str(other.head.target)
+    assert hydrate("--repo", other.workdir, "publish", "--env", "dev", "--remote", remote.path,
+                   "--push").code == 0
+
+    status = hydrate("--repo", repo, "status", "--remote", "origin")
+    assert status.code == 0, status.err
+    lines = status.out.splitlines()
+    assert lines[0].split()[:3] == ["dev", "env/dev", second[:7]]
+    assert lines[2].split()[:3] == ["staging", "env/staging", first[:7]]
+    assert example_repo.references["refs/remotes/origin/env/dev"].target == \
+        remote.references["refs/heads/env/dev"].target
+    history = hydrate("--repo", repo, "history", "--env", "dev", "--remote", "origin")
+    assert history.code == 0, history.err
+    entries = [line for line in history.out.splitlines() if not line.startswith(" ")]
+    assert [e.split()[4] for e in entries] == [second[:7], first[:7]]
+    # HEAD (posReplicas 2) against the branch (3): store-lab is the dev POS cluster.
+    diff = hydrate("--repo", repo, "diff", "--against-branch", "--env", "dev", "--remote",
+                   "origin", "--format", "json")
+    assert diff.code == 0, diff.err
+    doc = json.loads(diff.out)
+    assert doc["base"]["commit"] == str(remote.references["refs/heads/env/dev"].target)
+    assert [c["cluster"] for g in doc["groups"] for v in g["variants"]
+            for c in v["clusters"]] == ["store-lab"]
+
+
+def test_a_renamed_environment_leaves_its_old_branch_as_it_was(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    """prod becomes production: publish writes env/production and never touches env/prod
+    (agents may still read it); status names env/prod as retired, from the remote and from
+    the remote-tracking branches alike."""
+    repo = example_repo.workdir
+    example_repo.remotes.create("origin", remote.path)
+    assert hydrate("--repo", repo, "publish", "--all", "--remote", "origin", "--push").code == 0
+    old = remote.references["refs/heads/env/prod"].target
+    for path in [Path(repo) / "fleet/environments.yaml",
+                 *(Path(repo) / "fleet/clusters").glob("*.yaml")]:
+        path.write_text(path.read_text().replace("name: prod\n", "name: production\n")
+                        .replace("environment: prod\n", "environment: production\n"))
+    commit_all(example_repo, "prod is now production")
+    published = hydrate("--repo", repo, "publish", "--all", "--remote", "origin", "--push")
+    assert published.code == 0, published.err
+    assert "env/production: pushed" in published.out
+    assert "env/prod:" not in published.out
+    assert remote.references["refs/heads/env/prod"].target == old
+    for args in (("--remote", "origin"), ()):
+        status = hydrate("--repo", repo, "status", *args)
+        assert status.code == 0, status.err
+        lines = status.out.splitlines()
+        at = next(i for i, line in enumerate(lines) if line.split()[:2] == ["prod", "env/prod"])
+        assert lines[at + 1].endswith(", 11 clusters (argocd); retired: not in "
+                                      "fleet/environments.yaml"), lines
+        assert lines[at + 2].strip() == ("agents reading this branch still apply it: point them "
+                                         "elsewhere, then delete the branch")
+        assert [ln.split()[0] for ln in lines if not ln.startswith(" ")] == \
+            ["dev", "staging", "production", "prod"]
+    gone = hydrate("--repo", repo, "publish", "--env", "prod")
+    assert gone.code == 1
+    assert gone.err.strip() == ("hydrate: error: unknown environment 'prod' "
+                                "(fleet/environments.yaml has dev, staging, production)")

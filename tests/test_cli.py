@@ -1,0 +1,50 @@
+"""The CLI's promises about how it ends: exit codes, and a bug reported with its traceback
+saved rather than dumped."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests import clirun
+from tests.conftest import shared_cache
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".hydrate-render" not in p.parts}
+
+
+@pytest.mark.parametrize(("event", "needle", "nth"), [
+    ("os.rename", "/.staging", 3),      # in the middle of swapping new clusters in
+    ("subprocess.Popen", "helm", 2),    # while the tools run
+])
+def test_an_internal_error_exits_3_with_the_traceback_in_a_file(
+        example: Path, tmp_path: Path, event: str, needle: str, nth: int) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {"HYDRATE_CACHE_DIR": str(tmp_path / "cache"), "TMPDIR": str(tmp)}
+    out = example / "rendered"
+    assert clirun.run("--repo", example, "render", env={"HYDRATE_CACHE_DIR": str(
+        shared_cache())}).code == 0
+    before = _tree(out)
+    pop = example / "fleet/classes/pop.yaml"
+    pop.write_text(pop.read_text().replace("posReplicas: 2", "posReplicas: 3"))
+
+    crashed = clirun.failing("--repo", example, "render", env=env, event=event, needle=needle,
+                             nth=nth)
+    assert crashed.code == 3, crashed.err
+    found = re.fullmatch(r"hydrate: internal error: LookupError: injected by the test at "
+                         rf"{event} {nth}\n  the traceback is in (\S+); please report it\n",
+                         crashed.err)
+    assert found is not None, crashed.err
+    log = Path(found[1])
+    assert log.parent == tmp
+    text = log.read_text()
+    assert text.startswith("hydrate ")
+    assert "Traceback (most recent call last):" in text
+    assert text.rstrip().endswith(f"LookupError: injected by the test at {event} {nth}")
+    assert "Traceback" not in crashed.out + crashed.err
+    assert _tree(out) == before  # nothing half-written: the previous render stands
