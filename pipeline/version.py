@@ -14,6 +14,6 @@ def engine_digest() -> str:
     """Digest of hydrate's own code and schemas: a post-processing result cached by one
     version of hydrate is never reused by another."""
     h = hashlib.sha256(__version__.encode())
-    for path in sorted([*_PACKAGE.glob("*.py"), *_PACKAGE.glob("schemas/*.json")]):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted([*_PACKAGE.rglob("*.py"), *_PACKAGE.rglob("*.json")]):
+        h.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()

@@ -24,9 +24,10 @@ from benchlib import commit_all
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import inventory, tools  # noqa: E402
-from pipeline.materialise import HELM_OUTPUT, Materialiser, blob  # noqa: E402
-from pipeline.source import DirTree  # noqa: E402
+from pipeline.config import inventory  # noqa: E402
+from pipeline.config.source import DirTree  # noqa: E402
+from pipeline.render import tools  # noqa: E402
+from pipeline.render.materialise import HELM_OUTPUT, Materialiser, blob  # noqa: E402
 
 HYDRATE = str(ROOT / ".venv/bin/hydrate")
 NAIVE_FULL_UP_TO = 1000  # larger fleets: the naive baseline runs on a sample and is scaled

@@ -17,12 +17,13 @@ from benchlib import commit_all
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import app, publish  # noqa: E402
+from pipeline.commands import publish  # noqa: E402
+from pipeline.commands.context import Context  # noqa: E402
 
 
 def one_run(repo: pygit2.Repository, remote: str, jobs: int) -> dict[str, object]:
     # A cache of the scenario's own, so "cold" is cold whatever ran on this machine before.
-    ctx = app.Context(Path(repo.workdir), dict(os.environ),
+    ctx = Context(Path(repo.workdir), dict(os.environ),
                       cache_dir=Path(repo.workdir).parent / f"cache-{Path(repo.workdir).name}")
     report = publish.publish(ctx, publish.PublishOptions(all_envs=True, remote=remote, push=True,
                                                          jobs=jobs))

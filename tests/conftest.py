@@ -16,7 +16,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from pipeline import tools
+from pipeline.render import tools
 
 ROOT = Path(__file__).resolve().parents[1]
 FLEET_DIRS = ("fleet", "bases", "overlays")

@@ -18,7 +18,8 @@ import pytest
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from pipeline import tools, yamlio
+from pipeline.config import yamlio
+from pipeline.render import tools
 from tests.conftest import ROOT, hydrate
 
 GOLDEN = ROOT / "tests" / "golden" / "rendered"

@@ -1,0 +1,183 @@
+"""`hydrate render`, `graph`, `affected` and `cache`: rendering and what it keeps."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from pipeline.cli.group import cli, cluster_option, env_option, jobs_option
+from pipeline.commands import render as render_mod
+from pipeline.commands.context import Context, load_inventory
+from pipeline.report import graphview
+from pipeline.words import counted
+
+
+def _shard_spec(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--shard i/N, checked where it is given: a bad one is a usage error."""
+    from pipeline.render import shard as shard_mod
+
+    if value is not None:
+        try:
+            shard_mod.parse(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+@cli.command()
+@env_option
+@cluster_option
+@click.option("--out", type=click.Path(path_type=Path), default=Path("rendered"),
+              show_default=True, help="Output directory (relative to --repo).")
+@click.option("--source", metavar="REV",
+              help="Render this commit (read from git) instead of the working tree.")
+@click.option("--shard", metavar="i/N", callback=_shard_spec,
+              help="Only shard i of N (numbered from 1), balanced by work; for a CI matrix "
+                   "whose shards `hydrate publish --from-shards` publishes together.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60, show_default=True,
+              metavar="SECONDS",
+              help="How long to wait for another hydrate writing to OUT before giving up.")
+@jobs_option
+@click.pass_obj
+def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: Path,
+           source: str | None, shard: str | None, lock_timeout: float, jobs: int) -> None:
+    """Render hydrated manifests to OUT/<environment>/<cluster>/.
+
+    Each cluster directory holds a kustomization.yaml listing one directory per package,
+    each with one file per object. Selected clusters are replaced as a whole; when an
+    environment is rendered in full, clusters no longer in the inventory are removed.
+    Nothing is written unless every selected cluster renders. Cluster directories that
+    differ from the render (edited or deleted by hand, left by an interrupted render)
+    are rewritten; one hydrate at a time writes to OUT.
+    """
+    where = out if out.is_absolute() else ctx.repo / out
+    if where.exists() and not where.is_dir():
+        raise click.BadParameter(f"{where} exists and is not a directory", param_hint="'--out'")
+    report = render_mod.render_to_dir(ctx, render_mod.RenderOptions(envs, clusters, out, jobs, source, shard,
+                                                      lock_timeout))
+    s = report.stats
+    runs = ", ".join(f"{tool} {n}" for tool, n in sorted(s.tool_runs.items())) or "none"
+    shown = report.out.relative_to(ctx.repo) if report.out.is_relative_to(ctx.repo) else report.out
+    w = report.written
+    same = f", {len(w.unchanged)} unchanged" if w.unchanged else ""
+    gone = f", {len(w.removed)} removed" if w.removed else ""
+    click.echo(f"rendered {counted(s.clusters, 'cluster')} ({', '.join(report.envs)}) into {shown}/: "
+               f"{len(w.written)} written{same}{gone}")
+    click.echo(f"  packages  {s.packages} ({s.pairs} cluster×package renders)")
+    click.echo(f"  objects   {s.objects:,}")
+    cached = f", {s.cache_hits} from the cache" if s.cache_hits else ""
+    click.echo(f"  inputs    {s.distinct} distinct → {sum(s.tool_runs.values())} tool runs "
+               f"({runs}){cached}")
+    click.echo(f"  time      {s.seconds:.2f}s")
+
+
+@cli.command()
+@click.option("--cluster", metavar="CLUSTER", help="Show one cluster's graph, with its waves.")
+@click.option("--format", "fmt", type=click.Choice(sorted(graphview.FORMATS)), default="text",
+              show_default=True)
+@jobs_option
+@click.pass_obj
+def graph(ctx: Context, cluster: str | None, fmt: str, jobs: int) -> None:
+    """Show the package dependency graph.
+
+    Edges come from dependsOn and from CRDs (a package rendering a CRD comes before the
+    packages using its kind); discovering the latter renders the packages. Without
+    --cluster, the union over the whole fleet.
+    """
+    tree, inv = load_inventory(ctx)
+    result, _ = render_mod.render_fleet(ctx, tree, inv, (), (cluster,) if cluster else (), jobs)
+    if cluster:
+        c = inv.cluster(cluster)
+        title = f"cluster {c.name} (class {c.class_name}, site {c.site}, environment {c.environment})"
+    else:
+        title = f"fleet: {len(result.clusters)} clusters"
+    click.echo(graphview.FORMATS[fmt](graphview.view(result.clusters, title)), nl=False)
+
+
+@cli.command()
+@click.option("--base", required=True, metavar="REV", help="The revision before the change.")
+@click.option("--head", default="HEAD", show_default=True, metavar="REV",
+              help="The revision with the change.")
+@env_option
+@cluster_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.pass_obj
+def affected(ctx: Context, base: str, head: str, envs: tuple[str, ...],
+             clusters: tuple[str, ...], fmt: str) -> None:
+    """List the (cluster, package) renders a change touches, and why.
+
+    A pair is affected when its render input (files after Jinja2, merged values, chart,
+    arguments, tool versions) differs between BASE and HEAD, or when it exists on one
+    side only. Each line names the changed files that reach it. No tool runs.
+    """
+    import json as json_mod
+
+    found = render_mod.affected(ctx, base, head, envs, clusters)
+    if fmt == "json":
+        doc = {"base": base, "head": head, "paths": list(found.paths),
+               "clusters": [{"environment": e, "cluster": c} for e, c in found.clusters],
+               "pairs": [{"environment": p.environment, "cluster": p.cluster,
+                          "package": p.package, "change": p.change, "reasons": list(p.reasons)}
+                         for p in found.pairs]}
+        click.echo(json_mod.dumps(doc, indent=2))
+        return
+    width = max((len(f"{p.cluster}/{p.package}") for p in found.pairs), default=0)
+    for p in found.pairs:
+        click.echo(f"{p.cluster + '/' + p.package:<{width}}  {p.change:<7}  ← "
+                   f"{', '.join(p.reasons)}")
+    click.echo(f"{len(found.pairs)} renders on {len(found.clusters)} of {found.total} clusters "
+               f"affected ({len(found.paths)} paths changed, {found.candidates} clusters "
+               "examined)", err=True)
+
+
+@cli.group()
+def cache() -> None:
+    """Inspect and bound the render cache (see --cache-dir)."""
+
+
+def _cache_root(ctx: Context) -> Path:
+    from pipeline.render.cache import default_dir
+
+    return ctx.cache_dir or default_dir(ctx.environ)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+@cache.command("info")
+@click.pass_obj
+def cache_info(ctx: Context) -> None:
+    """Where the cache is, how many entries and bytes it holds."""
+    from pipeline.render.cache import entries
+
+    root = _cache_root(ctx)
+    found = entries(root)
+    click.echo(f"{root}: {len(found)} entries, {_size(sum(s for _, s, _ in found))}")
+
+
+@cache.command("prune")
+@click.option("--max-size", default="2G", show_default=True, metavar="SIZE",
+              help="Keep at most this much (500M, 2G, ...), evicting the least recently used.")
+@click.option("--older-than", metavar="DAYS", type=click.FloatRange(min=0),
+              help="Also drop entries unused for this many days.")
+@click.pass_obj
+def cache_prune(ctx: Context, max_size: str, older_than: float | None) -> None:
+    """Evict least recently used entries until the cache fits in --max-size."""
+    from pipeline.render.cache import parse_size, prune
+
+    try:
+        limit = parse_size(max_size)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--max-size") from None
+    root = _cache_root(ctx)
+    removed, freed, kept = prune(root, limit, time.time(),
+                                 older_than * 86400 if older_than is not None else None)
+    click.echo(f"{root}: removed {removed} entries ({_size(freed)}), {_size(kept)} kept")

@@ -1,0 +1,287 @@
+"""`hydrate publish`: render a source commit and commit it to environment branches.
+
+The source is read from the object database (never the working tree). Each selected
+environment gets one commit (or none, when nothing changed) built on its branch's head:
+the remote's when `--remote` is given, the local branch's otherwise. Pushes are never
+forced: a push that loses a race fetches the new head, rebuilds on it and tries again.
+Any other failure (a hook that declines) stops the publish there: environments already
+done stay done, and the report says which ones were not tried.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+
+from pipeline.commands.context import Context
+from pipeline.commands.render import render_fleet
+from pipeline.config import inventory as inventory_mod
+from pipeline.config.model import Environment, Inventory
+from pipeline.config.source import GitTree, config_root, inputs_digest, open_repository, tree_at
+from pipeline.errors import GitError, PipelineError
+from pipeline.render.cache import Cache
+from pipeline.render.engine import ClusterRender, Stats
+from pipeline.render.tools import Toolset, discover
+from pipeline.sinks import agents, branch, fanin, output
+from pipeline.sinks.credentials import Credentials, configure_tls
+from pipeline.sinks.planning import Changes, Since, branch_head, check_head, plan, refuse_source_branches
+from pipeline.sinks.remote import PushRefused, Remote
+from pipeline.version import engine_digest
+
+MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    envs: tuple[str, ...] = ()  # empty: the first environment
+    all_envs: bool = False
+    source: str = "HEAD"
+    remote: str | None = None
+    push: bool = False
+    jobs: int = 1
+    author: str | None = None
+    committer: str | None = None
+    full: bool = False  # render every cluster, even those the change does not touch
+    from_shards: tuple[Path, ...] = ()  # publish these `render --shard` outputs, no render
+    force: bool = False  # build even on a branch head hydrate did not write
+
+
+@dataclass(frozen=True)
+class EnvResult:
+    env: str
+    branch: str
+    commit: str | None  # the new commit, None if nothing changed
+    head: str | None  # the branch head after the publish
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    blobs_written: int = 0
+    clusters_reused: int = 0
+    attempts: int = 1
+    pushed: bool = False
+    note: str = ""
+    said: tuple[str, ...] = ()  # what the remote said when it took the push (its hooks)
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The environment where a publish of several stopped, and the ones not tried."""
+
+    env: str
+    branch: str
+    error: str
+    refused: str | None  # the remote's reason when it refused the push, else None
+    said: tuple[str, ...]  # the remote's own lines
+    not_tried: tuple[tuple[str, str], ...]  # (environment, branch)
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    source: str
+    subject: str
+    remote: str | None
+    results: tuple[EnvResult, ...]
+    stats: Stats
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    stopped: Stopped | None = None
+
+    def failure(self) -> str | None:
+        """The error of a publish that stopped part-way, saying what stays done (nothing
+        is undone: a pushed commit may already be live) and what was not tried."""
+        if self.stopped is None:
+            return None
+        first, _, rest = self.stopped.error.partition("\n")
+        parts = [f"publish stopped at {self.stopped.env}: {first}"]
+        for what in ("pushed", "committed"):
+            done = [r.env for r in self.results if r.commit and r.pushed == (what == "pushed")]
+            if done:
+                parts.append(f"{', '.join(done)} stay{'s' * (len(done) == 1)} {what} "
+                             "(nothing is undone)")
+        if self.stopped.not_tried:
+            parts.append(f"not tried: {', '.join(e for e, _ in self.stopped.not_tried)}")
+        return "; ".join(parts) + (f"\n{rest}" if rest else "")
+
+
+def select_envs(inv: Inventory, opts: PublishOptions) -> list[Environment]:
+    if opts.all_envs:
+        return list(inv.environments)
+    if not opts.envs:
+        return [inv.environments[0]]
+    return [inv.environment(e) for e in dict.fromkeys(opts.envs)]
+
+
+def cluster_output(render: ClusterRender, env: Environment) -> branch.ClusterOutput:
+    files = agents.cluster_files(render, env)
+    return branch.ClusterOutput(
+        render.cluster.name, files, output.digest(files),
+        {"class": render.cluster.class_name, "site": render.cluster.site,
+         "objects": render.objects})
+
+
+class Renders:
+    """Renders clusters of the source commit on demand, each at most once per publish."""
+
+    def __init__(self, ctx: Context, tree: GitTree, inv: Inventory, jobs: int,
+                 cache: Cache, tools: Toolset) -> None:
+        self._ctx, self._tree, self._inv, self._jobs, self._cache = ctx, tree, inv, jobs, cache
+        self._tools = tools
+        self._done: dict[str, ClusterRender] = {}
+        self.stats: list[Stats] = []
+        self.seconds = 0.0
+
+    def get(self, names: Iterable[str]) -> dict[str, ClusterRender]:
+        wanted = set(names)
+        missing = sorted(wanted - set(self._done))
+        if missing:
+            start = time.monotonic()
+            fleet, _ = render_fleet(self._ctx, self._tree, self._inv, (), tuple(missing),
+                                    self._jobs, self._cache, tools=self._tools)
+            self._done.update((r.cluster.name, r) for r in fleet.clusters)
+            self.stats.append(fleet.stats)
+            self.seconds += time.monotonic() - start
+        return {n: self._done[n] for n in wanted}
+
+
+def _backoff(attempt: int, sleep: Callable[[float], None]) -> None:
+    sleep(min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random()))
+
+
+Outputs = Callable[[Iterable[str]], list[branch.ClusterOutput]]
+
+
+def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source,
+                outputs: Outputs, since: Since, inv: Inventory, tools: Toolset, engine: str,
+                remote: Remote | None, push: bool, full: bool, author: pygit2.Signature,
+                committer: pygit2.Signature,
+                sleep: Callable[[float], None] = time.sleep, force: bool = False) -> EnvResult:
+    """Commit the source's render to `env`'s branch, retrying when a concurrent publisher
+    wins (each attempt plans against the branch head it builds on). A head hydrate did not
+    write is refused, unless `force`; a head that shares history with the source, always."""
+    local_ref = f"refs/heads/{env.branch}"
+    versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version,
+                "engine": engine}
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        base = branch_head(repo, env, remote)
+        if base is not None:
+            check_head(repo, base, env, source.commit, force)
+        chosen = plan(repo, base, env, inv, tools, engine, full, since)
+        outs = outputs(chosen.render)
+        built = branch.build(repo, base, env, source, outs, versions, author, committer,
+                             reused=chosen.reuse, restored=sorted(chosen.drifted))
+
+        def result(head: str | None, pushed: bool = False, b: branch.Built = built,
+                   n: int = attempt, note: str = chosen.note,
+                   said: tuple[str, ...] = ()) -> EnvResult:
+            return EnvResult(env.name, env.branch, str(b.commit) if b.commit else None, head,
+                             b.added, b.changed, b.removed, b.blobs_written, b.clusters_reused,
+                             n, pushed, note, said)
+
+        if built.commit is None:
+            return result(str(base.id) if base is not None else None)
+        log = f"hydrate publish {source.commit[:7]}"
+        if remote is not None and push:
+            said: list[str] = []
+            # False: the branch moved since the fetch (compare-and-swap); a refusal for any
+            # other reason raises PushRefused with the remote's message.
+            if remote.push(built.commit, env.branch, said.append):
+                return result(str(built.commit), pushed=True, said=tuple(said))
+        elif remote is not None:
+            # Without --push the commit stays local: the branch follows the remote's head.
+            repo.create_reference_direct(local_ref, built.commit, True, message=log)
+            return result(str(built.commit))
+        elif branch.update_ref(repo, local_ref, built.commit, base.id if base else None, log):
+            return result(str(built.commit))
+        _backoff(attempt, sleep)
+    raise GitError(f"{env.branch}: gave up after {MAX_ATTEMPTS} attempts: other publishers kept "
+                   "moving the branch; run the publish again")
+
+
+def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
+    """Render `opts.source` and publish it to the selected environments' branches."""
+    start = time.monotonic()
+    repo = open_repository(ctx.repo)
+    root = config_root(repo, ctx.repo)
+    tree: GitTree = tree_at(repo, opts.source, root)
+    inv = inventory_mod.load(tree)
+    envs = select_envs(inv, opts)
+    remote = None
+    if opts.push and not opts.remote:
+        raise PipelineError("--push needs --remote (a remote name such as origin, or a URL)")
+    if opts.remote:
+        configure_tls(ctx.environ)
+        remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ), ctx.environ)
+    refuse_source_branches(repo, envs, opts.source, remote)
+    if remote is not None:
+        remote.heads()  # reach the remote before any work: a bad URL or token writes nothing
+    loaded = time.monotonic()
+    commit = tree.commit
+    source = branch.Source(branch.source_url(repo), str(commit.id), commit.message.splitlines()[0]
+                           if commit.message else "", inputs_digest(tree), root)
+    author = branch.signature(repo, ctx.environ, "author", opts.author)
+    committer = branch.signature(repo, ctx.environ, "committer", opts.committer or opts.author)
+    engine = engine_digest()
+    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
+        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+    renders = Renders(ctx, tree, inv, opts.jobs, ctx.cache(), tools)
+    full = opts.full
+    if opts.from_shards:
+        shards = fanin.load(opts.from_shards, str(commit.id))
+        tools, engine, full = shards.tools(tools), shards.engine, True
+    since = Changes(repo, root, tree, inv, tools)
+
+    def outputs(env: Environment) -> Outputs:
+        if opts.from_shards:
+            return lambda names: shards.outputs(env, inv, names)
+        return lambda names: [cluster_output(r, env) for r in renders.get(names).values()]
+
+    if len(envs) > 1:
+        # A cluster that does not render (or a shard that fails its checks) must stop the
+        # publish with nothing published.
+        for env in envs:
+            base = branch_head(repo, env, remote)
+            if base is not None:
+                check_head(repo, base, env, source.commit, opts.force)
+            outputs(env)(plan(repo, base, env, inv, tools, engine, full, since).render)
+    results: list[EnvResult] = []
+    stopped = None
+    for i, env in enumerate(envs):
+        try:
+            results.append(publish_env(repo, env, source, outputs(env), since, inv, tools,
+                                       engine, remote, opts.push, full, author, committer,
+                                       force=opts.force))
+        except PipelineError as e:
+            if len(envs) == 1:
+                raise
+            # Earlier environments keep their commits: report each one's outcome.
+            stopped = _stopped(env, e, envs[i + 1:])
+            break
+    end = time.monotonic()
+    timings = {"load": loaded - start, "render": renders.seconds,
+               "git": end - loaded - renders.seconds}
+    return PublishReport(str(commit.id), source.subject, remote.url if remote else None,
+                         tuple(results), combine(renders.stats), end - start, timings, stopped)
+
+
+def _stopped(env: Environment, error: PipelineError, later: Sequence[Environment]) -> Stopped:
+    refused = error if isinstance(error, PushRefused) else None
+    return Stopped(env.name, env.branch, str(error), refused.reason if refused else None,
+                   refused.said if refused else (), tuple((e.name, e.branch) for e in later))
+
+
+def combine(stats: Sequence[Stats]) -> Stats:
+    """Several renders' figures as one."""
+    runs: Counter[str] = Counter()
+    for s in stats:
+        runs.update(s.tool_runs)
+    return Stats(sum(s.clusters for s in stats), max((s.packages for s in stats), default=0),
+                 sum(s.pairs for s in stats), sum(s.objects for s in stats),
+                 sum(s.distinct for s in stats), runs, sum(s.cache_hits for s in stats),
+                 sum(s.seconds for s in stats))

@@ -1,0 +1,96 @@
+"""`hydrate render` (the working tree's fleet, or a commit's, into a directory) and
+`hydrate affected` (the pairs a change touches)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.commands.context import Context
+from pipeline.config import inventory as inventory_mod
+from pipeline.config.model import Cluster, Inventory
+from pipeline.config.source import Tree, config_root, open_repository, tree_at
+from pipeline.render import affected as affected_mod
+from pipeline.render import engine
+from pipeline.render import shard as shard_mod
+from pipeline.render.cache import Cache
+from pipeline.render.materialise import Materialiser
+from pipeline.render.tools import Toolset, discover
+from pipeline.sinks import output
+from pipeline.version import engine_digest
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    envs: tuple[str, ...] = ()
+    clusters: tuple[str, ...] = ()
+    out: Path = Path("rendered")
+    jobs: int = os.cpu_count() or 1
+    source: str | None = None  # a commit to render instead of the working tree
+    shard: str | None = None  # "i/N": only this shard of the selected clusters
+    lock_timeout: float = output.DEFAULT_LOCK_TIMEOUT  # waiting for another writer of `out`
+
+
+@dataclass(frozen=True)
+class RenderReport:
+    out: Path
+    envs: tuple[str, ...]
+    stats: engine.Stats
+    written: output.Written
+
+
+def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...],
+                 clusters: tuple[str, ...], jobs: int, cache: Cache | None = None,
+                 shard: str | None = None,
+                 tools: Toolset | None = None) -> tuple[engine.FleetRender, Toolset]:
+    """Render the selected clusters of `inv` (read from `tree`) in a private workdir;
+    with `shard` ("i/N"), only that shard of them. `tools`: already discovered ones."""
+    selected: Sequence[Cluster] = inv.select(envs, clusters)
+    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
+        if tools is None:
+            tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+        if shard is not None:
+            selected = shard_mod.select(inv, selected, Materialiser(tree, inv, tools), shard)
+        result = engine.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),
+                               progress=ctx.progress,
+                               cache=cache if cache is not None else ctx.cache())
+        return result, tools
+
+
+def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
+    """`hydrate render`: render the working tree's fleet (or a commit's) into `opts.out`."""
+    tree: Tree = ctx.tree()
+    source: dict[str, Any] = {"tree": "working tree", "commit": None}
+    if opts.source is not None:
+        repo = open_repository(ctx.repo)
+        tree = tree_at(repo, opts.source, config_root(repo, ctx.repo))
+        source = {"tree": tree.label, "commit": str(tree.commit.id)}
+    inv = inventory_mod.load(tree)
+    result, tools = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs,
+                                 shard=opts.shard)
+    out = opts.out if opts.out.is_absolute() else ctx.repo / opts.out
+    whole = not opts.clusters and opts.shard is None
+    full_envs = [e for e in inv.env_names if whole and (not opts.envs or e in opts.envs)]
+    prune = {e: {c.name for c in inv.clusters.values() if c.environment == e} for e in full_envs}
+    known = set(inv.env_names) if whole and not opts.envs else None
+    meta = {"source": source, "shard": opts.shard, "engine": engine_digest(),
+            "tools": {"helm": tools.helm.version, "kustomize": tools.kustomize.version}}
+    written = output.write(out, result.clusters, prune_envs=prune, known_envs=known, meta=meta,
+                           lock_timeout=opts.lock_timeout, warn=ctx.warn)
+    envs = tuple(e for e in inv.env_names if any(r.cluster.environment == e for r in result.clusters))
+    return RenderReport(out, envs, result.stats, written)
+
+
+def affected(ctx: Context, base: str, head: str, envs: tuple[str, ...] = (),
+             clusters: tuple[str, ...] = ()) -> affected_mod.Affected:
+    """`hydrate affected`: the pairs a change from `base` to `head` touches."""
+    repo = open_repository(ctx.repo)
+    root = config_root(repo, ctx.repo)
+    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
+        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+        return affected_mod.compute(tree_at(repo, base, root), tree_at(repo, head, root), tools,
+                                    envs=envs, clusters=clusters)

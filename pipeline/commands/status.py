@@ -1,0 +1,196 @@
+"""`hydrate status` and `hydrate history`: what each environment branch holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import pygit2
+
+from pipeline.commands.context import Context
+from pipeline.config import inventory as inventory_mod
+from pipeline.config.model import Inventory
+from pipeline.config.source import config_root, open_repository, tree_at
+from pipeline.errors import GitError
+from pipeline.sinks import branch
+from pipeline.sinks.credentials import Credentials, configure_tls
+from pipeline.sinks.remote import Remote
+
+# How the source of a branch relates to the main revision:
+#   in        the source is in main's history (`behind` says how far main is ahead)
+#   outside   the source is not in main's history (published from another branch)
+#   missing   the source commit is not in this repository
+#   shallow   this clone's history is cut, so it cannot tell
+#   unknown   the branch records no source
+Lineage = Literal["in", "outside", "missing", "shallow", "unknown"]
+
+
+@dataclass(frozen=True)
+class Publish:
+    """One commit of an env branch."""
+
+    commit: str
+    time: dt.datetime
+    source: str | None
+    subject: str
+    clusters: int | None  # clusters on the branch after it
+    changed: str  # the body's summary line ("3 clusters changed, …")
+    by_hydrate: bool = True  # False: a commit made by hand on the branch
+
+
+@dataclass(frozen=True)
+class EnvStatus:
+    env: str
+    branch: str
+    agent: str
+    head: Publish | None
+    behind: int | None  # commits on the main revision since the source; None if unknown
+    lineage: Lineage = "unknown"
+    read: str = ""  # the ref the head was read from, or the remote's URL
+    foreign: str | None = None  # why the head is not a hydrate branch head (None: it is)
+    drift: tuple[str, ...] = ()  # clusters edited on the branch since hydrate wrote them
+    retired: bool = False  # a hydrate branch of an environment the inventory no longer has
+
+
+def _publish(repo: pygit2.Repository, commit: pygit2.Commit) -> Publish:
+    trailers = commit.message_trailers
+    lines = commit.message.splitlines()
+    summary = next((ln for ln in lines[1:] if ln.startswith("Render of ")), "")
+    meta = branch.metadata_of(repo, commit)
+    clusters = meta.get("clusters")
+    recorded = meta.get("source")
+    # A commit made by hand keeps the metadata: its source is still the last render's.
+    source = trailers.get(branch.SOURCE_TRAILER) or (
+        str(recorded["commit"]) if isinstance(recorded, dict) and "commit" in recorded else None)
+    when = dt.datetime.fromtimestamp(commit.commit_time, dt.timezone(
+        dt.timedelta(minutes=commit.commit_time_offset)))
+    return Publish(str(commit.id), when, source,
+                   lines[0] if lines else "", len(clusters) if isinstance(clusters, dict) else None,
+                   summary.split(": ", 1)[1] if ": " in summary else summary,
+                   branch.SOURCE_TRAILER in trailers)
+
+
+def _head(repo: pygit2.Repository, name: str,
+          remote: Remote | None) -> tuple[pygit2.Commit, str] | None:
+    if remote is not None:
+        found = remote.fetch(name)
+        return (found, remote.url) if found is not None else None
+    return branch.head(repo, name)
+
+
+def _remote(ctx: Context, repo: pygit2.Repository, spec: str | None) -> Remote | None:
+    if spec is None:
+        return None
+    configure_tls(ctx.environ)
+    return Remote(repo, spec, Credentials.from_environ(ctx.environ))
+
+
+def lineage(repo: pygit2.Repository, tip: pygit2.Commit, source: str | None,
+            shallow: bool) -> tuple[Lineage, int | None]:
+    """How `source` relates to `tip`, and how many commits `tip` is ahead of it. `shallow`:
+    whether the clone's history is cut."""
+    try:
+        oid = pygit2.Oid(hex=source or "")
+    except ValueError:
+        return "unknown", None
+    if not repo.odb.exists(oid):
+        return ("shallow" if shallow else "missing"), None
+    try:
+        ahead, behind = repo.ahead_behind(tip.id, oid)
+    except (ValueError, KeyError, pygit2.GitError):
+        return ("shallow" if shallow else "unknown"), None
+    if behind:
+        # Not an ancestor; in a shallow clone the cut history may hide that it is one.
+        return ("shallow" if shallow else "outside"), None
+    return "in", ahead
+
+
+def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus]:
+    """Each environment's branch head, its source, how far `main` is ahead of it, and the
+    clusters edited on the branch."""
+    repo = open_repository(ctx.repo)
+    main_tree = tree_at(repo, main, config_root(repo, ctx.repo))
+    tip = main_tree.commit
+    # Read before any fetch: libgit2 forgets a clone's shallow roots when it fetches an
+    # unrelated branch such as an env branch.
+    shallow = repo.is_shallow
+    inv = inventory_mod.load(main_tree)
+    rem = _remote(ctx, repo, remote)
+    found = []
+    for env in inv.environments:
+        head = _head(repo, env.branch, rem)
+        if head is None:
+            found.append(EnvStatus(env.name, env.branch, env.agent, None, None))
+            continue
+        commit, read = head
+        pub = _publish(repo, commit)
+        problem = branch.foreign(repo, commit, env.name)
+        if problem is not None:
+            found.append(EnvStatus(env.name, env.branch, env.agent, pub, None, "unknown", read,
+                                   problem))
+            continue
+        how, behind = lineage(repo, tip, pub.source, shallow)
+        found.append(EnvStatus(env.name, env.branch, env.agent, pub, behind, how, read, None,
+                               branch.drift(repo, commit)))
+    return found + _retired(repo, inv, rem, tip, shallow)
+
+
+def _retired(repo: pygit2.Repository, inv: Inventory, rem: Remote | None,
+             tip: pygit2.Commit, shallow: bool) -> list[EnvStatus]:
+    """Branches hydrate wrote for environments the inventory no longer has: agents that
+    read them keep applying what they hold. Local and remote-tracking branches are all
+    looked at; of a remote's, those beside the environment branches (e.g. `env/*`)."""
+    known = {env.branch for env in inv.environments}
+    if rem is not None:
+        folders = {b.rsplit("/", 1)[0] + "/" for b in known if "/" in b}
+        names = sorted(n for ref in rem.heads() if (n := ref.removeprefix("refs/heads/"))
+                       not in known and n.startswith(tuple(folders)))
+    else:
+        names = sorted({name for ref in repo.references
+                        if (name := _branch_name(repo, ref)) is not None and name not in known})
+    found = []
+    for name in names:
+        head = _head(repo, name, rem)
+        if head is None:
+            continue
+        commit, read = head
+        meta = branch.metadata_of(repo, commit)
+        env = meta.get("environment")
+        if not isinstance(env, str) or branch.foreign(repo, commit, env) is not None:
+            continue  # not a hydrate branch: none of our business
+        pub = _publish(repo, commit)
+        how, behind = lineage(repo, tip, pub.source, shallow)
+        found.append(EnvStatus(env, name, str(meta.get("agent", "?")), pub, behind, how, read,
+                               retired=True))
+    return found
+
+
+def _branch_name(repo: pygit2.Repository, ref: str) -> str | None:
+    """`env/prod` for refs/heads/env/prod and refs/remotes/origin/env/prod, else None."""
+    if ref.startswith("refs/heads/"):
+        return ref.removeprefix("refs/heads/")
+    for remote in repo.remotes.names():
+        if ref.startswith(f"refs/remotes/{remote}/") and not ref.endswith("/HEAD"):
+            return ref.removeprefix(f"refs/remotes/{remote}/")
+    return None
+
+
+def history(ctx: Context, env_name: str, main: str, remote: str | None = None,
+            limit: int = 50) -> list[Publish]:
+    """The publishes of an environment branch, newest first."""
+    repo = open_repository(ctx.repo)
+    env = inventory_mod.load(tree_at(repo, main, config_root(repo, ctx.repo))).environment(
+        env_name)
+    head = _head(repo, env.branch, _remote(ctx, repo, remote))
+    if head is None:
+        hint = "" if remote else (", no local or remote-tracking branch; use --remote to "
+                                  "read a remote")
+        raise GitError(f"{env.branch}: no such branch (nothing published to {env.name} yet"
+                       f"{hint})")
+    entries = []
+    for commit in repo.walk(head[0].id, pygit2.enums.SortMode.TOPOLOGICAL):
+        entries.append(_publish(repo, commit))
+        if len(entries) >= limit:
+            break
+    return entries

@@ -1,0 +1,6 @@
+"""Stage 2, from inventory to rendered objects: the package graph, materialising each
+(cluster, package) input, running helm and kustomize once per distinct input (cached),
+post-processing, what a change affects, and the shards of a CI matrix.
+
+May import: `pipeline.config` and the base modules.
+"""

@@ -1,0 +1,306 @@
+"""From (cluster, package) to the exact input of a tool run, and its key.
+
+The key of a render is the digest of its materialised input: the files the tool will
+see (after Jinja2), the merged values, the arguments and the tool's version. Clusters
+whose inputs are equal get equal keys and share one tool run. Nothing is written to
+disk here: files are named by their git blob id and read only when a run needs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pygit2
+
+from pipeline.config import kustomizations, values
+from pipeline.config.model import Cluster, Inventory, Layer, Package
+from pipeline.config.schema import check_yaml, parse
+from pipeline.config.source import Tree
+from pipeline.config.templating import Templates
+from pipeline.errors import ConfigError
+from pipeline.render import probes
+from pipeline.render.tools import Tool, Toolset
+
+LAYER_DIRS = {"classes": "class", "sites": "site", "clusters": "cluster"}
+HELM_OUTPUT = "chart-output.yaml"
+
+
+@dataclass(frozen=True)
+class File:
+    """A workspace file: its blob id, and either its bytes or where to read them."""
+
+    oid: str
+    data: bytes | None = None
+    source: str | None = None
+
+
+Files = Mapping[str, File]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One tool run: what to call, in a workspace holding `files`."""
+
+    tool: Literal["helm", "kustomize"]
+    args: tuple[str, ...]
+    files: Files
+    key: str
+    probes: tuple[probes.Probe, ...] = ()  # targeted patches that must match something
+    places: Mapping[str, str] = field(default_factory=dict)  # workspace dir → repository dir
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Kustomize Components to apply over a Helm chart's output (written as HELM_OUTPUT)."""
+
+    files: Files
+    digest: str
+    probes: tuple[probes.Probe, ...] = ()
+    places: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Input:
+    cluster: str
+    package: str
+    run: Run
+    overlay: Overlay | None = None
+
+
+def digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def files_digest(files: Files) -> list[tuple[str, str]]:
+    return sorted((path, f.oid) for path, f in files.items())
+
+
+def run_key(tool: Tool, args: tuple[str, ...], files: Files) -> str:
+    return digest(tool.id, args, files_digest(files))
+
+
+def overlay_key(tool: Tool, overlay: Overlay, chart_output: bytes) -> str:
+    """Key of the Components run over a chart output."""
+    return digest(tool.id, "overlay", overlay.digest, str(pygit2.hash(chart_output)))
+
+
+def blob(data: bytes) -> File:
+    """A workspace file made in memory."""
+    return File(str(pygit2.hash(data)), data=data)
+
+
+def _wrapper(resources: list[str], components: list[str]) -> bytes:
+    doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+           "resources": resources, "components": components}
+    return json.dumps(doc, indent=2).encode() + b"\n"
+
+
+class Materialiser:
+    """Builds `Input`s; caches what is the same for every cluster (per render only)."""
+
+    def __init__(self, tree: Tree, inventory: Inventory, tools: Toolset) -> None:
+        self._tree = tree
+        self._inv = inventory
+        self._tools = tools
+        self._templates = Templates(tree)
+        self._package_files: dict[str, dict[str, File]] = {}
+        self._static: dict[str, File] = {}
+        self._static_values: dict[str, dict[str, Any]] = {}
+        self._rendered_values: dict[tuple[str, bytes], dict[str, Any]] = {}
+        self._checked_yaml: set[tuple[str, bytes]] = set()  # rendered YAML already checked
+        self._chart_names: dict[str, dict[str, str]] = {}
+        self._probe_sets: dict[tuple[str, tuple[tuple[str, str], ...]],
+                               tuple[dict[str, File], tuple[probes.Probe, ...]]] = {}
+        self._kustomizations: dict[tuple[str, str], tuple[Any, File | None, tuple[probes.Probe, ...]]] = {}
+
+    def _static_file(self, path: str) -> File:
+        found = self._static.get(path)
+        if found is None:
+            found = self._static[path] = File(self._tree.blob_id(path), source=path)
+        return found
+
+    def _values_file(self, path: str) -> dict[str, Any]:
+        found = self._static_values.get(path)
+        if found is None:
+            found = self._static_values[path] = _as_values(path, self._tree.read(path))
+        return found
+
+    def package_files(self, pkg: Package) -> dict[str, File]:
+        found = self._package_files.get(pkg.name)
+        if found is None:
+            if pkg.type == "helm":
+                assert pkg.chart is not None
+                found = {f"chart/{rel}": self._static_file(f"{pkg.chart}/{rel}")
+                         for rel in self._tree.files(pkg.chart)}
+            else:
+                found = {f"package/{rel}": self._static_file(f"{pkg.path}/{rel}")
+                         for rel in self._tree.files(pkg.path) if rel != "package.yaml"}
+            self._package_files[pkg.name] = found
+        return found
+
+    def context(self, cluster: Cluster, pkg: Package) -> dict[str, Any]:
+        """What Jinja2 templates see."""
+        return {
+            "cluster": {"name": cluster.name, "class": cluster.class_name, "site": cluster.site,
+                        "environment": cluster.environment, "labels": dict(cluster.labels)},
+            "vars": dict(cluster.vars),
+            "env": cluster.environment,
+            "package": {"name": pkg.name, "namespace": pkg.namespace or ""},
+        }
+
+    def _layer_files(self, layer: Layer, index: int, cluster: Cluster,
+                     ctx: Mapping[str, Any]) -> tuple[dict[str, File], dict[str, Any] | None]:
+        """The layer's files in the workspace (under layers/<i>-<scope>/) and its values."""
+        prefix = f"layers/{index}-{LAYER_DIRS[layer.scope]}"
+        files: dict[str, File] = {}
+        layer_values: dict[str, Any] | None = None
+        for rel in layer.files:
+            path = f"{layer.path}/{rel}"
+            out = rel.removesuffix(".j2")
+            if rel.endswith(".j2"):
+                data = self._templates.render(path, ctx, f"cluster {cluster.name}")
+                if out in kustomizations.NAMES:
+                    kustomizations.check(path, parse(path, data), component=True, root=layer.path)
+                if out == "values.yaml":
+                    # Many clusters render a template to the same text: parse it once.
+                    memo = (path, data)
+                    layer_values = self._rendered_values.get(memo)
+                    if layer_values is None:
+                        layer_values = self._rendered_values[memo] = _as_values(path, data)
+                    continue
+                if out.endswith((".yaml", ".yml")) and (path, data) not in self._checked_yaml:
+                    check_yaml(path, data)  # kustomize keeps one of two equal keys silently
+                    self._checked_yaml.add((path, data))
+                files[f"{prefix}/{out}"] = File(blob(data).oid, data=data, source=path)
+            elif out == "values.yaml":
+                layer_values = self._values_file(path)
+            else:
+                files[f"{prefix}/{out}"] = self._static_file(path)
+        return files, layer_values
+
+    def input(self, cluster: Cluster, package: str) -> Input:
+        """The materialised input of rendering `package` for `cluster`."""
+        pkg = self._inv.packages[package]
+        layers = self._inv.layers_of(cluster, package)
+        ctx = self.context(cluster, pkg)
+        layer_files: dict[str, File] = {}
+        components: list[str] = []
+        places: dict[str, str] = {}
+        values_layers: list[Mapping[str, Any]] = []
+        if pkg.type == "helm" and self._tree.is_file(f"{pkg.path}/values.yaml"):
+            values_layers.append(self._values_file(f"{pkg.path}/values.yaml"))
+        for index, layer in enumerate(layers):
+            files, layer_values = self._layer_files(layer, index, cluster, ctx)
+            layer_files.update(files)
+            if layer_values is not None:
+                values_layers.append(layer_values)
+            if layer.has_component:
+                components.append(f"layers/{index}-{LAYER_DIRS[layer.scope]}")
+            places[f"layers/{index}-{LAYER_DIRS[layer.scope]}"] = layer.path
+        if pkg.type == "kustomize":
+            return self._kustomize_input(cluster, pkg, layer_files, components,
+                                         {"package": pkg.path, **places})
+        return self._helm_input(cluster, pkg, values_layers, layer_files, components, places)
+
+    def _kustomize_input(self, cluster: Cluster, pkg: Package, layer_files: dict[str, File],
+                         components: list[str], places: Mapping[str, str]) -> Input:
+        files = dict(self.package_files(pkg))
+        root = "package"
+        if components:
+            files.update(layer_files)
+            files["kustomization.yaml"] = blob(_wrapper(["package"], components))
+            root = "."
+        files, found = self._probed(files, root)
+        args = (root,)
+        tool = self._tools.kustomize
+        run = Run("kustomize", args, files, run_key(tool, args, files), found, places)
+        return Input(cluster.name, pkg.name, run)
+
+    def _helm_input(self, cluster: Cluster, pkg: Package, values_layers: list[Mapping[str, Any]],
+                    layer_files: dict[str, File], components: list[str],
+                    places: Mapping[str, str]) -> Input:
+        assert pkg.release_name is not None
+        files = dict(self.package_files(pkg))
+        files["values.json"] = blob(values.canonical(values.merge(*values_layers)))
+        kube_version = self._inv.classes[cluster.class_name].kubernetes_version
+        args = ("template", pkg.release_name, "./chart",
+                *(("--namespace", pkg.namespace) if pkg.namespace else ()),
+                "--values", "values.json", "--include-crds", "--skip-tests",
+                "--kube-version", f"v{kube_version}")
+        run = Run("helm", args, files, run_key(self._tools.helm, args, files),
+                  places=self._chart_places(pkg))
+        overlay = None
+        if components:
+            wanted = set(components)
+            ofiles = {p: f for p, f in layer_files.items()
+                      if "/".join(p.split("/")[:2]) in wanted}
+            ofiles["kustomization.yaml"] = blob(_wrapper([HELM_OUTPUT], components))
+            ofiles, found = self._probed(ofiles, ".")
+            overlay = Overlay(ofiles, digest(files_digest(ofiles)), found,
+                              {p: d for p, d in places.items() if p in wanted})
+        return Input(cluster.name, pkg.name, run, overlay)
+
+    def _chart_places(self, pkg: Package) -> dict[str, str]:
+        """Helm names templates `<chart name>/templates/...`: where they are in the repository."""
+        assert pkg.chart is not None
+        places = self._chart_names.get(pkg.chart)
+        if places is None:
+            meta = parse(f"{pkg.chart}/Chart.yaml", self._tree.read(f"{pkg.chart}/Chart.yaml"))
+            name = meta.get("name") if isinstance(meta, dict) else None
+            places = self._chart_names[pkg.chart] = {"chart": pkg.chart}
+            if isinstance(name, str) and name:
+                places.update({f"{name}/templates": f"{pkg.chart}/templates",
+                               f"{name}/charts": f"{pkg.chart}/charts"})
+        return places
+
+    def _kustomization(self, path: str, f: File) -> tuple[Any, File | None, tuple[probes.Probe, ...]]:
+        """A workspace kustomization parsed, and probed (see `probes.insert`): the file
+        to use instead (None: keep it) and its probes. Once per path and content."""
+        memo = (path, f.oid)
+        found = self._kustomizations.get(memo)
+        if found is None:
+            where = f.source or path
+            data = parse(where, f.data if f.data is not None else self._tree.read(where))
+            probed = probes.insert(path, data) if isinstance(data, dict) else probes.Probed(None, ())
+            new = (File(blob(probed.text).oid, data=probed.text, source=f.source)
+                   if probed.text is not None else None)
+            found = self._kustomizations[memo] = (data, new, probed.probes)
+        return found
+
+    def _probed(self, files: dict[str, File], root: str) -> tuple[dict[str, File], tuple[probes.Probe, ...]]:
+        """`files` with probes in each kustomization a build of `root` reaches (worked out
+        once per set of kustomizations: most clusters share theirs)."""
+        kfiles = tuple((p, f.oid) for p, f in files.items()
+                       if posixpath.basename(p) in kustomizations.NAMES)
+        found = self._probe_sets.get((root, kfiles))
+        if found is None:
+            def kustomization_of(folder: str) -> str | None:
+                return next((p for p in (posixpath.join(folder, n) if folder != "." else n
+                                         for n in kustomizations.NAMES) if p in files), None)
+
+            changed: dict[str, File] = {}
+            more: list[probes.Probe] = []
+            for path in probes.reachable(root, kustomization_of,
+                                         lambda p: self._kustomization(p, files[p])[0]):
+                _, new, probed = self._kustomization(path, files[path])
+                if new is not None:
+                    changed[path] = new
+                    more.extend(probed)
+            found = self._probe_sets[(root, kfiles)] = (changed, tuple(more))
+        changed, found_probes = found
+        return ({**files, **changed} if changed else files), found_probes
+
+
+def _as_values(path: str, data: bytes) -> dict[str, Any]:
+    parsed = parse(path, data)
+    if parsed is None:
+        return {}
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"{path}:1: Helm values must be a mapping (key: value lines), "
+                          f"not a {type(parsed).__name__}")
+    return parsed

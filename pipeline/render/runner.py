@@ -1,0 +1,140 @@
+"""Runs distinct tool invocations in parallel, each in its own throw-away workspace.
+
+A workspace holds copies of files from the configuration folders only (fleet/, bases/,
+overlays/), never links, so a tool run sees nothing else of the checkout. A kustomize
+run with probes (see `pipeline.render.probes`) must show that each targeted patch matched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from pipeline.config.source import Tree, readable
+from pipeline.errors import ConfigError, RenderError, ToolError
+from pipeline.render import probes, tools
+from pipeline.render.cache import Cache, NoCache
+from pipeline.render.materialise import File, Run
+from pipeline.render.probes import Probe
+
+Progress = Callable[[str, int, int], None]
+
+
+class Runner:
+    """Executes Runs (helm/kustomize) with at most `jobs` at a time; counts them."""
+
+    def __init__(self, tree: Tree, toolset: tools.Toolset, *, workdir: Path, jobs: int,
+                 progress: Progress | None = None, environ: Mapping[str, str] | None = None,
+                 cache: Cache | None = None) -> None:
+        self._tree = tree
+        self._tools = toolset
+        self._workdir = workdir
+        self._jobs = max(1, jobs)
+        self._progress = progress
+        self._home = workdir / "home"
+        self._home.mkdir(parents=True, exist_ok=True)
+        self._env = tools.hermetic_env(self._home, environ if environ is not None else os.environ)
+        self._cache: Cache = cache if cache is not None else NoCache()
+        self.runs: Counter[str] = Counter()
+        self.hits = 0
+
+    def _contents(self, files: Mapping[str, File], where: str) -> dict[str, bytes]:
+        # Reads happen here, on the calling thread: a git object database is not shared
+        # across threads.
+        contents: dict[str, bytes] = {}
+        for path, f in files.items():
+            if f.data is None:
+                source = f.source or path
+                if not readable(source):
+                    raise ConfigError(f"{where}: {source}: outside the configuration folders "
+                                      "(fleet/, bases/, overlays/), which are all a render may "
+                                      "read; move it into the package")
+            contents[path] = f.data if f.data is not None else self._tree.read(f.source or path)
+        return contents
+
+    def _run_one(self, run: Run, contents: dict[str, bytes], where: str) -> tuple[bytes, int]:
+        """The run's output (without probe markers), and how many tool runs it took."""
+        workspace = Path(tempfile.mkdtemp(prefix="run-", dir=self._workdir))
+        try:
+            for path, data in contents.items():
+                target = workspace / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            tool = self._tools.helm if run.tool == "helm" else self._tools.kustomize
+            argv = [*tool.argv, *run.args]
+            output = tools.run(argv, cwd=workspace, env=self._env, what=where, places=run.places)
+            if not run.probes:
+                return output, 1
+            output, seen = probes.strip(output)
+            missing = [probe for probe in run.probes if probe.id not in seen]
+            for probe in missing:
+                if not self._matched(argv, workspace, contents[probe.file], probe, run, where):
+                    source = run.files[probe.file].source or tools.rename(
+                        probe.file, workspace, run.places)
+                    raise RenderError(
+                        f"{source}: {probe.key}: target {probe.target} matches no object "
+                        f"(rendering {where}), so the patch would silently do nothing; "
+                        "fix the target, or remove the patch")
+            return output, 1 + len(missing)
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    def _matched(self, argv: list[str], workspace: Path, text: bytes, probe: Probe, run: Run,
+                 where: str) -> bool:
+        """Whether a probe whose marker is missing matched objects that a later patch
+        deleted: one more run, with the probe made to fail on any object it meets."""
+        path = workspace / probe.file
+        path.write_bytes(probes.failing(text, probe.id))
+        try:
+            tools.run(argv, cwd=workspace, env=self._env, what=where, places=run.places)
+        except ToolError as e:
+            if probes.matched_in(str(e), probe.id):
+                return True
+            raise
+        finally:
+            path.write_bytes(text)
+        return False
+
+    def execute(self, batch: Sequence[tuple[Run, Sequence[str]]]) -> dict[str, bytes]:
+        """Output of each Run by key; the first failure cancels the rest and is raised,
+        naming one (cluster/package) that needed it and how many others did."""
+        results: dict[str, bytes] = {}
+        todo = []
+        for run, owners in batch:
+            cached = self._cache.get(run.key)
+            if cached is None:
+                todo.append((run, owners))
+            else:
+                results[run.key] = cached
+                self.hits += 1
+        if not todo:
+            return results
+        total = len(batch)
+        with ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="hydrate-run") as pool:
+            futures: dict[Future[tuple[bytes, int]], tuple[Run, Sequence[str]]] = {}
+            for run, owners in todo:
+                where = owners[0] + (f" (and {len(owners) - 1} more with the same input)"
+                                     if len(owners) > 1 else "")
+                fut = pool.submit(self._run_one, run, self._contents(run.files, where), where)
+                futures[fut] = (run, owners)
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for fut in done:
+                    error = fut.exception()
+                    if error is not None:
+                        for other in pending:
+                            other.cancel()
+                        raise error
+                    run, _ = futures[fut]
+                    results[run.key], count = fut.result()
+                    self._cache.put(run.key, results[run.key])
+                    self.runs[run.tool] += count
+                if self._progress:
+                    self._progress("tool runs", len(results), total)
+        return results

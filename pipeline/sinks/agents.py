@@ -1,0 +1,136 @@
+"""What pull-based agents need: the cluster layout on the branch, and the objects an
+operator applies once (`hydrate bootstrap`).
+
+* Argo CD (default): the cluster directory is the render output as is; packages are
+  ordered by their `argocd.argoproj.io/sync-wave` annotations.
+* Flux: the cluster root lists one Flux `Kustomization` per package (in `_flux/`), each
+  applying its package directory with `dependsOn` from the dependency graph and
+  `wait: true`, so Flux applies a package only once its dependencies are healthy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pipeline.config import yamlio
+from pipeline.config.model import Environment
+from pipeline.render.engine import ClusterRender
+from pipeline.render.graph import Edge
+from pipeline.sinks import output
+
+FLUX_DIR = "_flux"  # package names are DNS labels, so no package directory is called this
+FLUX_NS = "flux-system"
+ARGOCD_NS = "argocd"
+SOURCE_NAME = "hydrate"
+
+
+def flux_name(package: str) -> str:
+    return f"hydrate-{package}"
+
+
+def flux_kustomization(cluster: str, package: str, edges: Sequence[Edge],
+                       env: Environment) -> dict[str, Any]:
+    deps = sorted({e.dependency for e in edges if e.dependent == package})
+    spec: dict[str, Any] = {
+        "interval": "10m",
+        "retryInterval": "1m",
+        "timeout": "5m",
+        "path": f"./clusters/{cluster}/{package}",
+        "prune": True,
+        "wait": True,
+        "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME},
+    }
+    if deps:
+        spec["dependsOn"] = [{"name": flux_name(d)} for d in deps]
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": flux_name(package), "namespace": FLUX_NS,
+                     "labels": {"hydrate.dev/environment": env.name}},
+        "spec": spec,
+    }
+
+
+def cluster_files(render: ClusterRender, env: Environment) -> dict[str, bytes]:
+    """The cluster's files on the env branch, in the layout of `env`'s agent."""
+    return layout(env, render.cluster.name, output.cluster_files(render), render.plan.edges)
+
+
+def layout(env: Environment, cluster: str, files: Mapping[str, bytes],
+           edges: Sequence[Edge]) -> dict[str, bytes]:
+    """A cluster's render output (`output.cluster_files`) in the layout of `env`'s agent."""
+    found = dict(files)
+    if env.agent != "flux":
+        return found
+    names = sorted({path.split("/", 1)[0] for path in files if "/" in path})
+    for name in names:
+        found[f"{FLUX_DIR}/{name}.yaml"] = yamlio.dump(
+            flux_kustomization(cluster, name, edges, env)).encode()
+    found["kustomization.yaml"] = output.kustomization(f"{FLUX_DIR}/{n}.yaml" for n in names)
+    return found
+
+
+def _sync_policy() -> dict[str, Any]:
+    return {"automated": {"prune": True, "selfHeal": True},
+            "syncOptions": ["ServerSideApply=true", "PruneLast=true"]}
+
+
+def argocd_application(env: Environment, cluster: str, repo_url: str,
+                       destination: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": f"{cluster}", "namespace": ARGOCD_NS,
+                     "labels": {"hydrate.dev/environment": env.name},
+                     "finalizers": ["resources-finalizer.argocd.argoproj.io"]},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url, "targetRevision": env.branch,
+                       "path": f"clusters/{cluster}"},
+            "destination": dict(destination),
+            "syncPolicy": _sync_policy(),
+        },
+    }
+
+
+def argocd_applicationset(env: Environment, repo_url: str) -> dict[str, Any]:
+    """One Application per directory in clusters/, each sent to the Argo CD cluster
+    registered under the directory's name."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "ApplicationSet",
+        "metadata": {"name": f"hydrate-{env.name}", "namespace": ARGOCD_NS},
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"git": {"repoURL": repo_url, "revision": env.branch,
+                                    "directories": [{"path": "clusters/*"}]}}],
+            "template": {
+                "metadata": {"name": "{{.path.basename}}",
+                             "labels": {"hydrate.dev/environment": env.name}},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": repo_url, "targetRevision": env.branch,
+                               "path": "{{.path.path}}"},
+                    "destination": {"name": "{{.path.basename}}"},
+                    "syncPolicy": _sync_policy(),
+                },
+            },
+        },
+    }
+
+
+def flux_source_and_root(env: Environment, cluster: str, repo_url: str,
+                         secret: str | None) -> list[dict[str, Any]]:
+    repo_spec: dict[str, Any] = {"interval": "1m", "url": repo_url, "ref": {"branch": env.branch}}
+    if secret:
+        repo_spec["secretRef"] = {"name": secret}
+    return [
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": SOURCE_NAME, "namespace": FLUX_NS}, "spec": repo_spec},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": SOURCE_NAME, "namespace": FLUX_NS},
+         "spec": {"interval": "10m", "path": f"./clusters/{cluster}", "prune": True,
+                  "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME}}},
+    ]

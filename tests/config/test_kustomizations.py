@@ -1,0 +1,149 @@
+"""What a kustomization may name: paths inside its package or layer, nothing remote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pipeline.config import kustomizations
+from pipeline.config.yamlio import load
+from pipeline.errors import ConfigError
+
+LAYER = "overlays/classes/pop/pos-app"
+FILE = f"{LAYER}/kustomization.yaml"
+OUT = "../../../../../tmp/x"  # from the layer: out of the repository
+
+
+def _check(text: str, *, component: bool = True, root: str = LAYER) -> None:
+    head = "kind: Component\n" if component else "kind: Kustomization\n"
+    data: Any = load(head + text)
+    kustomizations.check(f"{root}/kustomization.yaml", data, component=component, root=root)
+
+
+# Every path-bearing field of kustomize v5's types.Kustomization, and the path fields of
+# inline generator / transformer configs, with a path that leaves the layer.
+ESCAPES = {
+    "resources": (f"resources: [{OUT}]", "resources[0]"),
+    "bases": (f"bases: [{OUT}]", "bases[0]"),
+    "components": (f"components: [{OUT}]", "components[0]"),
+    "crds": (f"crds: [{OUT}/crd.yaml]", "crds[0]"),
+    "configurations": (f"configurations: [{OUT}/c.yaml]", "configurations[0]"),
+    "openapi": (f"openapi: {{path: {OUT}/schema.json}}", "openapi.path"),
+    "transformers (a directory)": (f"transformers: [{OUT}]", "transformers[0]"),
+    "generators": (f"generators: [ok.yaml, {OUT}]", "generators[1]"),
+    "validators": (f"validators: [{OUT}]", "validators[0]"),
+    "patches": (f"patches: [{{path: {OUT}/p.yaml, target: {{kind: Deployment}}}}]",
+                "patches[0].path"),
+    "patchesJson6902": (f"patchesJson6902: [{{path: {OUT}/p.json}}]", "patchesJson6902[0].path"),
+    "patchesStrategicMerge": (f"patchesStrategicMerge: [{OUT}/p.yaml]",
+                              "patchesStrategicMerge[0]"),
+    "replacements": (f"replacements: [{{path: {OUT}/r.yaml}}]", "replacements[0].path"),
+    "configMapGenerator files key=path": (
+        f"configMapGenerator: [{{name: c, files: [conf={OUT}/passwd]}}]",
+        "configMapGenerator[0].files[0]"),
+    "configMapGenerator files path": (
+        f"configMapGenerator: [{{name: c, files: [{OUT}/passwd]}}]",
+        "configMapGenerator[0].files[0]"),
+    "configMapGenerator envs": (f"configMapGenerator: [{{name: c, envs: [{OUT}/e.env]}}]",
+                                "configMapGenerator[0].envs[0]"),
+    "secretGenerator env": (f"secretGenerator: [{{name: s, env: {OUT}/e.env}}]",
+                            "secretGenerator[0].env"),
+    "inline PatchTransformer": (
+        "transformers:\n- |\n  apiVersion: builtin\n  kind: PatchTransformer\n"
+        f"  metadata: {{name: p}}\n  path: {OUT}/p.yaml\n  target: {{kind: Deployment}}\n",
+        "transformers[0].path"),
+    "inline PatchStrategicMergeTransformer": (
+        "transformers:\n- |\n  apiVersion: builtin\n  kind: PatchStrategicMergeTransformer\n"
+        f"  metadata: {{name: p}}\n  paths: [{OUT}/p.yaml]\n", "transformers[0].paths[0]"),
+    "inline ConfigMapGenerator": (
+        "generators:\n- |\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n"
+        f"  metadata: {{name: c}}\n  files: [{OUT}/passwd]\n", "generators[0].files[0]"),
+    "inline ReplacementTransformer": (
+        "transformers:\n- |\n  apiVersion: builtin\n  kind: ReplacementTransformer\n"
+        f"  metadata: {{name: r}}\n  replacements: [{{path: {OUT}/r.yaml}}]\n",
+        "transformers[0].replacements[0].path"),
+    "absolute path": ("resources: [/etc/hostname]", "resources[0]"),
+    "into a sibling layer": ("resources: [../ingress/x.yaml]", "resources[0]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ESCAPES))
+def test_every_path_field_must_stay_in_the_layer(case: str) -> None:
+    text, key = ESCAPES[case]
+    with pytest.raises(ConfigError) as err:
+        _check(text)
+    assert str(err.value).startswith(f"{FILE}: {key}: ")
+    assert f"self-contained within {LAYER}" in str(err.value)
+
+
+REMOTES = [
+    "https://github.com/org/repo//deploy?ref=v1",
+    "http://example.com/x.yaml",
+    "ssh://git@example.com/org/repo",
+    "file:///srv/git/repo//deploy",
+    "git::https://example.com/org/repo",
+    "oci://registry.example.com/kustomize/base",
+    "git@github.com:org/repo//p",
+    "deploy@example.com:org/repo",
+    "github.com:org/repo",
+    "github.com/org/repo/deploy",
+    "GitHub.com/org/repo",
+    "gh:org/repo",
+    "gitlab.example.com:org/repo.git",
+]
+
+
+@pytest.mark.parametrize("ref", REMOTES)
+def test_every_remote_form_is_refused(ref: str) -> None:
+    with pytest.raises(ConfigError, match="remote resources are not allowed"):
+        _check(f"resources: ['{ref}']")
+    with pytest.raises(ConfigError, match=r"components\[0\]: .*remote resources are not allowed"):
+        _check(f"components: ['{ref}']")
+
+
+def test_local_paths_and_inline_configs_pass() -> None:
+    _check(
+        "resources: [pdb.yaml, ./extra/svc.yaml, sub]\n"
+        "patches:\n- path: spread.yaml\n  target: {kind: Deployment}\n"
+        "- patch: |-\n    - {op: remove, path: /spec/replicas}\n  target: {kind: Deployment}\n"
+        "patchesStrategicMerge:\n- |-\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: x}\n"
+        "configMapGenerator:\n- name: c\n  files: [conf=config/app.conf, config/other.conf]\n"
+        "  envs: [config/a.env]\n"
+        "transformers:\n- |\n  apiVersion: builtin\n  kind: PatchTransformer\n"
+        "  metadata: {name: p}\n  path: spread.yaml\n  target: {kind: Deployment}\n"
+        "replacements:\n- source: {kind: ConfigMap, name: x}\n  targets: []\n"
+    )
+
+
+def test_a_package_may_use_its_own_subfolders() -> None:
+    root = "bases/log-shipper"
+    _check("resources: [rbac.yaml]\nconfigMapGenerator:\n- name: c\n  files: [config/a.conf]\n",
+           component=False, root=root)
+    with pytest.raises(ConfigError, match="leaves the package directory"):
+        _check("resources: [../cert-manager]\n", component=False, root=root)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("generators:\n- |\n  apiVersion: builtin\n  kind: HelmChartInflationGenerator\n"
+     "  metadata: {name: h}\n  chartName: x\n", "generators[0]: kind: HelmChartInflationGenerator"),
+    ("transformers:\n- |\n  apiVersion: example.com/v1\n  kind: Sed\n  metadata:\n    name: s\n"
+     "    annotations:\n      config.kubernetes.io/function: |\n        exec: {path: /bin/sh}\n",
+     "transformers[0]: config.kubernetes.io/function: KRM functions"),
+    ("helmCharts: [{name: x}]", "helmCharts: not allowed"),
+])
+def test_programs_and_helm_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _check(text)
+    assert str(err.value).startswith(f"{FILE}: {message}")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("patches: spread.yaml", "patches: expected a list"),
+    ("configMapGenerator: [conf.yaml]", r"configMapGenerator\[0\]: expected a mapping"),
+    ("resources: [1]", r"resources\[0\]: expected a path"),
+    ("secretGenerator: [{name: s, files: ['']}]", r"secretGenerator\[0\].files\[0\]: expected a path"),
+])
+def test_a_malformed_field_is_a_config_error(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _check(text)

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import yamlio
+from pipeline.render import tools
+
+# Strings some YAML reader takes for something else when written bare.
+TRICKY = ["on", "off", "yes", "no", "y", "n", "Y", "N", "true", "False", "~", "null", "",
+          "0755", "0o17", "0x1F", "1_000", "1e3", "-1.5e-3", ".inf", "-.Inf", ".nan", "12",
+          "1:30", "2026-11-23", "2026-11-23T10:00:00Z", "=", "<<", "- item", "a: b",
+          "# not a comment", "trailing ", "multi\nline\n", "plain-text", "@at", "*star"]
+
+
+def _object(data: dict[str, object]) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "Probe", "metadata": {"name": "x"}, "spec": data}
+
+
+def test_dumped_strings_read_back_as_strings_by_kubernetes(
+        kubectl_json: Callable[[str], object]) -> None:
+    data = {f"k{i}": s for i, s in enumerate(TRICKY)}
+    parsed = kubectl_json(yamlio.dump(_object(data)))
+    assert isinstance(parsed, dict)
+    assert parsed["spec"] == data
+
+
+@pytest.mark.parametrize("scalar", ["on", "y", "NO", "0755", "1e3", "1_000", "0x1F", "~",
+                                    "2026-11-23", "1:30", "-.5", "12", "+7", "true", "x"])
+def test_loader_reads_bare_scalars_as_kubernetes_does(
+        kubectl_json: Callable[[str], object], scalar: str) -> None:
+    text = f"apiVersion: v1\nkind: Probe\nmetadata:\n  name: x\nspec:\n  v: {scalar}\n"
+    expected = kubectl_json(text)
+    assert isinstance(expected, dict)
+    ours = yamlio.load(text)["spec"]["v"]
+    assert ours == expected["spec"].get("v")
+    assert type(ours) is type(expected["spec"].get("v")) or isinstance(ours, float)
+
+
+def test_dump_sorts_keys_and_does_not_wrap() -> None:
+    long = "x" * 500
+    text = yamlio.dump({"b": 1, "a": {"d": long, "c": [2, 1]}})
+    assert text == f"a:\n  c:\n  - 2\n  - 1\n  d: {long}\nb: 1\n"
+
+
+def test_multiline_strings_use_block_style() -> None:
+    text = yamlio.dump({"conf": "[SERVICE]\n    Flush 1\n"})
+    assert text == "conf: |\n  [SERVICE]\n      Flush 1\n"
+    assert yamlio.load(text) == {"conf": "[SERVICE]\n    Flush 1\n"}
+
+
+@pytest.mark.parametrize("scalar", ["0o17", "-0o17", "0b101"])
+def test_loader_reads_yaml_1_2_octal_as_kubernetes_does(
+        kubectl_json: Callable[[str], object], scalar: str) -> None:
+    text = f"apiVersion: v1\nkind: Probe\nmetadata:\n  name: x\nspec:\n  v: {scalar}\n"
+    expected = kubectl_json(text)
+    assert isinstance(expected, dict)
+    assert yamlio.load(text)["spec"]["v"] == expected["spec"]["v"]
+
+
+def test_merge_keys_merge_as_in_kubernetes(kubectl_json: Callable[[str], object]) -> None:
+    text = ("apiVersion: v1\nkind: Probe\nmetadata:\n  name: x\n"
+            "base: &base {a: 1, b: 2}\nspec:\n  <<: *base\n  b: 3\n")
+    expected = kubectl_json(text)
+    assert isinstance(expected, dict)
+    assert yamlio.load(text)["spec"] == expected["spec"] == {"a": 1, "b": 3}
+
+
+def _kubectl_number_texts(toolset: tools.Toolset, tmp_path: Path, numbers: list[str]) -> list[str]:
+    """How kubectl (Go's encoding/json) writes each YAML number, as text."""
+    spec = "".join(f"  v{i}: {n}\n" for i, n in enumerate(numbers))
+    doc = tmp_path / "numbers.yaml"
+    doc.write_text(f"apiVersion: v1\nkind: Probe\nmetadata:\n  name: x\nspec:\n{spec}")
+    binary = toolset.kustomize.argv[0]
+    if not Path(binary).name.startswith("kubectl"):
+        binary = shutil.which("kubectl") or binary
+    out = subprocess.run([binary, "label", "--local", "-f", str(doc), "x=y", "-o", "json"],
+                         capture_output=True, text=True, check=True,
+                         env={"PATH": os.environ["PATH"], "KUBECONFIG": os.devnull,
+                              "HOME": str(tmp_path)}).stdout
+    spec_json = json.loads(out, parse_float=str, parse_int=str)["spec"]
+    return [spec_json[f"v{i}"] for i in range(len(numbers))]
+
+
+def test_float_text_is_what_go_writes(toolset: tools.Toolset, tmp_path: Path) -> None:
+    numbers = ["1e-5", "1.5e-7", "1e21", "86.0", "0.1", "1e20", "2.5e-6", "123456.789",
+               "-0.0001", "3.0e3"]
+    expected = _kubectl_number_texts(toolset, tmp_path, numbers)
+    assert [yamlio.float_text(float(n)) for n in numbers] == expected
+
+
+# --- load_strict ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("scalar", "reading", "fix"), [
+    ("0042", "the octal number 34 by YAML 1.1 (Kubernetes, Helm) but as 42 by YAML 1.2",
+     'write "0042" (quoted) for the text'),
+    ("00086", "the number 86", 'write "00086" (quoted) for the text, or 86 for the number'),
+    ("NO", "the boolean false by YAML 1.1", 'write "NO" (quoted) for the text, or false'),
+    ("on", "the boolean true by YAML 1.1", 'write "on" (quoted) for the text, or true'),
+    ("y", "the boolean true", 'write "y" (quoted)'),
+    ("1.10", "the number 1.1", 'write "1.10" (quoted) for the text, or 1.1 for the number'),
+    ("1.0", "the number 1", 'write "1.0" (quoted)'),
+    ("1e3", "the number 1000", 'write "1e3" (quoted)'),
+    ("1:30", "the number 90 (base 60) by YAML 1.1 readers", 'write "1:30" (quoted)'),
+    ("0x1F", "the number 31", 'write "0x1F" (quoted) for the text, or 31 for the number'),
+    ("0o17", "the number 15", 'write "0o17" (quoted)'),
+    ("1_000", "the number 1000", 'write "1_000" (quoted)'),
+    ("+49", "the number 49", 'write "+49" (quoted)'),
+    (".inf", "the number +Inf", 'write ".inf" (quoted) for the text'),
+])
+def test_ambiguous_scalars_are_refused_with_the_quoted_form(
+        scalar: str, reading: str, fix: str) -> None:
+    text = f"name: x\nvars:\n  k: {scalar}\n"
+    with pytest.raises(yamlio.StrictError) as err:
+        yamlio.load_strict(text, scalars=True)
+    assert err.value.key == ("vars", "k")
+    assert err.value.problem_mark is not None
+    assert err.value.problem_mark.line == 2
+    assert f"{scalar} is read as {reading}" in str(err.value.problem)
+    assert fix in str(err.value.problem)
+    assert yamlio.load_strict(text)["vars"]["k"] == yamlio.load(text)["vars"]["k"]  # values
+
+
+@pytest.mark.parametrize("scalar", ["42", "-3", "0", "1.5", "0.25", "-2.5", "true", "False",
+                                    "null", "~", '"0042"', "'NO'", "text", "1.30.1", "v1.10",
+                                    "2026-11-23", "30m", "|\n    0042"])
+def test_unambiguous_scalars_load(scalar: str) -> None:
+    text = f"k: {scalar}\n"
+    assert yamlio.load_strict(text, scalars=True) == yamlio.load(text)
+
+
+@pytest.mark.parametrize(("text", "key", "line"), [
+    ("environment: prod\nname: x\nenvironment: dev\n", ("environment",), 3),
+    ("vars:\n  a: 1\n  'a': 2\n", ("vars", "a"), 3),
+    ("l:\n- {x: 1, x: 2}\n", ("l", 0, "x"), 2),
+    ("a: 1\n01: 2\n1: 3\n", ("1",), 3),  # 01 and 1 are one key
+])
+def test_duplicate_keys_are_refused(text: str, key: tuple[str | int, ...], line: int) -> None:
+    for load in (yamlio.load_strict, yamlio.load_all_strict):
+        with pytest.raises(yamlio.StrictError) as err:
+            load(text)
+        assert err.value.key == key
+        assert err.value.problem_mark is not None
+        assert err.value.problem_mark.line + 1 == line
+        assert "duplicate key (first at line" in str(err.value.problem)
+
+
+def test_merge_keys_may_be_overridden() -> None:
+    text = "base: &b {a: 1, b: 2}\nm:\n  <<: *b\n  b: 3\n"
+    assert yamlio.load_strict(text, scalars=True)["m"] == {"a": 1, "b": 3}
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("on: 1\n", ("on",)), ("vars: {y: a}\n", ("vars", "y")), ("1: a\n", ("1",)),
+    ("~: a\n", ("~",)),
+])
+def test_keys_must_be_text_in_hydrates_files(text: str, key: tuple[str, ...]) -> None:
+    with pytest.raises(yamlio.StrictError) as err:
+        yamlio.load_strict(text, scalars=True)
+    assert err.value.key == key
+    assert "key " in str(err.value.problem)
+
+
+def _laughs(levels: int) -> str:
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_before_it_expands() -> None:
+    with pytest.raises(yamlio.StrictError) as err:
+        yamlio.load_all_strict(_laughs(9))  # 10**9 values once expanded
+    assert err.value.key == ("l5",)  # the first anchor past a million values
+    assert "more than 1,000,000 values through aliases" in str(err.value.problem)
+    assert yamlio.load_strict(_laughs(4))["l3"][9][9][9][9] == "lol"  # 10**4 is fine
+
+
+def test_recursive_aliases_and_deep_nesting_are_refused() -> None:
+    with pytest.raises(yamlio.StrictError, match="recursive"):
+        yamlio.load_strict("a: &x [1, *x]\n")
+    with pytest.raises(yamlio.StrictError, match="nested more than 100 levels"):
+        yamlio.load_strict("a: " + "[" * 500 + "]" * 500 + "\n")

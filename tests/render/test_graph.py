@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.config.model import Cluster, ClusterClass, Environment, Inventory, Package
+from pipeline.errors import GraphError
+from pipeline.render import graph
+from tests.conftest import ROOT, hydrate
+
+
+def _inventory(deps: dict[str, tuple[str, ...]]) -> tuple[Inventory, Cluster]:
+    packages = {n: Package(n, f"bases/{n}", "kustomize", None, d) for n, d in deps.items()}
+    cls = ClusterClass("c", "fleet/classes/c.yaml", "", "1.30", {}, tuple(deps), {})
+    cluster = Cluster("x", "fleet/clusters/x.yaml", "c", "s", "dev", {}, {})
+    inv = Inventory((Environment("dev", "env/dev", None),), {"c": cls}, {"x": cluster}, packages)
+    return inv, cluster
+
+
+CERT = ("cert-manager.io", "Certificate")
+
+
+def test_waves_are_depths_with_crd_edges() -> None:
+    inv, cluster = _inventory({"ns": (), "crds": ("ns",), "app": ("ns",), "top": ("app",)})
+    plan = graph.plan(inv, cluster, ("ns", "crds", "app", "top"),
+                      provides={"crds": {CERT}}, uses={"app": {CERT}, "crds": {CERT}})
+    assert plan.waves == {"ns": 0, "crds": 1, "app": 2, "top": 3}
+    assert graph.Edge("crds", "app", "crd Certificate.cert-manager.io") in plan.edges
+    # a package using its own CRD gets no edge to itself
+    assert all(e.dependency != e.dependent for e in plan.edges)
+
+
+def test_cycle_is_named_in_full() -> None:
+    inv, cluster = _inventory({"a": ("c",), "b": ("a",), "c": ()})
+    with pytest.raises(GraphError) as err:
+        graph.plan(inv, cluster, ("a", "b", "c"), provides={"b": {CERT}}, uses={"c": {CERT}})
+    message = str(err.value)
+    assert message.startswith("cluster x: dependency cycle ")
+    for part in ("a needs c: dependsOn", "b needs a: dependsOn",
+                 "c needs b: crd Certificate.cert-manager.io"):
+        assert part in message
+
+
+def test_missing_dependency_names_both_packages() -> None:
+    inv, cluster = _inventory({"a": ("b",), "b": ()})
+    inv = Inventory(inv.environments, {"c": ClusterClass("c", "fleet/classes/c.yaml", "", "1.30",
+                                                         {}, ("a",), {})}, inv.clusters, inv.packages)
+    with pytest.raises(GraphError, match="package a depends on b, which the cluster does not list"):
+        graph.packages_for(inv, cluster)
+
+
+def test_graph_command_json_for_a_cluster() -> None:
+    result = hydrate("--repo", ROOT, "graph", "--cluster", "store-0001", "--format", "json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    waves = {p["name"]: p["waves"] for p in doc["packages"]}
+    assert waves["namespaces"] == [0]
+    assert waves["ingress"] == [2]  # after cert-manager, through the Certificate CRD only
+    assert waves["pos-app"] == [3]
+    assert {"from": "cert-manager", "to": "ingress",
+            "reason": "crd Certificate.cert-manager.io"} in doc["edges"]
+
+
+def test_graph_command_dot_and_text(tmp_path: Path) -> None:
+    dot = hydrate("--repo", ROOT, "graph", "--cluster", "edge-lab", "--format", "dot")
+    assert dot.code == 0, dot.err
+    assert dot.out.startswith('digraph "cluster edge-lab')
+    assert '"namespaces" -> "edge-gateway" [label="dependsOn"];' in dot.out
+    text = hydrate("--repo", ROOT, "graph", "--cluster", "edge-lab")
+    assert text.out.splitlines()[1].split() == ["wave", "0", "namespaces"]

@@ -1,0 +1,176 @@
+"""Argo CD and Flux: the branch layout for Flux, and `hydrate bootstrap`, validated
+against the agents' CRD schemas (tests/data/crds/)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pygit2
+import pytest
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from pipeline.config import yamlio
+from pipeline.render import tools
+from tests.conftest import ROOT, branch_files, commit_all, hydrate
+
+SCHEMAS = ROOT / "tests" / "data" / "crds"
+URL = "https://github.com/example/fleet-config.git"
+
+
+def validate(obj: dict[str, Any]) -> None:
+    group, _, version = obj["apiVersion"].rpartition("/")
+    schema = json.loads((SCHEMAS / f"{group}_{version}_{obj['kind']}.json").read_text())
+    common = json.loads((SCHEMAS / "common.json").read_text())
+    registry = Registry().with_resource(
+        "common.json", Resource.from_contents(common, default_specification=DRAFT202012))
+    jsonschema.Draft202012Validator(schema, registry=registry).validate(obj)
+
+
+def _bootstrap(repo: str, *args: str) -> list[dict[str, Any]]:
+    result = hydrate("--repo", repo, "bootstrap", "--repo-url", URL, *args)
+    assert result.code == 0, result.err
+    return [d for d in yamlio.load_all(result.out) if d]
+
+
+def test_schemas_reject_mistakes() -> None:
+    app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+           "metadata": {"name": "x", "namespace": "argocd"},
+           "spec": {"project": "default", "destination": {"server": "s"},
+                    "source": {"repoURL": URL, "path": "p", "targetRevison": "env/dev"}}}
+    with pytest.raises(jsonschema.ValidationError, match="targetRevison"):
+        validate(app)
+    repo = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "x"}, "spec": {"interval": "1 minute", "url": URL}}
+    with pytest.raises(jsonschema.ValidationError, match="1 minute"):
+        validate(repo)
+
+
+def test_argocd_application_and_applicationset(example_repo: pygit2.Repository) -> None:
+    (app,) = _bootstrap(example_repo.workdir, "--env", "prod", "--cluster", "store-0001")
+    validate(app)
+    assert app["kind"] == "Application"
+    assert app["spec"]["source"] == {"repoURL": URL, "targetRevision": "env/prod",
+                                     "path": "clusters/store-0001"}
+    assert app["spec"]["destination"] == {"server": "https://kubernetes.default.svc"}
+    (appset,) = _bootstrap(example_repo.workdir, "--env", "staging")
+    validate(appset)
+    git = appset["spec"]["generators"][0]["git"]
+    assert git == {"repoURL": URL, "revision": "env/staging", "directories": [{"path": "clusters/*"}]}
+    assert appset["spec"]["template"]["spec"]["destination"] == {"name": "{{.path.basename}}"}
+
+
+def test_bootstrap_errors(example_repo: pygit2.Repository) -> None:
+    wrong_env = hydrate("--repo", example_repo.workdir, "bootstrap", "--env", "dev", "--cluster",
+                        "store-0001", "--repo-url", URL)
+    assert wrong_env.code == 1
+    assert "cluster store-0001 is in environment prod, not dev" in wrong_env.err
+
+
+@pytest.fixture
+def flux_repo(example_repo: pygit2.Repository) -> pygit2.Repository:
+    envs = Path(example_repo.workdir) / "fleet/environments.yaml"
+    envs.write_text(envs.read_text().replace(
+        "- name: staging\n", "- name: staging\n  agent: flux\n"))
+    commit_all(example_repo, "Staging is applied by Flux")
+    return example_repo
+
+
+def test_flux_layout_on_the_branch(flux_repo: pygit2.Repository, remote: pygit2.Repository,
+                                   tmp_path: Path, toolset: tools.Toolset) -> None:
+    result = hydrate("--repo", flux_repo.workdir, "publish", "--env", "staging", "--env", "dev",
+                     "--remote", remote.path, "--push")
+    assert result.code == 0, result.err
+    files = branch_files(remote, "env/staging", "clusters")
+    root = yamlio.load(files["store-0006/kustomization.yaml"])
+    packages = ["cert-manager", "ingress", "log-shipper", "monitoring-agent", "namespaces",
+                "pos-app", "rbac-baseline"]
+    assert root["resources"] == [f"_flux/{p}.yaml" for p in packages]
+    flux = {p: yamlio.load(files[f"store-0006/_flux/{p}.yaml"]) for p in packages}
+    for package, obj in flux.items():
+        validate(obj)
+        assert obj["metadata"] == {"name": f"hydrate-{package}", "namespace": "flux-system",
+                                   "labels": {"hydrate.dev/environment": "staging"}}
+        assert obj["spec"]["path"] == f"./clusters/store-0006/{package}"
+        assert obj["spec"]["wait"] is True
+        assert f"store-0006/{package}/kustomization.yaml" in files
+    deps = {p: [d["name"] for d in o["spec"].get("dependsOn", [])] for p, o in flux.items()}
+    assert deps["namespaces"] == []
+    assert deps["ingress"] == ["hydrate-cert-manager", "hydrate-namespaces"]  # with the CRD edge
+    assert deps["pos-app"] == ["hydrate-ingress", "hydrate-namespaces"]
+    # What Flux's root Kustomization applies: exactly the per-package Kustomizations.
+    out = tmp_path / "branch"
+    for rel, data in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
+    built = tools.run([*toolset.kustomize.argv, str(out / "store-0006")], cwd=out,
+                      env=tools.hermetic_env(tmp_path, os.environ))
+    assert sorted(d["metadata"]["name"] for d in yamlio.load_all(built) if d) == sorted(
+        f"hydrate-{p}" for p in packages)
+    # The branch's README says how it differs from `hydrate render`, and that is so.
+    readme = remote.revparse_single("env/staging").peel(pygit2.Commit).tree["README.md"]
+    text = " ".join(remote[readme.id].data.decode().split())
+    assert ("holds these manifests, except for the Flux layout: on this branch each cluster "
+            "directory also has `_flux/<package>.yaml`, and its root `kustomization.yaml` lists "
+            "those files instead of the package directories") in text
+    rendered = tmp_path / "rendered"
+    assert hydrate("--repo", flux_repo.workdir, "render", "--env", "staging", "--out",
+                   rendered).code == 0
+    plain = {str(p.relative_to(rendered / "staging")): p.read_bytes()
+             for p in (rendered / "staging").rglob("*") if p.is_file()}
+    branch = branch_files(remote, "env/staging", "clusters")
+    differ = {p for p in plain.keys() | branch.keys() if plain.get(p) != branch.get(p)}
+    assert {p.split("/", 1)[1].split("/")[0] for p in differ} == {"_flux", "kustomization.yaml"}
+    # Argo CD environments keep the plain layout.
+    dev = branch_files(remote, "env/dev", "clusters")
+    assert yamlio.load(dev["edge-lab/kustomization.yaml"])["resources"][0] == "namespaces"
+    assert not any("/_flux/" in p for p in dev)
+
+
+def test_flux_bootstrap(flux_repo: pygit2.Repository) -> None:
+    docs = _bootstrap(flux_repo.workdir, "--env", "staging", "--cluster", "store-0006",
+                      "--secret", "fleet-deploy-key")
+    assert [d["kind"] for d in docs] == ["GitRepository", "Kustomization"]
+    for doc in docs:
+        validate(doc)
+    assert docs[0]["spec"]["ref"] == {"branch": "env/staging"}
+    assert docs[0]["spec"]["secretRef"] == {"name": "fleet-deploy-key"}
+    assert docs[1]["spec"]["path"] == "./clusters/store-0006"
+    no_cluster = hydrate("--repo", flux_repo.workdir, "bootstrap", "--env", "staging",
+                         "--repo-url", URL)
+    assert no_cluster.code == 2
+    assert "applied by Flux, which runs in each cluster: give --cluster" in no_cluster.err
+
+
+def test_bootstrap_refuses_options_the_agent_ignores(flux_repo: pygit2.Repository) -> None:
+    secret = hydrate("--repo", flux_repo.workdir, "bootstrap", "--env", "prod", "--cluster",
+                     "store-0001", "--secret", "fleet-deploy-key", "--repo-url", URL)
+    assert secret.code == 2
+    assert ("--secret is for Flux; environment prod is applied by Argo CD, which takes git "
+            "credentials from its own repository secrets (argocd repo add)") in secret.err
+    destination = hydrate("--repo", flux_repo.workdir, "bootstrap", "--env", "staging",
+                          "--cluster", "store-0006", "--destination", "edge", "--repo-url", URL)
+    assert destination.code == 2
+    assert "--destination is for Argo CD; environment staging is applied by Flux" in destination.err
+
+
+def test_bootstrap_needs_a_url_agents_can_clone(example_repo: pygit2.Repository,
+                                                tmp_path: Path) -> None:
+    repo = example_repo.workdir
+    none = hydrate("--repo", repo, "bootstrap", "--env", "prod")
+    assert none.code == 2
+    assert ("no --repo-url, and the repository has no origin remote: give --repo-url URL, the "
+            "URL agents clone the env branches from") in none.err
+    example_repo.remotes.create("origin", str(tmp_path / "fleet.git"))
+    local = hydrate("--repo", repo, "bootstrap", "--env", "prod")
+    assert local.code == 2
+    assert (f"the origin remote is a local path ({tmp_path / 'fleet.git'}), which agents in the "
+            "clusters cannot clone: give --repo-url URL") in local.err
+    example_repo.remotes.set_url("origin", "https://x-access-token:s3cret@github.com/acme/fleet.git")
+    (appset,) = [d for d in yamlio.load_all(hydrate("--repo", repo, "bootstrap", "--env",
+                                                    "prod").out) if d]
+    assert appset["spec"]["generators"][0]["git"]["repoURL"] == "https://github.com/acme/fleet.git"
