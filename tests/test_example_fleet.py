@@ -5,6 +5,8 @@ golden copy in tests/golden/."""
 from __future__ import annotations
 
 import filecmp
+import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -188,9 +190,11 @@ def test_kubectl_kustomize_yields_exactly_the_files(rendered_example: Path, tool
                                                      tmp_path: Path, cluster: dict[str, Any]) -> None:
     cluster_dir = rendered_example / cluster["environment"] / cluster["name"]
     built = _kustomize(toolset, cluster_dir, tools.hermetic_env(tmp_path, os.environ))
-    from_kustomize = sorted(yamlio.dump(d) for d in yamlio.load_all(built) if d)
-    from_files = sorted(yamlio.dump(obj) for name in _packages(cluster)
-                        for obj in _ours(cluster_dir, name))
+    # Both sides read with PyYAML, the files found on disk (not from the inventory): every
+    # object file of the cluster, and nothing else, comes out of kustomize unchanged.
+    from_kustomize = sorted(json.dumps(d, sort_keys=True) for d in yaml.safe_load_all(built) if d)
+    from_files = sorted(json.dumps(yaml.safe_load(p.read_text()), sort_keys=True)
+                        for p in cluster_dir.glob("*/*.yaml") if p.name != "kustomization.yaml")
     assert from_kustomize == from_files
 
 
@@ -238,3 +242,166 @@ def test_every_file_is_valid_kubernetes_yaml_for_kubectl(rendered_example: Path)
         if not theirs["metadata"]["labels"]:
             del theirs["metadata"]["labels"]
         assert json.loads(json.dumps(obj)) == theirs
+
+
+# Oracles the golden copy cannot silence: each is computed here, from the configuration
+# and the rules of docs/output.md, with PyYAML and the standard library only (nothing of
+# pipeline/), so `scripts/refresh-golden` after a bug leaves them failing.
+
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+
+
+def _escape(part: str) -> str:
+    """docs/output.md: any character but a-z, 0-9, `.`, `-` as %XX of its UTF-8 bytes."""
+    return "".join(ch if ch in _SAFE else "".join(f"%{b:02X}" for b in ch.encode())
+                   for ch in part)
+
+
+def _file_name(obj: dict[str, Any], namespaced: bool) -> str:
+    """docs/output.md: `<kind>[.<group>]_[<namespace>_]<name>.yaml`, cut at 200."""
+    group = obj["apiVersion"].rpartition("/")[0]
+    kind = obj["kind"].lower() + (f".{group}" if group else "")
+    meta = obj["metadata"]
+    parts = [kind, *([meta["namespace"]] if namespaced else []), meta["name"]]
+    stem = "_".join(_escape(p) for p in parts)
+    if len(stem) > 200:
+        # The identity (docs/output.md): API group, kind, namespace, name.
+        identity = "\0".join([group, obj["kind"], meta.get("namespace", "") if namespaced
+                              else "", meta["name"]])
+        stem = stem[:183] + "~" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return stem + ".yaml"
+
+
+def _objects_of(cluster_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each package folder's objects, read with PyYAML."""
+    return {d.name: [yaml.safe_load(p.read_text()) for p in sorted(d.glob("*.yaml"))
+                     if p.name != "kustomization.yaml"]
+            for d in sorted(cluster_dir.iterdir()) if d.is_dir()}
+
+
+def _expected_waves(cluster: dict[str, Any], objects: dict[str, list[dict[str, Any]]]
+                    ) -> dict[str, int]:
+    """The depth of each package in the cluster's graph: `dependsOn` edges (package.yaml)
+    plus an edge from a package rendering a CRD to each package with objects of its kind;
+    a package with no dependency is at 0, any other one past its deepest dependency."""
+    names = _packages(cluster)
+    before: dict[str, set[str]] = {
+        n: {d for d in _load(ROOT / f"bases/{n}/package.yaml").get("dependsOn", [])
+            if d in names} for n in names}
+    defines = {(crd["spec"]["group"], crd["spec"]["names"]["kind"]): pkg
+               for pkg, objs in objects.items() for crd in objs
+               if crd["kind"] == "CustomResourceDefinition"}
+    for pkg, objs in objects.items():
+        for obj in objs:
+            owner = defines.get((obj["apiVersion"].rpartition("/")[0], obj["kind"]))
+            if owner is not None and owner != pkg:
+                before[pkg].add(owner)
+    depth: dict[str, int] = {}
+
+    def of(name: str, path: tuple[str, ...] = ()) -> int:
+        assert name not in path, f"dependency circle {(*path, name)}"
+        if name not in depth:
+            depth[name] = max((of(d, (*path, name)) + 1 for d in before[name]), default=0)
+        return depth[name]
+
+    return {n: of(n) for n in names}
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS, ids=[c["name"] for c in CLUSTERS])
+def test_sync_waves_follow_the_dependency_graph(rendered_example: Path,
+                                                cluster: dict[str, Any]) -> None:
+    cluster_dir = rendered_example / cluster["environment"] / cluster["name"]
+    objects = _objects_of(cluster_dir)
+    waves = _expected_waves(cluster, objects)
+    found = {pkg: {o["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] for o in objs}
+             for pkg, objs in objects.items()}
+    assert found == {pkg: {str(w)} for pkg, w in waves.items()}
+    # The cluster's kustomization lists the packages by wave, then name.
+    top = yaml.safe_load((cluster_dir / "kustomization.yaml").read_text())
+    assert top["resources"] == sorted(waves, key=lambda p: (waves[p], p))
+
+
+def test_the_example_fleet_has_waves_beyond_dependson(rendered_example: Path) -> None:
+    """The oracle above sees a CRD edge: ingress (dependsOn namespaces only) renders a
+    cert-manager Certificate, so it is a wave after cert-manager."""
+    store = next(c for c in CLUSTERS if c["name"] == "store-0001")
+    waves = _expected_waves(store, _objects_of(rendered_example / "prod/store-0001"))
+    assert waves["ingress"] == waves["cert-manager"] + 1 > 1
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS, ids=[c["name"] for c in CLUSTERS])
+def test_file_names_follow_the_naming_rule(rendered_example: Path,
+                                           cluster: dict[str, Any]) -> None:
+    cluster_dir = rendered_example / cluster["environment"] / cluster["name"]
+    for package in sorted(p for p in cluster_dir.iterdir() if p.is_dir()):
+        for path in sorted(package.glob("*.yaml")):
+            if path.name == "kustomization.yaml":
+                continue
+            obj = yaml.safe_load(path.read_text())
+            assert path.name == _file_name(obj, obj["kind"] not in CLUSTER_SCOPED), path
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS, ids=[c["name"] for c in CLUSTERS])
+def test_each_kustomization_lists_exactly_its_files(rendered_example: Path,
+                                                    cluster: dict[str, Any]) -> None:
+    cluster_dir = rendered_example / cluster["environment"] / cluster["name"]
+    top = yaml.safe_load((cluster_dir / "kustomization.yaml").read_text())
+    folders = sorted(p.name for p in cluster_dir.iterdir() if p.is_dir())
+    assert sorted(top["resources"]) == folders == sorted(_packages(cluster))
+    assert sorted(p.name for p in cluster_dir.iterdir() if p.is_file()) == ["kustomization.yaml"]
+    for folder in folders:
+        listed = yaml.safe_load((cluster_dir / folder / "kustomization.yaml").read_text())
+        files = sorted(p.name for p in (cluster_dir / folder).iterdir())
+        assert listed["resources"] == sorted(f for f in files if f != "kustomization.yaml")
+        assert set(listed) == {"apiVersion", "kind", "resources"}
+
+
+def test_odd_names_are_escaped_and_long_ones_cut(example: Path, tmp_path: Path) -> None:
+    """Names the example fleet does not have: `:` and `%` (escaped), non-ASCII, and a name
+    whose file name would pass 200 characters (cut, with the digest of the identity)."""
+    odd = [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": "system:metrics%reader"}, "rules": []},
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "x" * 240, "namespace": "kube-system"}, "data": {"a": "1"}},
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "café", "namespace": "kube-system"}, "data": {"a": "1"}},
+    ]
+    base = example / "bases/rbac-baseline"
+    (base / "odd.yaml").write_text(yaml.safe_dump_all(odd))
+    kust = yaml.safe_load((base / "kustomization.yaml").read_text())
+    kust["resources"].append("odd.yaml")
+    (base / "kustomization.yaml").write_text(yaml.safe_dump(kust))
+    out = tmp_path / "out"
+    result = hydrate("--repo", example, "render", "--cluster", "store-lab", "--out", out)
+    assert result.code == 0, result.err
+    folder = out / "dev/store-lab/rbac-baseline"
+    names = {p.name for p in folder.glob("*.yaml")}
+    expected = {_file_name(o, o["kind"] != "ClusterRole") for o in odd}
+    assert expected <= names
+    assert "clusterrole.rbac.authorization.k8s.io_system%3Ametrics%25reader.yaml" in names
+    assert "configmap_kube-system_caf%C3%A9.yaml" in names
+    (cut,) = [n for n in names if "~" in n]
+    assert len(cut) == 183 + 1 + 16 + len(".yaml")
+
+
+def test_refresh_golden_says_what_changed_by_package_and_kind(rendered_example: Path,
+                                                              tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("golden_summary",
+                                                  ROOT / "scripts/golden_summary.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    new = tmp_path / "new"
+    shutil.copytree(rendered_example, new)
+    assert module.summary(rendered_example, new) == ["golden: no object changed"]
+    for path in new.glob("*/store-*/pos-app/deployment.apps_pos_pos-app.yaml"):
+        path.write_text(path.read_text().replace("replicas: 2", "replicas: 3"))
+    (new / "dev/store-lab/pos-app/configmap_pos_extra.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: pos}\n")
+    (new / "prod/store-0001/pos-app/service_pos_pos-app.yaml").unlink()
+    assert module.summary(rendered_example, new)[1:] == [
+        f"{'pos-app':<20} {'ConfigMap':<28} {1:>6} {0:>8} {0:>8}  1",
+        f"{'pos-app':<20} {'Deployment':<28} {0:>6} {0:>8} {7:>8}  7",
+        f"{'pos-app':<20} {'Service':<28} {0:>6} {1:>8} {0:>8}  1"]
