@@ -28,6 +28,8 @@ def _both(*edits: Edit) -> Edit:
 COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
 STORE = "fleet/clusters/store-0001.yaml"
 POP = "fleet/classes/pop.yaml"
+ENVS = "fleet/environments.yaml"
+LOGS = "bases/log-shipper/package.yaml"
 
 CASES: dict[str, tuple[Edit, list[str]]] = {
     "unknown key": (appending(STORE, "labelz: {a: b}\n"),
@@ -179,6 +181,103 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
     "values in a kustomize layer": (
         writing("overlays/clusters/store-0001/log-shipper/values.yaml", "a: 1\n"),
         ["overlays/clusters/store-0001/log-shipper/values.yaml: values only apply to helm"]),
+    # Every error docs/configuration.md promises, with its exact words.
+    "class name is not its file name": (
+        replacing(POP, "name: pop\n", "name: popx\n"),
+        [f"{POP}:1: name: 'popx' does not match the file name; a class lives in "
+         "fleet/classes/popx.yaml"]),
+    "cluster name is not its file name": (
+        replacing(STORE, "name: store-0001\n", "name: store-0009\n"),
+        [f"{STORE}:1: name: 'store-0009' does not match the file name; a cluster lives in "
+         "fleet/clusters/store-0009.yaml"]),
+    "package name is not its directory": (
+        replacing(LOGS, "name: log-shipper\n", "name: logshipper\n"),
+        [f"{LOGS}:1: name: 'logshipper' does not match its directory 'log-shipper'"]),
+    "add a package the class lists": (
+        appending(STORE, "packages: {add: [pos-app]}\n"),
+        [f"{STORE}:7: packages.add[0]: 'pos-app' is already in class pop's packages"]),
+    "remove a package the class does not list": (
+        appending(STORE, "packages: {remove: [postgres]}\n"),
+        [f"{STORE}:7: packages.remove[0]: 'postgres' is not in class pop's packages, so there "
+         "is nothing to remove"]),
+    "add an unknown package": (
+        appending(STORE, "packages: {add: [pos-ap]}\n"),
+        [f"{STORE}:7: packages.add[0]: unknown package 'pos-ap' (did you mean 'pos-app'?)"]),
+    "x and x.j2 in one layer": (
+        _copy("overlays/classes/pop/log-shipper/patch.yaml.j2",
+              "overlays/classes/pop/log-shipper/patch.yaml"),
+        ["overlays/classes/pop/log-shipper: both patch.yaml and patch.yaml.j2 exist; keep one"]),
+    "an empty layer folder": (
+        writing("overlays/clusters/store-0001/pos-app/.keep", ""),
+        ["overlays/clusters/store-0001/pos-app: this layer has nothing hydrate applies"]),
+    "helmCharts in a kustomization": (
+        appending("bases/log-shipper/kustomization.yaml",
+                  "helmCharts:\n- name: x\n  repo: https://example.com\n"),
+        ["bases/log-shipper/kustomization.yaml: helmCharts: not allowed (hydrate runs Helm "
+         "itself: make this a package with type: helm)"]),
+    "chart on a kustomize package": (
+        appending(LOGS, "chart: chart\n"),
+        [f"{LOGS}:5: chart: only for packages of type helm"]),
+    "releaseName on a kustomize package": (
+        appending(LOGS, "releaseName: x\n"),
+        [f"{LOGS}:5: releaseName: only for packages of type helm"]),
+    "a later environment as promotion.from": (
+        replacing(ENVS, "promotion: {from: dev,", "promotion: {from: prod,"),
+        [f"{ENVS}:6: environments[1].promotion.from: 'prod' is not an environment listed "
+         "before 'staging' (promotion flows down the list)"]),
+    "an environment promoting from itself": (
+        replacing(ENVS, "promotion: {from: dev,", "promotion: {from: staging,"),
+        [f"{ENVS}:6: environments[1].promotion.from: 'staging' is not an environment listed "
+         "before 'staging'"]),
+    "two environments on one branch": (
+        replacing(ENVS, "- name: staging\n", "- name: staging\n  branch: env/dev\n"),
+        [f"{ENVS}:6: environments[1].branch: 'env/dev' is already the branch of another "
+         "environment"]),
+    "an environment listed twice": (
+        replacing(ENVS, "- name: prod\n", "- name: dev\n"),
+        [f"{ENVS}:7: environments[2].name: 'dev' is listed twice"]),
+    "a soak that is no duration": (
+        replacing(ENVS, "soak: 30m", "soak: 30 minutes"),
+        [f"{ENVS}:6: environments[1].promotion.soak: '30 minutes' is not a duration: numbers "
+         "with units s, m, h or d, such as 30m, 24h or 1d12h"]),
+    "a soak in weeks": (
+        replacing(ENVS, "soak: 30m", "soak: 2w"),
+        [f"{ENVS}:6: environments[1].promotion.soak: '2w' is not a duration"]),
+    "a branch name git refuses": (
+        replacing(ENVS, "branch: env/dev", "branch: env/dev/"),
+        [f"{ENVS}:4: environments[0].branch: 'env/dev/' is not a branch name"]),
+    "a kubernetes version that is none": (
+        replacing(POP, 'kubernetesVersion: "1.30"', 'kubernetesVersion: "latest"'),
+        [f"{POP}:3: kubernetesVersion: 'latest' is not a Kubernetes version such as \"1.30\""]),
+    "no environments": (
+        writing(ENVS, "environments: []\n"),
+        [f"{ENVS}:1: environments: the list is empty; it needs at least one item"]),
+    "an agent hydrate does not know": (
+        replacing(ENVS, "- name: prod\n", "- name: prod\n  agent: spinnaker\n"),
+        [f"{ENVS}:8: environments[2].agent: 'spinnaker' is not one of: argocd, flux"]),
+    "an empty class file": (
+        writing(POP, ""),
+        [f"{POP}:1: the file is empty; it must be a mapping with at least the keys name, "
+         "kubernetesVersion, packages"]),
+    "template import": (
+        writing("overlays/clusters/store-0001/pos-app/values.yaml.j2",
+                "{% import 'x' as y %}\na: 1\n"),
+        ["overlays/clusters/store-0001/pos-app/values.yaml.j2:1: {% import %} is not supported"]),
+    "template extends": (
+        writing("overlays/clusters/store-0001/pos-app/values.yaml.j2", "{% extends 'x' %}\n"),
+        ["overlays/clusters/store-0001/pos-app/values.yaml.j2:1: {% extends %} is not "
+         "supported"]),
+    "a key that is not text": (
+        replacing(STORE, "country: de", "on: de"),
+        [f"{STORE}:5: labels.on: key on is read as the boolean true by YAML 1.1"]),
+    "a control character": (
+        replacing(STORE, "region: eu-central", "region: eu\x07central"),
+        [f"{STORE}:5: character 0x0007 is not allowed in YAML"]),
+    "nesting deeper than 100": (
+        writing("overlays/clusters/store-0001/pos-app/values.yaml",
+                "a: " + "[" * 120 + "]" * 120 + "\n"),
+        ["overlays/clusters/store-0001/pos-app/values.yaml:1: a: nested more than 100 levels "
+         "deep"]),
 }
 
 

@@ -184,8 +184,13 @@ def describe(path: str, text: bytes, error: jsonschema.ValidationError) -> str:
         problem = f"expected {_type_words(expected)}, got {_describe_value(error.instance)}"
     elif error.validator == "pattern" and "[-a-z0-9]" in str(expected):
         problem = f"{_short(error.instance)} is not a valid name ({NAME_HINT})"
+    elif error.validator == "pattern" and "x-expected" in schema:
+        # A pattern says little to a person; the schema's words say what is expected.
+        problem = f"{_short(error.instance)} is not {schema['x-expected']}"
     elif error.validator == "pattern":
         problem = f"{_short(error.instance)} does not match {expected}"
+    elif error.validator == "minItems" and expected == 1:
+        problem = "the list is empty; it needs at least one item"
     elif error.validator == "enum":
         choices = ", ".join(str(c) for c in expected)
         problem = f"{_short(error.instance)} is not one of: {choices}"
