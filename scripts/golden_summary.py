@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 
 
-def _objects(root: Path) -> dict[tuple[str, str, str], str]:
-    """(env/cluster, package, file) → the object's kind, for every object file."""
-    found = {}
+def _objects(root: Path) -> dict[tuple[str, str, str], bytes]:
+    """(env/cluster, package, file) → the file's bytes, for every object file."""
+    found: dict[tuple[str, str, str], bytes] = {}
     for path in sorted(root.glob("*/*/*/*.yaml")):
         if path.name == "kustomization.yaml":
             continue
