@@ -58,9 +58,12 @@ _CAPS_THAT_IGNORE_PERMISSIONS = (1, 2, 3)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEAR
 _PR_CAPBSET_DROP = 24
 
 
-def environment(env: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment `tests.conftest.hydrate` gives the CLI (pass HYDRATE_CACHE_DIR)."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HYDRATE_"))}
+def environment(env: dict[str, str] | None = None, measured: bool = True) -> dict[str, str]:
+    """The environment `tests.conftest.hydrate` gives the CLI (pass HYDRATE_CACHE_DIR).
+    Not `measured`: without the variables that start coverage in a child (under
+    `scripts/test --coverage`), for a child that could not write its data anyway."""
+    drop = ("GIT_", "HYDRATE_") if measured else ("GIT_", "HYDRATE_", "COVERAGE_")
+    full = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     full.update(env or {})
     return full
 
@@ -90,15 +93,16 @@ def honour_permissions() -> None:
 
 
 def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None,
-        preexec: Sequence[Preexec] = ()) -> Result:
-    """`hydrate ARGS` with the limits of `preexec` applied to it."""
+        preexec: Sequence[Preexec] = (), measured: bool = True) -> Result:
+    """`hydrate ARGS` with the limits of `preexec` applied to it (`measured`: see
+    `environment`)."""
     def setup() -> None:
         for step in preexec:
             step()
 
     proc = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=ROOT,
-                          env=environment(env), capture_output=True, text=True, timeout=600,
-                          check=False, preexec_fn=setup)
+                          env=environment(env, measured), capture_output=True, text=True,
+                          timeout=600, check=False, preexec_fn=setup)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
