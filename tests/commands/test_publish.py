@@ -665,3 +665,16 @@ def test_configuration_in_a_subfolder_of_a_bigger_repository(
     assert again.code == 0, again.err
     assert "incremental: 1 of 4 clusters rendered" in again.out
     assert "changed: store-lab" in remote.revparse_single("env/dev").peel(pygit2.Commit).message
+
+
+def test_an_author_that_is_not_name_and_email_is_refused(example_repo: pygit2.Repository) -> None:
+    result = hydrate("--repo", example_repo.workdir, "publish", "--author", "release-bot")
+    assert result.code == 1
+    assert result.err.strip() == ("hydrate: error: --author 'release-bot': expected "
+                                  "\"Name <email>\"")
+    assert "refs/heads/env/dev" not in example_repo.references
+    named = hydrate("--repo", example_repo.workdir, "publish", "--author",
+                    "Release Bot <release@example.com>")
+    assert named.code == 0, named.err
+    commit = example_repo.revparse_single("env/dev").peel(pygit2.Commit)
+    assert (commit.author.name, commit.author.email) == ("Release Bot", "release@example.com")
