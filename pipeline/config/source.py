@@ -152,7 +152,8 @@ class DirTree:
             for d in dirnames:
                 if (Path(dirpath) / d).is_symlink():
                     raise ConfigError(
-                        f"{posixpath.join(path, rel, d)}: symlinked directories are not supported"
+                        f"{posixpath.normpath(posixpath.join(path, rel, d))}: symlinked "
+                        "directories are not supported"
                     )
         return sorted(found)
 
