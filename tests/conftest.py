@@ -58,6 +58,11 @@ def hydrate(*args: str | os.PathLike[str], cwd: Path | None = None,
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+# What a test adds to publish an environment that has `promotion` (staging, prod of the
+# example fleet) directly: the recorded bypass a platform team would use to bootstrap.
+BYPASS = ("--force", "--reason", "tests publish every environment directly")
+
+
 def copy_example(dest: Path) -> Path:
     """A copy of the example fleet's configuration in `dest`."""
     dest.mkdir(parents=True, exist_ok=True)

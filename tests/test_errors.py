@@ -456,6 +456,55 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         "overlays/clusters/store-0001/pos-app/values.yaml.j2:1: refused: a huge number * a huge "
         "number makes a number of 112,295 bits (the limit is 65,536) (rendering cluster "
         "store-0001)"),
+    # Promotion (fleet/environments.yaml, prod's block).
+    "a window at 25:00": (
+        replacing(ENVS, 'hours: "08:00-16:00"', 'hours: "08:00-25:00"'),
+        [f"{ENVS}:14: environments[2].promotion.windows[0].hours: 25:00 is not a time of day "
+         "(00:00 to 23:59)"]),
+    "an unknown time zone": (
+        replacing(ENVS, "timezone: Europe/Berlin", "timezone: Europe/Berlinn"),
+        [f"{ENVS}:14: environments[2].promotion.windows[0].timezone: 'Europe/Berlinn' is not an "
+         "IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)"]),
+    "a soak of 3 days": (
+        replacing(ENVS, "soak: 24h", "soak: 3 days"),
+        [f"{ENVS}:10: environments[2].promotion.soak: '3 days' is not a duration"]),
+    "an unknown wave selector": (
+        replacing(ENVS, "{name: early, percent: 20,", "{name: early, region: eu, percent: 20,"),
+        [f"{ENVS}:20: environments[2].promotion.waves[1].region: unknown key (allowed here: "
+         "classes, clusters, labels, name, percent, requires, sites, soak)"]),
+    "overlapping waves": (
+        replacing(ENVS, "{name: early, percent: 20,",
+                  "{name: early, clusters: [store-0001], percent: 20,"),
+        [f"{ENVS}:20: environments[2].promotion.waves[1].clusters[0]: store-0001 is already in "
+         "wave canary; a cluster belongs to one wave"]),
+    "an empty wave": (
+        replacing(ENVS, "{name: early, percent: 20,", "{name: early, labels: {region: mars},"),
+        [f"{ENVS}:20: environments[2].promotion.waves[1]: wave early takes no cluster of the "
+         "environment"]),
+    "a wave naming another environment's cluster": (
+        replacing(ENVS, "clusters: [store-0001]", "clusters: [store-lab]"),
+        [f"{ENVS}:19: environments[2].promotion.waves[0].clusters[0]: 'store-lab' is a cluster "
+         "of dev, not of prod"]),
+    "a wave naming no cluster": (
+        replacing(ENVS, "clusters: [store-0001]", "clusters: [store-9999]"),
+        [f"{ENVS}:19: environments[2].promotion.waves[0].clusters[0]: 'store-9999' is not a "
+         "cluster (there is no fleet/clusters/store-9999.yaml)"]),
+    "a freeze that ends before it starts": (
+        replacing(ENVS, 'to: "2027-01-04T00:00:00Z"', 'to: "2026-12-01T00:00:00Z"'),
+        [f"{ENVS}:16: environments[2].promotion.freezes[0].to: 2026-12-01T00:00:00Z is not "
+         "after from (2026-12-18T00:00:00Z)"]),
+    "a freeze time without offset": (
+        replacing(ENVS, 'to: "2027-01-04T00:00:00Z"', 'to: "2027-01-04T00:00:00"'),
+        [f"{ENVS}:16: environments[2].promotion.freezes[0].to: '2027-01-04T00:00:00' has no "
+         "offset (add Z for UTC, or +01:00)"]),
+    "two waves with one name": (
+        replacing(ENVS, "{name: rest}", "{name: canary}"),
+        [f"{ENVS}:21: environments[2].promotion.waves[2].name: wave 'canary' is already "
+         "waves[0]"]),
+    "a day that is none": (
+        replacing(ENVS, "days: [mon, tue, wed, thu]", "days: [mon, tues]"),
+        [f"{ENVS}:14: environments[2].promotion.windows[0].days[1]: 'tues' is not one of: mon, "
+         "tue, wed, thu, fri, sat, sun"]),
 }
 
 

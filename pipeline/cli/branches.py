@@ -33,7 +33,10 @@ if TYPE_CHECKING:
                    "source commit touches.")
 @click.option("--force", is_flag=True,
               help="Build on a branch head hydrate did not write (never on one that holds "
-                   "source history).")
+                   "source history); with --reason, publish an environment that has "
+                   "promotion, bypassing its gates (recorded).")
+@click.option("--reason", metavar="TEXT",
+              help="With --force on an environment with promotion: why (a trailer).")
 @click.option("--from-shards", "from_shards", is_flag=True,
               help="Publish the SHARDS directories, outputs of `hydrate render --source REV "
                    "--shard i/N`, instead of rendering; together they must hold every cluster.")
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 @click.pass_obj
 def publish(ctx: Context, envs: tuple[str, ...], all_envs: bool, source: str,
             remote: str | None, push: bool, author: str | None, full: bool, force: bool,
-            from_shards: bool, shards: tuple[Path, ...], jobs: int) -> None:
+            reason: str | None, from_shards: bool, shards: tuple[Path, ...], jobs: int) -> None:
     """Render a source commit and commit it to environment branches.
 
     Each environment's branch (env/<name>) gets one commit with clusters/<cluster>/ for
@@ -58,6 +61,10 @@ def publish(ctx: Context, envs: tuple[str, ...], all_envs: bool, source: str,
     tool versions or hydrate itself changed). Clusters edited on the branch by hand are
     rendered and restored. A branch head hydrate did not write is refused (--force
     builds on it); a branch that holds source history, always.
+
+    An environment with `promotion` is changed by `hydrate promote`: --all leaves it out,
+    naming it is refused unless --force --reason TEXT (a bypass, recorded in the commit).
+    A publish that changes nothing still makes its source live (a note on the head).
     """
     from pipeline.commands import publish as publish_mod
 
@@ -71,7 +78,7 @@ def publish(ctx: Context, envs: tuple[str, ...], all_envs: bool, source: str,
                                "or a path)")
     report = publish_mod.publish(ctx, publish_mod.PublishOptions(
         envs, all_envs, source, remote, push, jobs, author, full=full,
-        from_shards=tuple(p.resolve() for p in shards), force=force))
+        from_shards=tuple(p.resolve() for p in shards), force=force, reason=reason))
     where = f" → {report.remote}" if report.remote else ""
     click.echo(f"source {report.source[:7]}: {report.subject}{where}")
     for r in report.results:
@@ -89,6 +96,10 @@ def publish(ctx: Context, envs: tuple[str, ...], all_envs: bool, source: str,
             click.echo(f"  {'':<10} {r.note}")
         for line in r.said:
             click.echo(f"  {'':<10} remote: {line}")
+    for gated in report.promoted_only:
+        assert gated.promotion is not None
+        click.echo(f"  {gated.name:<10} {gated.branch}: fed by promotion from "
+                   f"{gated.promotion.source} (hydrate promote --to {gated.name}); not published")
     stop = report.stopped
     if stop is not None:
         why = (f"refused by the remote ({stop.refused})" if stop.refused
@@ -145,10 +156,20 @@ def status(ctx: Context, main: str | None, remote: str | None) -> None:
             click.echo(f"{row.env:<10} {row.branch:<14} {short(h.source)} {subject}")
             where = ("retired: not in fleet/environments.yaml" if row.retired
                      else _lineage(row, rev))
-            click.echo(f"{pad} {what}, {h.clusters} clusters ({row.agent}); {where}")
+            count = counted(h.clusters, "cluster") if h.clusters is not None else "? clusters"
+            click.echo(f"{pad} {what}, {count} ({row.agent}); {where}")
             if row.retired:
                 click.echo(f"{pad} agents reading this branch still apply it: point them "
                            "elsewhere, then delete the branch")
+        if row.rollout.get("pending"):
+            done = list(row.rollout.get("waves", []))
+            last = done[-1] if done else {}
+            click.echo(f"{pad} rollout of {str(row.rollout.get('source', ''))[:7]}: wave "
+                       f"{len(done)} of {row.rollout.get('total', '?')} ({last.get('name', '?')},"
+                       f" {counted(len(last.get('clusters', [])), 'cluster')}) since "
+                       f"{last.get('time', '?')}; next: hydrate promote --to {row.env}")
+        for source, why in sorted(row.holds.items()):
+            click.echo(f"{pad} hold on {source[:7]}: {why}")
         if row.drift:
             n = len(row.drift)
             click.echo(f"{pad} drift: {counted(n, 'cluster')} edited on the branch "
@@ -172,20 +193,54 @@ def _lineage(row: EnvStatus, rev: str) -> str:
 
 @cli.command()
 @click.option("--env", "env", required=True, metavar="ENV", help="The environment.")
-@click.option("--remote", metavar="NAME|URL", help="Read the branch of this remote.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--remote", metavar="NAME|URL", help="Read the branch (and notes) of this remote.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Only the N newest commits (default: all of them).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
 @click.pass_obj
-def history(ctx: Context, env: str, remote: str | None, limit: int) -> None:
-    """List the publishes of an environment branch, newest first: when, the branch
-    commit, the source commit and what changed."""
+def history(ctx: Context, env: str, remote: str | None, limit: int | None, fmt: str) -> None:
+    """List the commits of an environment branch (first parents), newest first: when,
+    what kind (publish, promote, forced, rollback, by hand), the source, where it was
+    promoted from, the wave, each gate's evidence, and the checks recorded on it."""
+    import json
+
     from pipeline.commands import status as status_mod
 
-    for entry in status_mod.history(ctx, env, _main_rev(ctx, None), remote, limit):
+    entries = status_mod.history(ctx, env, _main_rev(ctx, None), remote, limit)
+    if fmt == "json":
+        click.echo(json.dumps([{
+            "commit": e.commit, "time": e.time.isoformat(), "kind": e.kind, "source": e.source,
+            "subject": e.subject, "changed": e.changed, "clusters": e.clusters,
+            "promotedFrom": e.promoted_from or None, "wave": e.wave or None,
+            "gates": list(e.gates), "bypassReason": e.bypass or None,
+            "rollbackOf": e.rollback_of or None,
+            "checks": [{"check": r.check, "state": r.state, "source": r.source,
+                        "wave": r.wave or None, "time": r.time, "url": r.url or None}
+                       for r in e.checks]} for e in entries], indent=2))
+        return
+    pad = f"{'':<18}"
+    for entry in entries:
         when = entry.time.strftime("%Y-%m-%d %H:%M")
-        click.echo(f"{when}  {short(entry.commit)}  source {short(entry.source)}  "
+        click.echo(f"{when}  {short(entry.commit)}  {entry.kind:<9} source {short(entry.source)}  "
                    f"{entry.subject.split(': ', 1)[-1]}")
         if entry.changed:
-            click.echo(f"{'':<18}{entry.changed}")
+            click.echo(f"{pad}{entry.changed}")
+        if entry.promoted_from:
+            wave = f", wave {entry.wave}" if entry.wave else ""
+            click.echo(f"{pad}from {entry.promoted_from.split()[0]}{wave}")
+        elif entry.wave:
+            click.echo(f"{pad}wave {entry.wave}")
+        for gate in entry.gates:
+            click.echo(f"{pad}gate {gate}")
+        if entry.bypass:
+            click.echo(f"{pad}bypassed: {entry.bypass}")
+        if entry.rollback_of:
+            click.echo(f"{pad}rollback of {short(entry.rollback_of)}")
+        for record in entry.checks:
+            on = f" (wave {record.wave})" if record.wave else ""
+            click.echo(f"{pad}check {record.check} {record.state}{on} at {record.time}"
+                       f"{' ' + record.url if record.url else ''}")
 
 
 @cli.command()

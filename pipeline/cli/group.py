@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pipeline import __version__
+from pipeline import __version__, clock
 from pipeline.commands.context import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,7 +93,8 @@ def short(sha: str | None) -> str:
 
 
 def ago(when: dt.datetime) -> str:
-    seconds = int((dt.datetime.now(dt.UTC) - when).total_seconds())
+    """How long before now (HYDRATE_NOW's, when set) `when` was."""
+    seconds = int((clock.now(os.environ) - when).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit} ago"

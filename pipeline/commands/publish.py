@@ -14,18 +14,20 @@ import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
 
+from pipeline import clock
 from pipeline.commands.context import Context
 from pipeline.commands.render import render_fleet
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Environment, Inventory
 from pipeline.config.source import GitTree, config_root, inputs_digest, open_repository, tree_at
 from pipeline.errors import GitError, PipelineError
+from pipeline.promote import live, notes
 from pipeline.render.cache import Cache
 from pipeline.render.engine import ClusterRender, Stats
 from pipeline.render.tools import Toolset, discover
@@ -51,6 +53,7 @@ class PublishOptions:
     full: bool = False  # render every cluster, even those the change does not touch
     from_shards: tuple[Path, ...] = ()  # publish these `render --shard` outputs, no render
     force: bool = False  # build even on a branch head hydrate did not write
+    reason: str | None = None  # with force: why an environment with promotion is published
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class PublishReport:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     stopped: Stopped | None = None
+    promoted_only: tuple[Environment, ...] = ()  # left to `hydrate promote` (with --all)
 
     def failure(self) -> str | None:
         """The error of a publish that stopped part-way, saying what stays done (nothing
@@ -116,6 +120,55 @@ def select_envs(inv: Inventory, opts: PublishOptions) -> list[Environment]:
     if not opts.envs:
         return [inv.environments[0]]
     return [inv.environment(e) for e in dict.fromkeys(opts.envs)]
+
+
+def bypassing(envs: Sequence[Environment], opts: PublishOptions) -> tuple[
+        list[Environment], tuple[Environment, ...]]:
+    """The environments to publish, and those left to promotion. An environment with
+    `promotion` is changed by `hydrate promote`; a publish takes it only with --force
+    --reason (recorded as a bypass). `--all` leaves them out; naming one is an error."""
+    gated = tuple(e for e in envs if e.promotion is not None)
+    if not gated:
+        return list(envs), ()
+    if opts.force and (opts.reason or "").strip():
+        return list(envs), ()
+    if opts.force:
+        raise PipelineError(f"--force on {', '.join(e.name for e in gated)} (fed by promotion) "
+                            "needs --reason TEXT: the bypass is recorded in the commit")
+    if opts.all_envs:
+        return [e for e in envs if e.promotion is None], gated
+    env = gated[0]
+    assert env.promotion is not None
+    raise PipelineError(f"environment {env.name} is fed by promotion from "
+                        f"{env.promotion.source}: run `hydrate promote --to {env.name}` (its "
+                        "gates apply), or publish --force --reason TEXT to bypass them "
+                        "(recorded)")
+
+
+def _forced(env: Environment, source: branch.Source, reason: str | None,
+            base: pygit2.Commit | None, repo: pygit2.Repository) -> branch.Step | None:
+    """The record of a publish that bypassed `env`'s promotion (None: not one)."""
+    if env.promotion is None:
+        return None
+    holds = branch.metadata_of(repo, base).get("holds") or {}
+    return branch.Step("forced", f"Render of {source.commit[:12]} for environment {env.name}, "
+                       "published past its promotion gates",
+                       (("Hydrate-Bypass-Reason", " ".join((reason or "").split())),),
+                       None, dict(holds), whole=True)
+
+
+def record_live(repo: pygit2.Repository, env: Environment, base: pygit2.Commit,
+                source: str, environ: Mapping[str, str]) -> bool:
+    """A publish that changed nothing still makes `source` live on `env` (a note on the
+    head), with a soak of its own. False if it already was."""
+    if live.live(repo, base, env.name).source == source and not any(
+            r.kind == "live" and r.env == env.name and r.source != source
+            for r in notes.records(repo, base.id)):
+        return False
+    who = branch.signature(repo, environ, "committer")
+    notes.add(repo, base.id, [notes.Record("live", env.name, source,
+                                           notes.stamp(clock.now(environ)))], who)
+    return True
 
 
 def cluster_output(render: ClusterRender, env: Environment) -> branch.ClusterOutput:
@@ -161,7 +214,9 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
                 outputs: Outputs, since: Since, inv: Inventory, tools: Toolset, engine: str,
                 remote: Remote | None, push: bool, full: bool, author: pygit2.Signature,
                 committer: pygit2.Signature,
-                sleep: Callable[[float], None] = time.sleep, force: bool = False) -> EnvResult:
+                sleep: Callable[[float], None] = time.sleep, force: bool = False,
+                reason: str | None = None,
+                environ: Mapping[str, str] | None = None) -> EnvResult:
     """Commit the source's render to `env`'s branch, retrying when a concurrent publisher
     wins (each attempt plans against the branch head it builds on). A head hydrate did not
     write is refused, unless `force`; a head that shares history with the source, always."""
@@ -175,7 +230,8 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
         chosen = plan(repo, base, env, inv, tools, engine, full, since)
         outs = outputs(chosen.render)
         built = branch.build(repo, base, env, source, outs, versions, author, committer,
-                             reused=chosen.reuse, restored=sorted(chosen.drifted))
+                             reused=chosen.reuse, restored=sorted(chosen.drifted),
+                             step=_forced(env, source, reason, base, repo))
 
         def result(head: str | None, pushed: bool = False, b: branch.Built = built,
                    n: int = attempt, note: str = chosen.note,
@@ -185,6 +241,12 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
                              n, pushed, note, said)
 
         if built.commit is None:
+            if base is not None and record_live(repo, env, base, source.commit,
+                                                environ or {}):
+                if remote is not None and push:
+                    notes.push(repo, remote, committer)
+                return result(str(base.id), note=f"{chosen.note}; {source.commit[:7]} is live "
+                                                  "on it from now (a note on the head)")
             return result(str(base.id) if base is not None else None)
         log = f"hydrate publish {source.commit[:7]}"
         if remote is not None and push:
@@ -211,7 +273,7 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
     root = config_root(repo, ctx.repo)
     tree: GitTree = tree_at(repo, opts.source, root)
     inv = inventory_mod.load(tree)
-    envs = select_envs(inv, opts)
+    envs, promoted_only = bypassing(select_envs(inv, opts), opts)
     remote = None
     if opts.push and not opts.remote:
         raise PipelineError("--push needs --remote (a remote name such as origin, or a URL)")
@@ -256,7 +318,8 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
         try:
             results.append(publish_env(repo, env, source, outputs(env), since, inv, tools,
                                        engine, remote, opts.push, full, author, committer,
-                                       force=opts.force))
+                                       force=opts.force, reason=opts.reason,
+                                       environ=ctx.environ))
         except PipelineError as e:
             if len(envs) == 1:
                 raise
@@ -267,7 +330,8 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
     timings = {"load": loaded - start, "render": renders.seconds,
                "git": end - loaded - renders.seconds}
     return PublishReport(str(commit.id), source.subject, remote.url if remote else None,
-                         tuple(results), combine(renders.stats), end - start, timings, stopped)
+                         tuple(results), combine(renders.stats), end - start, timings, stopped,
+                         promoted_only)
 
 
 def _stopped(env: Environment, error: PipelineError, later: Sequence[Environment]) -> Stopped:

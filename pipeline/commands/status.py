@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import pygit2
 
@@ -13,6 +14,7 @@ from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Inventory
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import GitError
+from pipeline.promote import notes
 from pipeline.sinks import branch
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
@@ -37,6 +39,13 @@ class Publish:
     clusters: int | None  # clusters on the branch after it
     changed: str  # the body's summary line ("3 clusters changed, …")
     by_hydrate: bool = True  # False: a commit made by hand on the branch
+    kind: str = "publish"  # publish | promote | forced | rollback | by hand
+    promoted_from: str = ""  # "<env> <env-branch sha>"
+    wave: str = ""
+    gates: tuple[str, ...] = ()  # "<gate> <passed|bypassed> <evidence>"
+    bypass: str = ""  # the reason of a forced commit
+    rollback_of: str = ""
+    checks: tuple[notes.Record, ...] = ()  # recorded on this commit (verify)
 
 
 @dataclass(frozen=True)
@@ -51,12 +60,15 @@ class EnvStatus:
     foreign: str | None = None  # why the head is not a hydrate branch head (None: it is)
     drift: tuple[str, ...] = ()  # clusters edited on the branch since hydrate wrote them
     retired: bool = False  # a hydrate branch of an environment the inventory no longer has
+    rollout: Mapping[str, Any] = field(default_factory=dict)  # a rollout in waves, if any
+    holds: Mapping[str, str] = field(default_factory=dict)  # held sources and why
 
 
 def _publish(repo: pygit2.Repository, commit: pygit2.Commit) -> Publish:
     trailers = commit.message_trailers
     lines = commit.message.splitlines()
-    summary = next((ln for ln in lines[1:] if ln.startswith("Render of ")), "")
+    summary = next((ln for ln in lines[1:] if ln.startswith(("Render of ", "Promotion of ",
+                                                              "Rollback of "))), "")
     meta = branch.metadata_of(repo, commit)
     clusters = meta.get("clusters")
     recorded = meta.get("source")
@@ -65,10 +77,22 @@ def _publish(repo: pygit2.Repository, commit: pygit2.Commit) -> Publish:
         str(recorded["commit"]) if isinstance(recorded, dict) and "commit" in recorded else None)
     when = dt.datetime.fromtimestamp(commit.commit_time, dt.timezone(
         dt.timedelta(minutes=commit.commit_time_offset)))
+    by_hydrate = branch.SOURCE_TRAILER in trailers
+
+    def each(key: str) -> tuple[str, ...]:
+        return tuple(line.split(": ", 1)[1] for line in lines if line.startswith(f"{key}: "))
+
+    kind = str(meta.get("kind", "publish")) if by_hydrate else "by hand"
+    if by_hydrate and "Hydrate-Rollback-Of" in trailers:
+        kind = "rollback"
+    records = tuple(r for r in notes.records(repo, commit.id) if r.kind == "check")
     return Publish(str(commit.id), when, source,
                    lines[0] if lines else "", len(clusters) if isinstance(clusters, dict) else None,
                    summary.split(": ", 1)[1] if ": " in summary else summary,
-                   branch.SOURCE_TRAILER in trailers)
+                   by_hydrate, kind, trailers.get("Hydrate-Promoted-From", ""),
+                   trailers.get("Hydrate-Wave", ""), each("Hydrate-Gate"),
+                   trailers.get("Hydrate-Bypass-Reason", ""),
+                   trailers.get("Hydrate-Rollback-Of", ""), records)
 
 
 def _head(repo: pygit2.Repository, name: str,
@@ -131,8 +155,12 @@ def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus
                                    problem))
             continue
         how, behind = lineage(repo, tip, pub.source, shallow)
+        meta = branch.metadata_of(repo, commit)
+        rollout = meta.get("rollout") if isinstance(meta.get("rollout"), dict) else {}
+        holds = meta.get("holds") if isinstance(meta.get("holds"), dict) else {}
         found.append(EnvStatus(env.name, env.branch, env.agent, pub, behind, how, read, None,
-                               branch.drift(repo, commit)))
+                               branch.drift(repo, commit), rollout=rollout or {},
+                               holds=holds or {}))
     return found + _retired(repo, inv, rem, tip, shallow)
 
 
@@ -144,8 +172,9 @@ def _retired(repo: pygit2.Repository, inv: Inventory, rem: Remote | None,
     known = {env.branch for env in inv.environments}
     if rem is not None:
         folders = {b.rsplit("/", 1)[0] + "/" for b in known if "/" in b}
-        names = sorted(n for ref in rem.heads() if (n := ref.removeprefix("refs/heads/"))
-                       not in known and n.startswith(tuple(folders)))
+        names = sorted(n for ref in rem.heads() if ref.startswith("refs/heads/")
+                       and (n := ref.removeprefix("refs/heads/")) not in known
+                       and n.startswith(tuple(folders)))
     else:
         names = sorted({name for ref in repo.references
                         if (name := _branch_name(repo, ref)) is not None and name not in known})
@@ -177,20 +206,26 @@ def _branch_name(repo: pygit2.Repository, ref: str) -> str | None:
 
 
 def history(ctx: Context, env_name: str, main: str, remote: str | None = None,
-            limit: int = 50) -> list[Publish]:
-    """The publishes of an environment branch, newest first."""
+            limit: int | None = None) -> list[Publish]:
+    """The commits of an environment branch, first parents, newest first (all, or the
+    `limit` newest)."""
     repo = open_repository(ctx.repo)
     env = inventory_mod.load(tree_at(repo, main, config_root(repo, ctx.repo))).environment(
         env_name)
-    head = _head(repo, env.branch, _remote(ctx, repo, remote))
+    rem = _remote(ctx, repo, remote)
+    if rem is not None:
+        notes.fetch(repo, rem, branch.signature(repo, ctx.environ, "committer"))
+    head = _head(repo, env.branch, rem)
     if head is None:
         hint = "" if remote else (", no local or remote-tracking branch; use --remote to "
                                   "read a remote")
         raise GitError(f"{env.branch}: no such branch (nothing published to {env.name} yet"
                        f"{hint})")
     entries = []
-    for commit in repo.walk(head[0].id, pygit2.enums.SortMode.TOPOLOGICAL):
+    walker = repo.walk(head[0].id, pygit2.enums.SortMode.TOPOLOGICAL)
+    walker.simplify_first_parent()
+    for commit in walker:
         entries.append(_publish(repo, commit))
-        if len(entries) >= limit:
+        if limit is not None and len(entries) >= limit:
             break
     return entries

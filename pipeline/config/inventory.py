@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pipeline.config import kustomizations
+from pipeline.config import promotion as promotion_mod
 from pipeline.config.model import (
     BASES,
     CLASSES,
@@ -28,7 +29,6 @@ from pipeline.config.model import (
     Layer,
     Package,
     PackageType,
-    Promotion,
     suggest,
 )
 from pipeline.config.schema import Document, Schemas, check_yaml, parse
@@ -73,7 +73,7 @@ def _check_stem(doc: Document, what: str) -> None:
                           f"a {what} lives in {posixpath.dirname(doc.path)}/{name}.yaml")
 
 
-def load_environments(tree: Tree, schemas: Schemas) -> tuple[Environment, ...]:
+def load_environments(tree: Tree, schemas: Schemas) -> tuple[tuple[Environment, ...], Document]:
     if not tree.is_file(ENVIRONMENTS):
         raise ConfigError(f"{ENVIRONMENTS}: no such file (is --repo the configuration repository?)")
     doc = _load_file(tree, schemas, "environments", ENVIRONMENTS)
@@ -90,8 +90,7 @@ def load_environments(tree: Tree, schemas: Schemas) -> tuple[Environment, ...]:
                     f"{doc.at('environments', i, 'promotion', 'from')}: {p['from']!r} is not "
                     f"an environment listed before {name!r} (promotion flows down the list)"
                 )
-            promotion = Promotion(p["from"], p.get("soak"), tuple(p.get("requires", ())),
-                                  bool(p.get("pullRequest", False)))
+            promotion = promotion_mod.parse(doc, i, p)
         branch = item.get("branch", f"env/{name}")
         where = doc.at("environments", i, "branch") if "branch" in item else doc.at(
             "environments", i, "name")
@@ -100,7 +99,7 @@ def load_environments(tree: Tree, schemas: Schemas) -> tuple[Environment, ...]:
         if any(e.branch == branch for e in envs):
             raise ConfigError(f"{where}: {branch!r} is already the branch of another environment")
         envs.append(Environment(name, branch, promotion, item.get("agent", "argocd")))
-    return tuple(envs)
+    return tuple(envs), doc
 
 
 def load_packages(tree: Tree, schemas: Schemas) -> dict[str, Package]:
@@ -351,9 +350,10 @@ def _check_layer(tree: Tree, layer: Layer, pkg: Package) -> None:
 def load(tree: Tree) -> Inventory:
     """The whole inventory of the configuration repository in `tree`, validated."""
     schemas = Schemas.load()
-    envs = load_environments(tree, schemas)
+    envs, envs_doc = load_environments(tree, schemas)
     packages = load_packages(tree, schemas)
     classes = load_classes(tree, schemas, packages)
     clusters = load_clusters(tree, schemas, classes, envs, packages)
+    promotion_mod.check_waves(envs_doc, envs, clusters)
     layers = load_layers(tree, classes, clusters, packages)
     return Inventory(envs, classes, clusters, packages, layers)

@@ -5,6 +5,7 @@ repository; everything after reads it.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,11 +25,51 @@ PackageType = Literal["helm", "kustomize"]
 
 
 @dataclass(frozen=True)
+class Window:
+    """When a promotion may land: `days` (0 = Monday), minutes since midnight local time
+    [`start`, `end`) in `timezone`; `end` before `start` runs past midnight."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """When no promotion may land, whatever the windows say: [`start`, `end`)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Wave:
+    """One step of a rollout inside an environment: the clusters it selects (every given
+    selector must match; `percent` of the environment's matching clusters, by a stable
+    hash), and what the next wave waits for."""
+
+    name: str
+    clusters: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    percent: int | None = None
+    soak: str | None = None
+    requires: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Promotion:
     source: str
     soak: str | None
     requires: tuple[str, ...]
     pull_request: bool
+    auto: bool = False
+    windows: tuple[Window, ...] = ()
+    freezes: tuple[Freeze, ...] = ()
+    waves: tuple[Wave, ...] = ()
 
 
 @dataclass(frozen=True)

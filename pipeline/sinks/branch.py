@@ -2,6 +2,7 @@
 
     env/<environment>:
       README.md                what the branch is, its source commit, how to reproduce it
+      hydrator.metadata        {"drySha": ...} as Argo CD's Source Hydrator writes it
       .hydrate/metadata.json   provenance: source, environment, tool versions, digests
       clusters/<cluster>/...   the hydrated manifests
 
@@ -16,6 +17,7 @@ environment (a source commit, another tool's branch) is `foreign`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -27,11 +29,12 @@ from typing import Any
 
 import pygit2
 
-from pipeline import __version__
+from pipeline import __version__, clock
 from pipeline.config.model import Environment
 from pipeline.errors import GitError
 from pipeline.sinks import output
 from pipeline.sinks.credentials import redact
+from pipeline.words import counted
 
 SOURCE_TRAILER = "Hydrate-Source-Commit"
 ENV_TRAILER = "Hydrate-Environment"
@@ -60,6 +63,20 @@ class ClusterOutput:
     files: Mapping[str, bytes]
     digest: str
     info: Mapping[str, Any] = field(default_factory=dict)  # class, site, objects
+
+
+@dataclass(frozen=True)
+class Step:
+    """What kind of commit a build makes, beyond a publish of the whole environment: a
+    promotion (of one wave, perhaps) or a rollback, with its trailers and the rollout
+    state and holds to record. Clusters it keeps keep the source they were rendered from."""
+
+    kind: str  # promote | rollback | forced (a publish that bypassed promotion)
+    headline: str  # the body's first line
+    trailers: tuple[tuple[str, str], ...] = ()
+    rollout: Mapping[str, Any] | None = None
+    holds: Mapping[str, str] = field(default_factory=dict)
+    whole: bool = False  # the whole environment is at the source (a forced publish)
 
 
 @dataclass(frozen=True)
@@ -198,19 +215,22 @@ def _names(names: Sequence[str]) -> str:
 
 
 def message(env: Environment, source: Source, built: Built, total: int,
-            restored: Sequence[str] = ()) -> str:
+            restored: Sequence[str] = (), step: Step | None = None) -> str:
     """Subject `<sha7>: <source subject>`, a body of what changed, then the trailers."""
+    headline = step.headline if step is not None else (
+        f"Render of {source.commit[:12]} for environment {env.name}")
     lines = [f"{source.commit[:7]}: {source.subject}", "",
-             f"Render of {source.commit[:12]} for environment {env.name}: "
-             f"{len(built.changed)} clusters changed, {len(built.added)} added, "
+             f"{headline}: "
+             f"{counted(len(built.changed), 'cluster')} changed, {len(built.added)} added, "
              f"{len(built.removed)} removed (of {total}).", ""]
     for label, names in (("added", built.added), ("changed", built.changed),
                          ("removed", built.removed),
                          ("restored (edited on the branch)", tuple(restored))):
         if names:
             lines.append(f"{label}: {_names(names)}")
-    lines += ["", f"{SOURCE_TRAILER}: {source.commit}", f"{ENV_TRAILER}: {env.name}", ""]
-    return "\n".join(lines)
+    lines += ["", f"{SOURCE_TRAILER}: {source.commit}", f"{ENV_TRAILER}: {env.name}"]
+    lines += [f"{key}: {value}" for key, value in (step.trailers if step is not None else ())]
+    return "\n".join([*lines, ""])
 
 
 def readme(env: Environment, source: Source, clusters: int) -> bytes:
@@ -259,7 +279,7 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
           clusters: Sequence[ClusterOutput], tools: Mapping[str, str],
           author: pygit2.Signature, committer: pygit2.Signature,
           reused: Mapping[str, tuple[pygit2.Oid, Mapping[str, Any]]] | None = None,
-          restored: Sequence[str] = ()) -> Built:
+          restored: Sequence[str] = (), step: Step | None = None) -> Built:
     """The next commit of `env`'s branch on top of `parent` (not attached to any ref).
 
     `clusters` are rendered now; `reused` clusters keep the given subtree and metadata
@@ -292,11 +312,19 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
     changed = tuple(sorted(n for n in entries if n in previous and previous[n] != entries[n]))
     removed = tuple(sorted(n for n in previous if n not in entries))
     parent_clusters = parent.tree["clusters"].id if parent and "clusters" in parent.tree else None
-    if parent is not None and parent_clusters == clusters_tree:
+    # A rollout's step is a commit even when no cluster changed: it records the progress.
+    progress = step is not None and step.rollout is not None
+    if parent is not None and parent_clusters == clusters_tree and not progress:
         return Built(None, blobs_written=writer.blobs_written, clusters_reused=reuse_count)
-    recorded_now = {c.name: {**c.info, "digest": c.digest, "tree": str(entries[c.name])}
-                    for c in clusters}
-    recorded_now.update((name, {**entry, "tree": str(oid)}) for name, (oid, entry) in kept.items())
+    recorded_now = {c.name: {**c.info, "digest": c.digest, "tree": str(entries[c.name]),
+                             "source": source.commit} for c in clusters}
+    # A publish renders the whole environment at the source: a cluster it reuses (the
+    # change did not touch it) is the source's render too. A promotion's kept clusters
+    # (other waves) keep the source they were rendered from.
+    recorded_now.update((name, {**entry, "tree": str(oid),
+                                "source": entry.get("source", source.commit)
+                                if step is not None and not step.whole else source.commit})
+                        for name, (oid, entry) in kept.items())
     engine = tools.get("engine")
     meta = {
         "schemaVersion": 1,
@@ -309,18 +337,46 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
         "tools": {"hydrate": __version__, **{k: v for k, v in tools.items() if k != "engine"}},
         "engine": engine,
         "clusters": {name: recorded_now[name] for name in sorted(recorded_now)},
+        "kind": step.kind if step is not None else "publish",
     }
+    if step is not None and step.rollout is not None:
+        meta["rollout"] = dict(step.rollout)
+    holds = dict(step.holds) if step is not None else dict(
+        metadata_of(repo, parent).get("holds") or {})
+    if holds:
+        meta["holds"] = holds
     root = repo.TreeBuilder()
     root.insert("README.md", writer.blob(readme(env, source, len(entries))), BLOB)
     root.insert(".hydrate", writer.tree({"metadata.json": (json.dumps(meta, indent=2, sort_keys=True)
                                                            + "\n").encode()}), TREE)
     root.insert("clusters", clusters_tree, TREE)
+    root.insert("hydrator.metadata", writer.blob(hydrator_metadata(repo, env, source)), BLOB)
     built = Built(None, added, changed, removed, writer.blobs_written, reuse_count)
     restored = [n for n in restored if n in entries]
     oid = repo.create_commit(None, author, committer,
-                             message(env, source, built, len(entries), restored),
+                             message(env, source, built, len(entries), restored, step),
                              root.write(), [parent.id] if parent is not None else [])
     return Built(oid, added, changed, removed, writer.blobs_written, reuse_count)
+
+
+def hydrator_metadata(repo: pygit2.Repository, env: Environment, source: Source) -> bytes:
+    """The root `hydrator.metadata` Argo CD's Source Hydrator writes on a hydrated branch
+    (`drySha` and the dry commit's details), so GitOps Promoter and Argo CD tooling can
+    work on hydrate's branches. Only the source commit's facts: two builds of one source
+    write the same bytes."""
+    data: dict[str, Any] = {"repoURL": source.repo_url, "drySha": source.commit,
+                            "commands": [f"hydrate render --env {env.name}"]}
+    try:
+        dry = repo[source.commit].peel(pygit2.Commit)
+    except (KeyError, ValueError):
+        dry = None
+    if dry is not None:
+        zone = dt.timezone(dt.timedelta(minutes=dry.author.offset))
+        subject, _, body = dry.message.partition("\n")
+        data.update(author=f"{dry.author.name} <{dry.author.email}>",
+                    date=dt.datetime.fromtimestamp(dry.author.time, zone).isoformat(),
+                    subject=subject, body=body.strip())
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 
 _IDENTITY = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>]*)>\s*$")
@@ -334,7 +390,7 @@ def signature(repo: pygit2.Repository, environ: Mapping[str, str], who: str,
         match = _IDENTITY.match(override)
         if not match:
             raise GitError(f"--{who} {override!r}: expected \"Name <email>\"")
-        return pygit2.Signature(match["name"], match["email"], int(time.time()))
+        return clock.at_now(pygit2.Signature(match["name"], match["email"]), environ)
     name = environ.get(f"GIT_{who.upper()}_NAME")
     email = environ.get(f"GIT_{who.upper()}_EMAIL")
     config = repo.config
@@ -342,7 +398,7 @@ def signature(repo: pygit2.Repository, environ: Mapping[str, str], who: str,
         name = config["user.name"] if "user.name" in config else "hydrate"
     if not email:
         email = config["user.email"] if "user.email" in config else "hydrate@localhost"
-    return pygit2.Signature(str(name), str(email), int(time.time()))
+    return clock.at_now(pygit2.Signature(str(name), str(email)), environ)
 
 
 class RefLock:

@@ -183,13 +183,23 @@ class Remote:
             except (pygit2.GitError, OSError, ValueError) as e:
                 raise self._fail("reach", e) from None
             self._heads = {h.name: h.oid for h in listed
-                           if h.name and h.name.startswith("refs/heads/") and h.oid is not None}
+                           if h.name and h.name.startswith(("refs/heads/", "refs/notes/"))
+                           and h.oid is not None}
         return self._heads
+
+    def notes_tracking_ref(self, notes: str) -> str:
+        """Where a notes ref of the remote is fetched to (`refs/notes/hydrate` of origin:
+        `refs/hydrate/notes/origin/hydrate`)."""
+        key = self.name or hashlib.sha256(self.url.encode()).hexdigest()[:12]
+        return f"refs/hydrate/notes/{key}/{notes.removeprefix('refs/notes/')}"
 
     def fetch(self, branch: str) -> pygit2.Commit | None:
         """Fetch `branch` into its tracking ref; its head commit, or None if it does not exist."""
-        ref = f"refs/heads/{branch}"
-        tracking = self.tracking_ref(branch)
+        return self.fetch_ref(f"refs/heads/{branch}", self.tracking_ref(branch))
+
+    def fetch_ref(self, ref: str, tracking: str) -> pygit2.Commit | None:
+        """Fetch the remote's `ref` into the local `tracking`; its commit, or None (and no
+        tracking ref) if the remote has no such ref."""
         if ref not in self.heads(refresh=True):
             if tracking in self._repo.references:
                 self._repo.references.delete(tracking)
@@ -197,7 +207,7 @@ class Remote:
         with _shallow_kept(Path(self._repo.path)):
             try:
                 self._remote.fetch([f"+{ref}:{tracking}"], callbacks=self._callbacks(),
-                                   message=f"hydrate: fetch {branch}")
+                                   message=f"hydrate: fetch {ref.removeprefix('refs/heads/')}")
             except (pygit2.GitError, OSError) as e:
                 raise self._fail("fetch from", e) from None
         return self._repo[self._repo.references[tracking].target].peel(pygit2.Commit)
@@ -208,7 +218,17 @@ class Remote:
         `commit`'s parent (absent for a root commit). False if the remote moved meanwhile
         (a lost race); PushRefused if it refused for another reason. Each line the remote
         said goes to `said`."""
-        ref = f"refs/heads/{branch}"
+        if not self.push_ref(commit, f"refs/heads/{branch}", said):
+            return False
+        with contextlib.suppress(pygit2.GitError):
+            # A concurrent fetch may hold the lock; the tracking ref is only a cache.
+            self._repo.references.create(self.tracking_ref(branch), commit, force=True)
+        return True
+
+    def push_ref(self, commit: pygit2.Oid, ref: str,
+                 said: Callable[[str], None] | None = None) -> bool:
+        """`push` for any ref (a notes ref): the same compare-and-swap on the first parent."""
+        branch = ref.removeprefix("refs/heads/")
         outcome = (self._push_git(commit, ref) if self.is_local
                    else self._push_libgit2(commit, ref))
         if said is not None:
@@ -218,9 +238,6 @@ class Remote:
             if self._lost_race(commit, ref, outcome):
                 return False
             raise PushRefused(self.url, branch, outcome.refused, outcome.said)
-        with contextlib.suppress(pygit2.GitError):
-            # A concurrent fetch may hold the lock; the tracking ref is only a cache.
-            self._repo.references.create(self.tracking_ref(branch), commit, force=True)
         return True
 
     def _lost_race(self, commit: pygit2.Oid, ref: str, outcome: _Outcome) -> bool:

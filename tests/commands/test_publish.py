@@ -16,6 +16,7 @@ from pipeline.render import tools
 from pipeline.sinks import branch
 from tests import clirun
 from tests.conftest import (
+    BYPASS,
     ROOT,
     SIGNATURE,
     branch_files,
@@ -42,14 +43,16 @@ def _publish(repo: pygit2.Repository, remote: pygit2.Repository, *args: str,
 
 def test_layout_metadata_and_trailers(example_repo: pygit2.Repository, remote: pygit2.Repository,
                                       toolset: tools.Toolset) -> None:
-    _publish(example_repo, remote, "--all")
+    _publish(example_repo, remote, "--all", *BYPASS)
     head = str(example_repo.head.target)
     expected = {"dev": {"dc-lab-1", "edge-lab", "office-lab", "store-lab"},
                 "staging": {"dc-ams-1", "edge-lyon-plant", "store-0006"}}
     for env, clusters in expected.items():
         commit = remote.revparse_single(f"env/{env}").peel(pygit2.Commit)
         top = sorted(e.name for e in commit.tree)
-        assert top == [".hydrate", "README.md", "clusters"]
+        assert top == [".hydrate", "README.md", "clusters", "hydrator.metadata"]
+        hydrator = json.loads(remote[commit.tree["hydrator.metadata"].id].data)
+        assert (hydrator["drySha"], hydrator["subject"]) == (head, "Initial fleet")
         assert {e.name for e in remote[commit.tree["clusters"].id]} == clusters
         meta = json.loads(remote[commit.tree[".hydrate/metadata.json"].id].data)
         assert meta["source"]["commit"] == head
@@ -65,7 +68,9 @@ def test_layout_metadata_and_trailers(example_repo: pygit2.Repository, remote: p
         assert head in readme
         assert f"hydrate render --env {env}" in readme
         assert commit.message.splitlines()[0] == f"{head[:7]}: Initial fleet"
-        assert commit.message_trailers == {"Hydrate-Source-Commit": head, "Hydrate-Environment": env}
+        bypass = {} if env == "dev" else {"Hydrate-Bypass-Reason": BYPASS[2]}
+        assert commit.message_trailers == {"Hydrate-Source-Commit": head,
+                                           "Hydrate-Environment": env, **bypass}
         assert commit.parents == []
 
 
@@ -82,12 +87,12 @@ def test_a_publish_that_changes_nothing_makes_no_commit(
 
 def test_a_site_overlay_change_touches_only_that_site(
         example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
-    _publish(example_repo, remote, "--env", "prod")
+    _publish(example_repo, remote, "--env", "prod", *BYPASS)
     old = remote.revparse_single("env/prod").peel(pygit2.Commit)
     values = Path(example_repo.workdir) / "overlays/sites/hamburg-port/edge-gateway/values.yaml"
     values.write_text(values.read_text() + "bridge:\n  logLevel: debug\n")
     commit_all(example_repo, "Debug the MQTT bridge at the Hamburg port")
-    out = _publish(example_repo, remote, "--env", "prod")
+    out = _publish(example_repo, remote, "--env", "prod", *BYPASS)
     new = remote.revparse_single("env/prod").peel(pygit2.Commit)
     assert new.parents[0].id == old.id
     diff = remote.diff(old.tree, new.tree)
@@ -95,7 +100,7 @@ def test_a_site_overlay_change_touches_only_that_site(
     cluster_paths = {p.split("/")[1] for p in paths if p.startswith("clusters/")}
     assert cluster_paths == {"edge-hamburg-port"}
     assert paths - {p for p in paths if p.startswith("clusters/")} <= {
-        "README.md", ".hydrate/metadata.json"}
+        "README.md", ".hydrate/metadata.json", "hydrator.metadata"}
     assert "changed: edge-hamburg-port" in new.message
     assert "(1 changed; " in out
     assert "10 clusters reused" in out
@@ -103,10 +108,10 @@ def test_a_site_overlay_change_touches_only_that_site(
 
 def test_a_retired_cluster_disappears(example_repo: pygit2.Repository,
                                       remote: pygit2.Repository) -> None:
-    _publish(example_repo, remote, "--env", "prod")
+    _publish(example_repo, remote, "--env", "prod", *BYPASS)
     (Path(example_repo.workdir) / "fleet/clusters/store-0005.yaml").unlink()
     commit_all(example_repo, "Close store 0005")
-    _publish(example_repo, remote, "--env", "prod")
+    _publish(example_repo, remote, "--env", "prod", *BYPASS)
     commit = remote.revparse_single("env/prod").peel(pygit2.Commit)
     assert "store-0005" not in {e.name for e in remote[commit.tree["clusters"].id]}
     assert not any(p.startswith("clusters/store-0005/") for p in branch_files(remote, "env/prod"))
@@ -122,7 +127,7 @@ def test_history_only_moves_forward(example_repo: pygit2.Repository,
         _edit(example_repo, "fleet/classes/pop.yaml", f"posReplicas: {before}",
               f"posReplicas: {replicas}  # was {before}")
         commit_all(example_repo, f"POS replicas {replicas}")
-        _publish(example_repo, remote, "--env", "staging")
+        _publish(example_repo, remote, "--env", "staging", *BYPASS)
         heads.append(remote.references["refs/heads/env/staging"].target)
     chain = [c.id for c in log(remote, "env/staging")]
     assert chain[:3] == list(reversed(heads))
@@ -138,7 +143,7 @@ def test_uncommitted_edits_do_not_leak(example_repo: pygit2.Repository,
     values = Path(example_repo.workdir) / "overlays/classes/pop/pos-app/values.yaml.j2"
     committed = values.read_text()
     values.write_text(committed.replace("storeId:", "leakedEdit: true\nstoreId:"))
-    _publish(example_repo, remote, "--env", "staging")
+    _publish(example_repo, remote, "--env", "staging", *BYPASS)
     files = branch_files(remote, "env/staging", "clusters")
     assert not any(b"leakedEdit" in data for data in files.values())
     values.write_text(committed)
@@ -341,7 +346,7 @@ def test_the_same_tools_and_hydrate_reuse_untouched_clusters(
 
 def test_branch_content_equals_render_of_the_commit(example_repo: pygit2.Repository,
                                                     remote: pygit2.Repository) -> None:
-    _publish(example_repo, remote, "--all")
+    _publish(example_repo, remote, "--all", *BYPASS)
     golden = ROOT / "tests/golden/rendered"
     for env in ("dev", "staging", "prod"):
         files = branch_files(remote, f"env/{env}", "clusters")
@@ -402,7 +407,7 @@ def test_a_token_in_the_remote_url_appears_nowhere(example_repo: pygit2.Reposito
                                        "access?)")
         said += [refused.out, refused.err]
         example_repo.remotes.set_url("origin", secret)
-        for args in (("publish", "--all", "--remote", "origin", "--push"),
+        for args in (("publish", *BYPASS, "--all", "--remote", "origin", "--push"),
                      ("status", "--remote", "origin"), ("status",),
                      ("history", "--env", "dev", "--remote", "origin"),
                      ("diff", "--against-branch", "--remote", "origin", "--format", "json"),
@@ -456,7 +461,7 @@ def test_a_refused_environment_stops_the_rest_and_says_what_stays(
                     "  if [ \"$ref\" = refs/heads/env/staging ]; then\n"
                     "    echo 'staging is frozen until Monday' >&2; exit 1\n  fi\ndone\n")
     hook.chmod(0o755)
-    result = hydrate("--repo", example_repo.workdir, "publish", "--all", "--remote", remote.path,
+    result = hydrate("--repo", example_repo.workdir, "publish", *BYPASS, "--all", "--remote", remote.path,
                      "--push")
     assert result.code == 1
     dev = str(remote.references["refs/heads/env/dev"].target)
@@ -480,7 +485,7 @@ def test_a_cluster_that_does_not_render_publishes_nothing_anywhere(
     values.parent.mkdir(parents=True, exist_ok=True)
     values.write_text("storeId: null\n")  # the chart requires it
     commit_all(example_repo, "Break one prod store")
-    result = hydrate("--repo", example_repo.workdir, "publish", "--all", "--remote", remote.path,
+    result = hydrate("--repo", example_repo.workdir, "publish", *BYPASS, "--all", "--remote", remote.path,
                      "--push")
     assert result.code == 1
     assert "store-0003/pos-app: helm failed" in result.err
@@ -566,7 +571,7 @@ def test_a_head_hydrate_did_not_write_needs_force(example_repo: pygit2.Repositor
         Path(example_repo.workdir), "dev", tmp_path / "rendered")
     assert "app.yaml" not in head.tree
     # A head hydrate wrote for another environment is not this one's either.
-    _publish(example_repo, remote, "--env", "staging")
+    _publish(example_repo, remote, "--env", "staging", *BYPASS)
     remote.references["refs/heads/env/dev"].set_target(
         remote.references["refs/heads/env/staging"].target)
     mixed = hydrate("--repo", example_repo.workdir, "publish", "--remote", remote.path, "--push")

@@ -10,7 +10,7 @@ import pygit2
 import pytest
 
 from pipeline.render import shard
-from tests.conftest import commit_all, hydrate
+from tests.conftest import BYPASS, commit_all, hydrate
 
 
 def test_partition_is_deterministic_and_balanced_by_work() -> None:
@@ -78,13 +78,13 @@ def test_fan_in_equals_a_single_full_publish(example_repo: pygit2.Repository,
     assert all(m["source"]["commit"] == str(example_repo.head.target) for m in manifests)
     sharded = pygit2.init_repository(str(tmp_path / "sharded.git"), bare=True)
     single = pygit2.init_repository(str(tmp_path / "single.git"), bare=True)
-    fan_in = hydrate("--repo", example_repo.workdir, "publish", "--all", "--remote", sharded.path,
+    fan_in = hydrate("--repo", example_repo.workdir, "publish", *BYPASS, "--all", "--remote", sharded.path,
                      "--push", "--from-shards", *dirs)
     assert fan_in.code == 0, fan_in.err
     assert fan_in.out.count("pushed") == 3
     # The shards' renders are read back, not rendered again (not even from the cache).
     assert _rendered(fan_in.out) == (0, 0)
-    full = hydrate("--repo", example_repo.workdir, "publish", "--all", "--remote", single.path,
+    full = hydrate("--repo", example_repo.workdir, "publish", *BYPASS, "--all", "--remote", single.path,
                    "--push")
     assert full.code == 0, full.err
     for env in ("dev", "staging", "prod"):
@@ -97,7 +97,7 @@ def test_fan_in_refuses_incomplete_or_mixed_shards(example_repo: pygit2.Reposito
                                                    tmp_path: Path) -> None:
     dirs = _shards(example_repo, tmp_path, 3)
     remote = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
-    partial = hydrate("--repo", example_repo.workdir, "publish", "--all", "--remote", remote.path,
+    partial = hydrate("--repo", example_repo.workdir, "publish", *BYPASS, "--all", "--remote", remote.path,
                       "--push", "--from-shards", dirs[0], dirs[1])
     assert partial.code == 1
     assert "has clusters no shard rendered" in partial.err
@@ -108,7 +108,7 @@ def test_fan_in_refuses_incomplete_or_mixed_shards(example_repo: pygit2.Reposito
     pop = Path(example_repo.workdir) / "fleet/classes/pop.yaml"
     pop.write_text(pop.read_text().replace("posReplicas: 2", "posReplicas: 3"))
     commit_all(example_repo, "Newer")
-    stale = hydrate("--repo", example_repo.workdir, "publish", "--all", "--from-shards", *dirs)
+    stale = hydrate("--repo", example_repo.workdir, "publish", *BYPASS, "--all", "--from-shards", *dirs)
     assert stale.code == 1
     assert "is a render of" in stale.err
     assert "render the shards with --source" in stale.err
@@ -119,16 +119,16 @@ def test_incremental_publish_equals_a_full_one(example_repo: pygit2.Repository,
     a = pygit2.init_repository(str(tmp_path / "a.git"), bare=True)
     b = pygit2.init_repository(str(tmp_path / "b.git"), bare=True)
     repo = example_repo.workdir
-    assert hydrate("--repo", repo, "publish", "--all", "--remote", a.path, "--push").code == 0
+    assert hydrate("--repo", repo, "publish", *BYPASS, "--all", "--remote", a.path, "--push").code == 0
     values = Path(repo) / "overlays/sites/hamburg-port/edge-gateway/values.yaml"
     values.write_text(values.read_text() + "bridge:\n  logLevel: debug\n")
     (Path(repo) / "fleet/clusters/store-0004.yaml").unlink()
     commit_all(example_repo, "Hamburg debug; close 0004")
-    incremental = hydrate("--repo", repo, "publish", "--all", "--remote", a.path, "--push")
+    incremental = hydrate("--repo", repo, "publish", *BYPASS, "--all", "--remote", a.path, "--push")
     assert incremental.code == 0, incremental.err
     assert "incremental: 1 of 10 clusters rendered since" in incremental.out
     assert "incremental: 0 of 4 clusters rendered since" in incremental.out
-    full = hydrate("--repo", repo, "publish", "--all", "--full", "--remote", b.path, "--push")
+    full = hydrate("--repo", repo, "publish", *BYPASS, "--all", "--full", "--remote", b.path, "--push")
     assert full.code == 0, full.err
     for env in ("dev", "staging", "prod"):
         # dev and staging did not change, so made no commit: their metadata still names the

@@ -16,7 +16,7 @@ from referencing.jsonschema import DRAFT202012
 
 from pipeline.config import yamlio
 from pipeline.render import tools
-from tests.conftest import ROOT, branch_files, commit_all, hydrate
+from tests.conftest import BYPASS, ROOT, branch_files, commit_all, hydrate
 
 SCHEMAS = ROOT / "tests" / "data" / "crds"
 URL = "https://github.com/example/fleet-config.git"
@@ -82,7 +82,7 @@ def flux_repo(example_repo: pygit2.Repository) -> pygit2.Repository:
 
 def test_flux_layout_on_the_branch(flux_repo: pygit2.Repository, remote: pygit2.Repository,
                                    tmp_path: Path, toolset: tools.Toolset) -> None:
-    result = hydrate("--repo", flux_repo.workdir, "publish", "--env", "staging", "--env", "dev",
+    result = hydrate("--repo", flux_repo.workdir, "publish", *BYPASS, "--env", "staging", "--env", "dev",
                      "--remote", remote.path, "--push")
     assert result.code == 0, result.err
     files = branch_files(remote, "env/staging", "clusters")

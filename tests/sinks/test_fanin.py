@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import pygit2
 import pytest
 
-from tests.conftest import commit_all, copy_example, hydrate
+from tests.conftest import BYPASS, commit_all, copy_example, hydrate
 
 
 class Rendered(NamedTuple):
@@ -132,7 +132,7 @@ def test_a_shard_changed_after_the_render_is_refused(rendered: Rendered, tmp_pat
               for s in rendered.shards]
     change(shards[1])
     remote = pygit2.init_repository(str(tmp_path / "remote.git"), bare=True)
-    result = hydrate("--repo", rendered.repo, "publish", "--all", "--remote", remote.path,
+    result = hydrate("--repo", rendered.repo, "publish", *BYPASS, "--all", "--remote", remote.path,
                      "--push", "--from-shards", *shards)
     assert result.code == 1, result.out + result.err
     (line,) = result.err.splitlines()
@@ -148,7 +148,7 @@ def test_an_intact_pair_of_shards_publishes(rendered: Rendered, tmp_path: Path) 
     shards = [Path(shutil.copytree(s, tmp_path / s.name)) for s in rendered.shards]
     _a_cluster_added(shards[0])  # a folder no inventory names is not read at all
     remote = pygit2.init_repository(str(tmp_path / "remote.git"), bare=True)
-    result = hydrate("--repo", rendered.repo, "publish", "--all", "--remote", remote.path,
+    result = hydrate("--repo", rendered.repo, "publish", *BYPASS, "--all", "--remote", remote.path,
                      "--push", "--from-shards", *shards)
     assert result.code == 0, result.err
     assert sorted(remote.references) == ["refs/heads/env/dev", "refs/heads/env/prod",
@@ -173,7 +173,7 @@ def _paths(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> list
 def test_a_folder_that_is_no_render(rendered: Rendered, tmp_path: Path) -> None:
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("nothing rendered here\n")
-    result = hydrate("--repo", rendered.repo, "publish", "--all", "--from-shards",
+    result = hydrate("--repo", rendered.repo, "publish", *BYPASS, "--all", "--from-shards",
                      rendered.shards[0], tmp_path / "notes")
     assert result.code == 1
     assert result.err.strip() == (

@@ -1,0 +1,160 @@
+"""`hydrate promote` and `verify`: moving a source down the environments behind gates,
+and recording the checks the gates read."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from pipeline.cli.group import cli, jobs_option, short
+from pipeline.commands import promote as promote_mod
+from pipeline.commands.context import Context
+from pipeline.words import counted
+
+BLOCKED = 4  # exit status of a promotion a gate blocks (DESIGN §8)
+
+
+@cli.command()
+@click.option("--to", "to", metavar="ENV", help="The environment to promote to.")
+@click.option("--auto", "auto", is_flag=True,
+              help="Promote every environment with `auto: true` whose gates pass (exit 0 "
+                   "when none is ready; a held source is skipped).")
+@click.option("--source", metavar="SHA",
+              help="A source that was live on the `from` environment (default: the one live "
+                   "on all of its clusters now).")
+@click.option("--remote", metavar="NAME|URL",
+              help="Read the branches and notes of this remote (and build on its heads).")
+@click.option("--push", is_flag=True, help="Push the promotion commit to --remote.")
+@click.option("--dry-run", is_flag=True, help="Print the gates and what would change; change nothing.")
+@click.option("--force", is_flag=True, help="Promote although a gate blocks (needs --reason).")
+@click.option("--reason", metavar="TEXT", help="Why the gates are bypassed (recorded in a trailer).")
+@click.option("--main", "main", default="HEAD", show_default=True, metavar="REV",
+              help="The configuration whose gates apply (never the promoted source's own).")
+@jobs_option
+@click.pass_obj
+def promote(ctx: Context, to: str | None, auto: bool, source: str | None, remote: str | None,
+            push: bool, dry_run: bool, force: bool, reason: str | None, main: str,
+            jobs: int) -> None:
+    """Promote a source from the environment before ENV to ENV, behind its gates.
+
+    The gates (soak, required checks, windows, freezes, holds) are printed one per line
+    with their evidence. In a waved environment each promotion takes the next wave.
+    Exit status: 0 promoted (or nothing to promote), 1 error, 2 usage, 4 blocked by a
+    gate (what would unblock it, and when, is printed). HYDRATE_NOW (RFC 3339) replaces
+    the clock: for the gates and for the times of what hydrate writes.
+    """
+    if push and not remote:
+        raise click.UsageError("--push needs --remote")
+    if reason and not force:
+        raise click.UsageError("--reason goes with --force")
+    run = os.environ.get("GITHUB_RUN_ID")
+    run_url = (f"{os.environ.get('GITHUB_SERVER_URL', '')}/{os.environ.get('GITHUB_REPOSITORY', '')}"
+               f"/actions/runs/{run}") if run else None
+    if bool(to) == auto:
+        raise click.UsageError("give --to ENV or --auto")
+    if auto and (force or source):
+        raise click.UsageError("--auto takes neither --force nor --source")
+    opts = promote_mod.PromoteOptions(to or "", source, remote, push, dry_run, force, reason,
+                                      jobs, main, run_url)
+    if auto:
+        reports = promote_mod.auto(ctx, opts)
+        if not reports:
+            click.echo("no environment has auto: true")
+        for one in reports:
+            _show(one)
+        return
+    report = promote_mod.promote(ctx, opts)
+    _show(report)
+    if report.blocked:
+        sys.exit(BLOCKED)
+
+
+def _show(report: promote_mod.PromoteReport) -> None:
+    wave = (f", wave {report.wave} ({report.wave_number} of {report.waves})"
+            if report.wave else "")
+    head = f"promote {short(report.source)} {report.origin} → {report.env}{wave}"
+    click.echo(head if report.source else f"promote → {report.env}")
+    for gate in report.gates:
+        verdict = "pass" if gate.passed else ("bypassed" if report.forced else "BLOCKED")
+        click.echo(f"  {gate.name:<8} {verdict:<8} {gate.evidence}")
+    if report.note:
+        click.echo(f"  {report.note}")
+    if report.blocked:
+        opens = [g.opens for g in report.gates if not g.passed and g.opens is not None]
+        when = f"; earliest: {max(opens).strftime('%Y-%m-%dT%H:%MZ')}" if opens and len(
+            opens) == sum(1 for g in report.gates if not g.passed) else ""
+        click.echo(f"blocked: {', '.join(g.name for g in report.gates if not g.passed)}{when}")
+        return
+    if report.dry_run:
+        click.echo(f"dry run: would rewrite {len(report.clusters) or 'the'} clusters"
+                   if report.clusters else "dry run: nothing changed")
+        return
+    if report.commit:
+        done = "pushed" if report.pushed else "committed"
+        what = ", ".join(f"{len(v)} {k}" for k, v in (("added", report.added),
+                                                      ("changed", report.changed),
+                                                      ("removed", report.removed)) if v)
+        click.echo(f"  {report.branch}: {done} {short(report.commit)} ({what or 'no cluster changed'};"
+                   f" {counted(len(report.clusters), 'cluster')} in this step)")
+
+
+@cli.command()
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment judged.")
+@click.option("--check", "check", required=True, metavar="NAME", help="The check's name (e.g. smoke).")
+@click.option("--state", required=True, type=click.Choice(["success", "failure", "pending"]))
+@click.option("--wave", metavar="WAVE", help="The wave of a rollout the check judges.")
+@click.option("--source", metavar="SHA", help="The source judged (default: the one live).")
+@click.option("--url", default="", metavar="URL", help="Where the check's details are.")
+@click.option("--description", default="", metavar="TEXT", help="One line about the result.")
+@click.option("--remote", metavar="NAME|URL", help="Record it on this remote's branch head.")
+@click.option("--push", is_flag=True, help="Push the notes ref (merged, never forced).")
+@click.pass_obj
+def verify(ctx: Context, env: str, check: str, state: str, wave: str | None,
+           source: str | None, url: str, description: str, remote: str | None,
+           push: bool) -> None:
+    """Record the state of a check for an environment (and wave): a git note under
+    refs/notes/hydrate on the env branch's head. Promotion gates read the latest state
+    per check; a failure blocks."""
+    from pipeline.commands import verify as verify_mod
+
+    if push and not remote:
+        raise click.UsageError("--push needs --remote")
+    report = verify_mod.verify(ctx, verify_mod.VerifyOptions(
+        env, check, state, wave, source, url, description, remote, push))
+    r = report.record
+    on = f" wave {r.wave}" if r.wave else ""
+    pushed = ", pushed" if report.pushed else ""
+    click.echo(f"{r.env}{on}: {r.check} {r.state} for {r.source[:7]} at {r.time} "
+               f"(note on {report.commit[:7]}{pushed})")
+
+
+@cli.command()
+@click.option("--env", "env", required=True, metavar="ENV", help="The environment to roll back.")
+@click.option("--to", "to", metavar="SOURCE",
+              help="The source to put back (default: the one live before the current one).")
+@click.option("--reason", required=True, metavar="TEXT",
+              help="Why (recorded in the commit, and as the hold on the replaced source).")
+@click.option("--remote", metavar="NAME|URL", help="Build on this remote's branch head.")
+@click.option("--push", is_flag=True, help="Push the rollback commit to --remote.")
+@click.pass_obj
+def rollback(ctx: Context, env: str, to: str | None, reason: str, remote: str | None,
+             push: bool) -> None:
+    """Put an environment back on an earlier source, exactly as it was.
+
+    Restores the cluster trees of the commit that last carried that source (default: the
+    one live before the current one) as a new commit: never re-rendered, never a force
+    push, no gates. The source it replaces is held: `promote --auto` skips it, and
+    promoting it by hand needs --force --reason."""
+    from pipeline.commands import rollback as rollback_mod
+
+    if push and not remote:
+        raise click.UsageError("--push needs --remote")
+    report = rollback_mod.rollback(ctx, rollback_mod.RollbackOptions(env, reason, to, remote,
+                                                                     push))
+    done = "pushed" if report.pushed else "committed"
+    click.echo(f"rollback {report.env}: {short(report.replaced)} → {short(report.restored)} "
+               f"(trees of {short(report.carrier)})")
+    click.echo(f"  {report.branch}: {done} {short(report.commit)}; {short(report.replaced)} "
+               "is held")

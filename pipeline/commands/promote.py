@@ -1,0 +1,365 @@
+"""`hydrate promote`: move a source from an environment to the next, behind its gates.
+
+The source promoted is the one live on every cluster of `from` (or `--source`, one that
+was live there). The gates are read from the configuration at `--main` (HEAD), never
+from the source being promoted, so a change cannot loosen its own gates. In a waved
+environment each promotion takes the next wave: the first is gated by `from`, each
+later one by the previous wave's soak and checks. The source is rendered from git for
+the target's clusters; a cluster the change since its own source does not touch keeps
+its subtree. The commit is compare-and-swap, retried on a lost race, as a publish is.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from pipeline import clock
+from pipeline.commands.context import Context
+from pipeline.commands.publish import MAX_ATTEMPTS, Renders, cluster_output, record_live
+from pipeline.config import inventory as inventory_mod
+from pipeline.config import promotion as promotion_mod
+from pipeline.config.model import Environment, Inventory, Promotion
+from pipeline.config.source import config_root, inputs_digest, open_repository, tree_at
+from pipeline.errors import GitError, PipelineError
+from pipeline.promote import gates, live, notes
+from pipeline.render.tools import discover
+from pipeline.sinks import branch
+from pipeline.sinks.credentials import Credentials, configure_tls
+from pipeline.sinks.planning import Changes, branch_head, check_head
+from pipeline.sinks.remote import Remote
+from pipeline.version import engine_digest
+
+
+@dataclass(frozen=True)
+class PromoteOptions:
+    to: str
+    source: str | None = None  # default: the source live on every cluster of `from`
+    remote: str | None = None
+    push: bool = False
+    dry_run: bool = False
+    force: bool = False
+    reason: str | None = None  # why a gate or a hold is bypassed (with force)
+    jobs: int = 1
+    main: str = "HEAD"  # the configuration whose gates apply
+    run_url: str | None = None  # the CI run that approved it (a Hydrate-Run trailer)
+
+
+@dataclass(frozen=True)
+class PromoteReport:
+    env: str
+    branch: str
+    origin: str
+    source: str | None
+    wave: str | None = None  # the wave this promotion takes (waved environments)
+    wave_number: int = 0  # 1-based
+    waves: int = 0
+    gates: tuple[gates.Gate, ...] = ()
+    commit: str | None = None
+    pushed: bool = False
+    note: str = ""  # why nothing was promoted, or what was bypassed
+    changed: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    clusters: tuple[str, ...] = ()  # the clusters this promotion rewrites
+    dry_run: bool = False
+    forced: bool = False
+    attempts: int = 1
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocked(self) -> bool:
+        return not self.forced and any(not g.passed for g in self.gates)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What this promotion does: which source, which wave, behind which gates."""
+
+    source: str
+    since_note: str
+    wave_index: int  # 0 without waves
+    gates: tuple[gates.Gate, ...]
+    origin_commit: str | None
+
+
+def _remote(ctx: Context, repo: pygit2.Repository, spec: str | None) -> Remote | None:
+    if spec is None:
+        return None
+    configure_tls(ctx.environ)
+    return Remote(repo, spec, Credentials.from_environ(ctx.environ), ctx.environ)
+
+
+def _resolve(repo: pygit2.Repository, rev: str) -> str:
+    try:
+        return str(repo.revparse_single(rev).peel(pygit2.Commit).id)
+    except (KeyError, ValueError, pygit2.GitError):
+        raise PipelineError(f"--source {rev}: no such commit in this repository (fetch it, "
+                            "or give the full SHA of a source that was live)") from None
+
+
+def _timing(p: Promotion, now: Any) -> list[gates.Gate]:
+    return gates.timing(p.windows, p.freezes, now)
+
+
+def _first_wave(repo: pygit2.Repository, target: Environment, origin: Environment,
+                p: Promotion, origin_head: pygit2.Commit | None, to_live: live.Live,
+                wanted: str | None, now: Any) -> _Target | str:
+    """Gates of a promotion from `origin` (a new source); a string: nothing to promote."""
+    if wanted is not None:
+        was = live.was_live(repo, origin_head, origin.name, wanted)
+        if was is None:
+            raise PipelineError(f"--source {wanted[:12]} was never live on {origin.name} "
+                                f"({origin.branch}): only a source live on every cluster of "
+                                f"{origin.name} can be promoted to {target.name}")
+        source, since, carrier = wanted, was.since, was.commit
+    else:
+        now_live = live.live(repo, origin_head, origin.name)
+        if now_live.source is None:
+            state = ("nothing published yet" if origin_head is None
+                     else "no source is live on all of its clusters (a rollout under way?)")
+            return f"nothing to promote: {origin.name}: {state}"
+        source, since, carrier = now_live.source, now_live.since, now_live.commit
+    if to_live.source == source and not to_live.rollout.get("pending"):
+        return f"nothing to promote: {source[:12]} is already live on {target.name}"
+    found = [gates.soak(clock.seconds(p.soak) if p.soak else 0, since, origin.name, now)]
+    records = live.checks(repo, origin_head, origin.name, source)
+    found.append(gates.checks(p.requires, [_check(r) for r in records],
+                              f"{source[:7]} on {origin.name}",
+                              f"hydrate verify --env {origin.name}"))
+    found += _timing(p, now)
+    held = gates.hold(to_live.holds, source)
+    if held is not None:
+        found.append(held)
+    return _Target(source, "", 0, tuple(found), str(carrier.id) if carrier else None)
+
+
+def _check(record: notes.Record) -> gates.CheckRecord:
+    return gates.CheckRecord(record.check, record.state, record.when, record.url,
+                             record.description)
+
+
+def _next_wave(repo: pygit2.Repository, target: Environment, p: Promotion,
+               to_head: pygit2.Commit | None, to_live: live.Live, now: Any) -> _Target:
+    """Gates of the next wave of the rollout under way on `target`."""
+    rollout = to_live.rollout
+    done = list(rollout.get("waves", []))
+    source = str(rollout["source"])
+    previous = p.waves[len(done) - 1]
+    since = clock.parse_time(str(done[-1]["time"]), f"{target.branch}: rollout")
+    found = [gates.soak(clock.seconds(previous.soak) if previous.soak else 0, since,
+                        f"{target.name} wave {previous.name}", now)]
+    records = live.checks(repo, to_head, target.name, source, previous.name)
+    found.append(gates.checks(previous.requires, [_check(r) for r in records],
+                              f"{source[:7]} on {target.name} wave {previous.name}",
+                              f"hydrate verify --env {target.name} --wave {previous.name}"))
+    found += _timing(p, now)
+    held = gates.hold(to_live.holds, source)
+    if held is not None:
+        found.append(held)
+    return _Target(source, "", len(done), tuple(found), None)
+
+
+def _plan_clusters(repo: pygit2.Repository, inv: Inventory, target: Environment,
+                   p: Promotion, wave_index: int) -> tuple[str, ...]:
+    mine = [c for c in inv.clusters.values() if c.environment == target.name]
+    if not p.waves:
+        return tuple(sorted(c.name for c in mine))
+    return promotion_mod.assign(p.waves, mine)[wave_index].clusters
+
+
+def promote(ctx: Context, opts: PromoteOptions) -> PromoteReport:
+    """Check the gates of promoting to `opts.to` and, unless blocked, commit it."""
+    if opts.force and not (opts.reason or "").strip():
+        raise PipelineError("--force needs --reason TEXT: a bypass is recorded with its reason")
+    repo = open_repository(ctx.repo)
+    root = config_root(repo, ctx.repo)
+    config = inventory_mod.load(tree_at(repo, opts.main, root))
+    target = config.environment(opts.to)
+    p = target.promotion
+    if p is None:
+        raise PipelineError(f"environment {target.name} has no promotion in "
+                            f"fleet/environments.yaml: it is fed by `hydrate publish --env "
+                            f"{target.name}`")
+    if p.pull_request and not opts.dry_run:
+        raise PipelineError(f"environment {target.name} promotes through a pull request "
+                            "(pullRequest: true in fleet/environments.yaml), which this "
+                            "version of hydrate does not build yet; remove pullRequest to "
+                            "promote directly (--dry-run shows the gates)")
+    origin = config.environment(p.source)
+    remote = _remote(ctx, repo, opts.remote)
+    who = branch.signature(repo, ctx.environ, "committer")
+    if remote is not None:
+        remote.heads()
+        notes.fetch(repo, remote, who)
+    wanted = _resolve(repo, opts.source) if opts.source else None
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        report = _attempt(ctx, repo, root, config, target, origin, p, remote, who, opts, wanted,
+                          attempt)
+        if report is not None:
+            return report
+        time.sleep(0.1 * attempt)
+    raise GitError(f"{target.branch}: gave up after {MAX_ATTEMPTS} attempts: other writers kept "
+                   "moving the branch; run the promotion again")
+
+
+def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory,
+             target: Environment, origin: Environment, p: Promotion, remote: Remote | None,
+             who: pygit2.Signature, opts: PromoteOptions, wanted: str | None,
+             attempt: int) -> PromoteReport | None:
+    now = clock.now(ctx.environ)
+    origin_head = branch_head(repo, origin, remote)
+    to_head = branch_head(repo, target, remote)
+    to_live = live.live(repo, to_head, target.name)
+    under_way = bool(p.waves) and bool(to_live.rollout.get("pending")) and (
+        wanted is None or wanted == to_live.rollout.get("source"))
+    chosen = (_next_wave(repo, target, p, to_head, to_live, now) if under_way else
+              _first_wave(repo, target, origin, p, origin_head, to_live, wanted, now))
+    base = PromoteReport(target.name, target.branch, origin.name, None, waves=len(p.waves),
+                         dry_run=opts.dry_run, attempts=attempt)
+    if isinstance(chosen, str):
+        return replace(base, note=chosen)
+    wave = p.waves[chosen.wave_index] if p.waves else None
+    report = replace(base, source=chosen.source, wave=wave.name if wave else None,
+                     wave_number=chosen.wave_index + 1 if wave else 0, gates=chosen.gates,
+                     forced=opts.force)
+    if report.blocked or opts.dry_run:
+        return report
+    if to_head is not None:
+        check_head(repo, to_head, target, chosen.source, False)
+    tree = tree_at(repo, chosen.source, root)
+    inv = inventory_mod.load(tree)
+    wave_clusters = _plan_clusters(repo, inv, target, p, chosen.wave_index)
+    built = _build(ctx, repo, root, tree, inv, target, origin, p, to_head, to_live, chosen,
+                   wave_clusters, opts, who, now)
+    if built.commit is None:
+        # Nothing to commit, but the source is live on the target from now (a note on the
+        # head), with a soak of its own for the next environment.
+        recorded = to_head is not None and record_live(repo, target, to_head, chosen.source,
+                                                       ctx.environ)
+        if recorded and remote is not None and opts.push:
+            notes.push(repo, remote, who)
+        return replace(report, clusters=tuple(wave_clusters),
+                       note=f"no change: the render equals the branch; {chosen.source[:7]} is "
+                            f"live on {target.name} from now (a note on the head)")
+    done = replace(report, commit=str(built.commit), changed=built.changed, added=built.added,
+                   removed=built.removed, clusters=tuple(wave_clusters))
+    log = f"hydrate promote {chosen.source[:7]} to {target.name}"
+    if remote is not None and opts.push:
+        if remote.push(built.commit, target.branch):
+            return replace(done, pushed=True)
+        return None
+    if remote is not None:
+        repo.create_reference_direct(f"refs/heads/{target.branch}", built.commit, True,
+                                     message=log)
+        return done
+    if branch.update_ref(repo, f"refs/heads/{target.branch}", built.commit,
+                         to_head.id if to_head else None, log):
+        return done
+    return None
+
+
+def _build(ctx: Context, repo: pygit2.Repository, root: str, tree: Any, inv: Inventory,
+           target: Environment, origin: Environment, p: Promotion,
+           to_head: pygit2.Commit | None, to_live: live.Live, chosen: _Target,
+           wave_clusters: Sequence[str], opts: PromoteOptions, who: pygit2.Signature,
+           now: Any) -> branch.Built:
+    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
+        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+    engine = engine_digest()
+    since = Changes(repo, root, tree, inv, tools)
+    meta = branch.metadata_of(repo, to_head)
+    entries = meta.get("clusters") if isinstance(meta.get("clusters"), dict) else {}
+    assert isinstance(entries, dict)
+    subtrees = branch.subtrees(to_head)
+    drifted = set(branch.drift(repo, to_head))
+    same_tools = meta.get("engine") == engine and meta.get("tools", {}).get(
+        "helm") == tools.helm.version and meta.get("tools", {}).get(
+        "kustomize") == tools.kustomize.version
+    wanted = set(wave_clusters)
+    reuse: dict[str, tuple[pygit2.Oid, Mapping[str, Any]]] = {}
+    render: list[str] = []
+    in_inventory = {c.name for c in inv.clusters.values() if c.environment == target.name}
+    for name in sorted(in_inventory):
+        entry = entries.get(name)
+        usable = (name in subtrees and isinstance(entry, dict) and "digest" in entry
+                  and name not in drifted)
+        if name not in wanted:
+            if usable:
+                assert isinstance(entry, dict)
+                reuse[name] = (subtrees[name], entry)  # another wave: keeps its source
+            continue
+        if usable and same_tools and isinstance(entry, dict):
+            try:
+                touched = {c for e, c in since(str(entry.get("source", ""))).clusters
+                           if e == target.name}
+            except (PipelineError, KeyError):
+                touched = {name}
+            if name not in touched:
+                reuse[name] = (subtrees[name], {**entry, "source": chosen.source})
+                continue
+        render.append(name)
+    renders = Renders(ctx, tree, inv, opts.jobs, ctx.cache(), tools)
+    outputs = [cluster_output(r, target) for r in renders.get(render).values()]
+    commit = tree.commit
+    source = branch.Source(branch.source_url(repo), chosen.source,
+                           commit.message.splitlines()[0] if commit.message else "",
+                           inputs_digest(tree), root)
+    step = _step(repo, target, origin, p, to_head, to_live, chosen, wave_clusters, opts,
+                 notes.stamp(now), branch_head_id=chosen.origin_commit)
+    versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version,
+                "engine": engine}
+    author = branch.signature(repo, ctx.environ, "author")
+    return branch.build(repo, to_head, target, source, outputs, versions, author, who,
+                        reused=reuse, step=step)
+
+
+def _step(repo: pygit2.Repository, target: Environment, origin: Environment, p: Promotion,
+          to_head: pygit2.Commit | None, to_live: live.Live, chosen: _Target,
+          wave_clusters: Sequence[str], opts: PromoteOptions, at: str,
+          branch_head_id: str | None) -> branch.Step:
+    trailers: list[tuple[str, str]] = []
+    if chosen.wave_index == 0:
+        trailers.append(("Hydrate-Promoted-From", f"{origin.name} {branch_head_id or '-'}"))
+    wave = p.waves[chosen.wave_index] if p.waves else None
+    if wave is not None:
+        trailers.append(("Hydrate-Wave", f"{wave.name} ({chosen.wave_index + 1} of "
+                                         f"{len(p.waves)})"))
+    verdict = "bypassed" if opts.force else "passed"
+    trailers += [("Hydrate-Gate", f"{g.name} {verdict if not g.passed else 'passed'} "
+                                  f"{g.evidence}") for g in chosen.gates]
+    if opts.force:
+        trailers.append(("Hydrate-Bypass-Reason", " ".join((opts.reason or "").split())))
+    if opts.run_url:
+        trailers.append(("Hydrate-Run", opts.run_url))
+    rollout: dict[str, Any] | None = None
+    if p.waves:
+        done = list(to_live.rollout.get("waves", [])) if chosen.wave_index else []
+        done.append({"name": wave.name if wave else "", "clusters": list(wave_clusters),
+                     "time": at})
+        rollout = {"source": chosen.source, "from": origin.name, "waves": done,
+                   "total": len(p.waves), "pending": len(done) < len(p.waves)}
+    wave_words = f", wave {wave.name} ({chosen.wave_index + 1} of {len(p.waves)})" if wave else ""
+    kind = "forced" if opts.force else "promote"
+    return branch.Step(kind, f"Promotion of {chosen.source[:12]} from {origin.name} to "
+                             f"{target.name}{wave_words}", tuple(trailers), rollout,
+                       dict(to_live.holds))
+
+
+def auto(ctx: Context, opts: PromoteOptions) -> list[PromoteReport]:
+    """`promote --auto`: every environment with `auto: true`, in order, whose gates pass;
+    a held source is skipped (a hold is lifted only by a person, with --force)."""
+    repo = open_repository(ctx.repo)
+    config = inventory_mod.load(tree_at(repo, opts.main, config_root(repo, ctx.repo)))
+    reports = []
+    for env in config.environments:
+        if env.promotion is None or not env.promotion.auto:
+            continue
+        reports.append(promote(ctx, replace(opts, to=env.name, force=False, reason=None)))
+    return reports

@@ -1,0 +1,88 @@
+"""The gates as pure functions of the clock and the evidence (no git needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipeline.config.model import Freeze, Window
+from pipeline.promote import gates
+
+UTC = dt.UTC
+BERLIN_BUSINESS = Window(frozenset({0, 1, 2, 3}), 8 * 60, 16 * 60, "Europe/Berlin")
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def test_soak_passes_at_the_exact_time_and_says_when_before() -> None:
+    since = at("2026-11-30T08:00:00Z")
+    early = gates.soak(1800, since, "dev", at("2026-11-30T08:20:00Z"))
+    assert not early.passed
+    assert early.evidence == ("live on dev since 2026-11-30T08:00Z, 20m of 30m; passes at "
+                              "2026-11-30T08:30Z")
+    assert early.opens == at("2026-11-30T08:30:00Z")
+    assert gates.soak(1800, since, "dev", at("2026-11-30T08:30:00Z")).passed
+    never = gates.soak(1800, None, "dev", at("2026-11-30T08:30:00Z"))
+    assert (never.passed, never.evidence) == (False, "not live on dev yet (needs 30m)")
+
+
+def test_the_latest_state_of_a_check_wins_and_a_failure_blocks() -> None:
+    t = at("2026-11-30T08:00:00Z")
+    records = [gates.CheckRecord("smoke", "success", t),
+               gates.CheckRecord("smoke", "failure", t + dt.timedelta(minutes=5), "https://ci/2")]
+    gate = gates.checks(["smoke"], records, "abc1234 on dev")
+    assert not gate.passed
+    assert gate.evidence == "smoke: failure at 2026-11-30T08:05Z https://ci/2"
+    records.append(gates.CheckRecord("smoke", "success", t + dt.timedelta(minutes=9)))
+    assert gates.checks(["smoke"], records, "abc1234 on dev").passed
+    missing = gates.checks(["smoke", "load"], records, "abc1234 on dev", "hydrate verify --env dev")
+    assert not missing.passed
+    assert missing.evidence.endswith("load: not recorded for abc1234 on dev (hydrate verify "
+                                     "--env dev --check load --state success)")
+    assert gates.checks([], [], "x").evidence == "none required"
+
+
+@pytest.mark.parametrize(("now", "inside"), [
+    ("2026-11-30T07:00:00Z", True),    # Monday 08:00 in Berlin (UTC+1): opens
+    ("2026-11-30T06:59:00Z", False),   # 07:59 local
+    ("2026-11-30T14:59:00Z", True),    # 15:59 local
+    ("2026-11-30T15:00:00Z", False),   # 16:00 local: closed
+    ("2026-12-04T09:00:00Z", False),   # Friday
+    ("2026-07-06T06:30:00Z", True),    # a Monday in summer time (UTC+2): 08:30 local
+])
+def test_windows_are_local_time_in_their_zone(now: str, inside: bool) -> None:
+    assert gates.inside(BERLIN_BUSINESS, at(now)) is inside
+
+
+def test_a_window_past_midnight_belongs_to_the_day_it_starts() -> None:
+    night = Window(frozenset({4}), 22 * 60, 6 * 60, "UTC")  # Friday 22:00 to Saturday 06:00
+    assert gates.inside(night, at("2026-12-04T23:00:00Z"))
+    assert gates.inside(night, at("2026-12-05T05:59:00Z"))
+    assert not gates.inside(night, at("2026-12-05T23:00:00Z"))
+
+
+def test_outside_a_window_the_gate_says_when_it_opens() -> None:
+    (gate,) = gates.timing([BERLIN_BUSINESS], [], at("2026-12-04T09:00:00Z"))  # Friday
+    assert not gate.passed
+    assert gate.opens == at("2026-12-07T07:00:00Z")  # Monday 08:00 Berlin
+    assert "next opens 2026-12-07T07:00Z" in gate.evidence
+
+
+def test_a_freeze_wins_over_a_window_and_says_when_it_can_land() -> None:
+    freeze = Freeze(at("2026-12-18T00:00:00Z"), at("2027-01-04T00:00:00Z"), "peak trading")
+    window, frozen = gates.timing([BERLIN_BUSINESS], [freeze], at("2026-12-21T09:00:00Z"))
+    assert window.passed  # a Monday, in business hours
+    assert not frozen.passed
+    assert frozen.opens == at("2027-01-04T07:00:00Z")  # first window after the freeze
+    assert "peak trading" in frozen.evidence
+
+
+def test_a_held_source_is_blocked() -> None:
+    gate = gates.hold({"a" * 40: "rolled back: broke the tills"}, "a" * 40)
+    assert gate is not None
+    assert not gate.passed
+    assert "broke the tills" in gate.evidence
+    assert gates.hold({}, "a" * 40) is None
