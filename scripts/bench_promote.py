@@ -31,44 +31,44 @@ def main() -> None:
         remote = str(base / "remote.git")
         pygit2.init_repository(remote, bare=True)
         env = {**os.environ, "HYDRATE_CACHE_DIR": str(base / "cache")}
-        clock = [T0]
+        week = [T0]
 
-        def hydrate(*argv: str, step: dt.timedelta = dt.timedelta(minutes=1)) -> float:
-            clock[0] += step
-            env["HYDRATE_NOW"] = clock[0].isoformat().replace("+00:00", "Z")
+        def hydrate(*argv: str, at: dt.timedelta) -> float:
+            env["HYDRATE_NOW"] = (week[0] + at).isoformat().replace("+00:00", "Z")
             start = time.monotonic()
             proc = subprocess.run([str(ROOT / ".venv/bin/hydrate"), "--repo", repo.workdir,
                                    *argv, "--remote", remote], env=env, capture_output=True,
                                   text=True, check=False)
-            if proc.returncode not in (0, 4):
-                sys.exit(f"bench-promote: hydrate {' '.join(argv)} failed:\n{proc.stderr}")
+            if proc.returncode != 0:
+                sys.exit(f"bench-promote: hydrate {' '.join(argv)} exited {proc.returncode}:"
+                         f"\n{proc.stdout}{proc.stderr}")
             return time.monotonic() - start
 
-        def verify(env_name: str, wave: str = "") -> None:
+        def verify(env_name: str, at: dt.timedelta, wave: str = "") -> None:
             hydrate("verify", "--env", env_name, "--check", "smoke", "--state", "success",
-                    *(["--wave", wave] if wave else []), "--push")
+                    *(["--wave", wave] if wave else []), "--push", at=at)
 
         def rollout(label: str) -> None:
-            verify("dev")
-            took = hydrate("promote", "--to", "staging", "--push", step=dt.timedelta(hours=1))
-            print(f"{label}: promote --to staging            {took:6.2f} s")
-            verify("staging")
-            for wave, soak in (("canary", 24), ("early", 3), ("rest", 5)):
-                took = hydrate("promote", "--to", "prod", "--push", step=dt.timedelta(hours=soak))
-                print(f"{label}: promote --to prod ({wave:<6})      {took:6.2f} s")
-                verify("prod", wave)
+            # Times from Monday 07:00 UTC: every soak passed, inside the Berlin window.
+            h = dt.timedelta(hours=1)
+            took = hydrate("publish", "--push", at=0 * h)
+            print(f"{label + ': publish (dev)':<48} {took:6.2f} s")
+            verify("dev", 0.5 * h)
+            took = hydrate("promote", "--to", "staging", "--push", at=1 * h)
+            print(f"{label + ': promote --to staging':<48} {took:6.2f} s")
+            verify("staging", 24.5 * h)
+            for wave, at in (("canary", 25 * h), ("early", 27.5 * h), ("rest", 31.75 * h)):
+                took = hydrate("promote", "--to", "prod", "--push", at=at)
+                print(f"{label + f': promote --to prod ({wave})':<48} {took:6.2f} s")
+                verify("prod", at + 0.25 * h, wave)
 
-        took = hydrate("publish", "--push")
-        print(f"first source: publish (dev, cold cache)     {took:6.2f} s")
-        rollout("first source")
-        clock[0] += dt.timedelta(days=6)  # the next Monday
+        rollout("first source (cold cache)")
+        week[0] += dt.timedelta(days=7)
         site = sorted((base / "config/overlays/sites").iterdir())[0]
         values = site / "edge-gateway/values.yaml"
         values.write_text(values.read_text() + "bridge:\n  logLevel: debug\n")
         commit_all(repo, f"Debug the bridge at {site.name}")
-        took = hydrate("publish", "--push")
-        print(f"one site changed: publish (dev)             {took:6.2f} s")
-        rollout("one site changed")
+        rollout("one site overlay changed")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ its subtree. The commit is compare-and-swap, retried on a lost race, as a publis
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,11 @@ from pipeline.commands.publish import MAX_ATTEMPTS, Renders, cluster_output, rec
 from pipeline.config import inventory as inventory_mod
 from pipeline.config import promotion as promotion_mod
 from pipeline.config.model import Environment, Inventory, Promotion
-from pipeline.config.source import config_root, inputs_digest, open_repository, tree_at
+from pipeline.config.source import GitTree, config_root, inputs_digest, open_repository, tree_at
 from pipeline.errors import GitError, PipelineError
 from pipeline.promote import gates, live, notes
 from pipeline.render.tools import discover
-from pipeline.sinks import branch
+from pipeline.sinks import branch, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import Changes, branch_head, check_head
 from pipeline.sinks.remote import Remote
@@ -71,7 +72,6 @@ class PromoteReport:
     dry_run: bool = False
     forced: bool = False
     attempts: int = 1
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def blocked(self) -> bool:
@@ -83,7 +83,6 @@ class _Target:
     """What this promotion does: which source, which wave, behind which gates."""
 
     source: str
-    since_note: str
     wave_index: int  # 0 without waves
     gates: tuple[gates.Gate, ...]
     origin_commit: str | None
@@ -104,13 +103,13 @@ def _resolve(repo: pygit2.Repository, rev: str) -> str:
                             "or give the full SHA of a source that was live)") from None
 
 
-def _timing(p: Promotion, now: Any) -> list[gates.Gate]:
+def _timing(p: Promotion, now: dt.datetime) -> list[gates.Gate]:
     return gates.timing(p.windows, p.freezes, now)
 
 
 def _first_wave(repo: pygit2.Repository, target: Environment, origin: Environment,
                 p: Promotion, origin_head: pygit2.Commit | None, to_live: live.Live,
-                wanted: str | None, now: Any) -> _Target | str:
+                wanted: str | None, now: dt.datetime) -> _Target | str:
     """Gates of a promotion from `origin` (a new source); a string: nothing to promote."""
     if wanted is not None:
         was = live.was_live(repo, origin_head, origin.name, wanted)
@@ -137,7 +136,7 @@ def _first_wave(repo: pygit2.Repository, target: Environment, origin: Environmen
     held = gates.hold(to_live.holds, source)
     if held is not None:
         found.append(held)
-    return _Target(source, "", 0, tuple(found), str(carrier.id) if carrier else None)
+    return _Target(source, 0, tuple(found), str(carrier.id) if carrier else None)
 
 
 def _check(record: notes.Record) -> gates.CheckRecord:
@@ -146,7 +145,7 @@ def _check(record: notes.Record) -> gates.CheckRecord:
 
 
 def _next_wave(repo: pygit2.Repository, target: Environment, p: Promotion,
-               to_head: pygit2.Commit | None, to_live: live.Live, now: Any) -> _Target:
+               to_head: pygit2.Commit | None, to_live: live.Live, now: dt.datetime) -> _Target:
     """Gates of the next wave of the rollout under way on `target`."""
     rollout = to_live.rollout
     done = list(rollout.get("waves", []))
@@ -163,10 +162,10 @@ def _next_wave(repo: pygit2.Repository, target: Environment, p: Promotion,
     held = gates.hold(to_live.holds, source)
     if held is not None:
         found.append(held)
-    return _Target(source, "", len(done), tuple(found), None)
+    return _Target(source, len(done), tuple(found), None)
 
 
-def _plan_clusters(repo: pygit2.Repository, inv: Inventory, target: Environment,
+def _plan_clusters(inv: Inventory, target: Environment,
                    p: Promotion, wave_index: int) -> tuple[str, ...]:
     mine = [c for c in inv.clusters.values() if c.environment == target.name]
     if not p.waves:
@@ -194,7 +193,7 @@ def promote(ctx: Context, opts: PromoteOptions) -> PromoteReport:
                             "promote directly (--dry-run shows the gates)")
     origin = config.environment(p.source)
     remote = _remote(ctx, repo, opts.remote)
-    who = branch.signature(repo, ctx.environ, "committer")
+    who = refs.signature(repo, ctx.environ, "committer")
     if remote is not None:
         remote.heads()
         notes.fetch(repo, remote, who)
@@ -235,7 +234,7 @@ def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory
         check_head(repo, to_head, target, chosen.source, False)
     tree = tree_at(repo, chosen.source, root)
     inv = inventory_mod.load(tree)
-    wave_clusters = _plan_clusters(repo, inv, target, p, chosen.wave_index)
+    wave_clusters = _plan_clusters(inv, target, p, chosen.wave_index)
     built = _build(ctx, repo, root, tree, inv, target, origin, p, to_head, to_live, chosen,
                    wave_clusters, opts, who, now)
     if built.commit is None:
@@ -259,17 +258,17 @@ def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory
         repo.create_reference_direct(f"refs/heads/{target.branch}", built.commit, True,
                                      message=log)
         return done
-    if branch.update_ref(repo, f"refs/heads/{target.branch}", built.commit,
+    if refs.update_ref(repo, f"refs/heads/{target.branch}", built.commit,
                          to_head.id if to_head else None, log):
         return done
     return None
 
 
-def _build(ctx: Context, repo: pygit2.Repository, root: str, tree: Any, inv: Inventory,
+def _build(ctx: Context, repo: pygit2.Repository, root: str, tree: GitTree, inv: Inventory,
            target: Environment, origin: Environment, p: Promotion,
            to_head: pygit2.Commit | None, to_live: live.Live, chosen: _Target,
            wave_clusters: Sequence[str], opts: PromoteOptions, who: pygit2.Signature,
-           now: Any) -> branch.Built:
+           now: dt.datetime) -> branch.Built:
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
         tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
     engine = engine_digest()
@@ -315,7 +314,7 @@ def _build(ctx: Context, repo: pygit2.Repository, root: str, tree: Any, inv: Inv
                  notes.stamp(now), branch_head_id=chosen.origin_commit)
     versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version,
                 "engine": engine}
-    author = branch.signature(repo, ctx.environ, "author")
+    author = refs.signature(repo, ctx.environ, "author")
     return branch.build(repo, to_head, target, source, outputs, versions, author, who,
                         reused=reuse, step=step)
 

@@ -31,7 +31,7 @@ from pipeline.promote import live, notes
 from pipeline.render.cache import Cache
 from pipeline.render.engine import ClusterRender, Stats
 from pipeline.render.tools import Toolset, discover
-from pipeline.sinks import agents, branch, fanin, output
+from pipeline.sinks import agents, branch, fanin, output, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import Changes, Since, branch_head, check_head, plan, refuse_source_branches
 from pipeline.sinks.remote import PushRefused, Remote
@@ -165,7 +165,7 @@ def record_live(repo: pygit2.Repository, env: Environment, base: pygit2.Commit,
             r.kind == "live" and r.env == env.name and r.source != source
             for r in notes.records(repo, base.id)):
         return False
-    who = branch.signature(repo, environ, "committer")
+    who = refs.signature(repo, environ, "committer")
     notes.add(repo, base.id, [notes.Record("live", env.name, source,
                                            notes.stamp(clock.now(environ)))], who)
     return True
@@ -259,7 +259,7 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
             # Without --push the commit stays local: the branch follows the remote's head.
             repo.create_reference_direct(local_ref, built.commit, True, message=log)
             return result(str(built.commit))
-        elif branch.update_ref(repo, local_ref, built.commit, base.id if base else None, log):
+        elif refs.update_ref(repo, local_ref, built.commit, base.id if base else None, log):
             return result(str(built.commit))
         _backoff(attempt, sleep)
     raise GitError(f"{env.branch}: gave up after {MAX_ATTEMPTS} attempts: other publishers kept "
@@ -287,8 +287,8 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
     commit = tree.commit
     source = branch.Source(branch.source_url(repo), str(commit.id), commit.message.splitlines()[0]
                            if commit.message else "", inputs_digest(tree), root)
-    author = branch.signature(repo, ctx.environ, "author", opts.author)
-    committer = branch.signature(repo, ctx.environ, "committer", opts.committer or opts.author)
+    author = refs.signature(repo, ctx.environ, "author", opts.author)
+    committer = refs.signature(repo, ctx.environ, "committer", opts.committer or opts.author)
     engine = engine_digest()
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
         tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())

@@ -19,7 +19,7 @@ from pipeline.config.model import Environment
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import GitError, PipelineError
 from pipeline.promote import live
-from pipeline.sinks import branch
+from pipeline.sinks import branch, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import branch_head, check_head
 from pipeline.sinks.remote import Remote
@@ -98,7 +98,7 @@ def rollback(ctx: Context, opts: RollbackOptions) -> RollbackReport:
             repo.create_reference_direct(f"refs/heads/{env.branch}", commit, True,
                                          message=f"hydrate rollback to {restored[:7]}")
             return report
-        if branch.update_ref(repo, f"refs/heads/{env.branch}", commit, head.id,
+        if refs.update_ref(repo, f"refs/heads/{env.branch}", commit, head.id,
                              f"hydrate rollback to {restored[:7]}"):
             return report
     raise GitError(f"{env.branch}: gave up after {ATTEMPTS} attempts: other writers kept moving "
@@ -126,6 +126,6 @@ def _commit(repo: pygit2.Repository, ctx: Context, env: Environment, head: pygit
         f"Reason: {' '.join(reason.split())}", "",
         f"{branch.SOURCE_TRAILER}: {restored}", f"{branch.ENV_TRAILER}: {env.name}",
         f"{ROLLBACK_TRAILER}: {head.id}", ""])
-    who = branch.signature(repo, ctx.environ, "committer")
-    author = branch.signature(repo, ctx.environ, "author")
+    who = refs.signature(repo, ctx.environ, "committer")
+    author = refs.signature(repo, ctx.environ, "author")
     return repo.create_commit(None, author, who, message, root.write(), [head.id])

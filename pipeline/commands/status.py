@@ -15,7 +15,7 @@ from pipeline.config.model import Inventory
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import GitError
 from pipeline.promote import notes
-from pipeline.sinks import branch
+from pipeline.sinks import branch, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
 
@@ -214,7 +214,7 @@ def history(ctx: Context, env_name: str, main: str, remote: str | None = None,
         env_name)
     rem = _remote(ctx, repo, remote)
     if rem is not None:
-        notes.fetch(repo, rem, branch.signature(repo, ctx.environ, "committer"))
+        notes.fetch(repo, rem, refs.signature(repo, ctx.environ, "committer"))
     head = _head(repo, env.branch, rem)
     if head is None:
         hint = "" if remote else (", no local or remote-tracking branch; use --remote to "

@@ -14,7 +14,7 @@ from pipeline.config import inventory as inventory_mod
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import PipelineError
 from pipeline.promote import live, notes
-from pipeline.sinks import branch
+from pipeline.sinks import refs
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import branch_head
 from pipeline.sinks.remote import Remote
@@ -55,7 +55,7 @@ def verify(ctx: Context, opts: VerifyOptions) -> VerifyReport:
     if opts.remote is not None:
         configure_tls(ctx.environ)
         remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ), ctx.environ)
-    who = branch.signature(repo, ctx.environ, "committer")
+    who = refs.signature(repo, ctx.environ, "committer")
     if remote is not None:
         notes.fetch(repo, remote, who)
     head = branch_head(repo, env, remote)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import pygit2
 
 from pipeline.errors import GitError
-from pipeline.sinks.branch import RefLock
+from pipeline.sinks.refs import RefLock
 from pipeline.sinks.remote import Remote
 
 REF = "refs/notes/hydrate"
