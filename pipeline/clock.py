@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import pygit2
+if TYPE_CHECKING:
+    import pygit2
 
 from pipeline.errors import ConfigError, PipelineError
 
@@ -46,6 +48,8 @@ def now(environ: Mapping[str, str]) -> dt.datetime:
 def at_now(base: pygit2.Signature, environ: Mapping[str, str]) -> pygit2.Signature:
     """`base` (name and email) at the clock's time: commits and notes hydrate writes carry
     HYDRATE_NOW when it is set, so a what-if run sees what the real one would."""
+    import pygit2
+
     when = now(environ)
     offset = int((when.utcoffset() or dt.timedelta()).total_seconds() // 60)
     return pygit2.Signature(base.name, base.email, int(when.timestamp()), offset)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import click
 
 from pipeline.cli.group import ago, cli, jobs_option, short
-from pipeline.commands import bootstrap as bootstrap_mod
 from pipeline.commands.context import Context
 from pipeline.errors import PipelineError
 from pipeline.words import counted
@@ -262,6 +261,8 @@ def bootstrap(ctx: Context, env: str, cluster: str | None, repo_url: str | None,
     env branch and the root Kustomization of the cluster's directory. Options the
     environment's agent does not use are refused.
     """
+    from pipeline.commands import bootstrap as bootstrap_mod
+
     try:
         text = bootstrap_mod.bootstrap(ctx, bootstrap_mod.BootstrapOptions(
             env, cluster, repo_url, destination, secret))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from pipeline.cli.group import cli, jobs_option, short
-from pipeline.commands import promote as promote_mod
 from pipeline.commands.context import Context
 from pipeline.words import counted
+
+if TYPE_CHECKING:
+    from pipeline.commands import promote as promote_mod
 
 BLOCKED = 4  # exit status of a promotion a gate blocks (DESIGN §8)
 
@@ -45,6 +48,8 @@ def promote(ctx: Context, to: str | None, auto: bool, source: str | None, remote
     gate (what would unblock it, and when, is printed). HYDRATE_NOW (RFC 3339) replaces
     the clock: for the gates and for the times of what hydrate writes.
     """
+    from pipeline.commands import promote as promote_mod
+
     if push and not remote:
         raise click.UsageError("--push needs --remote")
     if reason and not force:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.config import inventory as inventory_mod
-from pipeline.config.model import Inventory
-from pipeline.config.source import DirTree, Tree
-from pipeline.render.cache import Cache, default_dir, open_cache
+if TYPE_CHECKING:  # the CLI imports this module at start-up: keep it light
+    from pipeline.config.model import Inventory
+    from pipeline.config.source import DirTree, Tree
+    from pipeline.render.cache import Cache
 
 Progress = Callable[[str, int, int], None]
 
@@ -27,19 +28,27 @@ class Context:
     warn: Callable[[str], None] | None = None  # a problem worked around (e.g. no cache)
 
     def tree(self) -> DirTree:
+        from pipeline.config.source import DirTree
+
         return DirTree(self.repo)
 
     def cache(self) -> Cache:
         """The tool-output cache for this invocation (open once, share between renders)."""
+        from pipeline.render.cache import open_cache
+
         return open_cache(self.environ, self.cache_dir, self.use_cache, warn=self.warn)
 
     def tools_memo(self) -> Path | None:
         """Where tool versions are remembered (in the cache directory), if caching."""
         if not self.use_cache:
             return None
+        from pipeline.render.cache import default_dir
+
         return (self.cache_dir or default_dir(self.environ)) / "tools.json"
 
 
 def load_inventory(ctx: Context) -> tuple[Tree, Inventory]:
+    from pipeline.config import inventory as inventory_mod
+
     tree = ctx.tree()
     return tree, inventory_mod.load(tree)

@@ -48,3 +48,26 @@ def test_an_internal_error_exits_3_with_the_traceback_in_a_file(
     assert text.rstrip().endswith(f"LookupError: injected by the test at {event} {nth}")
     assert "Traceback" not in crashed.out + crashed.err
     assert _tree(out) == before  # nothing half-written: the previous render stands
+
+
+def test_graph_formats_named_in_the_cli_are_the_views() -> None:
+    """The CLI names them itself (so --help loads no render code): they must agree."""
+    from pipeline.cli.render import GRAPH_FORMATS
+    from pipeline.report import graphview
+
+    assert sorted(GRAPH_FORMATS) == sorted(graphview.FORMATS)
+
+
+def test_help_loads_no_command_core() -> None:
+    """`hydrate --help` (and every process the suite starts) stays cheap: the command
+    cores, git and the render stack are imported by the command that needs them."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipeline.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('pipeline.commands.', "
+            "'pipeline.render', 'pygit2', 'jinja2', 'jsonschema', 'networkx'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()[-1]
+    assert out == "['pipeline.commands.context']"
