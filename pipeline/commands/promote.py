@@ -36,6 +36,7 @@ from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import Changes, branch_head, check_head
 from pipeline.sinks.remote import Remote
 from pipeline.version import engine_digest
+from pipeline.words import counted
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,13 @@ def _next_wave(repo: pygit2.Repository, target: Environment, p: Promotion,
     rollout = to_live.rollout
     done = list(rollout.get("waves", []))
     source = str(rollout["source"])
+    if len(done) >= len(p.waves):
+        raise PipelineError(
+            f"{target.branch}: the rollout of {source[:7]} has done {counted(len(done), 'wave')}, but "
+            f"fleet/environments.yaml now gives {target.name} {len(p.waves)}: the waves "
+            "changed during the rollout; finish it with `hydrate promote --to "
+            f"{target.name} --source {source[:12]}` after restoring the waves, or promote "
+            "another source (a new rollout)")
     previous = p.waves[len(done) - 1]
     since = clock.parse_time(str(done[-1]["time"]), f"{target.branch}: rollout")
     found = [gates.soak(clock.seconds(previous.soak) if previous.soak else 0, since,

@@ -321,3 +321,20 @@ def test_auto_promotes_what_is_ready_and_exits_0_otherwise(example_repo: pygit2.
     assert "env/staging: pushed" in done
     assert "prod" not in done  # prod has no auto: true
     assert head(remote, "staging").message.startswith(f"{source[:7]}: Staging promotes itself")
+
+
+def test_waves_changed_during_a_rollout_is_a_clear_error(example_repo: pygit2.Repository,
+                                                         remote: pygit2.Repository) -> None:
+    to_staging(example_repo, remote)
+    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
+           "--check", "smoke", "--state", "success", "--push"))
+    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod", "--push"))
+    envs = Path(example_repo.workdir) / "fleet/environments.yaml"
+    text = envs.read_text()
+    envs.write_text(text[:text.index("    waves:")] + "    waves:\n    - {name: rest}\n")
+    commit_all(example_repo, "One wave only")
+    result = run(example_repo, remote, "2026-12-01T12:00:00Z", "promote", "--to", "prod")
+    assert result.code == 1, result.out + result.err
+    assert "the rollout of" in result.err
+    assert "has done 1 wave, but fleet/environments.yaml now gives prod 1" in result.err
+    assert "Traceback" not in result.err
