@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -33,13 +34,17 @@ BLOCKED = 4  # exit status of a promotion a gate blocks (DESIGN §8)
 @click.option("--dry-run", is_flag=True, help="Print the gates and what would change; change nothing.")
 @click.option("--force", is_flag=True, help="Promote although a gate blocks (needs --reason).")
 @click.option("--reason", metavar="TEXT", help="Why the gates are bypassed (recorded in a trailer).")
+@click.option("--pull-request", "pull_request", is_flag=True,
+              help="Push to <branch>-next instead and write the PR body (as pullRequest: true).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Pull-request mode: write the PR body (gates, then the diff) here.")
 @click.option("--main", "main", default="HEAD", show_default=True, metavar="REV",
               help="The configuration whose gates apply (never the promoted source's own).")
 @jobs_option
 @click.pass_obj
 def promote(ctx: Context, to: str | None, auto: bool, source: str | None, remote: str | None,
-            push: bool, dry_run: bool, force: bool, reason: str | None, main: str,
-            jobs: int) -> None:
+            push: bool, dry_run: bool, force: bool, reason: str | None, pull_request: bool,
+            output: Path | None, main: str, jobs: int) -> None:
     """Promote a source from the environment before ENV to ENV, behind its gates.
 
     The gates (soak, required checks, windows, freezes, holds) are printed one per line
@@ -62,7 +67,7 @@ def promote(ctx: Context, to: str | None, auto: bool, source: str | None, remote
     if auto and (force or source):
         raise click.UsageError("--auto takes neither --force nor --source")
     opts = promote_mod.PromoteOptions(to or "", source, remote, push, dry_run, force, reason,
-                                      jobs, main, run_url)
+                                      jobs, main, run_url, pull_request, output)
     if auto:
         reports = promote_mod.auto(ctx, opts)
         if not reports:
@@ -95,6 +100,12 @@ def _show(report: promote_mod.PromoteReport) -> None:
     if report.dry_run:
         click.echo(f"dry run: would rewrite {len(report.clusters) or 'the'} clusters"
                    if report.clusters else "dry run: nothing changed")
+        return
+    if report.commit and report.pr_branch:
+        done = "pushed" if report.pushed else "committed"
+        click.echo(f"  {report.pr_branch}: {done} {short(report.commit)} for a pull request "
+                   f"into {report.branch} ({counted(len(report.clusters), 'cluster')} in this "
+                   "step); the body: --output")
         return
     if report.commit:
         done = "pushed" if report.pushed else "committed"

@@ -22,6 +22,7 @@ from typing import Any
 import pygit2
 
 from pipeline import clock
+from pipeline.commands import pullrequest
 from pipeline.commands.context import Context
 from pipeline.commands.publish import MAX_ATTEMPTS, Renders, cluster_output, record_live
 from pipeline.config import inventory as inventory_mod
@@ -51,6 +52,8 @@ class PromoteOptions:
     jobs: int = 1
     main: str = "HEAD"  # the configuration whose gates apply
     run_url: str | None = None  # the CI run that approved it (a Hydrate-Run trailer)
+    pull_request: bool = False  # push to <branch>-next and write the PR body (as pullRequest)
+    output: Path | None = None  # where the pull request's body goes
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class PromoteReport:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     clusters: tuple[str, ...] = ()  # the clusters this promotion rewrites
+    pr_branch: str | None = None  # pull-request mode: the branch the commit went to
+    pr_body: str = ""  # pull-request mode: gates, then the rendered diff against the branch
     dry_run: bool = False
     forced: bool = False
     attempts: int = 1
@@ -194,11 +199,6 @@ def promote(ctx: Context, opts: PromoteOptions) -> PromoteReport:
         raise PipelineError(f"environment {target.name} has no promotion in "
                             f"fleet/environments.yaml: it is fed by `hydrate publish --env "
                             f"{target.name}`")
-    if p.pull_request and not opts.dry_run:
-        raise PipelineError(f"environment {target.name} promotes through a pull request "
-                            "(pullRequest: true in fleet/environments.yaml), which this "
-                            "version of hydrate does not build yet; remove pullRequest to "
-                            "promote directly (--dry-run shows the gates)")
     origin = config.environment(p.source)
     remote = _remote(ctx, repo, opts.remote)
     who = refs.signature(repo, ctx.environ, "committer")
@@ -258,6 +258,13 @@ def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory
     done = replace(report, commit=str(built.commit), changed=built.changed, added=built.added,
                    removed=built.removed, clusters=tuple(wave_clusters))
     log = f"hydrate promote {chosen.source[:7]} to {target.name}"
+    if p.pull_request or opts.pull_request:
+        step = f", wave {done.wave} ({done.wave_number} of {done.waves})" if done.wave else ""
+        opened = pullrequest.open_or_update(
+            repo, target, to_head, built.commit,
+            f"Promote `{chosen.source[:7]}` {origin.name} → {target.name}{step}", done.gates,
+            remote, opts.push, opts.output, log)
+        return replace(done, pushed=opened.pushed, pr_branch=opened.branch, pr_body=opened.body)
     if remote is not None and opts.push:
         if remote.push(built.commit, target.branch):
             return replace(done, pushed=True)

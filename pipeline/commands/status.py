@@ -170,6 +170,7 @@ def _retired(repo: pygit2.Repository, inv: Inventory, rem: Remote | None,
     read them keep applying what they hold. Local and remote-tracking branches are all
     looked at; of a remote's, those beside the environment branches (e.g. `env/*`)."""
     known = {env.branch for env in inv.environments}
+    known |= {f"{b}-next" for b in known}  # pull-request branches of a promotion
     if rem is not None:
         folders = {b.rsplit("/", 1)[0] + "/" for b in known if "/" in b}
         names = sorted(n for ref in rem.heads() if ref.startswith("refs/heads/")

@@ -226,11 +226,13 @@ class Remote:
         return True
 
     def push_ref(self, commit: pygit2.Oid, ref: str,
-                 said: Callable[[str], None] | None = None) -> bool:
-        """`push` for any ref (a notes ref): the same compare-and-swap on the first parent."""
+                 said: Callable[[str], None] | None = None, force: bool = False) -> bool:
+        """`push` for any ref (a notes ref): the same compare-and-swap on the first parent.
+        `force` only for a branch hydrate rebuilds from scratch each time and that nothing
+        builds on (a promotion's `<branch>-next`); never for an environment branch."""
         branch = ref.removeprefix("refs/heads/")
-        outcome = (self._push_git(commit, ref) if self.is_local
-                   else self._push_libgit2(commit, ref))
+        outcome = (self._push_git(commit, ref, force) if self.is_local
+                   else self._push_libgit2(commit, ref, force))
         if said is not None:
             for line in outcome.said:
                 said(line)
@@ -251,14 +253,14 @@ class Remote:
         parents = self._repo[commit].peel(pygit2.Commit).parent_ids
         return self.heads(refresh=True).get(ref) != (parents[0] if parents else None)
 
-    def _push_libgit2(self, commit: pygit2.Oid, ref: str) -> _Outcome:
+    def _push_libgit2(self, commit: pygit2.Oid, ref: str, force: bool = False) -> _Outcome:
         # libgit2 pushes refs, not commits; a staging ref of our own, so concurrent
         # hydrate processes in one repository do not share it.
         staging = f"refs/hydrate/push/{uuid.uuid4().hex[:12]}"
         self._repo.references.create(staging, commit, force=True)
         callbacks = self._callbacks()
         try:
-            self._remote.push([f"{staging}:{ref}"], callbacks=callbacks)
+            self._remote.push([f"{'+' if force else ''}{staging}:{ref}"], callbacks=callbacks)
         except pygit2.GitError as e:
             if not any(word in str(e) for word in _MOVED):
                 raise self._fail("push to", e) from None
@@ -268,7 +270,7 @@ class Remote:
         said = remote_lines("".join(callbacks.sideband))
         return _Outcome(callbacks.rejected.get(ref), said)
 
-    def _push_git(self, commit: pygit2.Oid, ref: str) -> _Outcome:
+    def _push_git(self, commit: pygit2.Oid, ref: str, force: bool = False) -> _Outcome:
         """Push with `git push`: receive-pack checks the ref's old value under its lock and
         runs the remote's hooks. Not forced; the local repository's pre-push hook is not
         run (hydrate runs none of the caller's hooks on any transport); no system or
@@ -280,7 +282,8 @@ class Remote:
         # The repository's own config still applies: neutralise what would change a push.
         argv = [git, "--git-dir", self._repo.path, "-c", "push.gpgSign=false",
                 "-c", "push.recurseSubmodules=no", "-c", "push.followTags=false",
-                "push", "--porcelain", "--no-verify", self._push_url, f"{commit}:{ref}"]
+                "push", "--porcelain", "--no-verify", self._push_url,
+                f"{'+' if force else ''}{commit}:{ref}"]
         try:
             proc = subprocess.run(argv, cwd=self._repo.workdir or self._repo.path,
                                   env=_git_env(self._environ),

@@ -338,3 +338,35 @@ def test_waves_changed_during_a_rollout_is_a_clear_error(example_repo: pygit2.Re
     assert "the rollout of" in result.err
     assert "has done 1 wave, but fleet/environments.yaml now gives prod 1" in result.err
     assert "Traceback" not in result.err
+
+
+def test_pull_request_mode_pushes_next_and_writes_the_body(example_repo: pygit2.Repository,
+                                                           remote: pygit2.Repository,
+                                                           tmp_path: Path) -> None:
+    """prod with pullRequest: true: the promotion commit goes to env/prod-next (built on
+    env/prod's head, which does not move) and the body holds the gates and the diff; a
+    re-run rebuilds -next and rewrites the body."""
+    replace_in(Path(example_repo.workdir) / "fleet/environments.yaml", "    soak: 24h\n",
+               "    soak: 24h\n    pullRequest: true\n")
+    source = str(commit_all(example_repo, "Prod through pull requests"))
+    to_staging(example_repo, remote)
+    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
+           "--check", "smoke", "--state", "success", "--push"))
+    body = tmp_path / "body.md"
+    out = ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod",
+                 "--push", "--output", str(body)))
+    assert "env/prod-next: pushed" in out
+    assert "refs/heads/env/prod" not in remote.references
+    nxt = head(remote, "prod-next")
+    assert sorted(e.name for e in nxt.tree["clusters"]) == ["store-0001"]
+    text = body.read_text()
+    assert text.startswith(f"## Promote `{source[:7]}` staging → prod, wave canary (1 of 3)")
+    assert "| soak | ✅ | live on staging since 2026-11-30T08:45Z, 1d15m of 1d |" in text
+    assert "<!-- hydrate-diff -->" in text  # the rendered diff of docs/diff.md follows
+    again = ok(run(example_repo, remote, "2026-12-01T09:30:00Z", "promote", "--to", "prod",
+                   "--push", "--output", str(body)))
+    assert "env/prod-next: pushed" in again
+    assert head(remote, "prod-next").id != nxt.id  # rebuilt on env/prod's head, replaced
+    assert head(remote, "prod-next").parents == []  # env/prod has no commit yet
+    status = ok(run(example_repo, remote, "2026-12-01T09:40:00Z", "status"))
+    assert "prod-next" not in status  # not taken for a retired environment branch
