@@ -98,8 +98,8 @@ def _show(report: promote_mod.PromoteReport) -> None:
         click.echo(f"blocked: {', '.join(g.name for g in report.gates if not g.passed)}{when}")
         return
     if report.dry_run:
-        click.echo(f"dry run: would rewrite {len(report.clusters) or 'the'} clusters"
-                   if report.clusters else "dry run: nothing changed")
+        if not report.note:
+            click.echo("dry run: nothing to commit")
         return
     if report.commit and report.pr_branch:
         done = "pushed" if report.pushed else "committed"

@@ -32,6 +32,7 @@ from pipeline.config.source import GitTree, config_root, inputs_digest, open_rep
 from pipeline.errors import GitError, PipelineError
 from pipeline.promote import gates, live, notes
 from pipeline.render.tools import discover
+from pipeline.review import diffviews
 from pipeline.sinks import branch, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import Changes, branch_head, check_head
@@ -236,7 +237,7 @@ def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory
     report = replace(base, source=chosen.source, wave=wave.name if wave else None,
                      wave_number=chosen.wave_index + 1 if wave else 0, gates=chosen.gates,
                      forced=opts.force)
-    if report.blocked or opts.dry_run:
+    if report.blocked:
         return report
     if to_head is not None:
         check_head(repo, to_head, target, chosen.source, False)
@@ -248,8 +249,8 @@ def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory
     if built.commit is None:
         # Nothing to commit, but the source is live on the target from now (a note on the
         # head), with a soak of its own for the next environment.
-        recorded = to_head is not None and record_live(repo, target, to_head, chosen.source,
-                                                       ctx.environ)
+        recorded = not opts.dry_run and to_head is not None and record_live(
+            repo, target, to_head, chosen.source, ctx.environ)
         if recorded and remote is not None and opts.push:
             notes.push(repo, remote, who)
         return replace(report, clusters=tuple(wave_clusters),
@@ -257,6 +258,10 @@ def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory
                             f"live on {target.name} from now (a note on the head)")
     done = replace(report, commit=str(built.commit), changed=built.changed, added=built.added,
                    removed=built.removed, clusters=tuple(wave_clusters))
+    if opts.dry_run:
+        # Built, never referenced: what the promotion would change, against the branch.
+        result = pullrequest.diff_against(repo, target, to_head, built.commit, "the promotion")
+        return replace(done, commit=None, note=f"dry run: {diffviews.headline(result)}")
     log = f"hydrate promote {chosen.source[:7]} to {target.name}"
     if p.pull_request or opts.pull_request:
         step = f", wave {done.wave} ({done.wave_number} of {done.waves})" if done.wave else ""

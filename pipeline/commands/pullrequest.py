@@ -20,7 +20,7 @@ from pipeline.commands.diff import side_of_branch
 from pipeline.config.model import Environment
 from pipeline.promote.gates import Gate
 from pipeline.review import diffviews
-from pipeline.review.diff import Revision, compare
+from pipeline.review.diff import DiffResult, Revision, compare
 from pipeline.review.redact import Redactor
 from pipeline.sinks.remote import Remote
 
@@ -32,6 +32,17 @@ class Opened:
     pushed: bool
 
 
+def diff_against(repo: pygit2.Repository, target: Environment, to_head: pygit2.Commit | None,
+                 commit: pygit2.Oid, label: str) -> DiffResult:
+    """What `commit` changes against the environment branch's head, object by object."""
+    built = repo[commit].peel(pygit2.Commit)
+    base = side_of_branch(repo, to_head, target.name) if to_head is not None else {}
+    return compare(base, side_of_branch(repo, built, target.name),
+                   Revision(target.branch, str(to_head.id) if to_head else "", "the branch"),
+                   Revision(label, str(commit), built.message.splitlines()[0]),
+                   Redactor(os.urandom(16)), (target.name,))
+
+
 def open_or_update(repo: pygit2.Repository, target: Environment,
                    to_head: pygit2.Commit | None, commit: pygit2.Oid, title: str,
                    gates: Sequence[Gate], remote: Remote | None, push: bool,
@@ -41,12 +52,7 @@ def open_or_update(repo: pygit2.Repository, target: Environment,
     one branch hydrate ever moves that way); the body (gates, then the rendered diff
     against the branch) is written for the workflow to open or update the PR."""
     next_branch = f"{target.branch}-next"
-    built = repo[commit].peel(pygit2.Commit)
-    base = side_of_branch(repo, to_head, target.name) if to_head is not None else {}
-    result = compare(base, side_of_branch(repo, built, target.name),
-                     Revision(target.branch, str(to_head.id) if to_head else "", "the branch"),
-                     Revision(next_branch, str(commit), built.message.splitlines()[0]),
-                     Redactor(os.urandom(16)), (target.name,))
+    result = diff_against(repo, target, to_head, commit, next_branch)
     lines = [f"## {title}", "", "| gate | | evidence |", "|---|---|---|"]
     lines += [f"| {g.name} | {'✅' if g.passed else '⚠️ bypassed'} | {g.evidence} |"
               for g in gates]

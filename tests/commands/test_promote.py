@@ -118,8 +118,11 @@ def test_dry_run_and_a_source_never_live(example_repo: pygit2.Repository,
            "smoke", "--state", "success", "--push"))
     dry = ok(run(example_repo, remote, "2026-11-30T11:00:00Z", "promote", "--to", "staging",
                  "--dry-run"))
-    assert "dry run" in dry.splitlines()[-1]
+    assert dry.splitlines()[-1].strip().startswith(
+        "dry run: 1 cluster changed in 1 group, 2 unchanged; objects ")  # store-0006's POS
     assert head(remote, "staging").id == before
+    with pytest.raises(KeyError):  # a dry run records nothing (no live note either)
+        remote.lookup_note(str(before), "refs/notes/hydrate")
 
 
 def test_publish_leaves_promoted_environments_to_promote(example_repo: pygit2.Repository,
@@ -370,3 +373,20 @@ def test_pull_request_mode_pushes_next_and_writes_the_body(example_repo: pygit2.
     assert head(remote, "prod-next").parents == []  # env/prod has no commit yet
     status = ok(run(example_repo, remote, "2026-12-01T09:40:00Z", "status"))
     assert "prod-next" not in status  # not taken for a retired environment branch
+
+
+def test_a_refused_push_is_one_clear_error_and_lands_nothing(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    ok(run(example_repo, remote, T0, "publish", "--push"))
+    ok(run(example_repo, remote, "2026-11-30T08:40:00Z", "verify", "--env", "dev", "--check",
+           "smoke", "--state", "success", "--push"))
+    hook = Path(remote.path) / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nwhile read old new ref; do\n  case $ref in refs/heads/env/staging)"
+                    " echo 'staging is frozen' >&2; exit 1;; esac\ndone\n")
+    hook.chmod(0o755)
+    result = run(example_repo, remote, "2026-11-30T08:45:00Z", "promote", "--to", "staging",
+                 "--push")
+    assert result.code == 1, result.out + result.err
+    assert result.err.strip().endswith("refused the push to env/staging (pre-receive hook "
+                                       "declined); the remote said: staging is frozen")
+    assert "refs/heads/env/staging" not in remote.references
