@@ -167,6 +167,8 @@ def status(ctx: Context, main: str | None, remote: str | None) -> None:
                        f"{len(done)} of {row.rollout.get('total', '?')} ({last.get('name', '?')},"
                        f" {counted(len(last.get('clusters', [])), 'cluster')}) since "
                        f"{last.get('time', '?')}; next: hydrate promote --to {row.env}")
+            if row.waits:
+                click.echo(f"{pad} {row.waits}")
         for source, why in sorted(row.holds.items()):
             click.echo(f"{pad} hold on {source[:7]}: {why}")
         if row.drift:

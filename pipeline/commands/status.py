@@ -11,7 +11,7 @@ import pygit2
 
 from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
-from pipeline.config.model import Inventory
+from pipeline.config.model import Environment, Inventory
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import GitError
 from pipeline.promote import notes
@@ -60,6 +60,7 @@ class EnvStatus:
     foreign: str | None = None  # why the head is not a hydrate branch head (None: it is)
     drift: tuple[str, ...] = ()  # clusters edited on the branch since hydrate wrote them
     retired: bool = False  # a hydrate branch of an environment the inventory no longer has
+    waits: str = ""  # a rollout under way: what the next wave waits for
     rollout: Mapping[str, Any] = field(default_factory=dict)  # a rollout in waves, if any
     holds: Mapping[str, str] = field(default_factory=dict)  # held sources and why
 
@@ -159,9 +160,22 @@ def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus
         rollout = meta.get("rollout") if isinstance(meta.get("rollout"), dict) else {}
         holds = meta.get("holds") if isinstance(meta.get("holds"), dict) else {}
         found.append(EnvStatus(env.name, env.branch, env.agent, pub, behind, how, read, None,
-                               branch.drift(repo, commit), rollout=rollout or {},
+                               branch.drift(repo, commit), waits=_waits(env, rollout or {}),
+                               rollout=rollout or {},
                                holds=holds or {}))
     return found + _retired(repo, inv, rem, tip, shallow)
+
+
+def _waits(env: Environment, rollout: Mapping[str, Any]) -> str:
+    """What the next wave of a rollout under way waits for (from the configuration)."""
+    done = rollout.get("waves") or []
+    waves = env.promotion.waves if env.promotion is not None else ()
+    if not rollout.get("pending") or not done or len(done) >= len(waves):
+        return ""
+    previous, following = waves[len(done) - 1], waves[len(done)]
+    needs = [f"{previous.soak} after {done[-1].get('time', '?')}"] if previous.soak else []
+    needs += [f"{check} recorded for wave {previous.name}" for check in previous.requires]
+    return f"wave {following.name} waits for {', '.join(needs) or 'nothing but windows'}"
 
 
 def _retired(repo: pygit2.Repository, inv: Inventory, rem: Remote | None,

@@ -172,6 +172,8 @@ def test_prod_rolls_out_wave_by_wave_then_rolls_back(example_repo: pygit2.Reposi
     status = ok(run(example_repo, remote, "2026-12-01T09:10:00Z", "status"))
     assert (f"rollout of {source[:7]}: wave 1 of 3 (canary, 1 cluster) since "
             "2026-12-01T09:00:00Z; next: hydrate promote --to prod") in status
+    assert ("wave early waits for 2h after 2026-12-01T09:00:00Z, smoke recorded for wave "
+            "canary") in status
     blocked = run(example_repo, remote, "2026-12-01T10:00:00Z", "promote", "--to", "prod",
                   "--push")
     assert blocked.code == 4
