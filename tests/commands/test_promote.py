@@ -392,3 +392,27 @@ def test_a_refused_push_is_one_clear_error_and_lands_nothing(
     assert result.err.strip().endswith("refused the push to env/staging (pre-receive hook "
                                        "declined); the remote said: staging is frozen")
     assert "refs/heads/env/staging" not in remote.references
+
+
+def test_racing_promotions_land_once(example_repo: pygit2.Repository,
+                                     remote: pygit2.Repository, tmp_path: Path) -> None:
+    """Two promotions of the same source from two clones: the first is stopped as it starts
+    its `git push`, the second lands meanwhile; the first's push is refused (the branch
+    moved), it rebuilds on the new head, finds nothing left to promote and says so."""
+    ok(run(example_repo, remote, T0, "publish", "--push"))
+    ok(run(example_repo, remote, "2026-11-30T08:40:00Z", "verify", "--env", "dev", "--check",
+           "smoke", "--state", "success", "--push"))
+    other = pygit2.clone_repository(example_repo.workdir, str(tmp_path / "other"))
+    args = ("promote", "--to", "staging", "--remote", remote.path, "--push")
+    env = {"HYDRATE_NOW": "2026-11-30T08:45:00Z"}
+    with clirun.paused("--repo", example_repo.workdir, *args, env=env,
+                       event="subprocess.Popen", needle=" push ") as first:
+        second = clirun.run("--repo", other.workdir, *args, env=env)
+        assert second.code == 0, second.err
+        landed = head(remote, "staging").id
+        late = first.resume()
+    assert late.code == 0, late.err
+    assert late.out.splitlines()[-1].strip() == (
+        f"nothing to promote: {str(example_repo.head.target)[:12]} is already live on staging")
+    assert head(remote, "staging").id == landed
+    assert head(remote, "staging").parents == []
