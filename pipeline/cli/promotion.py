@@ -3,7 +3,6 @@ and recording the checks the gates read."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,8 +58,9 @@ def promote(ctx: Context, to: str | None, auto: bool, source: str | None, remote
         raise click.UsageError("--push needs --remote")
     if reason and not force:
         raise click.UsageError("--reason goes with --force")
-    run = os.environ.get("GITHUB_RUN_ID")
-    run_url = (f"{os.environ.get('GITHUB_SERVER_URL', '')}/{os.environ.get('GITHUB_REPOSITORY', '')}"
+    env = ctx.environ
+    run = env.get("GITHUB_RUN_ID")
+    run_url = (f"{env.get('GITHUB_SERVER_URL', '')}/{env.get('GITHUB_REPOSITORY', '')}"
                f"/actions/runs/{run}") if run else None
     if bool(to) == auto:
         raise click.UsageError("give --to ENV or --auto")

@@ -110,8 +110,17 @@ def _resolve(repo: pygit2.Repository, rev: str) -> str:
                             "or give the full SHA of a source that was live)") from None
 
 
-def _timing(p: Promotion, now: dt.datetime) -> list[gates.Gate]:
-    return gates.timing(p.windows, p.freezes, now)
+def _gates(p: Promotion, soak: str | None, since: dt.datetime | None, where: str,
+           requires: Sequence[str], records: Sequence[notes.Record], record_with: str,
+           to_live: live.Live, source: str, now: dt.datetime) -> tuple[gates.Gate, ...]:
+    """Every gate of one step: the soak and checks `where` (the `from` environment, or
+    the previous wave), the windows and freezes, and a hold on the source."""
+    found = [gates.soak(clock.seconds(soak) if soak else 0, since, where, now),
+             gates.checks(requires, [_check(r) for r in records], f"{source[:7]} on {where}",
+                          record_with),
+             *gates.timing(p.windows, p.freezes, now)]
+    held = gates.hold(to_live.holds, source)
+    return (*found, *([held] if held is not None else []))
 
 
 def _first_wave(repo: pygit2.Repository, target: Environment, origin: Environment,
@@ -134,16 +143,10 @@ def _first_wave(repo: pygit2.Repository, target: Environment, origin: Environmen
         source, since, carrier = now_live.source, now_live.since, now_live.commit
     if to_live.source == source and not to_live.rollout.get("pending"):
         return f"nothing to promote: {source[:12]} is already live on {target.name}"
-    found = [gates.soak(clock.seconds(p.soak) if p.soak else 0, since, origin.name, now)]
-    records = live.checks(repo, origin_head, origin.name, source)
-    found.append(gates.checks(p.requires, [_check(r) for r in records],
-                              f"{source[:7]} on {origin.name}",
-                              f"hydrate verify --env {origin.name}"))
-    found += _timing(p, now)
-    held = gates.hold(to_live.holds, source)
-    if held is not None:
-        found.append(held)
-    return _Target(source, 0, tuple(found), str(carrier.id) if carrier else None)
+    found = _gates(p, p.soak, since, origin.name, p.requires,
+                   live.checks(repo, origin_head, origin.name, source),
+                   f"hydrate verify --env {origin.name}", to_live, source, now)
+    return _Target(source, 0, found, str(carrier.id) if carrier else None)
 
 
 def _check(record: notes.Record) -> gates.CheckRecord:
@@ -166,17 +169,12 @@ def _next_wave(repo: pygit2.Repository, target: Environment, p: Promotion,
             "another source (a new rollout)")
     previous = p.waves[len(done) - 1]
     since = clock.parse_time(str(done[-1]["time"]), f"{target.branch}: rollout")
-    found = [gates.soak(clock.seconds(previous.soak) if previous.soak else 0, since,
-                        f"{target.name} wave {previous.name}", now)]
-    records = live.checks(repo, to_head, target.name, source, previous.name)
-    found.append(gates.checks(previous.requires, [_check(r) for r in records],
-                              f"{source[:7]} on {target.name} wave {previous.name}",
-                              f"hydrate verify --env {target.name} --wave {previous.name}"))
-    found += _timing(p, now)
-    held = gates.hold(to_live.holds, source)
-    if held is not None:
-        found.append(held)
-    return _Target(source, len(done), tuple(found), None)
+    found = _gates(p, previous.soak, since, f"{target.name} wave {previous.name}",
+                   previous.requires, live.checks(repo, to_head, target.name, source,
+                                                  previous.name),
+                   f"hydrate verify --env {target.name} --wave {previous.name}", to_live,
+                   source, now)
+    return _Target(source, len(done), found, None)
 
 
 def _plan_clusters(inv: Inventory, target: Environment,

@@ -50,6 +50,8 @@ class Record:
         """A record, or None for a line this version cannot read (kept, never judged)."""
         try:
             data = json.loads(line)
+            if not isinstance(data, dict):
+                return None
             record = cls(**{k: str(v) for k, v in data.items()})
             record.when  # noqa: B018 (a time that does not parse makes the line unreadable)
         except (ValueError, TypeError):

@@ -279,6 +279,8 @@ def test_concurrent_verifies_lose_no_record(example_repo: pygit2.Repository,
     (("verify", "--env", "prod", "--wave", "canery", "--check", "smoke", "--state", "success"),
      "--wave canery: not a wave of prod (its waves are canary, early, rest)"),
     (("rollback", "--env", "dev", "--reason", "x"), "env/dev: nothing published to dev"),
+    (("promote", "--to", "staging", "--source", "no-such-rev"),
+     "--source no-such-rev: no such commit in this repository"),
 ])
 def test_clear_errors(example_repo: pygit2.Repository, remote: pygit2.Repository,
                       args: tuple[str, ...], message: str) -> None:
@@ -416,3 +418,14 @@ def test_racing_promotions_land_once(example_repo: pygit2.Repository,
         f"nothing to promote: {str(example_repo.head.target)[:12]} is already live on staging")
     assert head(remote, "staging").id == landed
     assert head(remote, "staging").parents == []
+
+
+
+@pytest.mark.parametrize("now", ["tomorrow", "2026-11-30T08:00:00", "2026-13-01T00:00:00Z"])
+def test_a_clock_that_is_no_time_is_one_clear_error(example_repo: pygit2.Repository,
+                                                    remote: pygit2.Repository, now: str) -> None:
+    result = run(example_repo, remote, now, "publish", "--push")
+    assert result.code == 1, result.out + result.err
+    (line,) = result.err.splitlines()
+    assert line.startswith(f"hydrate: error: HYDRATE_NOW: {now!r} ")
+    assert list(remote.references) == []

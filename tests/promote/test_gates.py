@@ -86,3 +86,19 @@ def test_a_held_source_is_blocked() -> None:
     assert not gate.passed
     assert "broke the tills" in gate.evidence
     assert gates.hold({}, "a" * 40) is None
+
+
+@pytest.mark.parametrize("line", ["not json", "[1, 2]", '{"kind": "check", "env": "dev"}',
+                                  '{"kind": "check", "env": "dev", "source": "a", '
+                                  '"time": "yesterday"}', '{"unknown": "field"}'])
+def test_a_note_line_this_version_cannot_read_is_ignored(line: str) -> None:
+    """Notes come from the remote (anyone with push access): an unreadable line is kept
+    but never judged, rather than crashing every promotion."""
+    from pipeline.promote.notes import Record
+
+    assert Record.parse(line) is None
+    good = Record.parse('{"kind": "check", "env": "dev", "source": "a", '
+                        '"time": "2026-11-30T08:00:00Z", "check": "smoke", "state": "success"}')
+    assert good is not None
+    assert (good.check, good.state, good.when) == ("smoke", "success",
+                                                   at("2026-11-30T08:00:00Z"))
