@@ -1,5 +1,5 @@
-"""Stage 3, where rendered clusters go: an output directory (written all or nothing),
+"""Stage 4, where rendered clusters go: an output directory (written all or nothing),
 environment branches and the agents' layouts on them, remotes, and the fan-in of shards.
 
-May import: `pipeline.render`, `pipeline.config` and the base modules.
+May import: `pipeline.validate`, `pipeline.render`, `pipeline.config` and the base modules.
 """

@@ -1,0 +1,1 @@
+"""`hydrate validate`: schemas, policy and capacity findings for the rendered fleet."""
