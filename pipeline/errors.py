@@ -29,3 +29,7 @@ class ToolError(RenderError):
 
 class GitError(PipelineError):
     """A git revision, branch or remote could not be read or written."""
+
+
+class ValidationError(PipelineError):
+    """Rendered objects break a rule whose severity is error (a schema, the policy, capacity)."""

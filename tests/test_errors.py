@@ -203,10 +203,11 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
               writing("overlays/clusters/store-0001/log-shipper/secret.yaml",
                       "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\n"
                       "stringData: {password: hunter2}\nsops: {}\n")),
-        "store-0001/log-shipper: Secret logging/db holds plaintext data (a value in data or "
-        "stringData that is not SOPS-encrypted, ENC[...]); hydrate refuses plaintext Secrets in "
-        "rendered output (use SealedSecrets, External Secrets or SOPS-encrypted data, or set "
-        "allowPlaintextSecrets: true in the package)"),
+        "validation found 1 error; nothing was written\n"
+        "  overlays/clusters/store-0001/log-shipper/secret.yaml:4: error [plaintext-secret] "
+        "Secret/logging/db: stringData holds plaintext values (password): use SealedSecrets, "
+        "External Secrets or SOPS-encrypted values (ENC[...]) (clusters: store-0001)\n"
+        "  (`hydrate validate` lists every finding; fleet/policy.yaml sets severities and waivers)"),
     "patch target matches nothing": (
         replacing("overlays/classes/pop/log-shipper/kustomization.yaml", "name: log-shipper",
                   "name: log-shiper"),
@@ -223,7 +224,10 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         writing("overlays/clusters/store-0001/pos-app/kustomization.yaml",
                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
                "secretGenerator:\n- name: creds\n  literals: [password=hunter2]\n"),
-        ["store-0001/pos-app: Secret pos/creds-", "plaintext"]),
+        ["validation found 1 error; nothing was written\n  overlays/clusters/store-0001/pos-app/"
+         "kustomization.yaml:1: error [plaintext-secret] Secret/pos/creds-",
+         ": data holds plaintext values (password): use SealedSecrets, External Secrets or "
+         "SOPS-encrypted values (ENC[...]) (clusters: store-0001)\n"]),
     "remote resource": (
         writing("overlays/classes/pop/log-shipper/kustomization.yaml",
                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"

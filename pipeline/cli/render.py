@@ -73,6 +73,11 @@ def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: 
     cached = f", {s.cache_hits} from the cache" if s.cache_hits else ""
     click.echo(f"  inputs    {s.distinct} distinct → {sum(s.tool_runs.values())} tool runs "
                f"({runs}){cached}")
+    v = report.validation
+    if v is not None:
+        click.echo(f"  checks    {counted(len(v.errors), 'error')}, {counted(len(v.warnings), 'warning')} "
+                   f"({counted(v.objects, 'distinct object')} in {v.seconds:.2f}s"
+                   f"{f', {v.cached} outputs from the cache' if v.cached else ''})")
     click.echo(f"  time      {s.seconds:.2f}s")
 
 
@@ -94,7 +99,8 @@ def graph(ctx: Context, cluster: str | None, fmt: str, jobs: int) -> None:
     from pipeline.report import graphview
 
     tree, inv = load_inventory(ctx)
-    result, _ = render_mod.render_fleet(ctx, tree, inv, (), (cluster,) if cluster else (), jobs)
+    result = render_mod.render_fleet(ctx, tree, inv, (), (cluster,) if cluster else (), jobs,
+                                     validate=False).fleet
     if cluster:
         c = inv.cluster(cluster)
         title = f"cluster {c.name} (class {c.class_name}, site {c.site}, environment {c.environment})"

@@ -17,6 +17,7 @@ from typing import Any
 
 import pygit2
 
+from pipeline.commands import validate as validate_mod
 from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Cluster, Inventory
@@ -31,6 +32,8 @@ from pipeline.review.redact import Redactor
 from pipeline.sinks import branch
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
+from pipeline.validate import findings
+from pipeline.validate.findings import Report
 
 
 def _identify(objects: Sequence[Obj]) -> dict[Key, Obj]:
@@ -117,7 +120,9 @@ def _selected(inv: Inventory, opts: DiffOptions) -> list[Cluster]:
 
 def _render_side(ctx: Context, tree: GitTree, inv: Inventory, tools: Toolset,
                  opts: DiffOptions, cache: Any, workdir: Path, stats: dict[str, int],
-                 only: set[str] | None = None) -> dict[tuple[str, str], ClusterSide]:
+                 only: set[str] | None = None) -> tuple[dict[tuple[str, str], ClusterSide], Report]:
+    """One side's objects per cluster, and what validation finds in them (never raised:
+    a diff shows the findings a change brings)."""
     chosen = [c for c in _selected(inv, opts) if only is None or c.name in only]
     workdir.mkdir(parents=True, exist_ok=True)
     fleet = engine.render(tree, inv, chosen, tools, jobs=opts.jobs, workdir=workdir,
@@ -125,7 +130,8 @@ def _render_side(ctx: Context, tree: GitTree, inv: Inventory, tools: Toolset,
     stats["toolRuns"] = stats.get("toolRuns", 0) + sum(fleet.stats.tool_runs.values())
     stats["cacheHits"] = stats.get("cacheHits", 0) + fleet.stats.cache_hits
     stats["renders"] = stats.get("renders", 0) + fleet.stats.pairs
-    return side_of_render(fleet)
+    report = validate_mod.validator(ctx, tree, inv, cache).run(fleet.clusters, whole_fleet=False)
+    return side_of_render(fleet), report
 
 
 def run(ctx: Context, opts: DiffOptions) -> DiffResult:
@@ -160,17 +166,19 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
             return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
         stats: dict[str, int] = {"clustersRendered": len(only)}
         try:
-            base = _render_side(ctx, base_tree, inv_base, tools, opts, cache, Path(tmp) / "base",
-                                stats, only)
+            base, base_report = _render_side(ctx, base_tree, inv_base, tools, opts, cache,
+                                             Path(tmp) / "base", stats, only)
         except PipelineError as e:
             return DiffResult(base_rev, head_rev, error=f"base {opts.base} does not render: {e}")
         try:
-            head = _render_side(ctx, head_tree, inv_head, tools, opts, cache, Path(tmp) / "head",
-                                stats, only)
+            head, head_report = _render_side(ctx, head_tree, inv_head, tools, opts, cache,
+                                             Path(tmp) / "head", stats, only)
         except PipelineError as e:
             return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
+        added, removed = findings.changes(base_report.findings, head_report.findings)
         return replace(compare(base, head, base_rev, head_rev, redactor, inv_head.env_names,
-                               untouched), stats=stats)
+                               untouched), stats=stats, findings_added=added,
+                       findings_removed=removed)
 
 
 def _touched(base: GitTree, head: GitTree, inv_base: Inventory,
@@ -228,7 +236,7 @@ def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, h
                            True, opts.remote, opts.jobs)
     stats: dict[str, int] = {}
     try:
-        head = _render_side(ctx, head_tree, inv, tools, narrowed, cache, workdir / "head", stats)
+        head, _ = _render_side(ctx, head_tree, inv, tools, narrowed, cache, workdir / "head", stats)
     except PipelineError as e:
         return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
     return replace(compare(base, head, base_rev, head_rev, redactor, inv.env_names), stats=stats)

@@ -195,8 +195,8 @@ class Renders:
         missing = sorted(wanted - set(self._done))
         if missing:
             start = time.monotonic()
-            fleet, _ = render_fleet(self._ctx, self._tree, self._inv, (), tuple(missing),
-                                    self._jobs, self._cache, tools=self._tools)
+            fleet = render_fleet(self._ctx, self._tree, self._inv, (), tuple(missing),
+                                 self._jobs, self._cache, tools=self._tools).fleet
             self._done.update((r.cluster.name, r) for r in fleet.clusters)
             self.stats.append(fleet.stats)
             self.seconds += time.monotonic() - start

@@ -21,6 +21,7 @@ from pipeline.render.cache import Cache
 from pipeline.render.materialise import Materialiser
 from pipeline.render.tools import Toolset, discover
 from pipeline.sinks import output
+from pipeline.validate.findings import Report
 from pipeline.version import engine_digest
 
 
@@ -36,29 +37,44 @@ class RenderOptions:
 
 
 @dataclass(frozen=True)
+class Rendered:
+    fleet: engine.FleetRender
+    tools: Toolset
+    validation: Report | None  # None: not validated
+
+
+@dataclass(frozen=True)
 class RenderReport:
     out: Path
     envs: tuple[str, ...]
     stats: engine.Stats
     written: output.Written
+    validation: Report | None = None
 
 
 def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...],
                  clusters: tuple[str, ...], jobs: int, cache: Cache | None = None,
-                 shard: str | None = None,
-                 tools: Toolset | None = None) -> tuple[engine.FleetRender, Toolset]:
+                 shard: str | None = None, tools: Toolset | None = None,
+                 validate: bool = True) -> Rendered:
     """Render the selected clusters of `inv` (read from `tree`) in a private workdir;
-    with `shard` ("i/N"), only that shard of them. `tools`: already discovered ones."""
+    with `shard` ("i/N"), only that shard of them. `tools`: already discovered ones.
+    `validate`: check the result (ValidationError on error findings, see validate.check)."""
     selected: Sequence[Cluster] = inv.select(envs, clusters)
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
         if tools is None:
             tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
         if shard is not None:
             selected = shard_mod.select(inv, selected, Materialiser(tree, inv, tools), shard)
+        cache = cache if cache is not None else ctx.cache()
         result = engine.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),
-                               progress=ctx.progress,
-                               cache=cache if cache is not None else ctx.cache())
-        return result, tools
+                               progress=ctx.progress, cache=cache)
+    report = None
+    if validate:
+        from pipeline.commands import validate as validate_mod
+
+        whole = len(selected) == len(inv.clusters)
+        report = validate_mod.check(ctx, tree, inv, result.clusters, cache, whole)
+    return Rendered(result, tools, report)
 
 
 def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
@@ -70,8 +86,8 @@ def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
         tree = tree_at(repo, opts.source, config_root(repo, ctx.repo))
         source = {"tree": tree.label, "commit": str(tree.commit.id)}
     inv = inventory_mod.load(tree)
-    result, tools = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs,
-                                 shard=opts.shard)
+    rendered = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs, shard=opts.shard)
+    result, tools = rendered.fleet, rendered.tools
     out = opts.out if opts.out.is_absolute() else ctx.repo / opts.out
     whole = not opts.clusters and opts.shard is None
     full_envs = [e for e in inv.env_names if whole and (not opts.envs or e in opts.envs)]
@@ -82,7 +98,7 @@ def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
     written = output.write(out, result.clusters, prune_envs=prune, known_envs=known, meta=meta,
                            lock_timeout=opts.lock_timeout, warn=ctx.warn)
     envs = tuple(e for e in inv.env_names if any(r.cluster.environment == e for r in result.clusters))
-    return RenderReport(out, envs, result.stats, written)
+    return RenderReport(out, envs, result.stats, written, rendered.validation)
 
 
 def affected(ctx: Context, base: str, head: str, envs: tuple[str, ...] = (),

@@ -31,7 +31,7 @@ class Schemas:
     @classmethod
     def load(cls) -> Schemas:
         found = {}
-        for kind in ("environments", "class", "cluster", "package"):
+        for kind in ("environments", "class", "cluster", "package", "policy"):
             text = resources.files("pipeline.config.schemas").joinpath(f"{kind}.json").read_text()
             schema = _inline(json.loads(text))
             validator_cls = jsonschema.validators.validator_for(schema)

@@ -28,7 +28,7 @@ from pipeline.errors import RenderError
 from pipeline.render import graph
 from pipeline.render.cache import Cache, NoCache
 from pipeline.render.materialise import HELM_OUTPUT, Input, Materialiser, Run, blob, overlay_key
-from pipeline.render.postprocess import Finisher
+from pipeline.render.postprocess import Finisher, Origin
 from pipeline.render.resources import ResId, Resource
 from pipeline.render.runner import Runner
 from pipeline.render.tools import Toolset
@@ -84,6 +84,13 @@ def _owners(inputs: Sequence[Input], key_of: Callable[[Input], str]) -> dict[str
     return owners
 
 
+def _origin(inp: Input) -> Origin:
+    """Where the files of an input's last run are in the repository."""
+    if inp.overlay is None:
+        return Origin(inp.run.places)
+    return Origin(inp.overlay.places, (inp.run.key, inp.run.places))
+
+
 def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Toolset, *,
            jobs: int, workdir: Path, progress: Progress | None = None,
            cache: Cache | None = None) -> FleetRender:
@@ -113,6 +120,7 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
     outputs.update(runner.execute(list(second_runs.values())))
 
     finisher = Finisher(outputs, cache if cache is not None else NoCache(), engine_digest())
+    origins = {(i.cluster, i.package): _origin(i) for i in inputs}
     plans: dict[tuple[object, ...], graph.Plan] = {}
     results: list[ClusterRender] = []
     for index, cluster in enumerate(clusters):
@@ -136,7 +144,7 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
             relevant = tuple((gk, scopes.get(gk, True)) for gk in outs[name].custom_kinds)
             resources = finisher.finish(
                 keys[name], package=name, namespace=pkg.namespace, wave=plan.waves[name],
-                scopes=relevant, allow_secrets=pkg.allow_plaintext_secrets,
+                scopes=relevant, origin=origins[(cluster.name, name)],
                 where=f"{cluster.name}/{name}")
             for res in resources:
                 other = seen.get(res.id)

@@ -95,8 +95,11 @@ def blob(data: bytes) -> File:
 
 
 def _wrapper(resources: list[str], components: list[str]) -> bytes:
+    # originAnnotations: each object says which file (or generator) it came from, so a
+    # finding can point at the line to fix; post-processing removes the annotation.
     doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-           "resources": resources, "components": components}
+           "resources": resources, "components": components,
+           "buildMetadata": ["originAnnotations"]}
     return json.dumps(doc, indent=2).encode() + b"\n"
 
 
@@ -210,11 +213,10 @@ class Materialiser:
     def _kustomize_input(self, cluster: Cluster, pkg: Package, layer_files: dict[str, File],
                          components: list[str], places: Mapping[str, str]) -> Input:
         files = dict(self.package_files(pkg))
-        root = "package"
         if components:
             files.update(layer_files)
-            files["kustomization.yaml"] = blob(_wrapper(["package"], components))
-            root = "."
+        files["kustomization.yaml"] = blob(_wrapper(["package"], components))
+        root = "."
         files, found = self._probed(files, root)
         args = (root,)
         tool = self._tools.kustomize

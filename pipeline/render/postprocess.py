@@ -3,8 +3,8 @@
 1. `parse_output`: split the stream into objects (once per distinct output), note the
    CRDs it defines and the kinds it uses.
 2. `finish`: per package of a cluster, fill the namespace of namespaced objects that
-   have none, add `hydrate.dev/package` and the sync-wave, refuse plaintext Secrets,
-   and serialise each object once.
+   have none, add `hydrate.dev/package` and the sync-wave, note the repository file
+   each object came from, and serialise each object once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pipeline.errors import RenderError
 from pipeline.render import kinds
 from pipeline.render.cache import Cache
 from pipeline.render.graph import GroupKind
+from pipeline.render.materialise import HELM_OUTPUT
 from pipeline.render.resources import ResId, Resource
 
 PACKAGE_ANNOTATION = "hydrate.dev/package"
@@ -37,6 +38,7 @@ class Output:
     docs: tuple[Mapping[str, Any], ...]
     crds: Mapping[GroupKind, bool]  # kinds this output defines → namespaced?
     uses: frozenset[GroupKind]
+    origins: tuple[str | None, ...] = ()  # per doc: the workspace file it came from
 
     @property
     def custom_kinds(self) -> tuple[GroupKind, ...]:
@@ -48,16 +50,50 @@ def _group_kind(doc: Mapping[str, Any]) -> GroupKind:
     return (str(doc.get("apiVersion", "")).rpartition("/")[0], str(doc.get("kind", "")))
 
 
+ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
+_HELM_SOURCE = re.compile(rb"^# Source: (.+?)\s*$", re.MULTILINE)
+_DOC_START = re.compile(rb"^---[ \t]*\r?\n", re.MULTILINE)
+_ORIGIN_PATH = re.compile(r"^(?:path|configuredIn): *(.+?) *$", re.MULTILINE)
+
+
+def _documents(text: bytes) -> list[tuple[Any, str | None]]:
+    """(object, its file) for each document: Helm names the template of each one in a
+    `# Source:` comment; Kustomize in an origin annotation (see materialise._wrapper)."""
+    if b"# Source: " not in text:
+        return [(d, None) for d in yamlio.load_all(text) if d is not None]
+    found: list[tuple[Any, str | None]] = []
+    for chunk in _DOC_START.split(text):
+        source = _HELM_SOURCE.search(chunk)
+        name = source.group(1).decode(errors="replace") if source else None
+        found.extend((d, name) for d in yamlio.load_all(chunk) if d is not None)
+    return found
+
+
+def _origin(doc: dict[str, Any], fallback: str | None) -> str | None:
+    """The origin annotation's file (the annotation is removed), else `fallback`."""
+    meta = doc.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict) or ORIGIN_ANNOTATION not in annotations:
+        return fallback
+    assert isinstance(meta, dict)
+    match = _ORIGIN_PATH.search(str(annotations[ORIGIN_ANNOTATION]))
+    rest = {k: v for k, v in annotations.items() if k != ORIGIN_ANNOTATION}
+    doc["metadata"] = {**meta, "annotations": rest} if rest else \
+        {k: v for k, v in meta.items() if k != "annotations"}
+    return match.group(1).strip("'\"") if match else fallback
+
+
 def parse_output(text: bytes, where: str) -> Output:
     """Objects of a multi-document YAML stream; RenderError naming `where` if malformed."""
     try:
-        raw = [d for d in yamlio.load_all(text) if d is not None]
+        raw = _documents(text)
     except yaml.YAMLError as e:
         raise RenderError(f"{where}: the tool's output is not valid YAML: {e}") from None
     docs: list[Mapping[str, Any]] = []
-    for doc in raw:
+    origins: list[str | None] = []
+    for doc, source in raw:
         if isinstance(doc, dict) and doc.get("kind") == "List" and "items" in doc:
-            raw.extend(doc["items"] or [])
+            raw.extend((item, source) for item in doc["items"] or [])
             continue
         if not isinstance(doc, dict):
             raise RenderError(f"{where}: output holds a {type(doc).__name__}, not an object")
@@ -66,6 +102,7 @@ def parse_output(text: bytes, where: str) -> Output:
                 or not meta.get("name"):
             raise RenderError(f"{where}: output holds an object without apiVersion, kind or "
                               f"metadata.name: {yamlio.dump(doc)[:200]!r}")
+        origins.append(_origin(doc, source))
         docs.append(doc)
     crds: dict[GroupKind, bool] = {}
     for doc in docs:
@@ -74,38 +111,16 @@ def parse_output(text: bytes, where: str) -> Output:
             kind = (spec.get("names") or {}).get("kind")
             if spec.get("group") and kind:
                 crds[(spec["group"], kind)] = spec.get("scope", "Namespaced") == "Namespaced"
-    return Output(tuple(docs), crds, frozenset(_group_kind(d) for d in docs))
-
-
-# A value SOPS encrypted: ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<type>].
-_SOPS_VALUE = re.compile(
-    r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]")
-
-
-def plaintext_secret(group: str, kind: str, body: Mapping[str, Any]) -> bool:
-    """A core Secret with any value in `data` or `stringData` that is not SOPS-encrypted.
-
-    A `sops:` section proves nothing (anyone can write one, and SOPS leaves the keys
-    that `unencrypted_regex` and the like name in clear): every value is judged."""
-    if (group, kind) != ("", "Secret"):
-        return False
-    for field in ("data", "stringData"):
-        values = body.get(field)
-        if not values:
-            continue
-        if not isinstance(values, Mapping):
-            return True
-        if any(not (isinstance(v, str) and _SOPS_VALUE.fullmatch(v)) for v in values.values()):
-            return True
-    return False
+    return Output(tuple(docs), crds, frozenset(_group_kind(d) for d in docs), tuple(origins))
 
 
 def finish(output: Output, *, package: str, namespace: str | None, wave: int,
            scopes: Mapping[GroupKind, bool], where: str,
-           allow_secrets: bool = False) -> tuple[Resource, ...]:
-    """The package's hydrated Resources, sorted by identity."""
+           origins: tuple[str | None, ...] = ()) -> tuple[Resource, ...]:
+    """The package's hydrated Resources, sorted by identity; `origins`: the repository
+    file of each of the output's documents."""
     found: dict[ResId, Resource] = {}
-    for doc in output.docs:
+    for index, doc in enumerate(output.docs):
         group, kind = _group_kind(doc)
         meta = dict(doc["metadata"])
         namespaced = kinds.is_namespaced(group, kind, dict(scopes))
@@ -118,16 +133,10 @@ def finish(output: Output, *, package: str, namespace: str | None, wave: int,
         body = {**doc, "metadata": meta}
         rid = ResId(group, kind, str(meta.get("namespace") or "") if namespaced else "",
                     str(meta["name"]))
-        if not allow_secrets and plaintext_secret(group, kind, body):
-            raise RenderError(
-                f"{where}: {rid} holds plaintext data (a value in data or stringData that is "
-                "not SOPS-encrypted, ENC[...]); hydrate refuses plaintext Secrets in rendered "
-                "output (use SealedSecrets, External Secrets or SOPS-encrypted data, "
-                "or set allowPlaintextSecrets: true in the package)"
-            )
         if rid in found:
             raise RenderError(f"{where}: renders {rid} twice")
-        found[rid] = Resource(rid, yamlio.dump(body).encode())
+        found[rid] = Resource(rid, yamlio.dump(body).encode(),
+                              origins[index] if index < len(origins) else None)
     return tuple(found[r] for r in sorted(found))
 
 
@@ -147,6 +156,28 @@ def _cache_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
+def place(origin: str | None, places: Mapping[str, str]) -> str | None:
+    """A workspace path as a repository path, by the longest workspace folder holding it."""
+    if origin is None:
+        return None
+    best = max((d for d in places if origin == d or origin.startswith(d + "/")), key=len, default=None)
+    return None if best is None else places[best] + origin[len(best):]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a (cluster, package) output's files are in the repository: workspace folder
+    → repository folder, and for Components over a chart, the chart run's key and places."""
+
+    places: Mapping[str, str]
+    chart: tuple[str, Mapping[str, str]] | None = None
+
+    @property
+    def memo(self) -> tuple[object, ...]:
+        chart = (self.chart[0], sorted(self.chart[1].items())) if self.chart else None
+        return (sorted(self.places.items()), chart)
+
+
 class Finisher:
     """Post-processing with two cache levels (this render, and the persistent cache):
     on the warm path no tool output is parsed and no object serialised."""
@@ -164,6 +195,23 @@ class Finisher:
         if found is None:
             found = self._parsed[key] = parse_output(self._outputs[key], where)
         return found
+
+    def origins(self, key: str, origin: Origin, where: str) -> tuple[str | None, ...]:
+        """The repository file of each document of the output `key`."""
+        out = self._output(key, where)
+        found = [place(o, origin.places) for o in out.origins]
+        if origin.chart is None:
+            return tuple(found)
+        # Objects that came through the chart's output: the chart's template made them.
+        chart_key, chart_places = origin.chart
+        chart = self._output(chart_key, where)
+        by_id = {(*_group_kind(doc), str(doc["metadata"]["name"])): o for doc, o in
+                 zip(chart.docs, self.origins(chart_key, Origin(chart_places), where), strict=True)}
+        for index, (doc, o) in enumerate(zip(out.docs, out.origins, strict=True)):
+            if o == HELM_OUTPUT:
+                found[index] = by_id.get((*_group_kind(doc), str(doc["metadata"]["name"])),
+                                         chart_places.get("chart"))
+        return tuple(found)
 
     def info(self, key: str, where: str) -> OutputInfo:
         found = self._info.get(key)
@@ -185,23 +233,23 @@ class Finisher:
         return found
 
     def finish(self, key: str, *, package: str, namespace: str | None, wave: int,
-               scopes: tuple[tuple[GroupKind, bool], ...], allow_secrets: bool,
+               scopes: tuple[tuple[GroupKind, bool], ...], origin: Origin,
                where: str) -> tuple[Resource, ...]:
         """The package's Resources for the output `key` (see `finish`)."""
         memo = _cache_key("finished", self._engine, key, package, namespace, wave, scopes,
-                          allow_secrets)
+                          origin.memo)
         found = self._finished.get(memo)
         if found is not None:
             return found
         raw = self._cache.get(memo)
         if raw is not None:
-            found = tuple(Resource(ResId(g, k, ns, n), text.encode())
-                          for g, k, ns, n, text in json.loads(raw))
+            found = tuple(Resource(ResId(g, k, ns, n), text.encode(), origin)
+                          for g, k, ns, n, text, origin in json.loads(raw))
         else:
             found = finish(self._output(key, where), package=package, namespace=namespace,
                            wave=wave, scopes=dict(scopes), where=where,
-                           allow_secrets=allow_secrets)
+                           origins=self.origins(key, origin, where))
             self._cache.put(memo, json.dumps(
-                [[*r.id, r.text.decode()] for r in found], ensure_ascii=False).encode())
+                [[*r.id, r.text.decode(), r.origin] for r in found], ensure_ascii=False).encode())
         self._finished[memo] = found
         return found

@@ -1,7 +1,8 @@
 """The central type: a rendered Kubernetes object and its identity.
 
 A `Resource` is one hydrated object: its `ResId` (group, kind, namespace, name), the
-parsed body and the exact bytes written for it. Everything downstream (directories,
+parsed body, the exact bytes written for it and the repository file it came
+from. Everything downstream (directories,
 git trees, diffs) works on Resources.
 """
 
@@ -63,6 +64,7 @@ class Resource:
 
     id: ResId
     text: bytes
+    origin: str | None = None  # the repository file that produced it, when known
 
     @cached_property
     def filename(self) -> str:

@@ -23,6 +23,7 @@ from pipeline.config import yamlio
 from pipeline.render.resources import ResId
 from pipeline.review import risks
 from pipeline.review.redact import Redactor
+from pipeline.validate.findings import Finding
 
 HASHED_KINDS = {("", "ConfigMap"), ("", "Secret")}
 _HASH_SUFFIX = re.compile(r"^(?P<stem>.+)-[bcdfghkmt2-9]{10}$")
@@ -127,10 +128,16 @@ class DiffResult:
     unchanged: int = 0
     error: str | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    findings_added: tuple[Finding, ...] = ()  # validation findings the change brings
+    findings_removed: tuple[Finding, ...] = ()  # ... and those it fixes
 
     @property
     def changed(self) -> bool:
         return bool(self.groups)
+
+    @property
+    def findings_changed(self) -> bool:
+        return bool(self.findings_added or self.findings_removed)
 
     @property
     def clusters_changed(self) -> int:

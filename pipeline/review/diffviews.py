@@ -14,6 +14,8 @@ from typing import Any
 
 from pipeline.review.diff import DiffResult, Group, ObjectChange, Revision, RiskEntry, TableRow, Variant
 from pipeline.review.risks import HIGH, Risk
+from pipeline.validate import findings
+from pipeline.validate.formats import finding_line
 from pipeline.words import counted
 
 MARKER = "<!-- hydrate-diff -->"
@@ -79,6 +81,8 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
                                   "objects": [_object(o) for o in v.objects]}
                                  for v in g.variants]} for g in result.groups],
         "stats": dict(result.stats),
+        "findings": {"added": [f.as_json() for f in result.findings_added],
+                     "removed": [f.as_json() for f in result.findings_removed]},
     }
 
 
@@ -100,7 +104,9 @@ def from_dict(doc: dict[str, Any]) -> DiffResult:
               for t in doc["table"]),
         tuple(RiskEntry(r["rule"], r["level"], r["message"], r["package"], r["object"],
                         tuple(r["clusters"])) for r in doc["risks"]),
-        sum(t["unchanged"] for t in doc["table"]), doc["error"], dict(doc.get("stats", {})))
+        sum(t["unchanged"] for t in doc["table"]), doc["error"], dict(doc.get("stats", {})),
+        tuple(findings.from_json(f) for f in doc.get("findings", {}).get("added", [])),
+        tuple(findings.from_json(f) for f in doc.get("findings", {}).get("removed", [])))
 
 
 def to_json(result: DiffResult) -> str:
@@ -194,6 +200,13 @@ def to_text(result: DiffResult, style: Style = lambda text, _: text) -> str:
                          f"({counted(len(r.clusters), 'cluster')}: {_names(r.clusters, 8)})", colour))
     if result.risks:
         out.append("")
+    for f in result.findings_added:
+        out.append(style(f"+ {finding_line(f)} ({counted(len(f.clusters), 'cluster')}: "
+                         f"{_names(f.clusters, 8)})", "red" if f.severity == "error" else "yellow"))
+    for f in result.findings_removed:
+        out.append(style(f"✓ fixed: {finding_line(f)}", "green"))
+    if result.findings_changed:
+        out.append("")
     for g in result.groups:
         out.append(style(f"== {group_title(g)}", "bold"))
         if len(g.clusters) > 1 and g.status == "changed":
@@ -229,6 +242,26 @@ def _md_risks(risks: Sequence[RiskEntry]) -> list[str]:
                      f"cluster{'s' if len(r.clusters) != 1 else ''}: {_names(r.clusters, 8)}")
     if len(risks) > RISKS_SHOWN:
         lines.append(f"- … and {len(risks) - RISKS_SHOWN} more risks in the full report")
+    return [*lines, ""]
+
+
+def _md_findings(result: DiffResult) -> list[str]:
+    """What validation says about the change: new findings first, then fixed ones."""
+    if not result.findings_changed:
+        return []
+    added, fixed = result.findings_added, result.findings_removed
+    lines = [f"#### 🔎 Validation: {counted(len(added), 'new finding')}, {len(fixed)} fixed", ""]
+    for f in added[:RISKS_SHOWN]:
+        icon = "🔴" if f.severity == "error" else "🟠"
+        where = f" at `{f.source.path}:{f.source.line}`" if f.source else ""
+        what = f"`{f.object}` " if f.object else ""
+        clusters = f" — {counted(len(f.clusters), 'cluster')}: {_names(f.clusters, 8)}" if f.clusters else ""
+        lines.append(f"- {icon} **{f.rule}** {what}{f.message}{where}{clusters}")
+    if len(added) > RISKS_SHOWN:
+        lines.append(f"- … and {len(added) - RISKS_SHOWN} more new findings in the full report")
+    for f in fixed[:RISKS_SHOWN]:
+        what = f"`{f.object}` " if f.object else ""
+        lines.append(f"- ✅ fixed: **{f.rule}** {what}{f.message}")
     return [*lines, ""]
 
 
@@ -278,8 +311,9 @@ def to_markdown(result: DiffResult, *, limit: int = COMMENT_LIMIT,
         return text if len(text) <= limit else text[: limit - 20] + "\n```\n(cut)\n"
     if not result.changed:
         return "\n".join([*head, f"✅ **No rendered changes** ({result.unchanged} clusters "
-                                 "unchanged).", ""])
-    top = [*head, f"**{headline(result)}**", "", *_md_risks(result.risks), *_md_table(result.table)]
+                                 "unchanged).", "", *_md_findings(result)])
+    top = [*head, f"**{headline(result)}**", "", *_md_findings(result), *_md_risks(result.risks),
+           *_md_table(result.table)]
     notes = {
         "full": "",
         "truncated": f"✂️ Diffs longer than {TRUNCATED_LINES} lines were cut to fit a comment.",

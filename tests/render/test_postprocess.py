@@ -1,41 +1,83 @@
-"""Post-processing rules that judge single objects."""
+"""Post-processing: where each object came from (Helm's `# Source:`, Kustomize's origin
+annotation), and that the annotation never reaches the output."""
 
 from __future__ import annotations
 
-from typing import Any
+from pipeline.render.postprocess import ORIGIN_ANNOTATION, Origin, parse_output, place
 
-import pytest
+HELM = b"""---
+# Source: shop/templates/config.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: a}
+---
+# Source: shop/templates/list.yaml
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}
+---
+# Source: shop/charts/db/templates/svc.yaml
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+"""
 
-from pipeline.render.postprocess import plaintext_secret
-
-ENC = ("ENC[AES256_GCM,data:Tr7o1w==,iv:1=2bCbuH7r7uNBg/UXnwTeV26Kq1cqoGMd5g3X7xv8Q=,"
-       "tag:2bJ9/6xT5fZtEy2ZrLQiTA==,type:str]")
-
-
-@pytest.mark.parametrize("body", [
-    {"stringData": {"password": "hunter2"}, "sops": {}},
-    {"stringData": {"password": "hunter2"}, "sops": {"mac": ENC, "version": "3.9.0"}},
-    {"data": {"password": "aHVudGVyMg=="}, "sops": {"version": "3.9.0"}},
-    {"data": {"a": ENC, "b": "aHVudGVyMg=="}, "sops": {"version": "3.9.0"}},  # unencrypted_regex
-    {"data": {"a": "ENC[this is no ciphertext]"}, "sops": {}},
-    {"data": {"a": f"x{ENC}"}},
-    {"stringData": {"a": 12}},
-    {"data": ["not", "a", "mapping"]},
-])
-def test_plaintext_is_judged_by_every_value(body: dict[str, Any]) -> None:
-    assert plaintext_secret("", "Secret", body)
-
-
-@pytest.mark.parametrize("body", [
-    {"data": {"a": ENC, "b": ENC}, "sops": {"version": "3.9.0"}},
-    {"stringData": {"a": ENC}},
-    {"type": "kubernetes.io/service-account-token"},
-    {"data": {}},
-])
-def test_sops_encrypted_or_empty_secrets_pass(body: dict[str, Any]) -> None:
-    assert not plaintext_secret("", "Secret", body)
+KUSTOMIZE = f"""apiVersion: v1
+kind: ConfigMap
+metadata:
+  annotations:
+    keep: "yes"
+    {ORIGIN_ANNOTATION}: |
+      path: package/config.yaml
+  name: a
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  annotations:
+    {ORIGIN_ANNOTATION}: |
+      configuredIn: layers/0-class/kustomization.yaml
+      configuredBy:
+        apiVersion: builtin
+        kind: ConfigMapGenerator
+  name: generated
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: untouched}}
+""".encode()
 
 
-def test_only_core_secrets_are_judged() -> None:
-    assert not plaintext_secret("bitnami.com", "SealedSecret", {"data": {"a": "b"}})
-    assert not plaintext_secret("", "ConfigMap", {"data": {"a": "b"}})
+def test_helm_sources_follow_each_document_and_list_items() -> None:
+    out = parse_output(HELM, "c/p")
+    names = [d["metadata"]["name"] for d in out.docs]
+    assert list(zip(names, out.origins, strict=True)) == [
+        ("a", "shop/templates/config.yaml"), ("db", "shop/charts/db/templates/svc.yaml"),
+        ("b", "shop/templates/list.yaml"), ("c", "shop/templates/list.yaml")]
+
+
+def test_kustomize_origins_are_read_and_removed() -> None:
+    out = parse_output(KUSTOMIZE, "c/p")
+    assert out.origins == ("package/config.yaml", "layers/0-class/kustomization.yaml", None)
+    assert out.docs[0]["metadata"] == {"annotations": {"keep": "yes"}, "name": "a"}
+    assert out.docs[1]["metadata"] == {"name": "generated"}  # no empty annotations left
+
+
+def test_workspace_paths_map_to_the_longest_place() -> None:
+    places = {"chart": "bases/shop/chart", "shop/templates": "bases/shop/chart/templates",
+              "shop/charts": "bases/shop/chart/charts", "layers/0-class": "overlays/classes/pop/shop"}
+    assert place("shop/templates/config.yaml", places) == "bases/shop/chart/templates/config.yaml"
+    assert place("shop/charts/db/templates/svc.yaml", places) == \
+        "bases/shop/chart/charts/db/templates/svc.yaml"
+    assert place("layers/0-class/pdb.yaml", places) == "overlays/classes/pop/shop/pdb.yaml"
+    assert place("layers/0-classic/pdb.yaml", places) is None  # a prefix of a name is no folder
+    assert place(None, places) is None
+
+
+def test_an_origin_memo_tells_places_apart() -> None:
+    a = Origin({"layers/0-site": "overlays/sites/a/shop"})
+    b = Origin({"layers/0-site": "overlays/sites/b/shop"})
+    assert a.memo != b.memo
+    assert a.memo == Origin({"layers/0-site": "overlays/sites/a/shop"}).memo

@@ -1,0 +1,314 @@
+"""The validate stage's road: rendered clusters + policy → one Report.
+
+1. Settle the policy: each rule's severity and parameters (unknown ids are errors).
+2. Check each distinct post-processed output once per (schema version, the cluster's
+   CRDs): schemas and object rules give raw hits, and each workload's demand. Clusters
+   that share an output share its hits; the persistent cache keeps them by the same
+   digests, so a warm run parses no object.
+3. Per cluster: severities and waivers turn hits into findings; capacity and required
+   packages are judged; then findings are merged across clusters.
+4. Waivers: expired ones are errors (and waive nothing); unused ones, warnings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+from pipeline.config.model import Inventory, suggest
+from pipeline.config.policy import Policy
+from pipeline.config.schema import line_of
+from pipeline.config.source import Tree
+from pipeline.errors import ConfigError
+from pipeline.render.cache import Cache, NoCache
+from pipeline.render.engine import ClusterRender, PackageRender
+from pipeline.render.postprocess import CRD
+from pipeline.validate import capacity, rules
+from pipeline.validate.crd import CrdCompiler, CrdSchemas
+from pipeline.validate.findings import Finding, ObjectRef, Report, Severity, Source, Usage, merge
+from pipeline.validate.kube import Schemas
+from pipeline.validate.sources import Lines
+
+VERSION = "1"  # of the cached raw hits; bump when their shape or meaning changes
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The policy settled against the rules hydrate knows."""
+
+    severity: Mapping[str, Severity]
+    params: Mapping[str, Mapping[str, Any]]  # object rules that are on → their parameters
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def settle(policy: Policy) -> Settings:
+    """Severities and parameters per rule; ConfigError naming policy.yaml's line for an
+    unknown rule or parameter."""
+    for rule in (*policy.severities, *policy.params):
+        if rule not in rules.RULES:
+            raise ConfigError(f"{policy.at('rules', rule)}: unknown rule {rule!r}"
+                              f"{suggest(rule, rules.RULES)} (docs/validation.md lists the rules)")
+    for rule, given in policy.params.items():
+        unknown = sorted(set(given) - set(rules.RULES[rule].params))
+        if unknown:
+            names = ", ".join(rules.RULES[rule].params) or "none"
+            raise ConfigError(f"{policy.at('rules', rule, unknown[0])}: rule {rule} has no "
+                              f"parameter {unknown[0]!r} (its parameters: {names})")
+    for index, waiver in enumerate(policy.waivers):
+        if waiver.rule not in rules.RULES:
+            raise ConfigError(f"{policy.at('waivers', index, 'rule')}: unknown rule "
+                              f"{waiver.rule!r}{suggest(waiver.rule, rules.RULES)}")
+    severity: dict[str, Severity] = {}
+    params: dict[str, Mapping[str, Any]] = {}
+    for rid, known in rules.RULES.items():
+        chosen = policy.severities.get(rid, known.severity)
+        severity[rid] = chosen if chosen in ("error", "warning", "off") else known.severity  # type: ignore[assignment]
+        if known.check is not None and severity[rid] != "off":
+            params[rid] = {**known.params, **policy.params.get(rid, {})}
+    return Settings(severity, params)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A raw finding on one object of an output, before severities and waivers."""
+
+    rule: str
+    index: int  # of the resource in the package's output
+    api_version: str
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Checked:
+    hits: tuple[Hit, ...]
+    demands: tuple[capacity.Demand, ...]
+
+    def dump(self) -> bytes:
+        return json.dumps({"hits": [[h.rule, h.index, h.api_version, h.field, h.message] for h in self.hits],
+                           "demands": [[str(d.cpu), str(d.memory), d.pods, d.per_node]
+                                       for d in self.demands]}).encode()
+
+    @classmethod
+    def load(cls, raw: bytes) -> Checked:
+        data = json.loads(raw)
+        return cls(tuple(Hit(*h) for h in data["hits"]),
+                   tuple(capacity.Demand(Fraction(c), Fraction(m), p, n) for c, m, p, n in data["demands"]))
+
+
+class Validator:
+    """Validates rendered clusters; holds the compiled schemas and the per-run memos."""
+
+    def __init__(self, tree: Tree, inv: Inventory, policy: Policy, *, today: dt.date,
+                 cache: Cache | None = None, schemas: Schemas | None = None,
+                 engine: str = "") -> None:
+        self._tree, self._inv, self._policy, self._today = tree, inv, policy, today
+        self._cache = cache if cache is not None else NoCache()
+        self._schemas = schemas if schemas is not None else Schemas()
+        self._engine = engine
+        self._settings = settle(policy)
+        self._versions: dict[str, str] = {}
+        self._crds: dict[str, CrdSchemas] = {}
+        self._crd_compiler = CrdCompiler()  # a CRD shared by clusters compiles once
+        # (output, schema version, CRDs) → hits, from the cache?, objects checked
+        self._checked: dict[tuple[int, str, str], tuple[Checked, bool, int]] = {}
+        self._lines = Lines(lambda p: tree.read(p) if tree.is_file(p) else None)
+        self._templates: dict[tuple[Any, ...], tuple[tuple[Finding, ...], frozenset[int]]] = {}
+
+    def _version(self, class_name: str) -> str:
+        found = self._versions.get(class_name)
+        if found is None:
+            cls = self._inv.classes[class_name]
+            try:
+                found = self._schemas.schema_version(cls.kubernetes_version)
+            except ValueError as e:
+                raise ConfigError(f"{cls.path}: kubernetesVersion: {e}") from None
+            self._versions[class_name] = found
+        return found
+
+    def _crd_schemas(self, render: ClusterRender) -> tuple[str, CrdSchemas]:
+        crds = [r for p in render.packages for r in p.resources if (r.id.group, r.id.kind) == CRD]
+        digest = hashlib.sha256(b"\0".join(sorted(r.text for r in crds))).hexdigest()
+        found = self._crds.get(digest)
+        if found is None:
+            found = self._crds[digest] = CrdSchemas.from_objects([r.body for r in crds],
+                                                                 self._crd_compiler)
+        return digest, found
+
+    def _check(self, pkg: PackageRender, version: str, crd_digest: str,
+               crds: CrdSchemas) -> Checked:
+        memo = (id(pkg.resources), version, crd_digest)
+        found = self._checked.get(memo)
+        if found is not None:
+            return found[0]
+        text = hashlib.sha256(b"\0".join(r.text for r in pkg.resources)).hexdigest()
+        key = hashlib.sha256(json.dumps(["validate", VERSION, self._engine, version, crd_digest,
+                                         self._settings.digest, text]).encode()).hexdigest()
+        raw = self._cache.get(key)
+        if raw is not None:
+            checked, cached = Checked.load(raw), True
+        else:
+            checked, cached = self._check_objects(pkg, version, crds), False
+            self._cache.put(key, checked.dump())
+        self._checked[memo] = (checked, cached, len(pkg.resources))
+        return checked
+
+    def _check_objects(self, pkg: PackageRender, version: str, crds: CrdSchemas) -> Checked:
+        hits: list[Hit] = []
+        demands: list[capacity.Demand] = []
+        for index, res in enumerate(pkg.resources):
+            body = res.body
+            api = str(body.get("apiVersion", ""))
+            if "sops" in body and (res.id.group, res.id.kind) == ("", "Secret"):
+                # SOPS-encrypted: the agent (Flux, or Argo CD's SOPS plugin) decrypts it and
+                # drops the sops section before it reaches the API server.
+                body = {k: v for k, v in body.items() if k != "sops"}
+            for problem in self._schemas.check(version, body, crds):
+                hits.append(Hit(problem.rule, index, api, problem.path, problem.message))
+            for rule, hit in rules.check(body, self._settings.params):
+                hits.append(Hit(rule, index, api, hit.path, hit.message))
+            need = capacity.demand(res.id.group, res.id.kind, body)
+            if need is not None:
+                demands.append(need)
+        return Checked(tuple(hits), tuple(demands))
+
+    def _findings(self, render: ClusterRender, pkg: PackageRender, checked: Checked,
+                  waivers: tuple[int, ...]) -> tuple[tuple[Finding, ...], frozenset[int]]:
+        """The package's findings (clusters left empty) and the waivers that applied;
+        the same for every cluster with this output and these waivers in scope."""
+        memo = (id(checked), pkg.name, render.cluster.class_name, waivers)
+        found = self._templates.get(memo)
+        if found is not None:
+            return found
+        used: set[int] = set()
+        out: list[Finding] = []
+        cls = self._inv.classes[render.cluster.class_name]
+        for hit in checked.hits:
+            severity = self._settings.severity.get(hit.rule, "error")
+            if severity == "off":
+                continue
+            res = pkg.resources[hit.index]
+            obj = ObjectRef(hit.api_version, res.id.kind, res.id.namespace, res.id.name)
+            if hit.rule == "plaintext-secret" and self._inv.packages[pkg.name].allow_plaintext_secrets:
+                continue  # the package's own waiver (allowPlaintextSecrets: true)
+            waiver = self._waiver(waivers, hit.rule, pkg.name, obj)
+            if waiver is not None:
+                used.add(waiver)
+                continue
+            message = hit.message
+            if hit.rule == "api-not-served":
+                message = f"class {cls.name}: {message}"
+            out.append(Finding(hit.rule, severity, message, pkg.name, obj,
+                               self._lines.find(res.origin, res.id.kind, res.id.name, hit.field),
+                               (), hit.field))
+        found = self._templates[memo] = (tuple(out), frozenset(used))
+        return found
+
+    def _waiver(self, scoped: tuple[int, ...], rule: str, package: str | None,
+                obj: ObjectRef | None) -> int | None:
+        for index in scoped:
+            w = self._policy.waivers[index]
+            if w.rule == rule and w.covers_object(package, obj.kind if obj else None,
+                                                  obj.namespace if obj else "",
+                                                  obj.name if obj else None):
+                return index
+        return None
+
+    def run(self, renders: Sequence[ClusterRender], *, whole_fleet: bool) -> Report:
+        """The findings for `renders`; `whole_fleet`: every cluster is there, so a waiver
+        nothing used is worth a warning."""
+        start = time.monotonic()
+        live = tuple(i for i, w in enumerate(self._policy.waivers)
+                     if w.expires is None or w.expires >= self._today)
+        used: set[int] = set()
+        found: list[Finding] = []
+        usage: list[Usage] = []
+        for render in renders:
+            cluster = render.cluster
+            version = self._version(cluster.class_name)
+            crd_digest, crds = self._crd_schemas(render)
+            scoped = tuple(i for i in live if self._policy.waivers[i].covers_cluster(
+                cluster.name, cluster.class_name, cluster.site))
+            demands: list[capacity.Demand] = []
+            for pkg in render.packages:
+                checked = self._check(pkg, version, crd_digest, crds)
+                demands.extend(checked.demands)
+                templates, applied = self._findings(render, pkg, checked, scoped)
+                used.update(applied)
+                found.extend(replace(f, clusters=(cluster.name,)) for f in templates)
+            use = capacity.usage(cluster.name, self._inv.classes[cluster.class_name], demands)
+            usage.append(use)
+            found.extend(self._cluster_findings(render, use, scoped, used))
+        found.extend(self._waiver_findings(used, whole_fleet))
+        return Report(merge(found), tuple(usage), len(renders),
+                      sum(n for _, _, n in self._checked.values()), time.monotonic() - start,
+                      sum(1 for _, cached, _ in self._checked.values() if cached))
+
+    def _cluster_findings(self, render: ClusterRender, use: Usage, scoped: tuple[int, ...],
+                          used: set[int]) -> list[Finding]:
+        """Capacity and required packages: judged per cluster, not per object."""
+        cluster = render.cluster
+        found: list[Finding] = []
+        judged = capacity.message(use)
+        setting = self._settings.severity["capacity"]
+        if judged is not None and setting != "off":
+            over, message = judged
+            waiver = self._waiver(scoped, "capacity", None, None)
+            if waiver is None:
+                # The source is the class's capacity: where the number that was exceeded lives.
+                cls = self._inv.classes[cluster.class_name]
+                text = self._tree.read(cls.path) if self._tree.is_file(cls.path) else b""
+                found.append(Finding("capacity", "error" if over and setting == "error" else "warning",
+                                     message, None, None, Source(cls.path, line_of(text, ("capacity",)) or 1),
+                                     (cluster.name,)))
+            else:
+                used.add(waiver)
+        severity = self._settings.severity["required-package"]
+        running = {p.name for p in render.packages}
+        for index, name in enumerate(self._policy.required):
+            if name in running or severity == "off":
+                continue
+            waiver = self._waiver(scoped, "required-package", name, None)
+            if waiver is not None:
+                used.add(waiver)
+                continue
+            found.append(Finding("required-package", severity,
+                                 f"the policy requires package {name} on every cluster; these "
+                                 f"clusters do not run it (class {cluster.class_name}, and the "
+                                 "cluster's packages: add/remove)", name, None,
+                                 self._policy_line("required", index), (cluster.name,)))
+        return found
+
+    def _policy_line(self, *key: str | int) -> Source | None:
+        doc = self._policy.document
+        if doc is None:
+            return None
+        return Source(doc.path, line_of(doc.text, key) or 1)
+
+    def _waiver_findings(self, used: set[int], whole_fleet: bool) -> list[Finding]:
+        found: list[Finding] = []
+        for index, w in enumerate(self._policy.waivers):
+            source = Source(self._policy.path or "fleet/policy.yaml", w.line)
+            if w.expires is not None and w.expires < self._today:
+                severity = self._settings.severity["waiver-expired"]
+                if severity != "off":
+                    found.append(Finding("waiver-expired", severity,
+                                         f"the waiver of {w.rule} ({w.reason}) expired on "
+                                         f"{w.expires.isoformat()}; fix what it waived, or "
+                                         "extend it with a new reason", None, None, source, ()))
+            elif whole_fleet and index not in used:
+                severity = self._settings.severity["waiver-unused"]
+                if severity != "off":
+                    found.append(Finding("waiver-unused", severity,
+                                         f"the waiver of {w.rule} ({w.reason}) matches no "
+                                         "finding; remove it", None, None, source, ()))
+        return found

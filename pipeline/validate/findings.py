@@ -1,0 +1,170 @@
+"""What validation says: findings, each once for all the clusters that share it.
+
+A `Finding` names the rule, its severity, the package and object, the clusters and the
+repository file and line that produced the object (docs/validation.md has the JSON).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple
+
+Severity = Literal["error", "warning", "off"]
+ORDER = {"error": 0, "warning": 1, "off": 2}
+
+
+class ObjectRef(NamedTuple):
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"apiVersion": self.api_version, "kind": self.kind,
+                "namespace": self.namespace or None, "name": self.name}
+
+
+class Source(NamedTuple):
+    path: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    package: str | None
+    object: ObjectRef | None
+    source: Source | None
+    clusters: tuple[str, ...]
+    field: str = ""  # the field path inside the object ("" for the object as a whole)
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """What makes two findings the same finding (the clusters aside)."""
+        return (self.rule, self.severity, self.message, self.package, self.object, self.source,
+                self.field)
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable across runs and line moves: rule, package, object, field and message."""
+        text = "\0".join([self.rule, self.package or "", str(self.object or ""), self.field,
+                          self.message])
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule, "severity": self.severity, "message": self.message,
+            "package": self.package,
+            "object": self.object.as_json() if self.object else None,
+            "field": self.field or None,
+            "clusters": list(self.clusters),
+            "source": {"path": self.source.path, "line": self.source.line} if self.source else None,
+        }
+
+
+def from_json(d: Mapping[str, Any]) -> Finding:
+    """The Finding `Finding.as_json` wrote."""
+    o, src = d.get("object"), d.get("source")
+    return Finding(d["rule"], d["severity"], d["message"], d.get("package"),
+                   ObjectRef(o["apiVersion"], o["kind"], o.get("namespace") or "", o["name"]) if o else None,
+                   Source(src["path"], src["line"]) if src else None,
+                   tuple(d.get("clusters") or ()), d.get("field") or "")
+
+
+def changes(base: Iterable[Finding],
+            head: Iterable[Finding]) -> tuple[tuple[Finding, ...], tuple[Finding, ...]]:
+    """Findings `head` has that `base` had not (per cluster), and the reverse. Judged by
+    fingerprint, so a finding whose line moved is neither new nor fixed."""
+    def pairs(findings: Iterable[Finding]) -> dict[tuple[str, str], Finding]:
+        return {(f.fingerprint, c): f for f in findings for c in (f.clusters or ("",))}
+
+    old, new = pairs(base), pairs(head)
+
+    def only(a: dict[tuple[str, str], Finding], b: dict[tuple[str, str], Finding]) -> tuple[Finding, ...]:
+        return merge(replace(f, clusters=(c,) if c else ()) for (fp, c), f in a.items() if (fp, c) not in b)
+
+    return only(new, old), only(old, new)
+
+
+def merge(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    """One finding per identity with the union of its clusters; errors first, then by
+    rule, source and object."""
+    grouped: dict[tuple[Any, ...], tuple[Finding, set[str]]] = {}
+    for f in findings:
+        found = grouped.get(f.identity)
+        if found is None:
+            grouped[f.identity] = (f, set(f.clusters))
+        else:
+            found[1].update(f.clusters)
+    merged = [Finding(f.rule, f.severity, f.message, f.package, f.object, f.source,
+                      tuple(sorted(clusters)), f.field)
+              for f, clusters in grouped.values()]
+    return tuple(sorted(merged, key=_order))
+
+
+def _order(f: Finding) -> tuple[Any, ...]:
+    return (ORDER[f.severity], f.rule, f.source or ("", 0), f.package or "",
+            str(f.object or ""), f.field, f.message)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One cluster's requests against its class's capacity (None: capacity not given)."""
+
+    cluster: str
+    class_name: str
+    requested: Mapping[str, float]  # cpu (cores), memory (bytes), pods
+    capacity: Mapping[str, float]
+
+    def percent(self, resource: str) -> float | None:
+        have = self.capacity.get(resource)
+        return None if not have else 100.0 * self.requested.get(resource, 0.0) / have
+
+    @property
+    def worst(self) -> float:
+        return max((p for r in ("cpu", "memory", "pods") if (p := self.percent(r)) is not None),
+                   default=0.0)
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: tuple[Finding, ...]
+    usage: tuple[Usage, ...] = ()
+    clusters: int = 0
+    objects: int = 0  # objects checked (each distinct output once)
+    seconds: float = 0.0
+    cached: int = 0  # distinct outputs whose findings came from the cache
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "warning")
+
+    def summary(self) -> dict[str, Any]:
+        return {"errors": len(self.errors), "warnings": len(self.warnings),
+                "clusters": self.clusters, "objects": self.objects,
+                "rules": dict(sorted(_count(self.findings).items()))}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"findings": [f.as_json() for f in self.findings], "summary": self.summary(),
+                "capacity": [{"cluster": u.cluster, "class": u.class_name,
+                              "requested": dict(u.requested), "capacity": dict(u.capacity)}
+                             for u in self.usage]}
+
+
+def _count(findings: Iterable[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.rule] = counts.get(f.rule, 0) + 1
+    return counts

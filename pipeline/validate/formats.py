@@ -1,0 +1,122 @@
+"""A validation Report as text (compiler-style lines), JSON (docs/validation.md) and
+SARIF 2.1.0 (for code scanning: rules, results on the line to fix, fingerprints)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any
+
+from pipeline.config import quantity
+from pipeline.config.model import Inventory
+from pipeline.validate import rules
+from pipeline.validate.findings import Finding, Report, Usage
+from pipeline.words import counted
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_SHOWN_CLUSTERS = 5
+
+
+def clusters_text(names: Sequence[str]) -> str:
+    if len(names) <= _SHOWN_CLUSTERS:
+        return ", ".join(names)
+    return f"{', '.join(names[:_SHOWN_CLUSTERS - 1])} and {len(names) - _SHOWN_CLUSTERS + 1} more"
+
+
+def finding_line(f: Finding) -> str:
+    """`file:line: severity [rule] object: message` (what editors and CI logs link)."""
+    where = f"{f.source.path}:{f.source.line}: " if f.source else ""
+    what = f"{f.object}: " if f.object else ""
+    field = f"{f.field}: " if f.field and not f.message.startswith(f.field) else ""
+    return f"{where}{f.severity} [{f.rule}] {what}{field}{f.message}"
+
+
+def text(report: Report, inv: Inventory | None = None, warnings: bool = True) -> str:
+    lines: list[str] = []
+    for f in report.findings:
+        if f.severity == "warning" and not warnings:
+            continue
+        lines.append(finding_line(f))
+        scope = f"package {f.package} · " if f.package else ""
+        if f.clusters:
+            lines.append(f"    {scope}{counted(len(f.clusters), 'cluster')}: "
+                         f"{clusters_text(f.clusters)}")
+    if report.usage:
+        if lines:
+            lines.append("")
+        lines.extend(headroom(report.usage))
+    errors, warns = len(report.errors), len(report.warnings)
+    lines.append("")
+    lines.append(f"validated {counted(report.clusters, 'cluster')} "
+                 f"({counted(report.objects, 'distinct object')}"
+                 f" in {report.seconds:.2f}s): {counted(errors, 'error')}, {counted(warns, 'warning')}")
+    return "\n".join(lines) + "\n"
+
+
+def _show(resource: str, value: float) -> str:
+    if resource == "cpu":
+        return quantity.cpu(Fraction(value).limit_denominator(1000))
+    if resource == "memory":
+        return quantity.memory(Fraction(value))
+    return str(int(value))
+
+
+def headroom(usage: Sequence[Usage]) -> list[str]:
+    """Per class: the fullest cluster's requests against capacity, and the worst clusters."""
+    by_class: dict[str, list[Usage]] = {}
+    for u in usage:
+        by_class.setdefault(u.class_name, []).append(u)
+    lines = ["capacity (requests of the fullest cluster / what the class has):"]
+    for name, members in sorted(by_class.items()):
+        worst = max(members, key=lambda u: u.worst)
+        cells = []
+        for resource in ("cpu", "memory", "pods"):
+            percent = worst.percent(resource)
+            if percent is None:
+                continue
+            cells.append(f"{resource} {_show(resource, worst.requested[resource])}/"
+                         f"{_show(resource, worst.capacity[resource])} ({percent:.0f} %)")
+        shown = "; ".join(cells) if cells else "no capacity given"
+        lines.append(f"  {name:<12} {counted(len(members), 'cluster'):<12} fullest {worst.cluster}: {shown}")
+    return lines
+
+
+def as_json(report: Report) -> str:
+    return json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _level(severity: str) -> str:
+    return {"error": "error", "warning": "warning"}.get(severity, "none")
+
+
+def sarif(report: Report, version: str) -> str:
+    """SARIF 2.1.0: one run, hydrate's rules, a result per finding on its source line,
+    with a fingerprint that survives line moves."""
+    results: list[dict[str, Any]] = []
+    for f in report.findings:
+        message = f"{f.object}: {f.message}" if f.object else f.message
+        if f.clusters:
+            message += f" (clusters: {clusters_text(f.clusters)})"
+        result: dict[str, Any] = {
+            "ruleId": f.rule, "level": _level(f.severity), "message": {"text": message},
+            "partialFingerprints": {"hydrateFinding/v1": f.fingerprint},
+            "properties": {"package": f.package, "clusters": list(f.clusters)},
+        }
+        if f.source is not None:
+            result["locations"] = [{"physicalLocation": {
+                "artifactLocation": {"uri": f.source.path, "uriBaseId": "%SRCROOT%"},
+                "region": {"startLine": max(f.source.line, 1)}}}]
+        results.append(result)
+    driver = {
+        "name": "hydrate", "version": version,
+        "rules": [{"id": r.id, "name": r.id, "shortDescription": {"text": r.short},
+                   "fullDescription": {"text": r.full}, "help": {"text": r.help},
+                   "defaultConfiguration": {"level": _level(r.severity)}}
+                  for r in rules.RULES.values()],
+    }
+    doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0",
+           "runs": [{"tool": {"driver": driver}, "results": results,
+                     "originalUriBaseIds": {"%SRCROOT%": {"description": {
+                         "text": "the configuration repository"}}}}]}
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
