@@ -55,6 +55,12 @@ def _tool_runs(out: str) -> int:
     return int(match.group(1)) if match else -1
 
 
+def _validation_s(out: str) -> float:
+    """The seconds validation took inside a render (its `checks` line)."""
+    match = re.search(r"checks .* distinct objects? in ([\d.]+)s", out)
+    return float(match.group(1)) if match else float("nan")
+
+
 def naive(config: Path, jobs: int, sample: int | None, seed: int = 7) -> dict[str, Any]:
     """One tool run per (cluster, package), nothing shared, nothing cached: per-run times."""
     tree = DirTree(config)
@@ -117,7 +123,10 @@ def one_size(n: int, jobs: int, tmp: Path) -> dict[str, Any]:
     pairs = int(re.search(r"\((\d+) cluster", cold_out).group(1))  # type: ignore[union-attr]
     fig.update(pairs=pairs, distinct=distinct, tool_runs_cold=_tool_runs(cold_out),
                render_cold_s=cold_s, peak_rss_mib=cold_rss)
-    fig["render_warm_s"], rss, _ = run(render, env)
+    fig["validate_cold_s"] = _validation_s(cold_out)
+    fig["validate_share"] = fig["validate_cold_s"] / (cold_s - fig["validate_cold_s"])
+    fig["render_warm_s"], rss, warm_out = run(render, env)
+    fig["validate_warm_s"] = _validation_s(warm_out)
     site = sorted((config / "overlays/sites").iterdir())[0] / "edge-gateway/values.yaml"
     site.write_text(site.read_text() + "bridge:\n  logLevel: debug\n")
     fig["render_site_change_s"], rss2, out2 = run(render, env)
@@ -162,12 +171,15 @@ def main() -> None:
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
                "system": platform.platform(), "jobs": args.jobs}
     cols = [("clusters", "{:>8}"), ("pairs", "{:>7}"), ("distinct", "{:>8}"),
-            ("render_cold_s", "{:>8.1f}"), ("floor_s", "{:>7.1f}"), ("cold_over_floor", "{:>6.2f}"),
+            ("render_cold_s", "{:>8.1f}"), ("validate_cold_s", "{:>6.2f}"),
+            ("validate_share", "{:>6.1%}"), ("validate_warm_s", "{:>6.2f}"),
+            ("floor_s", "{:>7.1f}"), ("cold_over_floor", "{:>6.2f}"),
             ("naive_s", "{:>8.1f}"), ("naive_over_cold", "{:>6.1f}"), ("render_warm_s", "{:>6.2f}"),
             ("render_site_change_s", "{:>6.2f}"), ("render_class_change_s", "{:>7.1f}"),
             ("publish_cold_s", "{:>7.1f}"), ("publish_incremental_s", "{:>6.2f}"),
             ("peak_rss_mib", "{:>6.0f}")]
-    heads = ["clusters", "pairs", "distinct", "cold", "floor", "/floor", "naive", "x",
+    heads = ["clusters", "pairs", "distinct", "cold", "valid", "+val", "val-w", "floor", "/floor",
+             "naive", "x",
              "warm", "site", "class", "pub", "pub+1", "MiB"]
     print(" ".join(f"{h:>{len(f.format(0))}}" for h, (_, f) in zip(heads, cols, strict=True)))
     for r in results:

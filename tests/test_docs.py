@@ -26,3 +26,15 @@ def test_every_command_is_documented() -> None:
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0
         assert (command.help or "").split("\n")[0] in result.output
+
+
+def test_every_rule_is_documented_with_its_default() -> None:
+    from pipeline.validate.rules import RULES
+
+    text = (ROOT / "docs/validation.md").read_text()
+    table = text[text.index("<!-- rules:start -->"):text.index("<!-- rules:end -->")]
+    for rule in RULES.values():
+        if rule.check is not None:
+            assert f"| `{rule.id}` | {rule.severity} | {rule.full} |" in table, rule.id
+        else:
+            assert f"`{rule.id}`" in text, rule.id

@@ -228,6 +228,37 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
          "kustomization.yaml:1: error [plaintext-secret] Secret/pos/creds-",
          ": data holds plaintext values (password): use SealedSecrets, External Secrets or "
          "SOPS-encrypted values (ENC[...]) (clusters: store-0001)\n"]),
+    "policy unknown rule": (
+        writing("fleet/policy.yaml", "rules: {latest-tags: error}\n"),
+        "fleet/policy.yaml:1: rules.latest-tags: unknown rule 'latest-tags' (did you mean "
+        "'latest-tag'?) (docs/validation.md lists the rules)"),
+    "policy bad severity": (
+        writing("fleet/policy.yaml", "rules:\n  latest-tag: fatal\n"),
+        "fleet/policy.yaml:2: rules.latest-tag: 'fatal' is not one of: error, warning, off"),
+    "policy unknown parameter": (
+        writing("fleet/policy.yaml", "rules:\n  host-path: {severity: error, allowed: [/var/log]}\n"),
+        "fleet/policy.yaml:2: rules.host-path.allowed: rule host-path has no parameter 'allowed' "
+        "(its parameters: allowedPaths)"),
+    "waiver without reason": (
+        writing("fleet/policy.yaml", "waivers:\n- rule: privileged\n  packages: [pos-app]\n"),
+        "fleet/policy.yaml:2: waivers[0]: missing required key: 'reason'"),
+    "waiver of an unknown rule": (
+        writing("fleet/policy.yaml", "waivers:\n- rule: privilegd\n  reason: x\n"),
+        "fleet/policy.yaml:2: waivers[0].rule: unknown rule 'privilegd' (did you mean 'privileged'?)"),
+    "waiver with an impossible date": (
+        writing("fleet/policy.yaml", "waivers:\n- {rule: privileged, reason: x, expires: 2027-02-30}\n"),
+        "fleet/policy.yaml:2: waivers[0].expires: '2027-02-30' is not a date (YYYY-MM-DD)"),
+    "waiver object that is no object": (
+        writing("fleet/policy.yaml", "waivers:\n- {rule: privileged, reason: x, objects: [node-exporter]}\n"),
+        "fleet/policy.yaml:2: waivers[0].objects[0]: 'node-exporter' is not Kind/name or "
+        "Kind/namespace/name (* and ? match)"),
+    "capacity that is no quantity": (
+        replacing(POP, 'memory: 48Gi', 'memory: 48GB'),
+        f"{POP}:4: capacity.memory: '48GB' is not a memory quantity such as 48Gi"),
+    "kubernetes version too old": (
+        replacing(POP, 'kubernetesVersion: "1.30"', 'kubernetesVersion: "1.22"'),
+        f"{POP}:3: kubernetesVersion: Kubernetes 1.22 is older than the schemas hydrate has "
+        "(1.25 to 1.37); Kubernetes below 1.25 is out of support: upgrade the class"),
     "remote resource": (
         writing("overlays/classes/pop/log-shipper/kustomization.yaml",
                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"

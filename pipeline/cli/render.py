@@ -77,7 +77,7 @@ def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: 
     if v is not None:
         click.echo(f"  checks    {counted(len(v.errors), 'error')}, {counted(len(v.warnings), 'warning')} "
                    f"({counted(v.objects, 'distinct object')} in {v.seconds:.2f}s"
-                   f"{f', {v.cached} outputs from the cache' if v.cached else ''})")
+                   f"{f', {v.cached} of {v.outputs} outputs from the cache' if v.cached else ''})")
     click.echo(f"  time      {s.seconds:.2f}s")
 
 

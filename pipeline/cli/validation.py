@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -53,7 +55,11 @@ def validate(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], fmt
     else:
         text = formats.text(report, inv)
     if output is not None:
-        output.write_text(text)
+        # Written whole or not at all: a reader never sees half a report.
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, output)
         click.echo(f"wrote {output}: {len(report.errors)} errors, {len(report.warnings)} warnings",
                    err=True)
     else:

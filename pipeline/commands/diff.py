@@ -17,7 +17,6 @@ from typing import Any
 
 import pygit2
 
-from pipeline.commands import validate as validate_mod
 from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Cluster, Inventory
@@ -32,7 +31,7 @@ from pipeline.review.redact import Redactor
 from pipeline.sinks import branch
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
-from pipeline.validate import findings
+from pipeline.validate import findings, gate
 from pipeline.validate.findings import Report
 
 
@@ -130,7 +129,7 @@ def _render_side(ctx: Context, tree: GitTree, inv: Inventory, tools: Toolset,
     stats["toolRuns"] = stats.get("toolRuns", 0) + sum(fleet.stats.tool_runs.values())
     stats["cacheHits"] = stats.get("cacheHits", 0) + fleet.stats.cache_hits
     stats["renders"] = stats.get("renders", 0) + fleet.stats.pairs
-    report = validate_mod.validator(ctx, tree, inv, cache).run(fleet.clusters, whole_fleet=False)
+    report = gate.validator(tree, inv, cache, ctx.environ).run(fleet.clusters, whole_fleet=False)
     return side_of_render(fleet), report
 
 

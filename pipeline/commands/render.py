@@ -21,6 +21,7 @@ from pipeline.render.cache import Cache
 from pipeline.render.materialise import Materialiser
 from pipeline.render.tools import Toolset, discover
 from pipeline.sinks import output
+from pipeline.validate import gate
 from pipeline.validate.findings import Report
 from pipeline.version import engine_digest
 
@@ -60,20 +61,20 @@ def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...]
     with `shard` ("i/N"), only that shard of them. `tools`: already discovered ones.
     `validate`: check the result (ValidationError on error findings, see validate.check)."""
     selected: Sequence[Cluster] = inv.select(envs, clusters)
+    cache = cache if cache is not None else ctx.cache()
+    # The policy and the classes' versions are checked before any work.
+    validator = gate.validator(tree, inv, cache, ctx.environ) if validate else None
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
         if tools is None:
             tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
         if shard is not None:
             selected = shard_mod.select(inv, selected, Materialiser(tree, inv, tools), shard)
-        cache = cache if cache is not None else ctx.cache()
         result = engine.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),
                                progress=ctx.progress, cache=cache)
     report = None
-    if validate:
-        from pipeline.commands import validate as validate_mod
-
-        whole = len(selected) == len(inv.clusters)
-        report = validate_mod.check(ctx, tree, inv, result.clusters, cache, whole)
+    if validator is not None:
+        report = gate.enforce(validator.run(result.clusters,
+                                            whole_fleet=len(selected) == len(inv.clusters)), ctx.warn)
     return Rendered(result, tools, report)
 
 

@@ -29,6 +29,7 @@ from pipeline.errors import ConfigError
 from pipeline.render.cache import Cache, NoCache
 from pipeline.render.engine import ClusterRender, PackageRender
 from pipeline.render.postprocess import CRD
+from pipeline.render.resources import Resource
 from pipeline.validate import capacity, rules
 from pipeline.validate.crd import CrdCompiler, CrdSchemas
 from pipeline.validate.findings import Finding, ObjectRef, Report, Severity, Source, Usage, merge
@@ -118,11 +119,15 @@ class Validator:
         self._settings = settle(policy)
         self._versions: dict[str, str] = {}
         self._crds: dict[str, CrdSchemas] = {}
+        self._crd_digests: dict[tuple[int, ...], str] = {}
+        self._crd_objects: dict[str, tuple[Resource, ...]] = {}
         self._crd_compiler = CrdCompiler()  # a CRD shared by clusters compiles once
         # (output, schema version, CRDs) → hits, from the cache?, objects checked
         self._checked: dict[tuple[int, str, str], tuple[Checked, bool, int]] = {}
         self._lines = Lines(lambda p: tree.read(p) if tree.is_file(p) else None)
         self._templates: dict[tuple[Any, ...], tuple[tuple[Finding, ...], frozenset[int]]] = {}
+        for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
+            self._version(name)
 
     def _version(self, class_name: str) -> str:
         found = self._versions.get(class_name)
@@ -131,21 +136,34 @@ class Validator:
             try:
                 found = self._schemas.schema_version(cls.kubernetes_version)
             except ValueError as e:
-                raise ConfigError(f"{cls.path}: kubernetesVersion: {e}") from None
+                line = line_of(self._tree.read(cls.path), ("kubernetesVersion",)) \
+                    if self._tree.is_file(cls.path) else None
+                where = f"{cls.path}:{line}" if line else cls.path
+                raise ConfigError(f"{where}: kubernetesVersion: {e}") from None
             self._versions[class_name] = found
         return found
 
-    def _crd_schemas(self, render: ClusterRender) -> tuple[str, CrdSchemas]:
-        crds = [r for p in render.packages for r in p.resources if (r.id.group, r.id.kind) == CRD]
-        digest = hashlib.sha256(b"\0".join(sorted(r.text for r in crds))).hexdigest()
+    def _crd_digest(self, render: ClusterRender) -> str:
+        """The digest of the CRDs rendered for the cluster (clusters share Resource objects,
+        so this is worked out once per set of them)."""
+        crds = tuple(r for p in render.packages for r in p.resources if (r.id.group, r.id.kind) == CRD)
+        memo = tuple(id(r) for r in crds)
+        digest = self._crd_digests.get(memo)
+        if digest is None:
+            digest = hashlib.sha256(b"\0".join(sorted(r.text for r in crds))).hexdigest()
+            self._crd_digests[memo] = digest
+            self._crd_objects.setdefault(digest, crds)
+        return digest
+
+    def _crd_schemas(self, digest: str) -> CrdSchemas:
+        """The cluster's CRD schemas: parsed only when an output is checked (not cached)."""
         found = self._crds.get(digest)
         if found is None:
-            found = self._crds[digest] = CrdSchemas.from_objects([r.body for r in crds],
-                                                                 self._crd_compiler)
-        return digest, found
+            found = self._crds[digest] = CrdSchemas.from_objects(
+                [r.body for r in self._crd_objects[digest]], self._crd_compiler)
+        return found
 
-    def _check(self, pkg: PackageRender, version: str, crd_digest: str,
-               crds: CrdSchemas) -> Checked:
+    def _check(self, pkg: PackageRender, version: str, crd_digest: str) -> Checked:
         memo = (id(pkg.resources), version, crd_digest)
         found = self._checked.get(memo)
         if found is not None:
@@ -157,7 +175,8 @@ class Validator:
         if raw is not None:
             checked, cached = Checked.load(raw), True
         else:
-            checked, cached = self._check_objects(pkg, version, crds), False
+            checked = self._check_objects(pkg, version, self._crd_schemas(crd_digest))
+            cached = False
             self._cache.put(key, checked.dump())
         self._checked[memo] = (checked, cached, len(pkg.resources))
         return checked
@@ -235,12 +254,12 @@ class Validator:
         for render in renders:
             cluster = render.cluster
             version = self._version(cluster.class_name)
-            crd_digest, crds = self._crd_schemas(render)
+            crd_digest = self._crd_digest(render)
             scoped = tuple(i for i in live if self._policy.waivers[i].covers_cluster(
                 cluster.name, cluster.class_name, cluster.site))
             demands: list[capacity.Demand] = []
             for pkg in render.packages:
-                checked = self._check(pkg, version, crd_digest, crds)
+                checked = self._check(pkg, version, crd_digest)
                 demands.extend(checked.demands)
                 templates, applied = self._findings(render, pkg, checked, scoped)
                 used.update(applied)
@@ -251,7 +270,8 @@ class Validator:
         found.extend(self._waiver_findings(used, whole_fleet))
         return Report(merge(found), tuple(usage), len(renders),
                       sum(n for _, _, n in self._checked.values()), time.monotonic() - start,
-                      sum(1 for _, cached, _ in self._checked.values() if cached))
+                      sum(1 for _, cached, _ in self._checked.values() if cached),
+                      len(self._checked))
 
     def _cluster_findings(self, render: ClusterRender, use: Usage, scoped: tuple[int, ...],
                           used: set[int]) -> list[Finding]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple
 
 Severity = Literal["error", "warning", "off"]
@@ -141,7 +141,7 @@ class Report:
     objects: int = 0  # objects checked (each distinct output once)
     seconds: float = 0.0
     cached: int = 0  # distinct outputs whose findings came from the cache
-    counts: Mapping[str, int] = field(default_factory=dict)
+    outputs: int = 0  # distinct outputs checked (each once per schema version and CRDs)
 
     @property
     def errors(self) -> tuple[Finding, ...]:

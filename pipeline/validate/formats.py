@@ -16,6 +16,7 @@ from pipeline.words import counted
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _SHOWN_CLUSTERS = 5
+_RUNNERS_UP = 3  # worst clusters shown after the fullest, per class
 
 
 def clusters_text(names: Sequence[str]) -> str:
@@ -79,6 +80,10 @@ def headroom(usage: Sequence[Usage]) -> list[str]:
                          f"{_show(resource, worst.capacity[resource])} ({percent:.0f} %)")
         shown = "; ".join(cells) if cells else "no capacity given"
         lines.append(f"  {name:<12} {counted(len(members), 'cluster'):<12} fullest {worst.cluster}: {shown}")
+        runners_up = sorted((u for u in members if u is not worst), key=lambda u: (-u.worst, u.cluster))
+        if cells and runners_up:
+            lines.append(f"  {'':<12} {'':<12} then " + ", ".join(
+                f"{u.cluster} ({u.worst:.0f} %)" for u in runners_up[:_RUNNERS_UP]))
     return lines
 
 

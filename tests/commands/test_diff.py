@@ -544,3 +544,29 @@ def test_a_configuration_folder_inside_a_bigger_repository(tmp_path: Path) -> No
     (changed,) = _clusters(_valid(result.out))
     assert sorted(changed) == ["store-0001", "store-0002", "store-0003", "store-0004",
                                "store-0005", "store-0006", "store-lab"]
+
+
+def test_findings_the_change_brings_and_fixes(example_repo: pygit2.Repository) -> None:
+    # Base: a store runs an untagged image. Head: that is fixed, and a privileged container
+    # appears in the same package (a change of one package on one cluster).
+    _write(example_repo, "overlays/clusters/store-0003/pos-app/values.yaml", "image: {tag: latest}\n")
+    commit_all(example_repo, "store-0003 on latest")
+    (Path(example_repo.workdir) / "overlays/clusters/store-0003/pos-app/values.yaml").unlink()
+    _write(example_repo, "overlays/clusters/store-0003/pos-app/kustomization.yaml",
+           "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n"
+           "- target: {kind: Deployment, name: pos-app}\n  patch: |\n"
+           "    - {op: add, value: true,\n"
+           "       path: /spec/template/spec/containers/0/securityContext/privileged}\n")
+    commit_all(example_repo, "store-0003 privileged")
+    doc = _diff(example_repo)
+    added, removed = doc["findings"]["added"], doc["findings"]["removed"]
+    assert [(f["rule"], f["severity"], f["clusters"], f["field"]) for f in removed] == [
+        ("latest-tag", "error", ["store-0003"], "spec.template.spec.containers[0].image")]
+    # The patched object came from the chart's template: the findings point there.
+    template = "bases/pos-app/chart/templates/deployment.yaml:73"
+    assert sorted((f["rule"], f["clusters"], f"{f['source']['path']}:{f['source']['line']}")
+                  for f in added) == [("privilege-escalation", ["store-0003"], template),
+                                      ("privileged", ["store-0003"], template)]
+    md = hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--format", "markdown")
+    assert "#### 🔎 Validation: 2 new findings, 1 fixed" in md.out
+    assert "- ✅ fixed: **latest-tag** `Deployment/pos/pos-app` container 'pos-app' image " in md.out

@@ -68,6 +68,9 @@ class Summary(NamedTuple):
     runs: int
     per_tool: dict[str, int]
     cache_hits: int
+    checked: int = 0  # distinct objects validation checked
+    checks_cached: int = 0  # distinct outputs whose findings came from the cache
+    outputs: int = 0  # distinct outputs validated
 
 
 _SUMMARY = re.compile(
@@ -75,6 +78,9 @@ _SUMMARY = re.compile(
     r"  objects   (?P<objects>[\d,]+)\n"
     r"  inputs    (?P<distinct>\d+) distinct → (?P<runs>\d+) tool runs \((?P<per_tool>[^)]*)\)"
     r"(?:, (?P<hits>\d+) from the cache)?\n"
+    r"  checks    (?P<errors>\d+) errors?, (?P<warnings>\d+) warnings? \((?P<checked>[\d,]+) distinct "
+    r"objects? in \d+\.\d\ds(?:, (?P<checks_cached>\d+) of (?P<outputs>\d+) outputs from the "
+    r"cache)?\)\n"
     r"  time      \d+\.\d\ds\n")
 
 
@@ -87,7 +93,9 @@ def _summary(out: str) -> Summary:
         tool: int(n) for tool, n in (item.split() for item in found["per_tool"].split(", "))}
     return Summary(int(found["packages"]), int(found["pairs"]),
                    int(found["objects"].replace(",", "")), int(found["distinct"]),
-                   int(found["runs"]), per_tool, int(found["hits"] or 0))
+                   int(found["runs"]), per_tool, int(found["hits"] or 0),
+                   int(found["checked"].replace(",", "")), int(found["checks_cached"] or 0),
+                   int(found["outputs"] or 0))
 
 
 def _identity(directory: Path) -> dict[str, tuple[int, str]]:
@@ -267,6 +275,8 @@ def test_unchanged_clusters_are_not_rewritten(example: Path, tmp_path: Path) -> 
     summary = _summary(second.out)
     assert (summary.runs, summary.per_tool) == (1, {"helm": 1})
     assert summary.cache_hits == summary.distinct - 1  # the rest came from the cache
+    # Validation too: only the changed output is checked again, the rest's findings are cached.
+    assert summary.checks_cached == summary.outputs - 1 > 0
     changed = rendered / "prod/edge-hamburg-port"
     assert {c: _identity(c) for c in clusters if c != changed} == {
         c: ids for c, ids in before.items() if c != changed}

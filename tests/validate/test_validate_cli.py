@@ -4,6 +4,7 @@ the real CLI, helm and kustomize: each finding exact, at the line that produced 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,59 @@ def test_each_planted_defect_is_one_exact_finding(planted: tuple[Path, dict[str,
     ]
     assert report["summary"]["errors"] == 9
     assert report["summary"]["warnings"] == 4
+
+
+def test_render_stops_on_error_findings_with_nothing_written(planted: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = planted
+    out = root / "out"
+    result = hydrate("--repo", root, "render", "--cluster", "store-0003", "--out", out)
+    assert result.code == 1
+    assert result.err.startswith("hydrate: error: validation found 3 errors; nothing was written\n")
+    assert ("  bases/pos-app/chart/templates/deployment.yaml:38: error [latest-tag] "
+            "Deployment/pos/pos-app: spec.template.spec.containers[0].image: container 'pos-app' image "
+            "'ghcr.io/example-retail/pos-app:latest' uses the latest tag: pin a version or a digest "
+            "(clusters: store-0003)\n") in result.err
+    assert not out.exists()
+
+
+def test_sarif_for_code_scanning(planted: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    root, report = planted
+    path = tmp_path / "hydrate.sarif"
+    result = hydrate("--repo", root, "validate", "--format", "sarif", "--output", path)
+    assert result.code == 1
+    assert result.err == f"wrote {path}: 9 errors, 4 warnings\n"
+    sarif = json.loads(path.read_text())
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules][:3] == ["schema", "api-not-served", "unknown-kind"]
+    assert all(r["shortDescription"]["text"] and r["fullDescription"]["text"] and r["help"]["text"]
+               for r in rules)
+    results = run["results"]
+    assert len(results) == len(report["findings"])
+    fingerprints = [r["partialFingerprints"]["hydrateFinding/v1"] for r in results]
+    assert len(set(fingerprints)) == len(fingerprints)
+    cert = next(r for r in results if "spec.duration" in r["message"]["text"])
+    assert cert["ruleId"] == "schema"
+    assert cert["level"] == "error"
+    location = cert["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "overlays/clusters/dc-fra-1/cert-manager/custom.yaml"
+    assert location["region"] == {"startLine": 8}
+    for r in results:  # every location is a repository file, relative
+        for loc in r.get("locations", []):
+            assert (root / loc["physicalLocation"]["artifactLocation"]["uri"]).is_file()
+
+
+def test_an_expired_waiver_waives_nothing_and_is_an_error(example: Path) -> None:
+    result = hydrate("--repo", example, "validate", "--cluster", "store-0001",
+                     env={"HYDRATE_NOW": "2027-07-01T08:00:00Z"})
+    assert result.code == 1
+    lines = result.out.splitlines()
+    assert ("fleet/policy.yaml:24: error [waiver-expired] the waiver of run-as-root (the node's log "
+            "files are readable by root only) expired on 2027-06-30; fix what it waived, or extend "
+            "it with a new reason") in lines
+    assert ("bases/log-shipper/daemonset.yaml:73: warning [run-as-root] DaemonSet/logging/log-shipper: "
+            "spec.template.spec.containers[0].securityContext: container 'fluent-bit' runs as root "
+            "(runAsUser: 0)") in lines
+    assert re.fullmatch(r"validated 1 cluster \(\d+ distinct objects in [\d.]+s\): 1 error, 1 warning",
+                        lines[-1]), lines[-1]
