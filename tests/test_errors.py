@@ -225,7 +225,7 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
                "secretGenerator:\n- name: creds\n  literals: [password=hunter2]\n"),
         ["validation found 1 error; nothing was written\n  overlays/clusters/store-0001/pos-app/"
-         "kustomization.yaml:1: error [plaintext-secret] Secret/pos/creds-",
+         "kustomization.yaml:4: error [plaintext-secret] Secret/pos/creds-",
          ": data holds plaintext values (password): use SealedSecrets, External Secrets or "
          "SOPS-encrypted values (ENC[...]) (clusters: store-0001)\n"]),
     "policy unknown rule": (

@@ -187,11 +187,12 @@ class Validator:
         for index, res in enumerate(pkg.resources):
             body = res.body
             api = str(body.get("apiVersion", ""))
+            applied = body
             if "sops" in body and (res.id.group, res.id.kind) == ("", "Secret"):
                 # SOPS-encrypted: the agent (Flux, or Argo CD's SOPS plugin) decrypts it and
                 # drops the sops section before it reaches the API server.
-                body = {k: v for k, v in body.items() if k != "sops"}
-            for problem in self._schemas.check(version, body, crds):
+                applied = {k: v for k, v in body.items() if k != "sops"}
+            for problem in self._schemas.check(version, applied, crds):
                 hits.append(Hit(problem.rule, index, api, problem.path, problem.message))
             for rule, hit in rules.check(body, self._settings.params):
                 hits.append(Hit(rule, index, api, hit.path, hit.message))

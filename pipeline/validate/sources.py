@@ -14,6 +14,8 @@ import yaml
 from pipeline.validate.findings import Source
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_HASHED = re.compile(r"-[a-z0-9]{10}$")  # kustomize's generator suffix
 Reader = Callable[[str], bytes | None]
 
 
@@ -90,12 +92,22 @@ class Lines:
         path, text = self._text(origin)
         if text is None:
             return Source(origin, 1)
+        if path.rsplit("/", 1)[-1] in _KUSTOMIZATIONS and name:
+            return Source(path, _generator(text, name))
         nodes = self._nodes(path, text) if not path.endswith(".j2") else None
         if nodes is not None and kind and name:
             doc = _document(nodes, kind, name)
             if doc is not None:
                 return Source(path, _deepest(doc, steps(field)) + 1)
         return Source(path, _search(text, steps(field)))
+
+
+def _generator(text: bytes, name: str) -> int:
+    """The line of the generator that made `name` (its hash suffix dropped)."""
+    base = _HASHED.sub("", name)
+    match = re.search(rb"^[ \t-]*name:[ \t]*['\"]?" + re.escape(base.encode()) + rb"['\"]?[ \t]*$",
+                      text, re.MULTILINE)
+    return text.count(b"\n", 0, match.start()) + 1 if match else 1
 
 
 def _deepest(doc: yaml.Node, path: list[str | int]) -> int:

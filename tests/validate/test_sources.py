@@ -81,3 +81,12 @@ def test_unknown_origins() -> None:
     lines = Lines(FILES.get)
     assert lines.find(None, "Deployment", "web", "spec") is None
     assert lines.find("gone.yaml", "Deployment", "web", "spec") == Source("gone.yaml", 1)
+
+
+def test_a_generated_object_points_at_its_generator() -> None:
+    files = {"overlays/clusters/s/app/kustomization.yaml":
+             b"kind: Component\nsecretGenerator:\n- name: other\n- name: creds\n  literals: [a=b]\n"}
+    lines = Lines(files.get)
+    path = "overlays/clusters/s/app/kustomization.yaml"
+    assert lines.find(path, "Secret", "creds-cf85kd65mm", "data") == Source(path, 4)
+    assert lines.find(path, "Secret", "unknown-cf85kd65mm", "data") == Source(path, 1)

@@ -38,6 +38,15 @@ apiVersion: apps.example.com/v1
 kind: Deployment
 metadata: {name: d, namespace: cert-manager}
 spec: {replicas: many}
+---
+# SOPS-encrypted: no finding (the agent decrypts it and drops the sops section).
+apiVersion: v1
+kind: Secret
+metadata: {name: sealed, namespace: cert-manager}
+data:
+  password: ENC[AES256_GCM,data:Tr7o1w==,iv:1=2bCbuH7r7uNBg/UXnwTeV26Kq1cqoGMd5g3X7xv8Q=,\
+tag:2bJ9/6xT5fZtEy2ZrLQiTA==,type:str]
+sops: {version: 3.9.0, mac: x}
 """
 
 
