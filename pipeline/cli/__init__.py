@@ -16,7 +16,16 @@ from typing import NoReturn
 import click
 
 from pipeline import __version__
-from pipeline.cli import branches, diff, explain, promotion, render, validation  # noqa: F401 (add commands)
+from pipeline.cli import (  # noqa: F401 (each adds its commands)
+    branches,
+    catalog,
+    diff,
+    explain,
+    promotion,
+    render,
+    selfservice,
+    validation,
+)
 from pipeline.cli.group import cli
 from pipeline.errors import PipelineError
 

@@ -94,7 +94,9 @@ def blob(data: bytes) -> File:
     return File(str(pygit2.hash(data)), data=data)
 
 
-def _wrapper(resources: list[str], components: list[str]) -> bytes:
+def wrapper(resources: list[str], components: list[str]) -> bytes:
+    """The kustomization hydrate builds: `resources` with `components` applied in order.
+    """
     # originAnnotations: each object says which file (or generator) it came from, so a
     # finding can point at the line to fix; post-processing removes the annotation.
     doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
@@ -215,7 +217,7 @@ class Materialiser:
         files = dict(self.package_files(pkg))
         if components:
             files.update(layer_files)
-        files["kustomization.yaml"] = blob(_wrapper(["package"], components))
+        files["kustomization.yaml"] = blob(wrapper(["package"], components))
         root = "."
         files, found = self._probed(files, root)
         args = (root,)
@@ -241,7 +243,7 @@ class Materialiser:
             wanted = set(components)
             ofiles = {p: f for p, f in layer_files.items()
                       if "/".join(p.split("/")[:2]) in wanted}
-            ofiles["kustomization.yaml"] = blob(_wrapper([HELM_OUTPUT], components))
+            ofiles["kustomization.yaml"] = blob(wrapper([HELM_OUTPUT], components))
             ofiles, found = self._probed(ofiles, ".")
             overlay = Overlay(ofiles, digest(files_digest(ofiles)), found,
                               {p: d for p, d in places.items() if p in wanted})

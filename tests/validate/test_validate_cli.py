@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pygit2
 import pytest
 
-from tests.conftest import appending, copy_example, hydrate, replace_in, writing
+from tests.conftest import appending, commit_all, copy_example, hydrate, replace_in, writing
 
 COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
 HPA = """apiVersion: autoscaling/v2beta2
@@ -200,3 +201,17 @@ def test_an_expired_waiver_waives_nothing_and_is_an_error(example: Path) -> None
             "(runAsUser: 0)") in lines
     assert re.fullmatch(r"validated 1 cluster \(\d+ distinct objects in [\d.]+s\): 1 error, 1 warning",
                         lines[-1]), lines[-1]
+
+
+def test_publish_stops_on_error_findings_with_nothing_pushed(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "config")
+    writing("overlays/clusters/store-lab/pos-app/values.yaml", "image: {tag: latest}\n")(root)
+    repo = pygit2.init_repository(str(root), initial_head="main")
+    commit_all(repo, "store-lab (dev) on latest")
+    remote = pygit2.init_repository(str(tmp_path / "remote.git"), bare=True)
+    result = hydrate("--repo", root, "publish", "--remote", remote.path, "--push")
+    assert result.code == 1
+    assert result.err.startswith("hydrate: error: validation found 1 error; nothing was written\n")
+    assert "[latest-tag] Deployment/pos/pos-app" in result.err
+    assert list(remote.references) == []
+    assert [r for r in repo.references if r.startswith("refs/heads/env/")] == []

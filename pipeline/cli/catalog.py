@@ -1,0 +1,1 @@
+"""`hydrate catalog`: every package and where it runs (being built: issue 13)."""

@@ -1,0 +1,1 @@
+"""`hydrate add` and `hydrate remove`: self-service edits of the fleet (being built: issue 13)."""

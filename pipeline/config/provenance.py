@@ -1,0 +1,300 @@
+"""Helm values with the file and line that set each of them (for `hydrate explain`).
+
+Values files are folded with the rule of `values.merge` (maps merge, anything else,
+lists and `null` included, replaces), keeping for every node the file and line of the
+key that wrote it; then laid over the chart's defaults by the same rule, which is what
+Helm's coalescing does with the merged file hydrate passes it: a key the user files do
+not name keeps its default, and a `null` deletes the key. The values are the ones
+hydrate's own parser reads; ruamel.yaml only supplies the line numbers.
+
+Keys are written as dotted paths: a segment holding a dot, a bracket, a quote or a
+space (or nothing) is double-quoted as in JSON, e.g. `nodeSelector."kubernetes.io/os"`,
+and object fields may index lists: `spec.template.spec.containers[0].image`.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+from pipeline.config import values as values_mod
+
+Key = tuple[Any, ...]  # mapping keys (and, in object fields, list indexes as ints)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value was written: the file as Helm sees it (for a rendered template the
+    name without `.j2`), the line in it (of the rendered text), and the template."""
+
+    step: str  # chart, package, class, site or cluster
+    file: str
+    line: int | None = None
+    rendered_from: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        if self.rendered_from is not None:
+            where += f" (rendered from {posixpath.basename(self.rendered_from)})"
+        return where
+
+
+@dataclass(frozen=True)
+class ValuesFile:
+    """One values file in the order Helm applies it: its values and the line of every key."""
+
+    step: str
+    file: str  # as Helm sees it (a template's name without .j2)
+    values: Mapping[str, Any]
+    lines: Mapping[Key, int]
+    rendered_from: str | None = None
+
+    def source(self, key: Key) -> Source:
+        """The source of the node at `key` (the line of its key, else of its nearest
+        ancestor's, e.g. for a key that came in through a `<<` merge)."""
+        for end in range(len(key), 0, -1):
+            line = self.lines.get(key[:end])
+            if line is not None:
+                return Source(self.step, self.file, line, self.rendered_from)
+        return Source(self.step, self.file, None, self.rendered_from)
+
+    def writes(self, key: Key) -> bool | None:
+        """Whether this file writes the value at `key`: True (sets it or something under
+        it), None (deletes it: a `null` at it or above it), False (leaves it alone)."""
+        node: Any = self.values
+        for part in key:
+            if not isinstance(node, Mapping):
+                return node is not None or None
+            if part not in node:
+                return False
+            node = node[part]
+        return node is not None or None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One final value: a leaf (a scalar, a list, or an empty map) or a deleted key."""
+
+    key: Key
+    value: Any
+    deleted: bool
+    source: Source
+
+    @property
+    def name(self) -> str:
+        return format_key(self.key)
+
+
+@dataclass(frozen=True)
+class _Node:
+    value: Any  # for a mapping: None (see children)
+    source: Source
+    children: Mapping[Any, _Node] | None = None
+
+
+def key_lines(text: bytes) -> dict[Key, int]:
+    """The 1-based line of every mapping key of a YAML document, by key path. Read as
+    YAML 1.1, as Helm reads values, so that `on:` is the key True here too."""
+    yaml = YAML(typ="rt")
+    yaml.version = (1, 1)
+    try:
+        data = yaml.load(text)
+    except YAMLError:
+        return {}  # hydrate's own parser accepted it: show the files without lines
+    found: dict[Key, int] = {}
+
+    def walk(node: Any, prefix: Key) -> None:
+        if not isinstance(node, CommentedMap):
+            return
+        for key in node:
+            try:
+                found[(*prefix, key)] = node.lc.key(key)[0] + 1
+            except (KeyError, TypeError):
+                pass  # merged in with `<<`: the ancestor's line stands for it
+            walk(node[key], (*prefix, key))
+
+    walk(data, ())
+    return found
+
+
+def _tree(values: Mapping[Any, Any], file: ValuesFile, prefix: Key) -> dict[Any, _Node]:
+    out: dict[Any, _Node] = {}
+    for key, value in values.items():
+        here = (*prefix, key)
+        if isinstance(value, Mapping):
+            out[key] = _Node(None, file.source(here), _tree(value, file, here))
+        else:
+            out[key] = _Node(value, file.source(here))
+    return out
+
+
+def _merge(base: Mapping[Any, _Node], over: Mapping[Any, _Node]) -> dict[Any, _Node]:
+    """`values.merge`'s rule (see `values._merge_two`), on nodes with sources."""
+    out = dict(base)
+    for key, node in over.items():
+        current = out.get(key)
+        if node.children is not None and current is not None and current.children is not None:
+            out[key] = _Node(None, node.source, _merge(current.children, node.children))
+        else:
+            out[key] = node
+    return out
+
+
+def fold(files: Sequence[ValuesFile]) -> dict[Any, _Node]:
+    """The values of `files` merged in order (the first: the chart's defaults)."""
+    out: dict[Any, _Node] = {}
+    for f in files:
+        out = _merge(out, _tree(f.values, f, ()))
+    return out
+
+
+def plain(nodes: Mapping[Any, _Node]) -> dict[Any, Any]:
+    """The merged values themselves (a `null` that deletes a key stays a None)."""
+    return {k: plain(n.children) if n.children is not None else n.value for k, n in nodes.items()}
+
+
+def entries(nodes: Mapping[Any, _Node], prefix: Key = ()) -> Iterator[Entry]:
+    """Every leaf and deleted key, in key order."""
+    for key in sorted(nodes, key=str):
+        node = nodes[key]
+        here = (*prefix, key)
+        if node.children:
+            yield from entries(node.children, here)
+        else:
+            deleted = node.children is None and node.value is None and node.source.step != "chart"
+            yield Entry(here, {} if node.children is not None else node.value, deleted, node.source)
+
+
+def lookup(nodes: Mapping[Any, _Node], key: Key) -> tuple[bool, Any]:
+    """(present, value) of the merged values at `key`; a deleted key is not present."""
+    node: _Node | None = None
+    level: Mapping[Any, _Node] | None = nodes
+    for part in key:
+        node = level.get(part) if level is not None else None
+        if node is None:
+            return False, None
+        level = node.children
+    if node is None:
+        return True, plain(nodes)
+    if node.children is not None:
+        return True, plain(node.children)
+    if node.value is None and node.source.step != "chart":
+        return False, None
+    return True, node.value
+
+
+def check_merge(files: Sequence[ValuesFile]) -> bool:
+    """Whether folding agrees with `values.merge` on these files (a self-check)."""
+    return plain(fold(files)) == values_mod.merge(*(f.values for f in files))
+
+
+# --- Paths: dotted keys with quoted segments and list indexes ---------------------------
+
+_BARE = re.compile(r'[^.\[\]"\s]+')
+_SEGMENT = re.compile(r'(?:(?P<bare>[^.\[\]"\s]+)|(?P<quoted>"(?:[^"\\]|\\.)*"))'
+                      r"(?P<index>(?:\[[0-9]+\])*)")
+_INDEX = re.compile(r"\[([0-9]+)\]")
+
+
+def format_key(key: Key) -> str:
+    """`key` as a dotted path (see the module's docstring)."""
+    out = ""
+    for part in key:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+            continue
+        text = _text(part)
+        seg = text if _BARE.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+        out += f".{seg}" if out else seg
+    return out
+
+
+def _text(part: Any) -> str:
+    if isinstance(part, bool):
+        return "true" if part else "false"
+    return part if isinstance(part, str) else str(part)
+
+
+def parse_key(text: str, indexes: bool = True) -> Key | None:
+    """The key path written as `text`, or None if it is not one (or has a list index
+    where `indexes` is False)."""
+    key: list[Any] = []
+    pos = 0
+    while True:
+        m = _SEGMENT.match(text, pos)
+        if m is None:
+            return None
+        key.append(m.group("bare") if m.group("bare") is not None else json.loads(m.group("quoted")))
+        if m.group("index"):
+            if not indexes:
+                return None
+            key.extend(int(i) for i in _INDEX.findall(m.group("index")))
+        pos = m.end()
+        if pos == len(text):
+            return tuple(key)
+        if text[pos] != ".":
+            return None
+        pos += 1
+
+
+def matches(data: Any, key: Key) -> bool:
+    """Whether `key` names a node of `data` (mapping keys compared as text)."""
+    return get(data, key)[0]
+
+
+def get(data: Any, key: Key) -> tuple[bool, Any]:
+    """(present, value) at `key` in plain data; mapping keys are compared as text."""
+    node = data
+    for part in key:
+        if isinstance(part, int) and not isinstance(part, bool):
+            if not isinstance(node, list) or part >= len(node):
+                return False, None
+            node = node[part]
+        elif isinstance(node, Mapping):
+            found = [k for k in node if _text(k) == _text(part)]
+            if not found:
+                return False, None
+            node = node[found[0]]
+        else:
+            return False, None
+    return True, node
+
+
+def nearest(data: Any, key: Key) -> tuple[Key, list[str]]:
+    """How far `key` goes into `data`, and the keys (or indexes) found where it stops."""
+    node = data
+    for depth, part in enumerate(key):
+        present, child = get(node, (part,))
+        if not present:
+            if isinstance(node, Mapping):
+                return key[:depth], sorted(_text(k) for k in node)
+            if isinstance(node, list):
+                return key[:depth], [f"[{i}]" for i in range(len(node))]
+            return key[:depth], []
+        node = child
+    return key, []
+
+
+def changed_fields(before: Any, after: Any, prefix: Key = ()) -> list[Key]:
+    """The shortest paths at which `before` and `after` differ: maps are compared key by
+    key, lists of equal length item by item, anything else as a whole."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        out: list[Key] = []
+        for key in sorted({*before, *after}, key=_text):
+            if key not in before or key not in after:
+                out.append((*prefix, key))
+            else:
+                out.extend(changed_fields(before[key], after[key], (*prefix, key)))
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [p for i, (b, a) in enumerate(zip(before, after, strict=True))
+                for p in changed_fields(b, a, (*prefix, i))]
+    return [] if before == after else [prefix]
