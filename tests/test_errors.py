@@ -239,6 +239,10 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         writing("fleet/policy.yaml", "rules:\n  host-path: {severity: error, allowed: [/var/log]}\n"),
         "fleet/policy.yaml:2: rules.host-path.allowed: rule host-path has no parameter 'allowed' "
         "(its parameters: allowedPaths)"),
+    "policy parameter of the wrong kind": (
+        writing("fleet/policy.yaml", "rules:\n  namespace-without-psa: {level: strict}\n"),
+        "fleet/policy.yaml:2: rules.namespace-without-psa.level: 'strict' is not a Pod Security "
+        "level (privileged, baseline, restricted)"),
     "waiver without reason": (
         writing("fleet/policy.yaml", "waivers:\n- rule: privileged\n  packages: [pos-app]\n"),
         "fleet/policy.yaml:2: waivers[0]: missing required key: 'reason'"),

@@ -1,77 +1,99 @@
-"""`hydrate explain CLUSTER PACKAGE [PATH]`: which layers apply to a package on a
-cluster, where each Helm value comes from, and which Component changed which object.
+"""`hydrate explain CLUSTER PACKAGE [PATH]`: where what a package renders on a cluster
+comes from, computed rather than guessed.
 
-Values: the chart's defaults, the package's values.yaml and each layer's values file
-(`.j2` rendered for the cluster), traced key by key (`pipeline.config.provenance`).
-Components: kustomize's own records cannot say which patch touched what (its
-transformer annotations mark objects a patch never changed), so the package is built
-again with the first k Components for each k, and the objects compared step by step.
+* The layers that apply, in order (`Inventory.layers_of`), and what each holds.
+* For a Helm package, every values key's final value and the file and line that set it
+  (`pipeline.config.provenance`: the chart's defaults, the package's values.yaml, each
+  layer's values file, a `.j2` rendered for the cluster as a render renders it).
+* For Components, the objects each one added, removed or changed. Kustomize's own
+  records cannot tell (its transformer annotations mark objects a patch never touched),
+  so the package is built with the first k Components for k = 0..n, through the same
+  materialiser, runner and cache as `hydrate render`, and each build is compared with
+  the one before. For a Helm package, build 0 is the chart's output read back by
+  kustomize with no Component, so kustomize's own rewriting is no Component's change.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline.commands.context import Context, load_inventory
-from pipeline.config import provenance
-from pipeline.config.model import Cluster, Inventory, Package
+from pipeline.config import kustomizations, provenance
+from pipeline.config.model import Cluster, Inventory, Package, suggest
+from pipeline.config.provenance import Key, Source
+from pipeline.config.schema import parse
 from pipeline.config.source import Tree
 from pipeline.config.templating import Templates
 from pipeline.errors import ConfigError
-from pipeline.render import graph
-from pipeline.render.materialise import HELM_OUTPUT, LAYER_DIRS, Materialiser, Run, blob, run_key, wrapper
-from pipeline.render.postprocess import parse_output
+from pipeline.render import materialise as mz
+from pipeline.render import postprocess
+from pipeline.render.resources import ResId
 from pipeline.render.runner import Runner
 from pipeline.render.tools import Toolset, discover
 
-_OBJECT_PATH = re.compile(r"(?P<kind>[^/:]+)/(?:(?P<ns>[^/:]+)/)?(?P<name>[^/:]+):(?P<field>.+)")
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-_ABSENT = object()
+FORMS = ("a values key (replicaCount, resources.limits.cpu) or an object field "
+         "(Kind/name:field.path or Kind/namespace/name:field.path, e.g. "
+         "Deployment/pos-app:spec.template.spec.containers[0].image)")
+_OBJECT = re.compile(r"(?P<kind>[A-Z][A-Za-z0-9]*)(?:\.(?P<group>[a-z0-9.-]+))?/(?P<rest>.+)")
+_SHOWN = 12  # objects named in an error message
 
 
 @dataclass(frozen=True)
 class ExplainOptions:
     cluster: str
     package: str
-    path: str | None = None
+    path: str | None = None  # a values key or Kind/[namespace/]name:field.path
     jobs: int = os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
 class LayerInfo:
+    """One layer: the package itself (scope "package"), or an overlay directory."""
+
     scope: str  # package, class, site, cluster
+    owner: str  # the package, class, site or cluster it belongs to
     path: str
-    files: tuple[str, ...]
-    component: bool
+    values: str | None = None  # its values file (a name in `path`)
+    kustomization: str | None = None  # the package's kustomization, or the layer's Component
+    files: tuple[str, ...] = ()  # everything else (the chart's files not included)
+    chart: str | None = None  # a Helm package's chart directory
 
 
 @dataclass(frozen=True)
-class Change:
-    object: str  # Kind/namespace/name
-    change: str  # added, removed, changed
-    fields: tuple[str, ...] = ()
+class Changed:
+    object: ResId
+    fields: tuple[Key, ...]  # the shortest paths that differ (provenance.changed_fields)
 
 
 @dataclass(frozen=True)
-class StepInfo:
-    """One build of the package: the chart or package alone, then each Component."""
+class ComponentEffect:
+    """What one Component did to the objects of the builds before it."""
 
-    label: str  # "package" / "chart", or the Component's repository path
-    changes: tuple[Change, ...] = ()
+    layer: LayerInfo
+    added: tuple[ResId, ...]
+    removed: tuple[ResId, ...]
+    changed: tuple[Changed, ...]
 
 
 @dataclass(frozen=True)
-class FieldStep:
-    label: str
-    value: Any  # _ABSENT never leaves this module: absent is None with present False
-    present: bool
+class Query:
+    path: str  # as given
+    key: Key  # the values key, or the object's field
+    object: ResId | None  # None: a values key
+    history: tuple[provenance.Step, ...]
+    entries: tuple[provenance.Entry, ...] = ()  # values: the leaves at or under the key
+
+    @property
+    def set_by(self) -> int | None:
+        """The step that gave the value its final state (None: no step did)."""
+        return next((i for i in reversed(range(len(self.history)))
+                     if self.history[i].change in ("set", "changed", "deleted")), None)
 
 
 @dataclass(frozen=True)
@@ -79,170 +101,249 @@ class Explanation:
     cluster: Cluster
     package: Package
     layers: tuple[LayerInfo, ...]
-    values: provenance.Trace | None  # Helm packages only
-    steps: tuple[StepInfo, ...]
-    path: str | None = None
-    value_history: tuple[provenance.Step, ...] = ()  # PATH is a values key
-    field_history: tuple[FieldStep, ...] = ()  # PATH is an object's field
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    values: tuple[provenance.Entry, ...] | None  # Helm only, and without PATH
+    components: tuple[ComponentEffect, ...] | None  # without PATH
+    query: Query | None = None
 
 
-def _layers(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package) -> tuple[LayerInfo, ...]:
-    found = [LayerInfo("package", pkg.path, tuple(tree.files(pkg.path)), pkg.type == "kustomize")]
-    for layer in inv.layers_of(cluster, pkg.name):
-        found.append(LayerInfo(LAYER_DIRS[layer.scope], layer.path, layer.files, layer.has_component))
-    return tuple(found)
+Objects = dict[ResId, Mapping[str, Any]]
 
 
-def _values(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package,
-            mat: Materialiser) -> provenance.Trace:
-    sources: list[provenance.Source] = []
-    assert pkg.chart is not None
-    for label, path in (("chart default", f"{pkg.chart}/values.yaml"),
-                        ("package", f"{pkg.path}/values.yaml")):
-        if tree.is_file(path):
-            sources.append(provenance.Source(label, path, tree.read(path)))
-    templates = Templates(tree)
-    ctx = mat.context(cluster, pkg)
-    for layer in inv.layers_of(cluster, pkg.name):
-        scope = LAYER_DIRS[layer.scope]
-        if "values.yaml" in layer.files:
-            path = f"{layer.path}/values.yaml"
-            sources.append(provenance.Source(scope, path, tree.read(path)))
-        elif "values.yaml.j2" in layer.files:
-            path = f"{layer.path}/values.yaml.j2"
-            text = templates.render(path, ctx, f"cluster {cluster.name}")
-            sources.append(provenance.Source(scope, path, text, rendered=True))
-    return provenance.trace(sources)
-
-
-def _objects(output: bytes, where: str) -> dict[str, Mapping[str, Any]]:
-    found: dict[str, Mapping[str, Any]] = {}
-    for doc in parse_output(output, where).docs:
-        meta = doc["metadata"]
-        ns = meta.get("namespace")
-        found[f"{doc['kind']}/{ns}/{meta['name']}" if ns else f"{doc['kind']}/{meta['name']}"] = doc
-    return found
-
-
-def _leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, Mapping) and value:
-        for k, v in value.items():
-            yield from _leaves(v, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(value, list) and value:
-        for i, v in enumerate(value):
-            yield from _leaves(v, f"{prefix}[{i}]")
-    else:
-        yield prefix, value
-
-
-Objects = dict[str, Mapping[str, Any]]
-
-
-def _compare(before: Objects, after: Objects) -> tuple[Change, ...]:
-    changes: list[Change] = []
-    for name in sorted(set(before) | set(after)):
-        if name not in before:
-            changes.append(Change(name, "added"))
-        elif name not in after:
-            changes.append(Change(name, "removed"))
-        elif before[name] != after[name]:
-            old, new = dict(_leaves(before[name])), dict(_leaves(after[name]))
-            fields = sorted(k for k in set(old) | set(new) if old.get(k, _ABSENT) != new.get(k, _ABSENT))
-            changes.append(Change(name, "changed", tuple(fields)))
-    return tuple(changes)
-
-
-def _builds(inv: Inventory, cluster: Cluster, pkg: Package, mat: Materialiser, runner: Runner,
-            tools: Toolset) -> list[tuple[str, dict[str, Mapping[str, Any]]]]:
-    """(label, objects) of the package alone, then with each Component added in turn."""
-    inp = mat.input(cluster, pkg.name)
-    where = f"{cluster.name}/{pkg.name}"
-    components = [(f"layers/{i}-{LAYER_DIRS[layer.scope]}", layer.path)
-                  for i, layer in enumerate(inv.layers_of(cluster, pkg.name)) if layer.has_component]
-    builds: list[tuple[str, dict[str, Mapping[str, Any]]]] = []
-    if pkg.type == "helm":
-        chart = runner.execute([(inp.run, [where])])[inp.run.key]
-        builds.append(("chart", _objects(chart, where)))
-        base_files = dict(inp.overlay.files) if inp.overlay else {}
-        base_files[HELM_OUTPUT] = blob(chart)
-        resources, places, probes = [HELM_OUTPUT], dict(inp.overlay.places) if inp.overlay else {}, \
-            inp.overlay.probes if inp.overlay else ()
-        first = 1
-    else:
-        base_files, resources = dict(inp.run.files), ["package"]
-        places, probes, first = dict(inp.run.places), inp.run.probes, 0
-    for k in range(first, len(components) + 1):
-        chosen = [d for d, _ in components[:k]]
-        files = {**base_files, "kustomization.yaml": blob(wrapper(resources, chosen))}
-        wanted = tuple(p for p in probes if p.file.startswith(("package/", *(f"{d}/" for d in chosen))))
-        run = Run("kustomize", (".",), files, run_key(tools.kustomize, (".",), files), wanted, places)
-        output = runner.execute([(run, [where])])[run.key]
-        builds.append((components[k - 1][1] if k else "package", _objects(output, where)))
-    return builds
-
-
-def _field(obj: Mapping[str, Any] | None, path: str) -> tuple[Any, bool]:
-    value: Any = obj
-    for key, index in _STEP.findall(path):
-        if index and isinstance(value, list) and int(index) < len(value):
-            value = value[int(index)]
-        elif key and isinstance(value, Mapping) and key in value:
-            value = value[key]
-        else:
-            return None, False
-    return value, obj is not None
-
-
-def _near(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.7)
-    return f" (nearest: {', '.join(close)})" if close else ""
+def ref(rid: ResId) -> str:
+    """`Kind/namespace/name` (`Kind/name` for a cluster-scoped object), as PATH takes it."""
+    return "/".join(p for p in (rid.kind, rid.namespace, rid.name) if p)
 
 
 def explain(ctx: Context, opts: ExplainOptions) -> Explanation:
-    """The explanation; ConfigError naming what is unknown."""
+    """The explanation for one (cluster, package); ConfigError naming what is unknown."""
     tree, inv = load_inventory(ctx)
     cluster = inv.cluster(opts.cluster)
-    runs = graph.packages_for(inv, cluster)
-    if opts.package not in runs:
-        raise ConfigError(f"cluster {cluster.name} does not run package {opts.package!r}"
-                          f"{_near(opts.package, runs)}; it runs: {', '.join(runs)}")
-    pkg = inv.packages[opts.package]
+    pkg = _package(inv, cluster, opts.package)
+    target = _parse_path(opts.path, pkg) if opts.path is not None else None
+    layers = _layers(tree, inv, cluster, pkg)
     with tempfile.TemporaryDirectory(prefix="hydrate-explain-") as workdir:
         tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
-        mat = Materialiser(tree, inv, tools)
-        values = _values(tree, inv, cluster, pkg, mat) if pkg.type == "helm" else None
-        runner = Runner(tree, tools, workdir=Path(workdir), jobs=opts.jobs, cache=ctx.cache())
-        builds = _builds(inv, cluster, pkg, mat, runner, tools)
-    steps = [StepInfo(builds[0][0])]
-    steps += [StepInfo(label, _compare(builds[i][1], objs)) for i, (label, objs) in enumerate(builds[1:])]
-    found = Explanation(cluster, pkg, _layers(tree, inv, cluster, pkg), values, tuple(steps), opts.path)
-    if opts.path is None:
-        return found
-    match = _OBJECT_PATH.fullmatch(opts.path)
-    if match is None:
-        if values is None:
-            raise ConfigError(f"{opts.path!r}: package {pkg.name} is a Kustomize package, without "
-                              "Helm values; give an object field as Kind/name:field.path or "
-                              "Kind/namespace/name:field.path")
-        history = values.history.get(opts.path)
-        if history is None:
-            raise ConfigError(f"no values key {opts.path!r} for {cluster.name}/{pkg.name}"
-                              f"{_near(opts.path, list(values.history))}")
-        return replace(found, value_history=history)
-    kind, ns, name, path = match["kind"], match["ns"], match["name"], match["field"]
-    wanted = f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
-    final = builds[-1][1]
-    if not any(wanted in objs for _, objs in builds):
-        # A namespaced object named without its namespace: the one with that kind and name.
-        same = [o for o in final if o.split("/")[0] == kind and o.split("/")[-1] == name]
-        if ns is None and len(same) == 1:
-            wanted = same[0]
+        files = values_files(tree, inv, cluster, pkg, mz.Materialiser(tree, inv, tools)) \
+            if pkg.type == "helm" else []
+        if isinstance(target, tuple):
+            return Explanation(cluster, pkg, layers, None, None, _value_query(opts.path or "", target, files))
+        components = [info for info in layers[1:] if info.kustomization is not None]
+        builds: list[Objects] = []
+        if target is not None or components:
+            runner = Runner(tree, tools, workdir=Path(workdir), jobs=opts.jobs, cache=ctx.cache(),
+                            environ=ctx.environ)
+            builds = _builds(tree, inv, cluster, pkg, tools, runner)
+    if target is not None:
+        steps = [Source("chart", pkg.chart) if pkg.chart else Source("package", pkg.path),
+                 *(Source(c.scope, c.path) for c in components)]
+        return Explanation(cluster, pkg, layers, None, None, _field_query(target, steps, builds))
+    values = tuple(provenance.entries(provenance.fold(files))) if pkg.type == "helm" else None
+    effects = tuple(_effect(info, before, after)
+                    for info, before, after in zip(components, builds[:-1], builds[1:], strict=True))
+    return Explanation(cluster, pkg, layers, values, effects)
+
+
+def _package(inv: Inventory, cluster: Cluster, name: str) -> Package:
+    runs = inv.packages_of(cluster)
+    if name in runs:
+        return inv.packages[name]
+    if name not in inv.packages:
+        raise ConfigError(f"unknown package {name!r}{suggest(name, inv.packages)} (packages are "
+                          f"the directories in bases/); cluster {cluster.name} runs: {', '.join(runs)}")
+    raise ConfigError(f"cluster {cluster.name} does not run package {name!r} (class "
+                      f"{cluster.class_name}); it runs: {', '.join(runs)}")
+
+
+@dataclass(frozen=True)
+class _ObjectPath:
+    """An object field PATH: a kind, and the ways to read the rest (a name may hold a
+    colon: each (namespace, name, field) split is tried against the objects, in order)."""
+
+    text: str
+    kind: str
+    group: str | None
+    splits: tuple[tuple[str | None, str, Key], ...]
+
+
+def _parse_path(text: str, pkg: Package) -> Key | _ObjectPath:
+    m = _OBJECT.fullmatch(text)
+    if m is None:
+        key = provenance.parse_key(text, indexes=False)
+        if key is None:
+            raise ConfigError(f"malformed PATH {text!r}: give {FORMS}; quote a name holding a "
+                              'dot, e.g. nodeSelector."kubernetes.io/os"')
+        if pkg.type != "helm":
+            raise ConfigError(f"PATH {text!r} is a values key, but {pkg.name} is a kustomize "
+                              "package (no Helm values); give an object field, Kind/name:field.path "
+                              "or Kind/namespace/name:field.path")
+        return key
+    splits = []
+    for colon in (i for i, ch in enumerate(m["rest"]) if ch == ":"):
+        obj, key = m["rest"][:colon], provenance.parse_key(m["rest"][colon + 1:])
+        parts = obj.split("/")
+        if key is not None and len(parts) <= 2 and all(parts):
+            splits.append((parts[0] if len(parts) == 2 else None, parts[-1], key))
+    if not splits:
+        raise ConfigError(f"malformed PATH {text!r}: an object field is Kind/name:field.path or "
+                          "Kind/namespace/name:field.path, e.g. Deployment/pos-app:spec.replicas "
+                          "(list items as containers[0])")
+    return _ObjectPath(text, m["kind"], m["group"], tuple(splits))
+
+
+def _layers(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package) -> tuple[LayerInfo, ...]:
+    own = [f for f in tree.files(pkg.path) if f != "package.yaml"]
+    if pkg.type == "helm":
+        assert pkg.chart is not None
+        inside = pkg.chart.removeprefix(f"{pkg.path}/") + "/"
+        values = "values.yaml" if "values.yaml" in own else None
+        rest = tuple(f for f in own if f != values and not f.startswith(inside))
+        found = [LayerInfo("package", pkg.name, pkg.path, values, None, rest, pkg.chart)]
+    else:
+        own_k = next(n for n in kustomizations.NAMES if n in own)
+        found = [LayerInfo("package", pkg.name, pkg.path, None, own_k,
+                           tuple(f for f in own if f != own_k))]
+    for layer in inv.layers_of(cluster, pkg.name):
+        values = next((f for f in layer.files if f.removesuffix(".j2") == "values.yaml"), None)
+        kfile = next((f for f in layer.files if f.removesuffix(".j2") in kustomizations.NAMES), None)
+        found.append(LayerInfo(mz.LAYER_DIRS[layer.scope], layer.owner, layer.path, values, kfile,
+                               tuple(f for f in layer.files if f not in (values, kfile))))
+    return tuple(found)
+
+
+# --- Values -------------------------------------------------------------------------------
+
+def _values_file(step: str, file: str, text: bytes,
+                 rendered_from: str | None = None) -> provenance.ValuesFile:
+    """A values file read as `Materialiser` reads it (the same parser, the same errors)."""
+    where = rendered_from or file
+    data = parse(where, text)
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{where}:1: Helm values must be a mapping (key: value lines), "
+                          f"not a {type(data).__name__}")
+    return provenance.ValuesFile(step, file, data or {}, provenance.key_lines(text), rendered_from)
+
+
+def values_files(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package,
+                  mat: mz.Materialiser) -> list[provenance.ValuesFile]:
+    """The values files in the order Helm applies them: chart defaults, the package's
+    values.yaml, then each layer's (a template rendered for the cluster)."""
+    assert pkg.chart is not None
+    found = [_values_file(step, path, tree.read(path))
+             for step, path in (("chart", f"{pkg.chart}/values.yaml"), ("package", f"{pkg.path}/values.yaml"))
+             if tree.is_file(path)]
+    templates = Templates(tree)
+    for layer in inv.layers_of(cluster, pkg.name):
+        name = next((f for f in layer.files if f.removesuffix(".j2") == "values.yaml"), None)
+        if name is None:
+            continue
+        path, step = f"{layer.path}/{name}", mz.LAYER_DIRS[layer.scope]
+        if name.endswith(".j2"):
+            text = templates.render(path, mat.context(cluster, pkg), f"cluster {cluster.name}")
+            found.append(_values_file(step, f"{layer.path}/values.yaml", text, rendered_from=path))
         else:
-            raise ConfigError(f"{cluster.name}/{pkg.name} renders no {wanted}{_near(wanted, list(final))}; "
-                              f"it renders: {', '.join(sorted(final))}")
-    history_f = []
-    for label, objs in builds:
-        value, present = _field(objs.get(wanted), path)
-        history_f.append(FieldStep(label, value, present))
-    return replace(found, path=f"{wanted}:{path}", field_history=tuple(history_f))
+            found.append(_values_file(step, path, tree.read(path)))
+    return found
+
+
+def _value_query(text: str, key: Key, files: Sequence[provenance.ValuesFile]) -> Query:
+    known = provenance.plain(provenance.fold(files))
+    key = provenance.resolve(known, key)
+    history = provenance.history(files, key)
+    if all(s.change == "absent" for s in history):
+        raise ConfigError(f"no values key {text!r}{provenance.near(known, key)}")
+    entries = tuple(e for e in provenance.entries(provenance.fold(files)) if e.key[:len(key)] == key)
+    return Query(text, key, None, history, entries)
+
+
+# --- Builds with the first k Components ------------------------------------------------------
+
+def _inputs(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: Toolset) -> list[mz.Input]:
+    """The package's input with only the first k Components, for k = 0..n: later layers
+    keep their values and files but lose their kustomization."""
+    layers = inv.layers_of(cluster, pkg.name)
+    with_component = [layer for layer in layers if layer.has_component]
+    inputs = []
+    for k in range(len(with_component) + 1):
+        variant = dict(inv.layers)
+        for layer in with_component[k:]:
+            files = tuple(f for f in layer.files if f.removesuffix(".j2") not in kustomizations.NAMES)
+            variant[(layer.scope, layer.owner, layer.package)] = replace(layer, files=files)
+        inputs.append(mz.Materialiser(tree, replace(inv, layers=variant), tools).input(cluster, pkg.name))
+    return inputs
+
+
+def _builds(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: Toolset,
+            runner: Runner) -> list[Objects]:
+    """The package's objects built with the first k Components, k = 0..n."""
+    where = f"{cluster.name}/{pkg.name}"
+    inputs = _inputs(tree, inv, cluster, pkg, tools)
+    runs: list[mz.Run] = [inp.run for inp in inputs]
+    if pkg.type == "helm":
+        chart = runner.execute([(inputs[0].run, [where])])[inputs[0].run.key]
+        if len(inputs) == 1:
+            return [_objects(chart, pkg, where)]
+        identity = {"kustomization.yaml": mz.blob(mz.wrapper([mz.HELM_OUTPUT], []))}
+        overlays = [mz.Overlay(identity, mz.digest(mz.files_digest(identity))),
+                    *(inp.overlay for inp in inputs[1:] if inp.overlay is not None)]
+        runs = [mz.Run("kustomize", (".",), {**o.files, mz.HELM_OUTPUT: mz.blob(chart)},
+                    mz.overlay_key(tools.kustomize, o, chart), o.probes, o.places) for o in overlays]
+    distinct = {run.key: run for run in runs}
+    outputs = runner.execute([(run, [where]) for run in distinct.values()])
+    return [_objects(outputs[run.key], pkg, where) for run in runs]
+
+
+def _objects(output: bytes, pkg: Package, where: str) -> Objects:
+    """A build's objects as a render writes them, without hydrate's own annotations (the
+    package and the sync-wave, which come from the whole cluster's graph)."""
+    parsed = postprocess.parse_output(output, where)
+    found: Objects = {}
+    for res in postprocess.finish(parsed, package=pkg.name, namespace=pkg.namespace, wave=0,
+                                  scopes=parsed.crds, where=where):
+        body = dict(res.body)
+        meta = dict(body["metadata"])
+        ours = (postprocess.PACKAGE_ANNOTATION, postprocess.WAVE_ANNOTATION)
+        annotations = {k: v for k, v in meta.pop("annotations", {}).items() if k not in ours}
+        body["metadata"] = {**meta, "annotations": annotations} if annotations else meta
+        found[res.id] = body
+    return found
+
+
+def _effect(info: LayerInfo, before: Objects, after: Objects) -> ComponentEffect:
+    both = sorted(set(before) & set(after))
+    return ComponentEffect(
+        info, tuple(sorted(set(after) - set(before))), tuple(sorted(set(before) - set(after))),
+        tuple(Changed(rid, tuple(provenance.changed_fields(before[rid], after[rid])))
+              for rid in both if before[rid] != after[rid]))
+
+
+def _find(target: _ObjectPath, known: Sequence[ResId]) -> tuple[ResId, Key]:
+    """The one object PATH names, and the field."""
+    for namespace, name, key in target.splits:
+        found = [rid for rid in known if rid.kind == target.kind and rid.name == name
+                 and target.group in (None, rid.group) and namespace in (None, rid.namespace)]
+        if len(found) > 1:
+            raise ConfigError(f"{target.text!r} matches {len(found)} objects ("
+                              f"{', '.join(map(ref, found))}); name one as Kind/namespace/name:field")
+        if found:
+            return found[0], key
+    refs = [ref(rid) for rid in known]
+    wanted = target.text[:target.text.rindex(":")]
+    shown = ", ".join(refs[:_SHOWN]) + (f" and {len(refs) - _SHOWN} more" if len(refs) > _SHOWN else "")
+    raise ConfigError(f"no object {wanted}{suggest(wanted, refs)}: the package renders {shown}")
+
+
+def _field_query(target: _ObjectPath, steps: Sequence[Source], builds: Sequence[Objects]) -> Query:
+    rid, key = _find(target, sorted({rid for objs in builds for rid in objs}))
+    history: list[provenance.Step] = []
+    before: tuple[bool, Any] = (False, None)
+    for source, objs in zip(steps, builds, strict=True):
+        now = provenance.get(objs[rid], key) if rid in objs else (False, None)
+        change = ("unchanged" if now == before else "changed") if before[0] and now[0] else \
+            "set" if now[0] else "deleted" if before[0] else "absent"
+        history.append(provenance.Step(source, now[0], now[1], change))
+        before = now
+    if all(s.change == "absent" for s in history):
+        last = next(objs[rid] for objs in reversed(builds) if rid in objs)
+        raise ConfigError(f"{ref(rid)} has no field {provenance.format_key(key)!r}"
+                          f"{provenance.near(last, key)}")
+    return Query(target.text, key, rid, tuple(history))

@@ -14,6 +14,8 @@ and object fields may index lists: `spec.template.spec.containers[0].image`.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import posixpath
 import re
@@ -24,8 +26,6 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
-
-from pipeline.config import values as values_mod
 
 Key = tuple[Any, ...]  # mapping keys (and, in object fields, list indexes as ints)
 
@@ -66,17 +66,15 @@ class ValuesFile:
                 return Source(self.step, self.file, line, self.rendered_from)
         return Source(self.step, self.file, None, self.rendered_from)
 
-    def writes(self, key: Key) -> bool | None:
-        """Whether this file writes the value at `key`: True (sets it or something under
-        it), None (deletes it: a `null` at it or above it), False (leaves it alone)."""
+    def writes(self, key: Key) -> str | None:
+        """How this file writes the value at `key`: "null" (a null at it or at a parent),
+        "value" (it, something under it, or a parent as a whole), None (not at all)."""
         node: Any = self.values
         for part in key:
-            if not isinstance(node, Mapping):
-                return node is not None or None
-            if part not in node:
-                return False
+            if not isinstance(node, Mapping) or part not in node:
+                return None if isinstance(node, Mapping) else "null" if node is None else "value"
             node = node[part]
-        return node is not None or None
+        return "null" if node is None else "value"
 
 
 @dataclass(frozen=True)
@@ -115,10 +113,9 @@ def key_lines(text: bytes) -> dict[Key, int]:
         if not isinstance(node, CommentedMap):
             return
         for key in node:
-            try:
+            # A key merged in with `<<` has no line: its ancestor's stands for it.
+            with contextlib.suppress(KeyError, TypeError):
                 found[(*prefix, key)] = node.lc.key(key)[0] + 1
-            except (KeyError, TypeError):
-                pass  # merged in with `<<`: the ancestor's line stands for it
             walk(node[key], (*prefix, key))
 
     walk(data, ())
@@ -169,31 +166,52 @@ def entries(nodes: Mapping[Any, _Node], prefix: Key = ()) -> Iterator[Entry]:
         if node.children:
             yield from entries(node.children, here)
         else:
-            deleted = node.children is None and node.value is None and node.source.step != "chart"
-            yield Entry(here, {} if node.children is not None else node.value, deleted, node.source)
+            yield Entry(here, {} if node.children is not None else node.value, _deleted(node), node.source)
 
 
 def lookup(nodes: Mapping[Any, _Node], key: Key) -> tuple[bool, Any]:
     """(present, value) of the merged values at `key`; a deleted key is not present."""
-    node: _Node | None = None
-    level: Mapping[Any, _Node] | None = nodes
+    node = _Node(None, Source("chart", ""), nodes)
     for part in key:
-        node = level.get(part) if level is not None else None
-        if node is None:
+        child = node.children.get(part) if node.children is not None else None
+        if child is None:
             return False, None
-        level = node.children
-    if node is None:
-        return True, plain(nodes)
+        node = child
     if node.children is not None:
         return True, plain(node.children)
-    if node.value is None and node.source.step != "chart":
-        return False, None
-    return True, node.value
+    return (False, None) if _deleted(node) else (True, node.value)
 
 
-def check_merge(files: Sequence[ValuesFile]) -> bool:
-    """Whether folding agrees with `values.merge` on these files (a self-check)."""
-    return plain(fold(files)) == values_mod.merge(*(f.values for f in files))
+def _deleted(node: _Node) -> bool:
+    """A `null` from a values file (one in the chart's defaults is just a default)."""
+    return node.children is None and node.value is None and node.source.step != "chart"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A value after one step of a history (a values file, or a build)."""
+
+    source: Source  # the file (and line, when it writes the value), or the layer
+    present: bool
+    value: Any
+    change: str  # set, changed, unchanged, deleted, absent
+
+
+def history(files: Sequence[ValuesFile], key: Key) -> tuple[Step, ...]:
+    """The value at `key` after each file; `set` or `deleted` where a file writes it."""
+    out: list[Step] = []
+    before = False
+    for index, f in enumerate(files):
+        present, value = lookup(fold(files[:index + 1]), key)
+        how = f.writes(key)
+        source = f.source(key) if how else Source(f.step, f.file, None, f.rendered_from)
+        if present:
+            change = "set" if how else "unchanged"
+        else:
+            change = "deleted" if how and (before or how == "null") else "absent"
+        out.append(Step(source, present, value, change))
+        before = present
+    return tuple(out)
 
 
 # --- Paths: dotted keys with quoted segments and list indexes ---------------------------
@@ -245,9 +263,16 @@ def parse_key(text: str, indexes: bool = True) -> Key | None:
         pos += 1
 
 
-def matches(data: Any, key: Key) -> bool:
-    """Whether `key` names a node of `data` (mapping keys compared as text)."""
-    return get(data, key)[0]
+def resolve(data: Any, key: Key) -> Key:
+    """`key` with each part replaced by the mapping key of `data` it names as text (a
+    values file may have `on:` or `1:` keys: YAML 1.1 reads them as a bool, a number)."""
+    out: list[Any] = []
+    node = data
+    for part in key:
+        found = [k for k in node if _text(k) == _text(part)] if isinstance(node, Mapping) else []
+        out.append(found[0] if found else part)
+        node = node[found[0]] if found else None
+    return tuple(out)
 
 
 def get(data: Any, key: Key) -> tuple[bool, Any]:
@@ -285,7 +310,8 @@ def nearest(data: Any, key: Key) -> tuple[Key, list[str]]:
 
 def changed_fields(before: Any, after: Any, prefix: Key = ()) -> list[Key]:
     """The shortest paths at which `before` and `after` differ: maps are compared key by
-    key, lists of equal length item by item, anything else as a whole."""
+    key, lists of named items (containers, env, volumes) item by item when the names
+    are the same in the same order, anything else as a whole."""
     if isinstance(before, Mapping) and isinstance(after, Mapping):
         out: list[Key] = []
         for key in sorted({*before, *after}, key=_text):
@@ -294,7 +320,30 @@ def changed_fields(before: Any, after: Any, prefix: Key = ()) -> list[Key]:
             else:
                 out.extend(changed_fields(before[key], after[key], (*prefix, key)))
         return out
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+    if isinstance(before, list) and isinstance(after, list) and _names(before) == _names(after):
         return [p for i, (b, a) in enumerate(zip(before, after, strict=True))
                 for p in changed_fields(b, a, (*prefix, i))]
     return [] if before == after else [prefix]
+
+
+def _names(items: list[Any]) -> list[Any] | None:
+    """The `name` of each item, if every item is a mapping with one."""
+    if not all(isinstance(i, Mapping) and "name" in i for i in items):
+        return None
+    return [i["name"] for i in items]
+
+
+def near(data: Any, key: Key, shown: int = 12) -> str:
+    """For a message: where `key` stops matching `data`, the closest name and what is
+    there (e.g. ` (did you mean 'spec.replicas'?); spec holds: replicas, selector`)."""
+    found, options = nearest(data, key)
+    if len(found) == len(key):
+        return ""
+    here = format_key(found) if found else "the top level"
+    if not options:
+        return f"; {here} holds a value, not keys"
+    close = difflib.get_close_matches(_text(key[len(found)]), options, n=1)
+    hint = (f" (did you mean {format_key((*found, close[0]))!r}?)"
+            if close and not close[0].startswith("[") else "")
+    listed = ", ".join(options[:shown]) + (", …" if len(options) > shown else "")
+    return f"{hint}; {here} holds: {listed}"

@@ -97,17 +97,46 @@ def demand(group: str, kind: str, body: Mapping[str, Any]) -> Demand | None:
     return Demand(cpu * count, memory * count, count, False)
 
 
-def usage(cluster: str, cls: ClusterClass, demands: Iterable[Demand]) -> Usage:
+class Load(NamedTuple):
+    """What one output asks of a cluster in all: cores, bytes, pods, and the same for
+    what runs once per node (DaemonSets)."""
+
+    cpu: float = 0.0
+    memory: float = 0.0
+    pods: float = 0.0
+    node_cpu: float = 0.0
+    node_memory: float = 0.0
+    node_pods: float = 0.0
+
+
+def total(demands: Iterable[Demand]) -> Load:
+    """The demands of one output summed (exactly, then as floats)."""
+    sums = [Fraction(0)] * 6
+    for d in demands:
+        base = 3 if d.per_node else 0
+        sums[base] += d.cpu
+        sums[base + 1] += d.memory
+        sums[base + 2] += d.pods
+    return Load(*(float(x) for x in sums))
+
+
+def capacity_of(cls: ClusterClass) -> dict[str, float]:
+    """The class's capacity as numbers (cores, bytes, pods)."""
+    return {name: float(quantity.parse(cls.capacity[name]))
+            for name in (*RESOURCES, "pods") if name in cls.capacity}
+
+
+def usage(cluster: str, cls: ClusterClass, loads: Iterable[Load],
+          capacity: Mapping[str, float] | None = None) -> Usage:
     """The cluster's total requests against its class's capacity."""
-    nodes = cls.capacity.get("nodes", 1)
-    cpu, memory, pods = Fraction(0), Fraction(0), 0
-    for d_cpu, d_mem, d_pods, per_node in demands:
-        times = nodes if per_node else 1
-        cpu, memory, pods = cpu + d_cpu * times, memory + d_mem * times, pods + d_pods * times
-    capacity = {name: float(quantity.parse(cls.capacity[name]))
-                for name in (*RESOURCES, "pods") if name in cls.capacity}
-    return Usage(cluster, cls.name, {"cpu": float(cpu), "memory": float(memory), "pods": float(pods)},
-                 capacity)
+    nodes = int(cls.capacity.get("nodes", 1))
+    cpu = memory = pods = 0.0
+    for load in loads:
+        cpu += load.cpu + load.node_cpu * nodes
+        memory += load.memory + load.node_memory * nodes
+        pods += load.pods + load.node_pods * nodes
+    return Usage(cluster, cls.name, {"cpu": cpu, "memory": memory, "pods": pods},
+                 capacity if capacity is not None else capacity_of(cls))
 
 
 def message(u: Usage) -> tuple[bool, str] | None:

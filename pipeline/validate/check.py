@@ -18,14 +18,13 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from typing import Any
 
 from pipeline.config.model import Inventory, suggest
 from pipeline.config.policy import Policy
 from pipeline.config.schema import line_of
 from pipeline.config.source import Tree
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, PipelineError
 from pipeline.render.cache import Cache, NoCache
 from pipeline.render.engine import ClusterRender, PackageRender
 from pipeline.render.postprocess import CRD
@@ -64,6 +63,10 @@ def settle(policy: Policy) -> Settings:
             names = ", ".join(rules.RULES[rule].params) or "none"
             raise ConfigError(f"{policy.at('rules', rule, unknown[0])}: rule {rule} has no "
                               f"parameter {unknown[0]!r} (its parameters: {names})")
+        for name, value in given.items():
+            problem = _bad_parameter(rule, name, value)
+            if problem:
+                raise ConfigError(f"{policy.at('rules', rule, name)}: {problem}")
     for index, waiver in enumerate(policy.waivers):
         if waiver.rule not in rules.RULES:
             raise ConfigError(f"{policy.at('waivers', index, 'rule')}: unknown rule "
@@ -76,6 +79,16 @@ def settle(policy: Policy) -> Settings:
         if known.check is not None and severity[rid] != "off":
             params[rid] = {**known.params, **policy.params.get(rid, {})}
     return Settings(severity, params)
+
+
+def _bad_parameter(rule: str, name: str, value: Any) -> str | None:
+    """What is wrong with a rule parameter's value (None: nothing)."""
+    if (rule, name) == ("namespace-without-psa", "level") and value not in (None, *rules.PSA_LEVELS):
+        return f"{value!r} is not a Pod Security level ({', '.join(rules.PSA_LEVELS)})"
+    if (rule, name) == ("host-path", "allowedPaths") and not (
+            isinstance(value, list) and all(isinstance(p, str) and p.startswith("/") for p in value)):
+        return f"{value!r} is not a list of absolute paths (e.g. [/var/log])"
+    return None
 
 
 @dataclass(frozen=True)
@@ -92,18 +105,16 @@ class Hit:
 @dataclass(frozen=True)
 class Checked:
     hits: tuple[Hit, ...]
-    demands: tuple[capacity.Demand, ...]
+    load: capacity.Load
 
     def dump(self) -> bytes:
         return json.dumps({"hits": [[h.rule, h.index, h.api_version, h.field, h.message] for h in self.hits],
-                           "demands": [[str(d.cpu), str(d.memory), d.pods, d.per_node]
-                                       for d in self.demands]}).encode()
+                           "load": list(self.load)}).encode()
 
     @classmethod
-    def load(cls, raw: bytes) -> Checked:
+    def load_from(cls, raw: bytes) -> Checked:
         data = json.loads(raw)
-        return cls(tuple(Hit(*h) for h in data["hits"]),
-                   tuple(capacity.Demand(Fraction(c), Fraction(m), p, n) for c, m, p, n in data["demands"]))
+        return cls(tuple(Hit(*h) for h in data["hits"]), capacity.Load(*data["load"]))
 
 
 class Validator:
@@ -124,10 +135,17 @@ class Validator:
         self._crd_compiler = CrdCompiler()  # a CRD shared by clusters compiles once
         # (output, schema version, CRDs) → hits, from the cache?, objects checked
         self._checked: dict[tuple[int, str, str], tuple[Checked, bool, int]] = {}
-        self._lines = Lines(lambda p: tree.read(p) if tree.is_file(p) else None)
+        self._lines = Lines(self._read)
         self._templates: dict[tuple[Any, ...], tuple[tuple[Finding, ...], frozenset[int]]] = {}
         for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
             self._version(name)
+
+    def _read(self, path: str) -> bytes | None:
+        """A repository file for a finding's line; ValueError for a path that is not one."""
+        try:
+            return self._tree.read(path) if self._tree.is_file(path) else None
+        except PipelineError as e:
+            raise ValueError(str(e)) from None
 
     def _version(self, class_name: str) -> str:
         found = self._versions.get(class_name)
@@ -173,7 +191,7 @@ class Validator:
                                          self._settings.digest, text]).encode()).hexdigest()
         raw = self._cache.get(key)
         if raw is not None:
-            checked, cached = Checked.load(raw), True
+            checked, cached = Checked.load_from(raw), True
         else:
             checked = self._check_objects(pkg, version, self._crd_schemas(crd_digest))
             cached = False
@@ -199,7 +217,7 @@ class Validator:
             need = capacity.demand(res.id.group, res.id.kind, body)
             if need is not None:
                 demands.append(need)
-        return Checked(tuple(hits), tuple(demands))
+        return Checked(tuple(hits), capacity.total(demands))
 
     def _findings(self, render: ClusterRender, pkg: PackageRender, checked: Checked,
                   waivers: tuple[int, ...]) -> tuple[tuple[Finding, ...], frozenset[int]]:
@@ -251,6 +269,8 @@ class Validator:
                      if w.expires is None or w.expires >= self._today)
         used: set[int] = set()
         found: list[Finding] = []
+        where: dict[Finding, list[str]] = {}  # a package finding → the clusters that have it
+        capacities: dict[str, dict[str, float]] = {}
         usage: list[Usage] = []
         for render in renders:
             cluster = render.cluster
@@ -258,16 +278,21 @@ class Validator:
             crd_digest = self._crd_digest(render)
             scoped = tuple(i for i in live if self._policy.waivers[i].covers_cluster(
                 cluster.name, cluster.class_name, cluster.site))
-            demands: list[capacity.Demand] = []
+            loads: list[capacity.Load] = []
             for pkg in render.packages:
                 checked = self._check(pkg, version, crd_digest)
-                demands.extend(checked.demands)
+                loads.append(checked.load)
                 templates, applied = self._findings(render, pkg, checked, scoped)
                 used.update(applied)
-                found.extend(replace(f, clusters=(cluster.name,)) for f in templates)
-            use = capacity.usage(cluster.name, self._inv.classes[cluster.class_name], demands)
+                for template in templates:  # clusters are gathered, not copied into findings
+                    where.setdefault(template, []).append(cluster.name)
+            cls = self._inv.classes[cluster.class_name]
+            if cls.name not in capacities:
+                capacities[cls.name] = capacity.capacity_of(cls)
+            use = capacity.usage(cluster.name, cls, loads, capacities[cls.name])
             usage.append(use)
             found.extend(self._cluster_findings(render, use, scoped, used))
+        found.extend(replace(f, clusters=tuple(names)) for f, names in where.items())
         found.extend(self._waiver_findings(used, whole_fleet))
         return Report(merge(found), tuple(usage), len(renders),
                       sum(n for _, _, n in self._checked.values()), time.monotonic() - start,

@@ -1,11 +1,13 @@
 """hydrate's rules: stable ids, default severities, and for the object rules a check in
-plain Python over the parsed object (fast: a few milliseconds per thousand objects).
+plain Python over the parsed object (a few milliseconds per thousand objects).
 
 Defaults follow one principle: what the API server or the cluster would reject anyway is
-an error; opinions are warnings until fleet/policy.yaml raises them. The checks take what
-kube-linter, Polaris and checkov agree on (e.g. privilege escalation counts as allowed
-unless `allowPrivilegeEscalation: false` is set, as Polaris and kube-linter's
-`privilege-escalation-container` treat it).
+an error; opinions are warnings until fleet/policy.yaml raises them. Where the usual
+linters differ, the checks judge these fields as Pod Security's restricted level does:
+privilege escalation is allowed unless `allowPrivilegeEscalation: false` is set (checkov
+and kubeaudit agree; kube-linter and Polaris only flag an explicit true), and only
+`runAsNonRoot: true` proves a container does not run as root (Polaris also accepts a
+non-zero runAsUser).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pipeline.validate.podspec import containers, dig, group_kind, pod_spec
+from pipeline.validate.podspec import POD_SPECS, Pod, View, dig, folders, image_tag, is_map, view, within
 
 Severity = Literal["error", "warning", "off"]
 
@@ -38,14 +40,42 @@ class Rule:
     full: str
     help: str
     check: Check | None = None  # None: judged elsewhere (schemas, capacity, waivers)
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+_Run = Callable[[View, Mapping[str, Any]], Iterable[Hit]]
+
+
+@dataclass(frozen=True)
+class _Impl:
+    """An object rule's check: the (group, kind)s it reads and its function. Called with
+    (object, params) it is the rule's public check; `check` calls `run` on a shared view."""
+
+    kinds: frozenset[tuple[str, str]]
+    run: _Run
+
+    def __call__(self, body: Mapping[str, Any], params: Mapping[str, Any]) -> Iterable[Hit]:
+        obj = view(body)
+        return self.run(obj, params) if obj.gk in self.kinds else ()
+
+
+def _on(*kinds: tuple[str, str]) -> Callable[[_Run], _Impl]:
+    return lambda run: _Impl(frozenset(kinds), run)
+
+
+def _per_pod(check: Callable[[Pod, Mapping[str, Any]], Iterator[Hit]]) -> _Impl:
+    def run(obj: View, params: Mapping[str, Any]) -> Iterable[Hit]:
+        return check(obj.pod, params) if obj.pod is not None else ()
+    return _Impl(frozenset(POD_SPECS), run)
 
 
 # A value SOPS encrypted: ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<type>].
 _SOPS_VALUE = re.compile(
     r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]")
+_INDEX = re.compile(r"\[(\d+)\]")
 _SHOWN = 5
 PSA_LEVELS = ("privileged", "baseline", "restricted")
+RBAC = "rbac.authorization.k8s.io"
 
 
 def _names(names: list[str]) -> str:
@@ -53,172 +83,175 @@ def _names(names: list[str]) -> str:
     return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 
 
-def plaintext_secret(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
+@_on(("", "Secret"))
+def plaintext_secret(obj: View, _params: Mapping[str, Any]) -> Iterator[Hit]:
     """A core Secret with a value in `data` or `stringData` that is not SOPS-encrypted. A
     `sops:` section proves nothing (anyone can write one, and SOPS leaves the keys that
     `unencrypted_regex` and the like name in clear): every value is judged."""
-    if group_kind(body) != ("", "Secret"):
-        return
     for name in ("data", "stringData"):
-        values = body.get(name)
+        values = obj.body.get(name)
         if not values:
             continue
-        if not isinstance(values, Mapping):
+        if not is_map(values):
             yield Hit(f"{name} is not a mapping of encrypted values", name)
             continue
         plain = sorted(str(k) for k, v in values.items()
                        if not (isinstance(v, str) and _SOPS_VALUE.fullmatch(v)))
-        if plain:
+        if plain:  # the keys only: a finding is printed, and a value never may be
             yield Hit(f"{name} holds plaintext values ({_names(plain)}): use SealedSecrets, "
                       "External Secrets or SOPS-encrypted values (ENC[...])", name)
 
 
-def _image_tag(image: str) -> str | None:
-    """The tag of an image reference; "" for a digest (pinned), None for no tag."""
-    if "@" in image:
-        return ""
-    last = image.rsplit("/", 1)[-1]  # a registry's port ("reg:5000/app") is no tag
-    return last.split(":", 1)[1] if ":" in last else None
+@_per_pod
+def latest_tag(pod: Pod, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    for c in pod.containers:
+        image = c.data.get("image")
+        if not isinstance(image, str) or not image:
+            continue  # no image at all is the API server's to reject
+        tag = image_tag(image)
+        if tag is None:
+            yield Hit(f"{c.label} image {image!r} has no tag: pin a version or a digest",
+                      f"{c.path}.image")
+        elif tag == "latest":
+            yield Hit(f"{c.label} image {image!r} uses the latest tag: pin a version or a "
+                      "digest", f"{c.path}.image")
 
 
-def latest_tag(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
-    for spec, base in _pods(body):
-        for c in containers(spec, base):
-            image = c.get("image")
-            if not isinstance(image, str):
-                continue
-            tag = _image_tag(image)
-            if tag is None:
-                yield Hit(f"{c.label} image {image!r} has no tag: pin a version or a digest",
-                          f"{c.path}.image")
-            elif tag == "latest":
-                yield Hit(f"{c.label} image {image!r} uses the latest tag: pin a version or a "
-                          "digest", f"{c.path}.image")
+@_per_pod
+def missing_requests(pod: Pod, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    for c in pod.containers:
+        if c.ephemeral:
+            continue  # the API forbids resources on ephemeral containers
+        requests = c.resources.get("requests")
+        if dig(requests, "cpu") is None or dig(requests, "memory") is None:
+            missing = [r for r in ("cpu", "memory") if dig(requests, r) is None]
+            yield Hit(f"{c.label} requests no {' and no '.join(missing)}: the scheduler "
+                      "cannot place it with care, and capacity cannot count it",
+                      f"{c.path}.resources")
 
 
-def missing_requests(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
-    for spec, base in _pods(body):
-        for c in containers(spec, base):
-            if c.path.split(".")[-1].startswith("ephemeralContainers"):
-                continue  # ephemeral containers take no resources
-            requests = c.get("resources", "requests")
-            have = requests if isinstance(requests, Mapping) else {}
-            missing = [r for r in ("cpu", "memory") if r not in have]
-            if missing:
-                yield Hit(f"{c.label} requests no {' and no '.join(missing)}: the scheduler "
-                          "cannot place it with care, and capacity cannot count it",
-                          f"{c.path}.resources")
+@_per_pod
+def missing_memory_limit(pod: Pod, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    for c in pod.containers:
+        if not c.ephemeral and dig(c.resources.get("limits"), "memory") is None:
+            yield Hit(f"{c.label} has no memory limit: a leak takes the node's memory "
+                      "from every other pod", f"{c.path}.resources")
 
 
-def missing_memory_limit(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
-    for spec, base in _pods(body):
-        for c in containers(spec, base):
-            if c.path.split(".")[-1].startswith("ephemeralContainers"):
-                continue
-            if dig(c.get("resources", "limits"), "memory") is None:
-                yield Hit(f"{c.label} has no memory limit: a leak takes the node's memory "
-                          "from every other pod", f"{c.path}.resources")
+@_per_pod
+def privileged(pod: Pod, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    for c in pod.containers:
+        if c.security.get("privileged") is True:
+            yield Hit(f"{c.label} runs privileged: it holds every capability of the host",
+                      f"{c.path}.securityContext.privileged")
 
 
-def privileged(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
-    for spec, base in _pods(body):
-        for c in containers(spec, base):
-            if c.get("securityContext", "privileged") is True:
-                yield Hit(f"{c.label} runs privileged: it holds every capability of the host",
-                          f"{c.path}.securityContext.privileged")
+@_per_pod
+def host_namespaces(pod: Pod, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    for key, what in (("hostNetwork", "network"), ("hostPID", "process"), ("hostIPC", "IPC")):
+        if pod.spec.get(key) is True:
+            yield Hit(f"the pod shares the host's {what} namespace ({key}: true)",
+                      f"{pod.path}.{key}")
 
 
-def host_namespaces(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
-    for spec, base in _pods(body):
-        for key, what in (("hostNetwork", "network"), ("hostPID", "process"), ("hostIPC", "IPC")):
-            if spec.get(key) is True:
-                yield Hit(f"the pod shares the host's {what} namespace ({key}: true)",
-                          f"{base}.{key}")
-
-
-def host_path(body: Mapping[str, Any], params: Mapping[str, Any]) -> Iterator[Hit]:
-    allowed = tuple(str(p).rstrip("/") for p in params.get("allowedPaths") or ())
-    for spec, base in _pods(body):
-        volumes = spec.get("volumes")
-        for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
-            path = dig(volume, "hostPath", "path")
-            if path is None and not isinstance(dig(volume, "hostPath"), Mapping):
-                continue
-            text = str(path or "")
-            if any(text == a or text.startswith(a + "/") for a in allowed if a):
-                continue
-            name = dig(volume, "name")
-            yield Hit(f"volume {name!r} mounts the host's {text or 'filesystem'}",
-                      f"{base}.volumes[{index}].hostPath")
-
-
-def privilege_escalation(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
-    for spec, base in _pods(body):
-        for c in containers(spec, base):
-            context = c.get("securityContext")
-            if c.get("securityContext", "privileged") is True:
-                yield Hit(f"{c.label} is privileged, which allows privilege escalation",
-                          f"{c.path}.securityContext.privileged")
-            elif dig(context, "allowPrivilegeEscalation") is not False:
-                yield Hit(f"{c.label} may gain more privileges than its parent process: set "
-                          "securityContext.allowPrivilegeEscalation: false",
-                          f"{c.path}.securityContext")
-
-
-def run_as_root(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
-    for spec, base in _pods(body):
-        pod = spec.get("securityContext")
-        for c in containers(spec, base):
-            own = c.get("securityContext")
-            user = dig(own, "runAsUser")
-            user = dig(pod, "runAsUser") if user is None else user
-            non_root = dig(own, "runAsNonRoot")
-            non_root = dig(pod, "runAsNonRoot") if non_root is None else non_root
-            if user == 0:
-                yield Hit(f"{c.label} runs as root (runAsUser: 0)", f"{c.path}.securityContext")
-            elif non_root is not True:
-                yield Hit(f"{c.label} may run as root: set runAsNonRoot: true (on the pod or "
-                          "the container)", f"{c.path}.securityContext")
-
-
-def cluster_admin_binding(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
-    group, kind = group_kind(body)
-    if group != "rbac.authorization.k8s.io" or kind not in ("ClusterRoleBinding", "RoleBinding"):
+@_per_pod
+def host_path(pod: Pod, params: Mapping[str, Any]) -> Iterator[Hit]:
+    volumes = pod.spec.get("volumes")
+    if not isinstance(volumes, list):
         return
-    ref = body.get("roleRef")
+    allowed: tuple[str, ...] | None = None
+    for index, volume in enumerate(volumes):
+        source = dig(volume, "hostPath")
+        if not is_map(source):
+            continue
+        if allowed is None:  # only worked out for the few pods with a hostPath
+            allowed = folders(params.get("allowedPaths"))
+        path = source.get("path")
+        path = path if isinstance(path, str) else ""
+        if within(path, allowed):
+            continue
+        name = volume.get("name")
+        yield Hit(f"{f'volume {name!r}' if isinstance(name, str) else 'a volume'} mounts the "
+                  f"host's {path or 'filesystem'}", f"{pod.path}.volumes[{index}].hostPath")
+
+
+@_per_pod
+def privilege_escalation(pod: Pod, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    if dig(pod.spec, "os", "name") == "windows":
+        return  # the API forbids allowPrivilegeEscalation on Windows pods
+    for c in pod.containers:
+        if c.security.get("privileged") is True:
+            yield Hit(f"{c.label} is privileged, which allows privilege escalation",
+                      f"{c.path}.securityContext.privileged")
+        elif c.security.get("allowPrivilegeEscalation") is not False:  # unset means true
+            yield Hit(f"{c.label} may gain more privileges than its parent process: set "
+                      "securityContext.allowPrivilegeEscalation: false",
+                      f"{c.path}.securityContext")
+
+
+@_per_pod
+def run_as_root(pod: Pod, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    for c in pod.containers:
+        # The container's own setting wins over the pod's, as the kubelet applies them.
+        user = c.security.get("runAsUser")
+        user = pod.security.get("runAsUser") if user is None else user
+        non_root = c.security.get("runAsNonRoot")
+        non_root = pod.security.get("runAsNonRoot") if non_root is None else non_root
+        if type(user) is int and user == 0:  # not False, which equals 0
+            yield Hit(f"{c.label} runs as root (runAsUser: 0)", f"{c.path}.securityContext")
+        elif non_root is not True:
+            yield Hit(f"{c.label} may run as root: set runAsNonRoot: true (on the pod or "
+                      "the container)", f"{c.path}.securityContext")
+
+
+def _subject(subject: Any) -> str:
+    kind, name, namespace = (dig(subject, k) for k in ("kind", "name", "namespace"))
+    who = f"{namespace}/{name}" if namespace else f"{name}"
+    return f"{kind} {who}" if kind else who
+
+
+@_on((RBAC, "ClusterRoleBinding"), (RBAC, "RoleBinding"))
+def cluster_admin_binding(obj: View, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    ref = obj.body.get("roleRef")
     if dig(ref, "kind") == "ClusterRole" and dig(ref, "name") == "cluster-admin":
-        subjects = body.get("subjects")
-        names = [f"{dig(s, 'kind')} {dig(s, 'name')}" for s in
-                 (subjects if isinstance(subjects, list) else [])]
+        subjects = obj.body.get("subjects")
+        names = [_subject(s) for s in subjects if is_map(s)] if isinstance(subjects, list) else []
         yield Hit(f"grants cluster-admin to {_names(names) if names else 'no subject'}: bind "
                   "a role with only what they need", "roleRef")
 
 
-def ingress_without_tls(body: Mapping[str, Any], _params: Mapping[str, Any]) -> Iterator[Hit]:
-    if group_kind(body) != ("networking.k8s.io", "Ingress"):
-        return
-    spec = body.get("spec")
+def _covered(host: str, covered: set[str]) -> bool:
+    if host in covered:
+        return True
+    # A wildcard covers one label: *.shop.example.com covers a.shop.example.com only.
+    first, dot, rest = host.partition(".")
+    return bool(first and dot) and f"*.{rest}" in covered
+
+
+@_on(("networking.k8s.io", "Ingress"))
+def ingress_without_tls(obj: View, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    spec = obj.body.get("spec")
     tls = dig(spec, "tls")
     if not isinstance(tls, list) or not tls:
         yield Hit("serves plain HTTP: add spec.tls (e.g. with a cert-manager issuer)", "spec")
         return
-    covered = {str(h) for entry in tls for h in (dig(entry, "hosts") or [])
-               if isinstance(dig(entry, "hosts"), list)}
+    covered: set[str] = set()
+    for entry in tls:
+        hosts = dig(entry, "hosts")
+        if is_map(entry) and not hosts:
+            return  # no hosts: the controller's default certificate serves every host
+        if isinstance(hosts, list):
+            covered.update(h for h in hosts if isinstance(h, str))
     rules = dig(spec, "rules")
-    hosts = sorted({str(dig(r, "host")) for r in (rules if isinstance(rules, list) else [])
-                    if dig(r, "host")})
-    missing = [h for h in hosts if h not in covered
-               and not any(c.startswith("*.") and h.endswith(c[1:]) and h.count(".") == c.count(".")
-                           for c in covered)]
+    served = [dig(r, "host") for r in rules] if isinstance(rules, list) else []
+    missing = sorted({h for h in served if isinstance(h, str) and h and not _covered(h, covered)})
     if missing:
         yield Hit(f"hosts without TLS: {_names(missing)}: add them to spec.tls", "spec.tls")
 
 
-def namespace_without_psa(body: Mapping[str, Any], params: Mapping[str, Any]) -> Iterator[Hit]:
-    if group_kind(body) != ("", "Namespace"):
-        return
-    labels = dig(body, "metadata", "labels")
-    level = dig(labels, "pod-security.kubernetes.io/enforce")
+@_on(("", "Namespace"))
+def namespace_without_psa(obj: View, params: Mapping[str, Any]) -> Iterator[Hit]:
+    level = dig(obj.body, "metadata", "labels", "pod-security.kubernetes.io/enforce")
     wanted = params.get("level")
     if level is None:
         yield Hit("has no Pod Security label: set pod-security.kubernetes.io/enforce "
@@ -227,12 +260,6 @@ def namespace_without_psa(body: Mapping[str, Any], params: Mapping[str, Any]) ->
                                    or PSA_LEVELS.index(level) < PSA_LEVELS.index(wanted)):
         yield Hit(f"enforces Pod Security level {level!r}; the policy asks for {wanted!r}",
                   "metadata.labels")
-
-
-def _pods(body: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], str]]:
-    found = pod_spec(body)
-    if found is not None:
-        yield found
 
 
 _WAIVE = "Waive it in fleet/policy.yaml (waivers: rule, scope, reason) or change its severity there."
@@ -272,7 +299,7 @@ RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in (
     Rule("host-path", "warning", "hostPath volume",
          "A hostPath volume exposes the node's filesystem to the pod.",
          f"Use another volume type; parameter allowedPaths lists accepted path prefixes. {_WAIVE}",
-         host_path, {"allowedPaths": ()}),
+         host_path, MappingProxyType({"allowedPaths": ()})),
     Rule("privilege-escalation", "warning", "Privilege escalation allowed",
          "Unless allowPrivilegeEscalation is false, a process can gain more privileges than its "
          "parent (setuid binaries).",
@@ -290,7 +317,7 @@ RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in (
          "A Namespace without the pod-security.kubernetes.io/enforce label lets any pod in; "
          "parameter level asks for at least that level.",
          f"Label it pod-security.kubernetes.io/enforce: restricted (or baseline). {_WAIVE}",
-         namespace_without_psa, {"level": None}),
+         namespace_without_psa, MappingProxyType({"level": None})),
     Rule("capacity", "error", "Requests exceed the class's capacity",
          "The cluster's requests (replicas × containers, DaemonSets × nodes) exceed its class's "
          "capacity (error over 100 %, warning over 80 %): pods would stay Pending.",
@@ -309,12 +336,36 @@ RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in (
 )})
 
 
+def _by_kind() -> Mapping[tuple[str, str], tuple[tuple[str, _Run], ...]]:
+    """(group, kind) → the object rules that read it, in rule order: one lookup per object."""
+    found: dict[tuple[str, str], list[tuple[str, _Run]]] = {}
+    for rule in RULES.values():
+        if isinstance(rule.check, _Impl):
+            for gk in rule.check.kinds:
+                found.setdefault(gk, []).append((rule.id, rule.check.run))
+    return MappingProxyType({gk: tuple(runs) for gk, runs in found.items()})
+
+
+_BY_KIND = _by_kind()
+
+
+def _path_order(hit: Hit) -> tuple[str | int, ...]:
+    # containers[10] after containers[9]: indices compare as numbers.
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(_INDEX.split(hit.path)))
+
+
 def check(body: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Hit]]:
-    """The object rules whose ids are keys of `params` (rule id → its parameters), run on
-    one object: (rule id, hit) in rule order."""
+    """The object rules whose ids are keys of `params` (rule id → its parameters, merged
+    with the defaults), run on one object: (rule id, hit) in rule order, then path order."""
+    obj = view(body)
     found: list[tuple[str, Hit]] = []
-    for rid, rule_params in params.items():
-        rule = RULES[rid]
-        if rule.check is not None:
-            found.extend((rid, hit) for hit in rule.check(body, rule_params))
+    for rid, run in _BY_KIND.get(obj.gk, ()):
+        given = params.get(rid)
+        if given is None:
+            continue
+        hits = list(run(obj, given))
+        if hits:  # most objects pass most rules: nothing to sort or add
+            if len(hits) > 1:
+                hits.sort(key=_path_order)
+            found.extend((rid, hit) for hit in hits)
     return found

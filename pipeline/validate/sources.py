@@ -16,7 +16,7 @@ from pipeline.validate.findings import Source
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _HASHED = re.compile(r"-[a-z0-9]{10}$")  # kustomize's generator suffix
-Reader = Callable[[str], bytes | None]
+Reader = Callable[[str], bytes | None]  # None: no such file; ValueError: not a repository path
 
 
 def steps(field: str) -> list[str | int]:
@@ -89,7 +89,11 @@ class Lines:
         """The file and line of `field` of the object in `origin` (None: origin unknown)."""
         if origin is None:
             return None
-        path, text = self._text(origin)
+        try:
+            path, text = self._text(origin)
+        except ValueError:
+            return None  # not a repository path (a tool named something outside): no line
+
         if text is None:
             return Source(origin, 1)
         if path.rsplit("/", 1)[-1] in _KUSTOMIZATIONS and name:

@@ -57,18 +57,27 @@ CLS = ClusterClass("pop", "fleet/classes/pop.yaml", "", "1.30",
                    {"cpu": "4", "memory": "8Gi", "pods": 20, "nodes": 3}, (), {})
 
 
+def test_outputs_sum_their_demands_once() -> None:
+    load = capacity.total([capacity.Demand(Fraction(1, 4), Fraction(2**20), 2, False),
+                           capacity.Demand(Fraction(1, 10), Fraction(2**20), 1, True),
+                           capacity.Demand(Fraction(1, 4), Fraction(0), 1, False)])
+    assert load == capacity.Load(0.5, 2.0**20, 3.0, 0.1, 2.0**20, 1.0)
+
+
 def test_daemonsets_count_once_per_node_and_the_thresholds() -> None:
-    daemon = capacity.Demand(Fraction(1), Fraction(2**30), 1, True)
+    daemon = capacity.total([capacity.Demand(Fraction(1), Fraction(2**30), 1, True)])
     use = capacity.usage("store-1", CLS, [daemon])
     assert use.requested == {"cpu": 3.0, "memory": 3.0 * 2**30, "pods": 3.0}
+    assert use.capacity == {"cpu": 4.0, "memory": 8.0 * 2**30, "pods": 20.0}
     assert use.percent("cpu") == 75.0
     assert capacity.message(use) is None  # 75 % is fine
-    near = capacity.usage("store-1", CLS, [daemon, capacity.Demand(Fraction(1, 2), Fraction(0), 1, False)])
+    half = capacity.total([capacity.Demand(Fraction(1, 2), Fraction(0), 1, False)])
+    near = capacity.usage("store-1", CLS, [daemon, half])
     assert capacity.message(near) == (
         False, "requests are above 80 % of the capacity of class pop: cpu 3500m of 4 (88 %), "
-                   "memory 3Gi of 8Gi (38 %), pods 4 of 20 (20 %)")
-    big = capacity.Demand(Fraction(0), Fraction(6 * 2**30), 1, False)
+               "memory 3Gi of 8Gi (38 %), pods 4 of 20 (20 %)")
+    big = capacity.total([capacity.Demand(Fraction(0), Fraction(6 * 2**30), 1, False)])
     over = capacity.usage("store-1", CLS, [daemon, big])
     assert capacity.message(over) == (
         True, "requests are over the capacity of class pop: cpu 3 of 4 (75 %), "
-                 "memory 9Gi of 8Gi (112 %), pods 4 of 20 (20 %)")
+              "memory 9Gi of 8Gi (112 %), pods 4 of 20 (20 %)")

@@ -90,3 +90,12 @@ def test_a_generated_object_points_at_its_generator() -> None:
     path = "overlays/clusters/s/app/kustomization.yaml"
     assert lines.find(path, "Secret", "creds-cf85kd65mm", "data") == Source(path, 4)
     assert lines.find(path, "Secret", "unknown-cf85kd65mm", "data") == Source(path, 1)
+
+
+def test_a_path_outside_the_repository_gives_no_source() -> None:
+    def read(path: str) -> bytes | None:
+        if ".." in path.split("/"):
+            raise ValueError(f"{path}: path leaves the repository")
+        return None
+
+    assert Lines(read).find("bases/x/../../../etc/passwd", "Secret", "s", "data") is None
