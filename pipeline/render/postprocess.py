@@ -136,7 +136,7 @@ def finish(output: Output, *, package: str, namespace: str | None, wave: int,
         if rid in found:
             raise RenderError(f"{where}: renders {rid} twice")
         found[rid] = Resource(rid, yamlio.dump(body).encode(),
-                              origins[index] if index < len(origins) else None)
+                              origins[index] if index < len(origins) else None, body)
     return tuple(found[r] for r in sorted(found))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -60,11 +60,13 @@ def _escape(part: str) -> str:
 @dataclass(frozen=True)
 class Resource:
     """One hydrated object, as written: `text` is exactly the file's content. The parsed
-    `body` is produced on first use only: on the warm path objects are never parsed."""
+    `body` is the one post-processing built it from, or, for an object read back (from
+    the cache or a branch), parsed on first use: on the warm path objects are never parsed."""
 
     id: ResId
     text: bytes
     origin: str | None = None  # the repository file that produced it, when known
+    parsed: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def filename(self) -> str:
@@ -72,7 +74,9 @@ class Resource:
 
     @cached_property
     def body(self) -> Mapping[str, Any]:
+        if self.parsed is not None:
+            return self.parsed
         from pipeline.config import yamlio
 
-        parsed: Mapping[str, Any] = yamlio.load(self.text)
-        return parsed
+        loaded: Mapping[str, Any] = yamlio.load(self.text)
+        return loaded

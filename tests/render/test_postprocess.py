@@ -81,3 +81,18 @@ def test_an_origin_memo_tells_places_apart() -> None:
     b = Origin({"layers/0-site": "overlays/sites/b/shop"})
     assert a.memo != b.memo
     assert a.memo == Origin({"layers/0-site": "overlays/sites/a/shop"}).memo
+
+
+def test_the_kept_body_is_what_the_written_text_reads_as() -> None:
+    from pipeline.config import yamlio
+    from pipeline.render.postprocess import finish
+
+    out = parse_output(HELM + b"---\n# Source: shop/templates/x.yaml\napiVersion: v1\nkind: ConfigMap\n"
+                              b"metadata: {name: odd}\ndata: {a: 'yes', b: '0042', c: 1.10}\n", "c/p")
+    found = finish(out, package="shop", namespace="shop", wave=2, scopes={}, where="c/p",
+                   origins=tuple(f"bases/{o}" if o else None for o in out.origins))
+    assert found
+    for res in found:
+        assert res.parsed is not None
+        assert res.body == yamlio.load(res.text)  # validation judges exactly what is written
+        assert res.body["metadata"]["annotations"]["hydrate.dev/package"] == "shop"
