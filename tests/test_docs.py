@@ -38,3 +38,14 @@ def test_every_rule_is_documented_with_its_default() -> None:
             assert f"| `{rule.id}` | {rule.severity} | {rule.full} |" in table, rule.id
         else:
             assert f"`{rule.id}`" in text, rule.id
+
+
+def test_the_catalog_doc_is_up_to_date() -> None:
+    import os
+
+    from tests.conftest import shared_cache
+
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts/catalog.py"), "--check"],
+                          capture_output=True, text=True, check=False, timeout=600,
+                          env={**os.environ, "HYDRATE_CACHE_DIR": shared_cache()})
+    assert proc.returncode == 0, proc.stderr

@@ -318,10 +318,10 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         "itself: make this a package with type: helm)"),
     "chart on a kustomize package": (
         appending(LOGS, "chart: chart\n"),
-        f"{LOGS}:5: chart: only for packages of type helm"),
+        f"{LOGS}:7: chart: only for packages of type helm"),
     "releaseName on a kustomize package": (
         appending(LOGS, "releaseName: x\n"),
-        f"{LOGS}:5: releaseName: only for packages of type helm"),
+        f"{LOGS}:7: releaseName: only for packages of type helm"),
     "a later environment as promotion.from": (
         replacing(ENVS, "promotion: {from: dev,", "promotion: {from: prod,"),
         f"{ENVS}:6: environments[1].promotion.from: 'prod' is not an environment listed before "

@@ -23,6 +23,7 @@ from pipeline.cli import (  # noqa: F401 (each adds its commands)
     explain,
     promotion,
     render,
+    reporting,
     selfservice,
     validation,
 )

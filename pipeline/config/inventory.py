@@ -131,7 +131,9 @@ def _package(tree: Tree, doc: Document, folder: str) -> Package:
     kind: PackageType = data["type"]
     common = {"name": data["name"], "path": folder, "type": kind,
               "namespace": data.get("namespace"), "depends_on": tuple(data.get("dependsOn", ())),
-              "allow_plaintext_secrets": bool(data.get("allowPlaintextSecrets", False))}
+              "allow_plaintext_secrets": bool(data.get("allowPlaintextSecrets", False)),
+              # A folded (>) scalar ends in a newline: the catalog wants the line alone.
+              "description": _text(data.get("description")), "owner": _text(data.get("owner"))}
     if kind == "kustomize":
         for key in ("chart", "releaseName"):
             if key in data:
@@ -156,6 +158,10 @@ def _package(tree: Tree, doc: Document, folder: str) -> Package:
         raise ConfigError(f"{doc.at('chart') if 'chart' in data else doc.at('type')}: {chart} "
                           "has no Chart.yaml (a helm package needs a local chart; see chart:)")
     return Package(**common, chart=chart, release_name=data.get("releaseName", data["name"]))
+
+
+def _text(value: str | None) -> str | None:
+    return (value.strip() or None) if value is not None else None
 
 
 def load_classes(tree: Tree, schemas: Schemas, packages: Mapping[str, Package]) -> dict[str, ClusterClass]:

@@ -114,6 +114,8 @@ class Package:
     chart: str | None = None  # helm: chart directory, relative to the repository
     release_name: str | None = None
     allow_plaintext_secrets: bool = False
+    description: str | None = None  # one line, for `hydrate catalog`
+    owner: str | None = None  # who to ask (a team)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Ways to see the fleet: the package graph (later also the catalog and the HTML report).
+"""Ways to see the fleet: the package graph (text, dot, JSON, SVG), the catalog of
+packages, and the static HTML report (`site` with its Jinja2 templates).
 
-May import: `pipeline.review` and every stage below it.
+May import every stage before it: `pipeline.promote`, `pipeline.review`, `pipeline.sinks`,
+`pipeline.validate`, `pipeline.render`, `pipeline.config` and the base modules.
 """

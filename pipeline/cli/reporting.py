@@ -1,0 +1,40 @@
+"""`hydrate report`: the fleet as a static site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.cli.group import cli, jobs_option
+from pipeline.commands.context import Context
+
+
+@cli.command()
+@click.option("--html", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              metavar="DIR", help="Write the site here (replaced whole; created if missing).")
+@click.option("--remote", metavar="NAME|URL", help="Read the environment branches from this remote.")
+@click.option("--main", default="HEAD", show_default=True, metavar="REV",
+              help="The configuration whose environments and gates apply.")
+@jobs_option
+@click.pass_obj
+def report(ctx: Context, out: Path, remote: str | None, main: str, jobs: int) -> None:
+    """Write the fleet as a static site: open DIR/index.html, no server needed.
+
+    One page with the promotion path (each environment's branch, live source, age,
+    rollout, and what the next promotion waits for, gate by gate), environments by
+    classes, the package catalog and dependency graph, every cluster in a table you
+    can filter (also from the URL: index.html#q=store), capacity per class and the
+    validation findings; one page per cluster. No external requests: it works opened
+    from file://. Without git, the branch parts are left empty.
+
+    \b
+    Example:
+      hydrate report --html site/ --remote origin
+    """
+    from pipeline.commands import report as report_mod
+
+    result = report_mod.report(ctx, report_mod.ReportOptions(out, remote, main, jobs))
+    click.echo(f"wrote {result.out}/index.html and {len(result.files) - 1} more files: "
+               f"{result.clusters} clusters, {result.packages} packages, {result.findings} findings "
+               f"in {result.seconds:.2f}s (pages {result.writing:.2f}s)")
