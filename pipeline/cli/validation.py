@@ -47,13 +47,13 @@ def validate(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], fmt
     from pipeline.commands import validate as validate_mod
     from pipeline.validate import formats
 
-    report, inv = validate_mod.run(ctx, validate_mod.ValidateOptions(envs, clusters, jobs))
+    report = validate_mod.run(ctx, validate_mod.ValidateOptions(envs, clusters, jobs))
     if fmt == "json":
         text = formats.as_json(report)
     elif fmt == "sarif":
         text = formats.sarif(report, __version__)
     else:
-        text = formats.text(report, inv)
+        text = formats.text(report)
     if output is not None:
         # Written whole or not at all: a reader never sees half a report.
         fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")

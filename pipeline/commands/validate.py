@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pipeline.commands.context import Context
 from pipeline.commands.render import render_fleet
 from pipeline.config import inventory as inventory_mod
-from pipeline.config.model import Inventory
 from pipeline.validate import gate
 from pipeline.validate.findings import Report
 
@@ -21,7 +20,7 @@ class ValidateOptions:
     jobs: int = os.cpu_count() or 1
 
 
-def run(ctx: Context, opts: ValidateOptions) -> tuple[Report, Inventory]:
+def run(ctx: Context, opts: ValidateOptions) -> Report:
     """The findings of the selected clusters (all of them: the whole fleet, so unused
     waivers are judged too)."""
     tree = ctx.tree()
@@ -30,5 +29,4 @@ def run(ctx: Context, opts: ValidateOptions) -> tuple[Report, Inventory]:
     checker = gate.validator(tree, inv, cache, ctx.environ)
     result = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs, cache,
                           validate=False).fleet
-    report = checker.run(result.clusters, whole_fleet=not opts.envs and not opts.clusters)
-    return report, inv
+    return checker.run(result.clusters, whole_fleet=not opts.envs and not opts.clusters)

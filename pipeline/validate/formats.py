@@ -9,7 +9,6 @@ from fractions import Fraction
 from typing import Any
 
 from pipeline.config import quantity
-from pipeline.config.model import Inventory
 from pipeline.validate import rules
 from pipeline.validate.findings import Finding, Report, Usage
 from pipeline.words import counted
@@ -33,7 +32,7 @@ def finding_line(f: Finding) -> str:
     return f"{where}{f.severity} [{f.rule}] {what}{field}{f.message}"
 
 
-def text(report: Report, inv: Inventory | None = None, warnings: bool = True) -> str:
+def text(report: Report, warnings: bool = True) -> str:
     lines: list[str] = []
     for f in report.findings:
         if f.severity == "warning" and not warnings:
