@@ -59,7 +59,7 @@ def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...]
                  validate: bool = True) -> Rendered:
     """Render the selected clusters of `inv` (read from `tree`) in a private workdir;
     with `shard` ("i/N"), only that shard of them. `tools`: already discovered ones.
-    `validate`: check the result (ValidationError on error findings, see validate.check)."""
+    `validate`: check the result (ValidationError on error findings, see validate.gate)."""
     selected: Sequence[Cluster] = inv.select(envs, clusters)
     cache = cache if cache is not None else ctx.cache()
     # The policy and the classes' versions are checked before any work.
