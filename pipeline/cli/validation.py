@@ -56,10 +56,13 @@ def validate(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], fmt
         text = formats.text(report)
     if output is not None:
         # Written whole or not at all: a reader never sees half a report.
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, output)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.replace(tmp, output)
+        except OSError as e:
+            raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
         click.echo(f"wrote {output}: {len(report.errors)} errors, {len(report.warnings)} warnings",
                    err=True)
     else:

@@ -139,18 +139,22 @@ def usage(cluster: str, cls: ClusterClass, loads: Iterable[Load],
                  capacity if capacity is not None else capacity_of(cls))
 
 
+def shares(u: Usage) -> list[tuple[str, str, str, float]]:
+    """(resource, requested, capacity, percent) for each resource the class gives, in words."""
+    found = []
+    for name in ("cpu", "memory", "pods"):
+        percent = u.percent(name)
+        if percent is not None:
+            found.append((name, _show(name, u.requested[name]), _show(name, u.capacity[name]), percent))
+    return found
+
+
 def message(u: Usage) -> tuple[bool, str] | None:
     """(over 100 %?, message) when a cluster is over 80 % of a capacity, else None."""
     worst = u.worst
     if worst <= WARN_PERCENT:
         return None
-    parts = []
-    for name in ("cpu", "memory", "pods"):
-        percent = u.percent(name)
-        if percent is None:
-            continue
-        parts.append(f"{name} {_show(name, u.requested[name])} of {_show(name, u.capacity[name])} "
-                     f"({percent:.0f} %)")
+    parts = [f"{name} {used} of {have} ({percent:.0f} %)" for name, used, have, percent in shares(u)]
     over = "over" if worst > 100.0 else "above 80 % of"
     return (worst > 100.0,
             f"requests are {over} the capacity of class {u.class_name}: {', '.join(parts)}")

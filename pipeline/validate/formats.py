@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from fractions import Fraction
 from typing import Any
 
-from pipeline.config import quantity
-from pipeline.validate import rules
+from pipeline.validate import capacity, rules
 from pipeline.validate.findings import Finding, Report, Usage
 from pipeline.words import counted
 
@@ -54,14 +52,6 @@ def text(report: Report, warnings: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _show(resource: str, value: float) -> str:
-    if resource == "cpu":
-        return quantity.cpu(Fraction(value).limit_denominator(1000))
-    if resource == "memory":
-        return quantity.memory(Fraction(value))
-    return str(int(value))
-
-
 def headroom(usage: Sequence[Usage]) -> list[str]:
     """Per class: the fullest cluster's requests against capacity, and the worst clusters."""
     by_class: dict[str, list[Usage]] = {}
@@ -70,13 +60,8 @@ def headroom(usage: Sequence[Usage]) -> list[str]:
     lines = ["capacity (requests of the fullest cluster / what the class has):"]
     for name, members in sorted(by_class.items()):
         worst = max(members, key=lambda u: u.worst)
-        cells = []
-        for resource in ("cpu", "memory", "pods"):
-            percent = worst.percent(resource)
-            if percent is None:
-                continue
-            cells.append(f"{resource} {_show(resource, worst.requested[resource])}/"
-                         f"{_show(resource, worst.capacity[resource])} ({percent:.0f} %)")
+        cells = [f"{name} {used}/{have} ({percent:.0f} %)"
+                 for name, used, have, percent in capacity.shares(worst)]
         shown = "; ".join(cells) if cells else "no capacity given"
         lines.append(f"  {name:<12} {counted(len(members), 'cluster'):<12} fullest {worst.cluster}: {shown}")
         runners_up = sorted((u for u in members if u is not worst), key=lambda u: (-u.worst, u.cluster))

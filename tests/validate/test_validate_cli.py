@@ -215,3 +215,12 @@ def test_publish_stops_on_error_findings_with_nothing_pushed(tmp_path: Path) -> 
     assert "[latest-tag] Deployment/pos/pos-app" in result.err
     assert list(remote.references) == []
     assert [r for r in repo.references if r.startswith("refs/heads/env/")] == []
+
+
+def test_an_output_that_cannot_be_written_is_one_line(example: Path, tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "hydrate.sarif"
+    result = hydrate("--repo", example, "validate", "--cluster", "store-0001", "--format", "sarif",
+                     "--output", target)
+    assert result.code == 1
+    assert result.err == f"Error: cannot write {target}: No such file or directory\n"
+    assert not target.parent.exists()
