@@ -239,6 +239,9 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         writing("fleet/policy.yaml", "rules:\n  host-path: {severity: error, allowed: [/var/log]}\n"),
         "fleet/policy.yaml:2: rules.host-path.allowed: rule host-path has no parameter 'allowed' "
         "(its parameters: allowedPaths)"),
+    "policy that is a directory": (
+        lambda root: (root / "fleet/policy.yaml").unlink() or (root / "fleet/policy.yaml").mkdir(),
+        "fleet/policy.yaml: is a directory; the policy is one YAML file (docs/validation.md)"),
     "policy parameter of the wrong kind": (
         writing("fleet/policy.yaml", "rules:\n  namespace-without-psa: {level: strict}\n"),
         "fleet/policy.yaml:2: rules.namespace-without-psa.level: 'strict' is not a Pod Security "

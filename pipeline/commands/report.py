@@ -144,7 +144,11 @@ def report(ctx: Context, opts: ReportOptions) -> ReportResult:
                      svg.render(graphview.view(renders, "fleet")), found.usage, found.findings)
     out = (opts.out if opts.out.is_absolute() else ctx.repo / opts.out).resolve()
     written = time.monotonic()
-    files = site.write(page, out)
+    try:
+        files = site.write(page, out)
+    except OSError as e:
+        raise PipelineError(f"cannot write the site to {out}: {e.strerror or e}"
+                            f"{f' ({e.filename})' if e.filename else ''}") from None
     end = time.monotonic()
     return ReportResult(out, tuple(files), len(renders), len(cat.packages), len(found.findings),
                         end - start, end - written)

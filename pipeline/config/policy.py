@@ -69,6 +69,9 @@ class Policy:
 def load(tree: Tree) -> Policy:
     """fleet/policy.yaml checked against its schema; an empty Policy if there is none."""
     if not tree.is_file(POLICY):
+        if tree.is_dir(POLICY):
+            raise ConfigError(f"{POLICY}: is a directory; the policy is one YAML file "
+                              "(docs/validation.md)")
         return Policy(None)
     text = tree.read(POLICY)
     data = parse(POLICY, text, scalars=True)

@@ -149,3 +149,13 @@ def test_the_filter_box_filters_the_table_in_a_real_browser(site: tuple[Path, Pa
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_site_that_cannot_be_written_is_one_line(example: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = hydrate("--repo", example, "report", "--html", blocker / "site")
+    assert result.code == 1
+    assert result.err.startswith(f"hydrate: error: cannot write the site to {blocker / 'site'}: ")
+    assert result.err.count("\n") == 1
+    assert blocker.read_text() == "not a directory"
