@@ -54,3 +54,27 @@ def test_the_sharded_workflow_has_an_environment_on_push_too() -> None:
     assert fallback, doc["env"]["ENVIRONMENT"]
     envs = yaml.safe_load((ROOT / "fleet/environments.yaml").read_text())["environments"]
     assert fallback[1] == envs[0]["name"]
+
+
+def test_each_action_is_pinned_to_one_commit_named_by_its_version() -> None:
+    """A version comment beside every SHA, and one SHA per action across the workflows
+    (so a new workflow reuses the reviewed pin instead of bringing its own)."""
+    pins: dict[str, set[str]] = {}
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            if re.match(r"\s*(?:- )?uses:", line):
+                pinned = re.search(r"uses: ([\w./-]+)@([0-9a-f]{40}) # v\d[\w.-]*$", line)
+                assert pinned, f"{path.name}: {line.strip()}"
+                pins.setdefault(pinned[1], set()).add(pinned[2])
+    assert {action: shas for action, shas in pins.items() if len(shas) > 1} == {}
+
+
+def test_only_a_release_tag_can_write_to_the_repository_in_the_wheel_workflow() -> None:
+    doc = yaml.safe_load((ROOT / ".github/workflows/wheel.yml").read_text())
+    assert doc["permissions"] == {"contents": "read"}
+    writers = {name: job for name, job in doc["jobs"].items()
+               if "write" in str(job.get("permissions", {}))}
+    assert list(writers) == ["release"]
+    assert writers["release"]["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    steps = "\n".join(step.get("run", "") for step in doc["jobs"]["build"]["steps"])
+    assert "scripts/smoke-wheel dist/" in steps  # nothing is kept that was not smoke-tested

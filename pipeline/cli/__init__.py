@@ -25,6 +25,7 @@ from pipeline.cli import (  # noqa: F401 (each adds its commands)
     render,
     reporting,
     selfservice,
+    tools,
     validation,
 )
 from pipeline.cli.group import cli

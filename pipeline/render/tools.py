@@ -1,14 +1,16 @@
 """The one way hydrate runs helm and kustomize.
 
-Binaries are looked up once: `HYDRATE_HELM` / `HYDRATE_KUSTOMIZE`, then the folder of
-the running Python (where `scripts/bootstrap` puts the pinned ones), then PATH.
-`kubectl` serves as kustomize (`kubectl kustomize DIR`). Every run gets an argv list (no
-shell), a timeout, and a hermetic environment: a private HOME and Helm folders, none of
-the caller's GIT_*/HELM_*/KUBE* variables, a proxy that goes nowhere, and a git that
-allows no transport and reads no system or global config. So no render reaches the
-network even if a check of the configuration misses a remote reference: kustomize
-fetches remote bases with `git fetch`, and files over HTTP(S) with Go's client, which
-obeys the proxy.
+Binaries are looked up once (`locate`), in this order: `HYDRATE_HELM` /
+`HYDRATE_KUSTOMIZE`; the folder of the running Python (where `scripts/bootstrap` puts the
+pinned ones); the user tools directory (where `hydrate tools install` puts them:
+HYDRATE_CACHE_DIR/tools, else e.g. ~/.cache/hydrate/tools); PATH. A folder earlier in
+that order wins; inside one, `kustomize` before `kubectl`, which serves as kustomize
+(`kubectl kustomize DIR`). Every run gets an argv list (no shell), a timeout, and a
+hermetic environment: a private HOME and Helm folders, none of the caller's
+GIT_*/HELM_*/KUBE* variables, a proxy that goes nowhere, and a git that allows no
+transport and reads no system or global config. So no render reaches the network even if
+a check of the configuration misses a remote reference: kustomize fetches remote bases
+with `git fetch`, and files over HTTP(S) with Go's client, which obeys the proxy.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import ToolError
+from pipeline.render.toolinstall import user_tools_dir
 
 DEAD_PROXY = "http://127.0.0.1:9"  # discard port: any network attempt fails at once
 DEFAULT_TIMEOUT = 120.0
@@ -48,37 +51,50 @@ class Toolset:
     kustomize: Tool
 
 
-def _candidates(name: str, environ: Mapping[str, str]) -> list[str]:
-    found = []
-    here = Path(sys.executable).parent / name
-    if here.is_file() and os.access(here, os.X_OK):
-        found.append(str(here))
-    on_path = shutil.which(name, path=environ.get("PATH", os.defpath))
-    if on_path:
-        found.append(on_path)
-    return found
+# Where binaries are looked for after the environment overrides, in this order.
+PYTHON_FOLDER = "python folder"
+USER_TOOLS = "user tools"
+ON_PATH = "PATH"
 
 
-def find_helm(environ: Mapping[str, str]) -> str:
-    override = environ.get("HYDRATE_HELM")
+@dataclass(frozen=True)
+class Located:
+    argv: tuple[str, ...]  # how to invoke it, e.g. ("/x/kubectl", "kustomize")
+    origin: str  # HYDRATE_HELM / HYDRATE_KUSTOMIZE, PYTHON_FOLDER, USER_TOOLS or ON_PATH
+
+
+def folders(environ: Mapping[str, str], python_dir: Path | None = None) -> tuple[tuple[str, Path], ...]:
+    """The folders looked in (after the overrides, before PATH), with their names."""
+    return ((PYTHON_FOLDER, python_dir or Path(sys.executable).parent),
+            (USER_TOOLS, user_tools_dir(environ)))
+
+
+def locate(tool: str, environ: Mapping[str, str], python_dir: Path | None = None) -> Located:
+    """Where `tool` ("helm" or "kustomize") is taken from; ToolError when nowhere.
+    `python_dir`: the running Python's folder unless given."""
+    variable = f"HYDRATE_{tool.upper()}"
+    override = environ.get(variable)
     if override:
-        return override
-    found = _candidates("helm", environ)
-    if not found:
-        raise ToolError("helm not found: run scripts/bootstrap, or set HYDRATE_HELM to a helm binary")
-    return found[0]
-
-
-def find_kustomize(environ: Mapping[str, str]) -> tuple[str, ...]:
-    override = environ.get("HYDRATE_KUSTOMIZE")
-    if override:
-        return _kustomize_argv(override)
-    for name in ("kustomize", "kubectl"):
-        found = _candidates(name, environ)
+        return Located(_argv(tool, override), variable)
+    names = ("helm",) if tool == "helm" else ("kustomize", "kubectl")
+    places = folders(environ, python_dir)
+    for origin, folder in places:
+        for name in names:
+            candidate = folder / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return Located(_argv(tool, str(candidate)), origin)
+    for name in names:
+        found = shutil.which(name, path=environ.get("PATH", os.defpath))
         if found:
-            return _kustomize_argv(found[0])
-    raise ToolError("kustomize not found (nor kubectl): run scripts/bootstrap, "
-                    "or set HYDRATE_KUSTOMIZE to a kustomize or kubectl binary")
+            return Located(_argv(tool, found), ON_PATH)
+    wanted = "helm" if tool == "helm" else "kustomize (nor kubectl)"
+    raise ToolError(f"{wanted} not found ({variable} unset; not in {places[0][1]}, {places[1][1]} "
+                    f"or on PATH): run `hydrate tools install`, or set {variable} to a "
+                    f"{' or '.join(names)} binary")
+
+
+def _argv(tool: str, path: str) -> tuple[str, ...]:
+    return (path,) if tool == "helm" else _kustomize_argv(path)
 
 
 def _kustomize_argv(path: str) -> tuple[str, ...]:
@@ -131,7 +147,7 @@ def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
     except FileNotFoundError:
         if not cwd.is_dir():
             raise ToolError(f"{prefix}working directory {cwd} does not exist") from None
-        raise ToolError(f"{prefix}{argv[0]}: no such program (run scripts/bootstrap, "
+        raise ToolError(f"{prefix}{argv[0]}: no such program (run `hydrate tools install`, "
                         "or set HYDRATE_HELM / HYDRATE_KUSTOMIZE)") from None
     except PermissionError:
         raise ToolError(f"{prefix}{argv[0]}: not executable") from None
@@ -212,31 +228,41 @@ def _versions(memo: Path | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def discover(environ: Mapping[str, str], home: Path, memo: Path | None = None) -> Toolset:
-    """Find helm and kustomize and ask each for its version. With `memo` (a file in the
-    cache directory), versions are remembered per binary (path, size, mtime)."""
+def version_of(tool: str, argv: Sequence[str], home: Path, environ: Mapping[str, str]) -> str:
+    """The version `tool` ("helm" or "kustomize", invoked as `argv`) reports, e.g. v5.6.0."""
     env = hermetic_env(home, environ)
+    if tool == "helm":
+        return run([argv[0], "version", "--template", "{{.Version}}"], cwd=home, env=env,
+                   timeout=30, what="helm version").decode().strip()
+    if tuple(argv[1:]) == ("kustomize",):  # kubectl
+        out = run([argv[0], "version", "--client", "-o", "json"], cwd=home, env=env,
+                  timeout=30, what="kubectl version")
+        try:
+            version = str(json.loads(out).get("kustomizeVersion", "unknown"))
+        except (ValueError, AttributeError):
+            version = "unknown"
+    else:
+        version = run([argv[0], "version"], cwd=home, env=env, timeout=30,
+                      what="kustomize version").decode().strip()
+    return version.split("@")[0].removeprefix("kustomize/")
+
+
+def discover(environ: Mapping[str, str], home: Path, memo: Path | None = None) -> Toolset:
+    """Find helm and kustomize (`locate`) and ask each for its version. With `memo` (a
+    file in the cache directory), versions are remembered per binary (path, size, mtime)."""
     known = _versions(memo)
-    helm_path = find_helm(environ)
-    kz = find_kustomize(environ)
+    helm = locate("helm", environ).argv
+    kz = locate("kustomize", environ).argv
     try:
-        ids = {"helm": _identity(helm_path), "kustomize": _identity(kz[0])}
+        ids = {"helm": _identity(helm[0]), "kustomize": _identity(kz[0])}
     except OSError:
         ids = {}
     helm_version = known.get(ids.get("helm", "-"))
     if helm_version is None:
-        helm_version = run([helm_path, "version", "--template", "{{.Version}}"], cwd=home,
-                           env=env, timeout=30, what="helm version").decode().strip()
+        helm_version = version_of("helm", helm, home, environ)
     kz_version = known.get(ids.get("kustomize", "-"))
     if kz_version is None:
-        if kz[1] == "kustomize":  # kubectl
-            out = run([kz[0], "version", "--client", "-o", "json"], cwd=home, env=env,
-                      timeout=30, what="kubectl version")
-            kz_version = str(json.loads(out).get("kustomizeVersion", "unknown"))
-        else:
-            kz_version = run([kz[0], "version"], cwd=home, env=env, timeout=30,
-                             what="kustomize version").decode().strip()
-        kz_version = kz_version.split("@")[0].removeprefix("kustomize/")
+        kz_version = version_of("kustomize", kz, home, environ)
     if memo is not None and ids:
         fresh = {**known, ids["helm"]: helm_version, ids["kustomize"]: kz_version}
         if fresh != known:
@@ -247,4 +273,4 @@ def discover(environ: Mapping[str, str], home: Path, memo: Path | None = None) -
                 os.replace(tmp, memo)
             except OSError:
                 pass  # the memo only saves time
-    return Toolset(Tool("helm", (helm_path,), helm_version), Tool("kustomize", kz, kz_version))
+    return Toolset(Tool("helm", helm, helm_version), Tool("kustomize", kz, kz_version))

@@ -32,7 +32,7 @@ def test_pinned_versions_are_found_beside_the_interpreter(tmp_path: Path) -> Non
 
 
 def test_a_missing_tool_says_how_to_get_it(tmp_path: Path) -> None:
-    with pytest.raises(ToolError, match="run scripts/bootstrap, or set HYDRATE_HELM"):
+    with pytest.raises(ToolError, match="run `hydrate tools install`, or set HYDRATE_HELM"):
         tools.run([str(tmp_path / "nope"), "template"], cwd=tmp_path, env={})
 
 
