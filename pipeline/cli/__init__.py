@@ -21,6 +21,7 @@ from pipeline.cli import (  # noqa: F401 (each adds its commands)
     catalog,
     diff,
     explain,
+    init,
     promotion,
     render,
     reporting,

@@ -259,10 +259,13 @@ commit from the dry configuration, and changes made here are replaced.
 
 ## Reproduce
 
+With hydrate installed (`pip install hydrate` at the version the configuration pins,
+then `hydrate tools install` for the helm and kubectl versions named in
+`.hydrate/metadata.json`):
+
 ```sh
 git checkout {source.commit}
-scripts/bootstrap
-.venv/bin/hydrate {repo_option}render --env {env.name}
+hydrate {repo_option}render --env {env.name}
 ```
 
 `{out}/{env.name}/<cluster>/` then {same}.

@@ -1,0 +1,218 @@
+"""`hydrate init`: start a configuration repository.
+
+The files come from the scaffold shipped in the package (`pipeline/scaffold/`): a fleet
+of one class and one cluster, a Kustomize and a Helm package, an overlay, the CI
+workflows and a README; or, with `from_example`, this project's example fleet. Every
+file is prepared in memory before anything is written; a new directory appears whole
+(built beside it and renamed), so an interrupted init leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import string
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+import pygit2
+
+from pipeline import __version__
+from pipeline.errors import PipelineError
+
+REQUIREMENTS = ".github/hydrate-requirements.txt"
+CONFIG_DIRS = ("fleet", "bases", "overlays")
+_TEMPLATES = ("README.md",)  # scaffold files with ${...} fields filled in
+
+
+class InitError(PipelineError):
+    """The directory cannot be initialised (not empty, not a directory, not writable)."""
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    directory: Path
+    from_example: bool = False
+    force: bool = False  # initialise a non-empty directory; existing files are kept
+    requirement: str | None = None  # the pip requirement CI installs; default hydrate==<this version>
+
+
+@dataclass(frozen=True)
+class Initialised:
+    directory: Path
+    written: tuple[str, ...]  # repository paths, sorted
+    kept: tuple[str, ...]  # paths that existed and were left as they were (--force)
+    git: str  # "created", "existing" (inside a repository already)
+    cluster: str  # a cluster of the new fleet, for the next steps
+    package: str  # a package of that cluster
+
+
+def init(opts: InitOptions) -> Initialised:
+    """Write the scaffold (or the example fleet) into `opts.directory`."""
+    target = opts.directory
+    if target.exists() and not target.is_dir():
+        raise InitError(f"{target}: exists and is not a directory")
+    files, cluster, package = plan(opts)
+    present = _entries(target)
+    if present and not opts.force:
+        shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
+        raise InitError(f"{target}: not empty ({shown}); choose a new directory, or give --force "
+                        "to add the files that are missing (existing files are kept)")
+    inside = pygit2.discover_repository(str(target if target.exists() else _existing_parent(target)))
+    try:
+        if present:  # --force: file by file, each whole
+            kept = tuple(p for p in files if (target / p).exists() or (target / p).is_symlink())
+            _refuse_escapes(target, [p for p in files if p not in kept])
+            for path in files:
+                if path not in kept:
+                    _write(target, path, files[path])
+            if inside is None:
+                pygit2.init_repository(str(target), initial_head="main")
+        else:
+            kept = ()
+            _write_whole(target, files, git=inside is None)
+    except OSError as e:
+        raise InitError(f"{target}: cannot write: {e.strerror or e}") from None
+    git = "existing" if inside is not None else "created"
+    return Initialised(target, tuple(p for p in files if p not in kept), kept, git, cluster, package)
+
+
+def plan(opts: InitOptions) -> tuple[dict[str, bytes], str, str]:
+    """Every file of the new repository (path → content), and a cluster and one of its
+    packages to name in the next steps."""
+    files = dict(_walk(resources.files("pipeline") / "scaffold", ""))
+    if opts.from_example:
+        from pipeline.example import example_root
+
+        root = example_root()
+        files = {p: c for p, c in files.items() if p.split("/", 1)[0] not in CONFIG_DIRS}
+        for top in CONFIG_DIRS:
+            files.update(_walk(root / top, f"{top}/"))
+    cluster, package = _first_cluster(files)
+    fields = {"cluster": cluster, "package": package}
+    for path in _TEMPLATES:
+        files[path] = string.Template(files[path].decode()).substitute(fields).encode()
+    requirement = _requirement(opts.requirement)
+    files[REQUIREMENTS] = (
+        "# The hydrate release this repository renders with: the workflows install exactly\n"
+        "# this (pip requirement syntax). Upgrade it in a pull request: its rendered diff\n"
+        "# shows what the new version changes in every cluster.\n"
+        f"{requirement}\n").encode()
+    return dict(sorted(files.items())), cluster, package
+
+
+def _requirement(given: str | None) -> str:
+    """One pip requirement line for hydrate: no option (`--index-url …`), no second line."""
+    if given is None:
+        return f"hydrate=={__version__}"
+    spec = given.strip()
+    if "\n" in spec or "\r" in spec or not re.match(r"hydrate(?![\w.-])", spec, re.I):
+        raise InitError(f"--hydrate-requirement {given!r}: give one pip requirement for hydrate, "
+                        f"e.g. 'hydrate=={__version__}' or "
+                       f"'hydrate @ https://…/hydrate-{__version__}-py3-none-any.whl'")
+    return spec
+
+
+def _walk(node: Traversable, prefix: str) -> Iterator[tuple[str, bytes]]:
+    for child in node.iterdir():
+        if child.name == "__pycache__":
+            continue
+        path = f"{prefix}{child.name}"
+        if child.is_dir():
+            yield from _walk(child, f"{path}/")
+        else:
+            yield path, child.read_bytes()
+
+
+def _first_cluster(files: dict[str, bytes]) -> tuple[str, str]:
+    """The first cluster file of the fleet and the first package of its class (read with
+    the plain YAML loader: the files are ours and are validated by the first render)."""
+    import yaml
+
+    clusters = sorted(p for p in files if p.startswith("fleet/clusters/") and p.endswith(".yaml"))
+    if not clusters:
+        raise InitError("the scaffold has no cluster (fleet/clusters/*.yaml); the package is incomplete")
+    cluster = yaml.safe_load(files[clusters[0]])
+    klass = yaml.safe_load(files.get(f"fleet/classes/{cluster['class']}.yaml", b"{}")) or {}
+    packages = [*klass.get("packages", []), *(cluster.get("packages") or {}).get("add", [])]
+    helm = [p for p in packages if b"type: helm" in files.get(f"bases/{p}/package.yaml", b"")]
+    return str(cluster["name"]), str(next(iter(helm or packages), ""))
+
+
+def _entries(target: Path) -> list[str]:
+    """What the directory holds, besides a git repository (`git init` first is fine)."""
+    if not target.exists():
+        return []
+    return sorted(e.name for e in target.iterdir() if e.name != ".git")
+
+
+def _existing_parent(path: Path) -> Path:
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path("/")
+
+
+def _refuse_escapes(target: Path, paths: list[str]) -> None:
+    """With --force, every file must land where it says: not through a symlinked directory
+    that leads elsewhere, and not below something that is not a directory."""
+    root = target.resolve()
+    for path in paths:
+        parent = (target / path).parent
+        if not parent.resolve().is_relative_to(root):
+            raise InitError(f"{target / path}: its directory leads outside {target} (a symlink); "
+                            "nothing was written")
+        blocked = next((p for p in [parent, *parent.parents] if p.exists() and not p.is_dir()), None)
+        if blocked is not None and blocked.is_relative_to(target):
+            raise InitError(f"{blocked}: is a file, but {path} goes below it; move it away or "
+                            "choose a new directory; nothing was written")
+
+
+def _write(root: Path, path: str, data: bytes) -> None:
+    """One file, whole or not at all."""
+    dest = root / path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _write_whole(target: Path, files: dict[str, bytes], git: bool) -> None:
+    """A new or empty directory, filled whole or not at all: everything is built beside
+    it, then renamed into place (the directory itself, or each of its top entries)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.init-"))
+    moved: list[Path] = []
+    try:
+        for path, data in files.items():
+            _write(staging, path, data)
+        if git:
+            pygit2.init_repository(str(staging), initial_head="main")
+        os.chmod(staging, 0o755)
+        if not target.exists():
+            staging.rename(target)
+            return
+        for entry in sorted(staging.iterdir()):
+            dest = target / entry.name
+            if dest.exists() or dest.is_symlink():
+                raise InitError(f"{dest}: appeared while {target} was being initialised; nothing "
+                                "was written")
+            entry.rename(dest)
+            moved.append(dest)
+    except BaseException:
+        for dest in moved:
+            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
