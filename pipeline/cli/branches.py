@@ -90,7 +90,8 @@ def publish(ctx: Context, envs: tuple[str, ...], all_envs: bool, source: str,
         pushed = "pushed" if r.pushed else "committed"
         retry = f", after {r.attempts} attempts" if r.attempts > 1 else ""
         click.echo(f"  {r.env:<10} {r.branch}: {pushed} {short(r.commit)} ({what}; "
-                   f"{r.blobs_written} blobs written, {r.clusters_reused} clusters reused{retry})")
+                   f"{counted(r.blobs_written, 'blob')} written, {counted(r.clusters_reused, 'cluster')} "
+                   f"reused{retry})")
         if r.note:
             click.echo(f"  {'':<10} {r.note}")
         for line in r.said:

@@ -45,9 +45,9 @@ def init(directory: Path, from_example: bool, force: bool, requirement: str | No
                + (", new git repository (branch main)" if done.git == "created" else ""))
     for path in done.kept:
         click.echo(f"  kept {path}")
-    where = shlex.quote(str(directory))
+    here = directory.resolve() == Path.cwd().resolve()
     click.echo("\nnext:\n"
-               f"  cd {where}\n"
+               + ("" if here else f"  cd {shlex.quote(str(directory))}\n") +
                "  git add -A && git commit -m 'Start the fleet configuration'\n"
                "  hydrate render                 # rendered/<env>/<cluster>/\n"
                f"  hydrate explain {done.cluster} {done.package}\n"

@@ -71,7 +71,7 @@ def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: 
     click.echo(f"  packages  {s.packages} ({s.pairs} cluster×package renders)")
     click.echo(f"  objects   {s.objects:,}")
     cached = f", {s.cache_hits} from the cache" if s.cache_hits else ""
-    click.echo(f"  inputs    {s.distinct} distinct → {sum(s.tool_runs.values())} tool runs "
+    click.echo(f"  inputs    {s.distinct} distinct → {counted(sum(s.tool_runs.values()), 'tool run')} "
                f"({runs}){cached}")
     v = report.validation
     if v is not None:
@@ -105,7 +105,7 @@ def graph(ctx: Context, cluster: str | None, fmt: str, jobs: int) -> None:
         c = inv.cluster(cluster)
         title = f"cluster {c.name} (class {c.class_name}, site {c.site}, environment {c.environment})"
     else:
-        title = f"fleet: {len(result.clusters)} clusters"
+        title = f"fleet: {counted(len(result.clusters), 'cluster')}"
     click.echo(graphview.FORMATS[fmt](graphview.view(result.clusters, title)), nl=False)
 
 
@@ -143,9 +143,9 @@ def affected(ctx: Context, base: str, head: str, envs: tuple[str, ...],
     for p in found.pairs:
         click.echo(f"{p.cluster + '/' + p.package:<{width}}  {p.change:<7}  ← "
                    f"{', '.join(p.reasons)}")
-    click.echo(f"{len(found.pairs)} renders on {len(found.clusters)} of {found.total} clusters "
-               f"affected ({len(found.paths)} paths changed, {found.candidates} clusters "
-               "examined)", err=True)
+    click.echo(f"{counted(len(found.pairs), 'render')} on {len(found.clusters)} of "
+               f"{counted(found.total, 'cluster')} affected ({counted(len(found.paths), 'path')} "
+               f"changed, {counted(found.candidates, 'cluster')} examined)", err=True)
 
 
 @cli.group()

@@ -100,8 +100,8 @@ def plan(opts: InitOptions) -> tuple[dict[str, bytes], str, str]:
     requirement = _requirement(opts.requirement)
     files[REQUIREMENTS] = (
         "# The hydrate release this repository renders with: the workflows install exactly\n"
-        "# this (pip requirement syntax). Upgrade it in a pull request: its rendered diff\n"
-        "# shows what the new version changes in every cluster.\n"
+        "# this (pip requirement syntax). Pull requests render with main's pin; after an\n"
+        "# upgrade is merged, the next publish renders every cluster with the new version.\n"
         f"{requirement}\n").encode()
     return dict(sorted(files.items())), cluster, package
 

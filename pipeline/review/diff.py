@@ -367,7 +367,8 @@ def _risks(groups: Sequence[Group]) -> tuple[RiskEntry, ...]:
         if g.status == "removed":
             for name in names:
                 merged[(risks.HIGH, "cluster-removed", "cluster removed from the inventory: its "
-                        "directory leaves the env branch and the agent prunes everything", "", name)
+                        "directory leaves the env branch: Argo CD deletes its Application and what "
+                        "it applied; Flux stops applying it", "", name)
                        ].append(name)
             continue
         for variant in g.variants:

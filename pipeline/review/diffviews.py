@@ -174,7 +174,7 @@ def headline(result: DiffResult) -> str:
     if result.error:
         return f"render failed: {result.error.splitlines()[0]}"
     if not result.changed:
-        return f"no rendered changes ({result.unchanged} clusters unchanged)"
+        return f"no rendered changes ({counted(result.unchanged, 'cluster')} unchanged)"
     objects = _all_objects(result)
     groups = len(result.groups)
     return (f"{counted(result.clusters_changed, 'cluster')} changed "
@@ -310,7 +310,7 @@ def to_markdown(result: DiffResult, *, limit: int = COMMENT_LIMIT,
                           "```text", result.error.replace("```", "`\u200b``"), "```", ""])
         return text if len(text) <= limit else text[: limit - 20] + "\n```\n(cut)\n"
     if not result.changed:
-        return "\n".join([*head, f"✅ **No rendered changes** ({result.unchanged} clusters "
+        return "\n".join([*head, f"✅ **No rendered changes** ({counted(result.unchanged, 'cluster')} "
                                  "unchanged).", "", *_md_findings(result)])
     top = [*head, f"**{headline(result)}**", "", *_md_findings(result), *_md_risks(result.risks),
            *_md_table(result.table)]

@@ -92,7 +92,7 @@ def _incremental(repo: pygit2.Repository, base: pygit2.Commit, env: Environment,
     reuse = {n: (subtrees[n], entries[n]) for n in names - touched - drifted
              if n in subtrees and isinstance(entries.get(n), dict) and "digest" in entries[n]}
     return Plan(names - frozenset(reuse), reuse,
-                f"incremental: {len(names) - len(reuse)} of {len(names)} clusters rendered "
+                f"incremental: {len(names) - len(reuse)} of {counted(len(names), 'cluster')} rendered "
                 f"since {str(meta['source']['commit'])[:7]}")
 
 

@@ -287,7 +287,8 @@ def test_clusters_added_and_removed_by_the_inventory(example_repo: pygit2.Reposi
     assert text.code == 0, text.err
     assert text.out.splitlines()[3] == (
         "! high    cluster-removed: store-0005 cluster removed from the inventory: its directory "
-        "leaves the env branch and the agent prunes everything (1 cluster: store-0005)")
+        "leaves the env branch: Argo CD deletes its Application and what it applied; Flux stops "
+        "applying it (1 cluster: store-0005)")
 
 
 def test_exit_codes(example_repo: pygit2.Repository) -> None:
@@ -340,7 +341,8 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
         "#### ⚠️ Risks",
         "",
         "- 🔴 **cluster-removed** `store-0005`: cluster removed from the inventory: its "
-        "directory leaves the env branch and the agent prunes everything — 1 cluster: "
+        "directory leaves the env branch: Argo CD deletes its Application and what it applied; "
+        "Flux stops applying it — 1 cluster: "
         "store-0005",
         "",
         "| environment | class | clusters changed | unchanged | added | removed | objects + "

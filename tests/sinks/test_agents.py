@@ -140,6 +140,10 @@ def test_flux_bootstrap(flux_repo: pygit2.Repository) -> None:
     assert docs[0]["spec"]["ref"] == {"branch": "env/staging"}
     assert docs[0]["spec"]["secretRef"] == {"name": "fleet-deploy-key"}
     assert docs[1]["spec"]["path"] == "./clusters/store-0006"
+    # Flux takes ssh:// URLs only: the scp-like form git and GitHub show is rewritten.
+    scp = _bootstrap(flux_repo.workdir, "--env", "staging", "--cluster", "store-0006",
+                     "--repo-url", "git@github.com:acme/fleet.git")
+    assert scp[0]["spec"]["url"] == "ssh://git@github.com/acme/fleet.git"
     no_cluster = hydrate("--repo", flux_repo.workdir, "bootstrap", "--env", "staging",
                          "--repo-url", URL)
     assert no_cluster.code == 2
