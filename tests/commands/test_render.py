@@ -76,7 +76,7 @@ class Summary(NamedTuple):
 _SUMMARY = re.compile(
     r"  packages  (?P<packages>\d+) \((?P<pairs>\d+) cluster×package renders\)\n"
     r"  objects   (?P<objects>[\d,]+)\n"
-    r"  inputs    (?P<distinct>\d+) distinct → (?P<runs>\d+) tool runs \((?P<per_tool>[^)]*)\)"
+    r"  inputs    (?P<distinct>\d+) distinct → (?P<runs>\d+) tool runs? \((?P<per_tool>[^)]*)\)"
     r"(?:, (?P<hits>\d+) from the cache)?\n"
     r"  checks    (?P<errors>\d+) errors?, (?P<warnings>\d+) warnings? \((?P<checked>[\d,]+) distinct "
     r"objects? in \d+\.\d\ds(?:, (?P<checks_cached>\d+) of (?P<outputs>\d+) outputs from the "

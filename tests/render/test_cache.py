@@ -193,7 +193,7 @@ def _about(size: str, exact: int) -> bool:
 def _inputs(out: str) -> tuple[int, int, int]:
     """Distinct inputs, tool runs and cache hits, as `hydrate render`'s summary tells them."""
     (line,) = [line for line in out.splitlines() if line.startswith("  inputs ")]
-    found = re.fullmatch(r"  inputs    (\d+) distinct → (\d+) tool runs \((none|[a-z0-9, ]+)\)"
+    found = re.fullmatch(r"  inputs    (\d+) distinct → (\d+) tool runs? \((none|[a-z0-9, ]+)\)"
                          r"(?:, (\d+) from the cache)?", line)
     assert found is not None, line
     assert (found[2] == "0") == (found[3] == "none"), line
