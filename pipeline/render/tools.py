@@ -108,6 +108,10 @@ def hermetic_env(home: Path, environ: Mapping[str, str]) -> dict[str, str]:
         "HOME": str(home),
         "TMPDIR": environ.get("TMPDIR", "/tmp"),
         "LANG": "C.UTF-8",
+        # helm and kustomize are short-lived Go programs: collecting garbage only costs
+        # them time. No collection until the heap nears the limit (same output).
+        "GOGC": environ.get("HYDRATE_GOGC", "off"),
+        "GOMEMLIMIT": environ.get("HYDRATE_GOMEMLIMIT", "1GiB"),
         "HELM_CACHE_HOME": str(home / "cache"),
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),

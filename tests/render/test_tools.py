@@ -101,6 +101,16 @@ def test_runs_are_hermetic(tmp_path: Path) -> None:
     assert f"HTTPS_PROXY={tools.DEAD_PROXY}" in out
 
 
+def test_go_tools_run_without_garbage_collection_unless_told(tmp_path: Path) -> None:
+    """GOGC=off with a memory limit: helm and kustomize spend no time collecting garbage
+    (the user's own GOGC does not leak in; HYDRATE_GOGC / HYDRATE_GOMEMLIMIT override)."""
+    out = tools.run(["env"], cwd=tmp_path, env=tools.hermetic_env(tmp_path, {"GOGC": "50"})).decode()
+    assert "GOGC=off" in out.splitlines()
+    assert "GOMEMLIMIT=1GiB" in out.splitlines()
+    told = tools.hermetic_env(tmp_path, {"HYDRATE_GOGC": "100", "HYDRATE_GOMEMLIMIT": "512MiB"})
+    assert (told["GOGC"], told["GOMEMLIMIT"]) == ("100", "512MiB")
+
+
 def test_long_stderr_keeps_its_start(tmp_path: Path) -> None:
     script = "echo 'panic: nil pointer' >&2; for i in $(seq 60); do echo frame$i >&2; done; exit 2"
     with pytest.raises(ToolError) as err:
