@@ -11,13 +11,15 @@ operator applies once (`hydrate bootstrap`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import yamlio
 from pipeline.config.model import Environment
-from pipeline.render.engine import ClusterRender
 from pipeline.render.graph import Edge
 from pipeline.sinks import credentials, output
+
+if TYPE_CHECKING:
+    from pipeline.render.engine import ClusterRender
 
 FLUX_DIR = "_flux"  # package names are DNS labels, so no package directory is called this
 FLUX_NS = "flux-system"

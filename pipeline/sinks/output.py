@@ -33,11 +33,13 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PipelineError
-from pipeline.render.engine import ClusterRender
 from pipeline.sinks import ondisk
+
+if TYPE_CHECKING:
+    from pipeline.render.engine import ClusterRender
 
 MARKER = ".hydrate-render"  # the manifest; marks a directory that `hydrate render` owns
 LOCK = MARKER + ".lock"

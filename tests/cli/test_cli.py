@@ -74,3 +74,18 @@ def test_help_loads_no_command_core() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.splitlines()[-1]
     assert out == "['pipeline.commands.context']"
+
+
+def test_status_loads_no_render_stack() -> None:
+    """`hydrate status` runs in CI on every push: it reads branches and the inventory and
+    needs neither the graph library, the templates, the tool runner nor validation."""
+    import subprocess
+    import sys
+
+    heavy = ("networkx", "jinja2", "ruamel.yaml", "kubernetes_validate", "jsonschema_rs",
+             "pipeline.render.engine", "pipeline.render.runner", "pipeline.validate")
+    code = (f"import sys, pipeline.commands.status\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()[-1]
+    assert out == "[]"
