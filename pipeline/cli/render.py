@@ -61,7 +61,9 @@ def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: 
     report = render_mod.render_to_dir(ctx, render_mod.RenderOptions(envs, clusters, out, jobs, source, shard,
                                                       lock_timeout))
     s = report.stats
-    runs = ", ".join(f"{tool} {n}" for tool, n in sorted(s.tool_runs.items())) or "none"
+    runs = ", ".join(f"{tool} {n}" + (f" in {s.processes[tool]} process{'es' * (s.processes[tool] != 1)}"
+                                      if s.processes[tool] < n else "")
+                     for tool, n in sorted(s.tool_runs.items())) or "none"
     shown = report.out.relative_to(ctx.repo) if report.out.is_relative_to(ctx.repo) else report.out
     w = report.written
     same = f", {len(w.unchanged)} unchanged" if w.unchanged else ""

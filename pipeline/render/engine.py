@@ -62,7 +62,8 @@ class Stats:
     pairs: int  # (cluster, package) renders
     objects: int
     distinct: int  # distinct inputs (render keys), all stages
-    tool_runs: Counter[str] = field(default_factory=Counter)
+    tool_runs: Counter[str] = field(default_factory=Counter)  # inputs built, per tool
+    processes: Counter[str] = field(default_factory=Counter)  # tool processes (batched builds)
     cache_hits: int = 0
     seconds: float = 0.0
 
@@ -164,6 +165,7 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
         objects=sum(r.objects for r in results),
         distinct=len(first) + len(second_runs),
         tool_runs=runner.runs,
+        processes=runner.processes,
         cache_hits=runner.hits,
         seconds=time.monotonic() - start,
     )

@@ -13,11 +13,12 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config.source import Tree, readable
 from pipeline.errors import ConfigError, RenderError, ToolError
-from pipeline.render import probes, tools
+from pipeline.render import batching, probes, tools
 from pipeline.render.cache import Cache, NoCache
 from pipeline.render.materialise import File, Run
 from pipeline.render.probes import Probe
@@ -40,7 +41,10 @@ class Runner:
         self._home.mkdir(parents=True, exist_ok=True)
         self._env = tools.hermetic_env(self._home, environ if environ is not None else os.environ)
         self._cache: Cache = cache if cache is not None else NoCache()
-        self.runs: Counter[str] = Counter()
+        env = environ if environ is not None else os.environ
+        self._batch = env.get("HYDRATE_KUSTOMIZE_BATCH", "on") != "off"
+        self.runs: Counter[str] = Counter()  # inputs built (and probe re-runs), per tool
+        self.processes: Counter[str] = Counter()  # tool processes started, per tool
         self.hits = 0
 
     def _contents(self, files: Mapping[str, File], where: str) -> dict[str, bytes]:
@@ -84,6 +88,41 @@ class Runner:
         finally:
             shutil.rmtree(workspace, ignore_errors=True)
 
+    def _run_batch(self, items: Sequence[tuple[Run, dict[str, bytes], str]]) -> list[Built]:
+        """Several kustomize inputs in one process (see `pipeline.render.batching`); on
+        any failure, or a probe whose marker is missing, input by input as always."""
+        workspace = Path(tempfile.mkdtemp(prefix="batch-", dir=self._workdir))
+        try:
+            for path, data in batching.workspace([c for _, c, _ in items]).items():
+                target = workspace / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            try:
+                output = tools.run([*self._tools.kustomize.argv, "."], cwd=workspace, env=self._env,
+                                   what=f"{len(items)} kustomize inputs in one build")
+                parts = batching.split(output, len(items))
+            except ToolError:
+                parts = None
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+        if parts is None:  # the failed batch is the first input's extra process
+            again = [(run, *self._run_one(run, contents, where)) for run, contents, where in items]
+            return [Built(run, output, count, count + (n == 0))
+                    for n, (run, output, count) in enumerate(again)]
+        built = []
+        for n, ((run, contents, where), part) in enumerate(zip(items, parts, strict=True)):
+            stripped, seen = probes.strip(part) if run.probes else (part, set())
+            if any(probe.id not in seen for probe in run.probes):
+                output, count = self._run_one(run, contents, where)
+                built.append(Built(run, output, count, processes=count + (n == 0)))
+            else:
+                built.append(Built(run, stripped, 1, processes=int(n == 0)))
+        return built
+
+    def _single(self, run: Run, contents: dict[str, bytes], where: str) -> list[Built]:
+        output, count = self._run_one(run, contents, where)
+        return [Built(run, output, count, count)]
+
     def _matched(self, argv: list[str], workspace: Path, text: bytes, probe: Probe, run: Run,
                  where: str) -> bool:
         """Whether a probe whose marker is missing matched objects that a later patch
@@ -115,13 +154,16 @@ class Runner:
         if not todo:
             return results
         total = len(batch)
+        kustomize = [(run, owners) for run, owners in todo if run.tool == "kustomize" and self._batch]
+        groups = [*batching.plan(kustomize, [_package(owners) for _, owners in kustomize], self._jobs),
+                  *([item] for item in todo if item[0].tool != "kustomize" or not self._batch)]
         with ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="hydrate-run") as pool:
-            futures: dict[Future[tuple[bytes, int]], tuple[Run, Sequence[str]]] = {}
-            for run, owners in todo:
-                where = owners[0] + (f" (and {len(owners) - 1} more with the same input)"
-                                     if len(owners) > 1 else "")
-                fut = pool.submit(self._run_one, run, self._contents(run.files, where), where)
-                futures[fut] = (run, owners)
+            futures: list[Future[list[Built]]] = []
+            for group in groups:
+                items = [(run, self._contents(run.files, _where(owners)), _where(owners))
+                         for run, owners in group]
+                futures.append(pool.submit(self._run_batch, items) if len(items) > 1 else
+                               pool.submit(self._single, *items[0]))
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
@@ -131,10 +173,32 @@ class Runner:
                         for other in pending:
                             other.cancel()
                         raise error
-                    run, _ = futures[fut]
-                    results[run.key], count = fut.result()
-                    self._cache.put(run.key, results[run.key])
-                    self.runs[run.tool] += count
+                    for built in fut.result():
+                        results[built.run.key] = built.output
+                        self._cache.put(built.run.key, built.output)
+                        self.runs[built.run.tool] += built.count
+                        self.processes[built.run.tool] += built.processes
                 if self._progress:
                     self._progress("tool runs", len(results), total)
         return results
+
+
+@dataclass(frozen=True)
+class Built:
+    """A run's output, the tool runs it took (1, or more with probe re-runs) and the
+    processes it started (0 for all but one input of a batch)."""
+
+    run: Run
+    output: bytes
+    count: int
+    processes: int
+
+
+def _where(owners: Sequence[str]) -> str:
+    """The cluster/package that needs a run, for messages."""
+    return owners[0] + (f" (and {len(owners) - 1} more with the same input)" if len(owners) > 1 else "")
+
+
+def _package(owners: Sequence[str]) -> str:
+    """The package of a run (its owners are `cluster/package`)."""
+    return owners[0].rpartition("/")[2]
