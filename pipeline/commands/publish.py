@@ -343,9 +343,12 @@ def _stopped(env: Environment, error: PipelineError, later: Sequence[Environment
 def combine(stats: Sequence[Stats]) -> Stats:
     """Several renders' figures as one."""
     runs: Counter[str] = Counter()
+    processes: Counter[str] = Counter()
     for s in stats:
         runs.update(s.tool_runs)
-    return Stats(sum(s.clusters for s in stats), max((s.packages for s in stats), default=0),
-                 sum(s.pairs for s in stats), sum(s.objects for s in stats),
-                 sum(s.distinct for s in stats), runs, sum(s.cache_hits for s in stats),
-                 sum(s.seconds for s in stats))
+        processes.update(s.processes)
+    return Stats(clusters=sum(s.clusters for s in stats),
+                 packages=max((s.packages for s in stats), default=0),
+                 pairs=sum(s.pairs for s in stats), objects=sum(s.objects for s in stats),
+                 distinct=sum(s.distinct for s in stats), tool_runs=runs, processes=processes,
+                 cache_hits=sum(s.cache_hits for s in stats), seconds=sum(s.seconds for s in stats))
