@@ -51,8 +51,14 @@ def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
 
 
 def _tool_runs(out: str) -> int:
-    match = re.search(r"→ (\d+) tool runs", out) or re.search(r"with (\d+) tool runs", out)
+    match = re.search(r"→ (\d+) tool runs?", out) or re.search(r"with (\d+) tool runs?", out)
     return int(match.group(1)) if match else -1
+
+
+def _kustomize_processes(out: str) -> tuple[int, int]:
+    """(kustomize inputs built, kustomize processes) from render's summary."""
+    match = re.search(r"kustomize (\d+)(?: in (\d+) process(?:es)?)?[,)]", out)
+    return (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (0, 0)
 
 
 def _validation_s(out: str) -> float:
@@ -86,6 +92,8 @@ def naive(config: Path, jobs: int, sample: int | None, seed: int = 7) -> dict[st
             start = time.monotonic()
             out = tools.run([*tool.argv, *inp.run.args], cwd=ws, env=env)
             durations.append(time.monotonic() - start)
+            if inp.run.tool == "helm":
+                helm_durations.append(durations[-1])
             if inp.overlay is not None:
                 ws2 = Path(tempfile.mkdtemp(dir=work))
                 for rel, f in {**inp.overlay.files, HELM_OUTPUT: blob(out)}.items():
@@ -97,6 +105,7 @@ def naive(config: Path, jobs: int, sample: int | None, seed: int = 7) -> dict[st
             shutil.rmtree(ws, ignore_errors=True)
             return durations
 
+        helm_durations: list[float] = []
         start = time.monotonic()
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             durations = [d for ds in pool.map(one, chosen) for d in ds]
@@ -104,10 +113,11 @@ def naive(config: Path, jobs: int, sample: int | None, seed: int = 7) -> dict[st
     scale = len(pairs) / len(chosen)
     return {"pairs": len(pairs), "measured_pairs": len(chosen), "seconds": seconds * scale,
             "measured_seconds": seconds, "median_run_s": statistics.median(durations),
+            "median_helm_s": statistics.median(helm_durations) if helm_durations else float("nan"),
             "extrapolated": sample is not None}
 
 
-def one_size(n: int, jobs: int, tmp: Path) -> dict[str, Any]:
+def one_size(n: int, jobs: int, tmp: Path, naive_sample: int | None = None) -> dict[str, Any]:
     config = tmp / f"fleet-{n}"
     subprocess.run([sys.executable, str(ROOT / "scripts/gen-fleet"), str(n), str(config)],
                    check=True, stdout=subprocess.DEVNULL)
@@ -123,6 +133,7 @@ def one_size(n: int, jobs: int, tmp: Path) -> dict[str, Any]:
     pairs = int(re.search(r"\((\d+) cluster", cold_out).group(1))  # type: ignore[union-attr]
     fig.update(pairs=pairs, distinct=distinct, tool_runs_cold=_tool_runs(cold_out),
                render_cold_s=cold_s, peak_rss_mib=cold_rss)
+    fig["kustomize_inputs"], fig["kustomize_processes"] = _kustomize_processes(cold_out)
     fig["validate_cold_s"] = _validation_s(cold_out)
     fig["validate_share"] = fig["validate_cold_s"] / (cold_s - fig["validate_cold_s"])
     fig["render_warm_s"], rss, warm_out = run(render, env)
@@ -149,8 +160,13 @@ def one_size(n: int, jobs: int, tmp: Path) -> dict[str, Any]:
                                             if "incremental" in ln and "prod" not in ln), "")
     fig["peak_rss_mib"] = max(cold_rss, rss, rss2, rss3, rss4, rss5)
     sample = None if n <= NAIVE_FULL_UP_TO else max(500, pairs // 20)
+    if naive_sample is not None:
+        sample = min(naive_sample, pairs)
     fig["naive"] = naive(config, jobs, sample)
     fig["floor_s"] = distinct * fig["naive"]["median_run_s"] / jobs
+    # The helm runs alone (the part batching cannot shrink): helm inputs times a median run, over jobs.
+    helm_runs = re.search(r"\(helm (\d+)", cold_out)
+    fig["helm_floor_s"] = (int(helm_runs.group(1)) if helm_runs else 0) * fig["naive"]["median_helm_s"] / jobs
     fig["cold_over_floor"] = cold_s / fig["floor_s"]
     fig["naive_over_cold"] = fig["naive"]["seconds"] / cold_s
     shutil.rmtree(out, ignore_errors=True)
@@ -162,28 +178,33 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--naive-sample", type=int, metavar="PAIRS",
+                        help="measure the naive baseline on this many random (cluster, package) "
+                             "pairs and scale (default: all up to 1,000 clusters, 5 %% above)")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="hydrate-bench-") as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
             print(f"bench: {n} clusters …", file=sys.stderr, flush=True)
-            results.append(one_size(n, args.jobs, Path(tmp)))
+            results.append(one_size(n, args.jobs, Path(tmp), args.naive_sample))
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
                "system": platform.platform(), "jobs": args.jobs}
     cols = [("clusters", "{:>8}"), ("pairs", "{:>7}"), ("distinct", "{:>8}"),
             ("render_cold_s", "{:>8.1f}"), ("validate_cold_s", "{:>6.2f}"),
             ("validate_share", "{:>6.1%}"), ("validate_warm_s", "{:>6.2f}"),
-            ("floor_s", "{:>7.1f}"), ("cold_over_floor", "{:>6.2f}"),
-            ("naive_s", "{:>8.1f}"), ("naive_over_cold", "{:>6.1f}"), ("render_warm_s", "{:>6.2f}"),
+            ("floor_s", "{:>7.1f}"), ("helm_floor_s", "{:>7.1f}"), ("cold_over_floor", "{:>6.2f}"),
+            ("kustomize_batched", "{:>9}"), ("naive_s", "{:>8.1f}"), ("naive_over_cold", "{:>6.1f}"),
+            ("render_warm_s", "{:>6.2f}"),
             ("render_site_change_s", "{:>6.2f}"), ("render_class_change_s", "{:>7.1f}"),
             ("publish_cold_s", "{:>7.1f}"), ("publish_incremental_s", "{:>6.2f}"),
             ("peak_rss_mib", "{:>6.0f}")]
-    heads = ["clusters", "pairs", "distinct", "cold", "valid", "+val", "val-w", "floor", "/floor",
-             "naive", "x",
+    heads = ["clusters", "pairs", "distinct", "cold", "valid", "+val", "val-w", "floor", "helm-fl", "/floor",
+             "kust/proc", "naive", "x",
              "warm", "site", "class", "pub", "pub+1", "MiB"]
     print(" ".join(f"{h:>{len(f.format(0))}}" for h, (_, f) in zip(heads, cols, strict=True)))
     for r in results:
         r["naive_s"] = r["naive"]["seconds"]
+        r["kustomize_batched"] = f"{r['kustomize_inputs']}/{r['kustomize_processes']}"
         print(" ".join(f.format(r[k]) for k, f in cols))
     print(f"machine: {machine}")
     if args.json:
