@@ -115,6 +115,7 @@ class Materialiser:
         self._templates = Templates(tree)
         self._package_files: dict[str, dict[str, File]] = {}
         self._static: dict[str, File] = {}
+        self._wrappers: dict[tuple[str, ...], File] = {}
         self._static_values: dict[str, dict[str, Any]] = {}
         self._rendered_values: dict[tuple[str, bytes], dict[str, Any]] = {}
         self._checked_yaml: set[tuple[str, bytes]] = set()  # rendered YAML already checked
@@ -122,6 +123,14 @@ class Materialiser:
         self._probe_sets: dict[tuple[str, tuple[tuple[str, str], ...]],
                                tuple[dict[str, File], tuple[probes.Probe, ...]]] = {}
         self._kustomizations: dict[tuple[str, str], tuple[Any, File | None, tuple[probes.Probe, ...]]] = {}
+
+    def _wrapper(self, resource: str, components: list[str]) -> File:
+        """The wrapper kustomization as a file (most inputs share theirs: made once)."""
+        memo = (resource, *components)
+        found = self._wrappers.get(memo)
+        if found is None:
+            found = self._wrappers[memo] = blob(wrapper([resource], components))
+        return found
 
     def _static_file(self, path: str) -> File:
         found = self._static.get(path)
@@ -217,7 +226,7 @@ class Materialiser:
         files = dict(self.package_files(pkg))
         if components:
             files.update(layer_files)
-        files["kustomization.yaml"] = blob(wrapper(["package"], components))
+        files["kustomization.yaml"] = self._wrapper("package", components)
         root = "."
         files, found = self._probed(files, root)
         args = (root,)
@@ -243,7 +252,7 @@ class Materialiser:
             wanted = set(components)
             ofiles = {p: f for p, f in layer_files.items()
                       if "/".join(p.split("/")[:2]) in wanted}
-            ofiles["kustomization.yaml"] = blob(wrapper([HELM_OUTPUT], components))
+            ofiles["kustomization.yaml"] = self._wrapper(HELM_OUTPUT, components)
             ofiles, found = self._probed(ofiles, ".")
             overlay = Overlay(ofiles, digest(files_digest(ofiles)), found,
                               {p: d for p, d in places.items() if p in wanted})
