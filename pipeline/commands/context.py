@@ -51,4 +51,4 @@ def load_inventory(ctx: Context) -> tuple[Tree, Inventory]:
     from pipeline.config import inventory as inventory_mod
 
     tree = ctx.tree()
-    return tree, inventory_mod.load(tree)
+    return tree, inventory_mod.load(tree, memo=ctx.cache())

@@ -86,8 +86,10 @@ def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
         repo = open_repository(ctx.repo)
         tree = tree_at(repo, opts.source, config_root(repo, ctx.repo))
         source = {"tree": tree.label, "commit": str(tree.commit.id)}
-    inv = inventory_mod.load(tree)
-    rendered = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs, shard=opts.shard)
+    cache = ctx.cache()
+    inv = inventory_mod.load(tree, memo=cache)
+    rendered = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs, cache=cache,
+                            shard=opts.shard)
     result, tools = rendered.fleet, rendered.tools
     out = opts.out if opts.out.is_absolute() else ctx.repo / opts.out
     whole = not opts.clusters and opts.shard is None

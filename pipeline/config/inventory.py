@@ -12,6 +12,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.config import kustomizations
 from pipeline.config import promotion as promotion_mod
@@ -31,7 +32,7 @@ from pipeline.config.model import (
     PackageType,
     suggest,
 )
-from pipeline.config.schema import Document, Schemas, check_yaml, parse
+from pipeline.config.schema import Document, Memo, Schemas, check_yaml, parse
 from pipeline.config.source import Tree, normalize, readable
 from pipeline.errors import ConfigError
 
@@ -56,11 +57,13 @@ def _yaml_files(tree: Tree, folder: str) -> list[str]:
 
 def _load_file(tree: Tree, schemas: Schemas, kind: str, path: str) -> Document:
     text = tree.read(path)
-    data = parse(path, text, scalars=True)
+    return _document(schemas, kind, path, text, schemas.checked(kind, path, text))
+
+
+def _document(schemas: Schemas, kind: str, path: str, text: bytes, data: Any) -> Document:
     if data is None:
         raise ConfigError(f"{path}:1: the file is empty; it must be a mapping with at least "
                           f"the keys {', '.join(schemas.required(kind))}")
-    schemas.check(kind, path, text, data)
     assert isinstance(data, dict)
     return Document(path, text, data)
 
@@ -197,8 +200,9 @@ def load_clusters(tree: Tree, schemas: Schemas, classes: Mapping[str, ClusterCla
                                     if tree.is_dir(f"{OVERLAYS}/sites/{name}")])
     clusters: dict[str, Cluster] = {}
     docs: list[Document] = []
-    for path in _yaml_files(tree, CLUSTERS):
-        doc = _load_file(tree, schemas, "cluster", path)
+    files = [(path, tree.read(path)) for path in _yaml_files(tree, CLUSTERS)]
+    for (path, text), data in zip(files, schemas.checked_all("cluster", files), strict=True):
+        doc = _document(schemas, "cluster", path, text, data)
         docs.append(doc)
         data = doc.data
         name = data["name"]
@@ -353,9 +357,10 @@ def _check_layer(tree: Tree, layer: Layer, pkg: Package) -> None:
             check_yaml(path, tree.read(path))  # values.yaml is parsed when rendering
 
 
-def load(tree: Tree) -> Inventory:
-    """The whole inventory of the configuration repository in `tree`, validated."""
-    schemas = Schemas.load()
+def load(tree: Tree, memo: Memo | None = None) -> Inventory:
+    """The whole inventory of the configuration repository in `tree`, validated. With a
+    `memo` (the render cache), files already checked are not parsed again (see Schemas)."""
+    schemas = Schemas.load(memo)
     envs, envs_doc = load_environments(tree, schemas)
     packages = load_packages(tree, schemas)
     classes = load_classes(tree, schemas, packages)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from pipeline.config.inventory import _SiteFolders
+from pipeline.errors import ConfigError
+from tests.conftest import copy_example
 
 FOLDERS = _SiteFolders.of(["fra", "lyon-plant", "store-0041", "mun", "hamburg-port"])
 
@@ -23,3 +28,45 @@ FOLDERS = _SiteFolders.of(["fra", "lyon-plant", "store-0041", "mun", "hamburg-po
 def test_a_site_close_to_a_folder_is_a_typo_unless_only_digits_differ(
         site: str, typo_of: str | None) -> None:
     assert FOLDERS.typo_of(site) == typo_of
+
+
+class _Counting:
+    """A memo that counts what it is asked (the render cache's interface)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, bytes] = {}
+        self.hits = 0
+
+    def get(self, key: str) -> bytes | None:
+        found = self.entries.get(key)
+        self.hits += found is not None
+        return found
+
+    def put(self, key: str, data: bytes) -> None:
+        self.entries[key] = data
+
+
+def test_checked_cluster_files_come_back_from_the_memo_until_a_byte_changes(tmp_path: Path) -> None:
+    """One memo entry holds every checked cluster document; it is keyed by every path and
+    byte (not by mtime), so an edit that keeps the size and the mtime is still seen."""
+    from pipeline.config import inventory
+    from pipeline.config.source import DirTree
+
+    config = copy_example(tmp_path / "config")
+    memo = _Counting()
+    plain = inventory.load(DirTree(config))
+    first = inventory.load(DirTree(config), memo=memo)
+    assert (len(memo.entries), memo.hits) == (1, 0)
+    again = inventory.load(DirTree(config), memo=memo)
+    assert memo.hits == 1
+    assert again == first == plain
+
+    path = config / "fleet/clusters/store-0001.yaml"
+    stat = path.stat()
+    text = path.read_text()
+    assert "\nclass: pop\n" in text
+    path.write_text(text.replace("\nclass: pop\n", "\nclazz: pop\n"))  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(ConfigError, match=r"store-0001\.yaml:\d+: .*clazz"):
+        inventory.load(DirTree(config), memo=memo)
+    assert memo.hits == 1
