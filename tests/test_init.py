@@ -7,7 +7,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pygit2
@@ -19,6 +18,7 @@ from pipeline.commands.init import InitOptions, plan
 from pipeline.render import tools
 from tests import clirun
 from tests.conftest import FLEET_DIRS, ROOT, branch_files, commit_all, hydrate, replace_in
+from tests.test_workflows import PINNED, assert_valid_workflow
 
 SCAFFOLD = ROOT / "pipeline" / "scaffold"
 
@@ -210,6 +210,23 @@ def test_an_interrupted_init_leaves_nothing(tmp_path: Path) -> None:
     assert list(target.iterdir()) == []
 
 
+def test_a_directory_made_by_someone_else_meanwhile_is_left_alone(tmp_path: Path) -> None:
+    """Another process creates the directory while init builds its copy beside it: the
+    rename fails, one line says so, theirs is untouched and no copy is left."""
+    target = tmp_path / "race"
+    files, _, _ = plan(InitOptions(target))
+    with clirun.paused("init", target, env=clirun.environment(), event="os.rename",
+                       needle=".race.init-", nth=len(files) + 1) as stopped:
+        target.mkdir()
+        (target / "theirs.txt").write_text("theirs\n")
+        result = stopped.resume()
+    assert result.code == 1, result.err
+    assert result.err.startswith(f"hydrate: error: {target}: cannot write: ")
+    assert result.err.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["race"]
+    assert [p.name for p in target.iterdir()] == ["theirs.txt"]
+
+
 def test_the_requirement_is_pinned_and_checked(tmp_path: Path) -> None:
     default = tmp_path / "default"
     assert hydrate("init", default).code == 0
@@ -238,15 +255,12 @@ def _steps(path: Path) -> list[tuple[str | None, str | None]]:
 
 @pytest.mark.parametrize("path", SCAFFOLD_WORKFLOWS, ids=lambda p: p.name)
 def test_the_workflows_install_hydrate_pinned_not_from_a_clone(path: Path) -> None:
-    checker = Path(sys.executable).parent / "check-jsonschema"
-    proc = subprocess.run([str(checker), "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_valid_workflow(path)
     assert "write-all" not in str(yaml.safe_load(path.read_text())["permissions"])
     installs = 0
     for uses, run in _steps(path):
         if uses:
-            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", uses), uses
+            assert PINNED.fullmatch(uses), uses
         if run:
             assert not re.findall(r"\$\{\{", run), run  # values reach scripts through env
             assert not re.search(r"scripts/|\.venv|git clone", run), run

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -56,11 +54,10 @@ def validate(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], fmt
         text = formats.text(report)
     if output is not None:
         # Written whole or not at all: a reader never sees half a report.
+        from pipeline.sinks.ondisk import replace_file
+
         try:
-            fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, output)
+            replace_file(output, text.encode())
         except OSError as e:
             raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
         click.echo(f"wrote {output}: {len(report.errors)} errors, {len(report.warnings)} warnings",

@@ -24,6 +24,7 @@ import pygit2
 
 from pipeline import __version__
 from pipeline.errors import PipelineError
+from pipeline.sinks import ondisk
 
 REQUIREMENTS = ".github/hydrate-requirements.txt"
 CONFIG_DIRS = ("fleet", "bases", "overlays")
@@ -177,15 +178,7 @@ def _write(root: Path, path: str, data: bytes) -> None:
     """One file, whole or not at all."""
     dest = root / path
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    ondisk.replace_file(dest, data, 0o644)
 
 
 def _write_whole(target: Path, files: dict[str, bytes], git: bool) -> None:

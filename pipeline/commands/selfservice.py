@@ -10,7 +10,6 @@ index and the current branch stay as they were).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import CLASSES, CLUSTERS, Cluster, Inventory, suggest
 from pipeline.config.source import Tree, config_root, open_repository, tree_at
 from pipeline.errors import ConfigError, GitError, GraphError, PipelineError
-from pipeline.sinks import refs
+from pipeline.sinks import ondisk, refs
 from pipeline.words import counted
 
 Action = Literal["add", "remove"]
@@ -306,15 +305,7 @@ def _write(repo: Path, before: Mapping[str, str], after: Mapping[str, str]) -> N
         if target.read_text() != before[path]:
             raise PipelineError(f"{path} changed while hydrate was checking the edit; run the "
                                 "command again")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(after[path])
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        ondisk.replace_file(target, after[path].encode(), target.stat().st_mode & 0o7777)
 
 
 def _check_branch(repo: pygit2.Repository, name: str) -> None:

@@ -42,7 +42,11 @@ class Runner:
         self._env = tools.hermetic_env(self._home, environ if environ is not None else os.environ)
         self._cache: Cache = cache if cache is not None else NoCache()
         env = environ if environ is not None else os.environ
-        self._batch = env.get("HYDRATE_KUSTOMIZE_BATCH", "on") != "off"
+        batch = env.get("HYDRATE_KUSTOMIZE_BATCH", "on")
+        if batch not in ("on", "off"):
+            raise ToolError(f"HYDRATE_KUSTOMIZE_BATCH={batch!r}: give on (several kustomize "
+                            "inputs to a process, the default) or off (one to a process)")
+        self._batch = batch == "on"
         self.runs: Counter[str] = Counter()  # inputs built (and probe re-runs), per tool
         self.processes: Counter[str] = Counter()  # tool processes started, per tool
         self.hits = 0
@@ -63,12 +67,8 @@ class Runner:
 
     def _run_one(self, run: Run, contents: dict[str, bytes], where: str) -> tuple[bytes, int]:
         """The run's output (without probe markers), and how many tool runs it took."""
-        workspace = Path(tempfile.mkdtemp(prefix="run-", dir=self._workdir))
+        workspace = _workspace(self._workdir, "run-", contents)
         try:
-            for path, data in contents.items():
-                target = workspace / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
             tool = self._tools.helm if run.tool == "helm" else self._tools.kustomize
             argv = [*tool.argv, *run.args]
             output = tools.run(argv, cwd=workspace, env=self._env, what=where, places=run.places)
@@ -91,12 +91,8 @@ class Runner:
     def _run_batch(self, items: Sequence[tuple[Run, dict[str, bytes], str]]) -> list[Built]:
         """Several kustomize inputs in one process (see `pipeline.render.batching`); on
         any failure, or a probe whose marker is missing, input by input as always."""
-        workspace = Path(tempfile.mkdtemp(prefix="batch-", dir=self._workdir))
+        workspace = _workspace(self._workdir, "batch-", batching.workspace([c for _, c, _ in items]))
         try:
-            for path, data in batching.workspace([c for _, c, _ in items]).items():
-                target = workspace / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
             try:
                 output = tools.run([*self._tools.kustomize.argv, "."], cwd=workspace, env=self._env,
                                    what=f"{len(items)} kustomize inputs in one build")
@@ -192,6 +188,20 @@ class Built:
     output: bytes
     count: int
     processes: int
+
+
+def _workspace(workdir: Path, prefix: str, contents: Mapping[str, bytes]) -> Path:
+    """A new folder in `workdir` holding `contents` (relative path → bytes)."""
+    workspace = Path(tempfile.mkdtemp(prefix=prefix, dir=workdir))
+    try:
+        for path, data in contents.items():
+            target = workspace / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+    except BaseException:
+        shutil.rmtree(workspace, ignore_errors=True)
+        raise
+    return workspace
 
 
 def _where(owners: Sequence[str]) -> str:

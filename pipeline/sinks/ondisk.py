@@ -9,6 +9,8 @@
   a file changes it, and so does swapping in another directory, whose files are other
   inodes with later ctimes: a fingerprint recorded after a write vouches for exactly the
   files that were written.
+* `replace_file`: a file written whole or not at all (a temporary file beside it,
+  renamed over it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import operator
 import os
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -153,6 +156,22 @@ def read_files(directory: Path, files: tuple[str, ...]) -> dict[str, bytes] | No
         return {rel: (directory / rel).read_bytes() for rel in files}
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+
+
+def replace_file(path: Path, data: bytes, mode: int | None = None) -> None:
+    """`path` holds `data`, whole: written beside it and renamed over it, so a reader
+    never sees half of it and a failure leaves the old file (and no temporary one).
+    `mode`: the new file's permissions (default: the temporary file's, 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def describe(error: OSError) -> str:
