@@ -76,8 +76,10 @@ class Schemas:
         key = h.hexdigest()
         kept = self.memo.get(key)
         if kept is not None:
-            found: list[Any] = json.loads(kept)
-            return found
+            with contextlib.suppress(ValueError):
+                remembered = json.loads(kept)
+                if isinstance(remembered, list) and len(remembered) == len(files):
+                    return remembered
         found = [self.checked(kind, path, text) for path, text in files]
         # Only data that JSON gives back exactly (no non-string keys, no dates).
         with contextlib.suppress(TypeError, ValueError):

@@ -101,6 +101,21 @@ def _kustomize_argv(path: str) -> tuple[str, ...]:
     return (path, "kustomize") if Path(path).name.startswith("kubectl") else (path, "build")
 
 
+# Go runtime settings for the tools: what the runtime accepts, and how to say it.
+_GOGC = (re.compile(r"off|[0-9]+"), "off or a percentage such as 100")
+_GOMEMLIMIT = (re.compile(r"off|[0-9]+(?:B|KiB|MiB|GiB|TiB)?"), "off or a size such as 1GiB or 512MiB")
+
+
+def _go_setting(environ: Mapping[str, str], name: str, default: str,
+                form: tuple[re.Pattern[str], str]) -> str:
+    """A Go runtime setting for the tools; one the runtime would refuse (every tool run
+    would die at its start) is an error here, saying what is allowed."""
+    value = environ.get(name, default)
+    if not form[0].fullmatch(value):
+        raise ToolError(f"{name}={value!r}: not a value Go accepts; give {form[1]}")
+    return value
+
+
 def hermetic_env(home: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """The environment of every tool run: only what the tools need, nothing leaks in."""
     return {
@@ -110,8 +125,8 @@ def hermetic_env(home: Path, environ: Mapping[str, str]) -> dict[str, str]:
         "LANG": "C.UTF-8",
         # helm and kustomize are short-lived Go programs: collecting garbage only costs
         # them time. No collection until the heap nears the limit (same output).
-        "GOGC": environ.get("HYDRATE_GOGC", "off"),
-        "GOMEMLIMIT": environ.get("HYDRATE_GOMEMLIMIT", "1GiB"),
+        "GOGC": _go_setting(environ, "HYDRATE_GOGC", "off", _GOGC),
+        "GOMEMLIMIT": _go_setting(environ, "HYDRATE_GOMEMLIMIT", "1GiB", _GOMEMLIMIT),
         "HELM_CACHE_HOME": str(home / "cache"),
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),

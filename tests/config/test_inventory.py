@@ -70,3 +70,15 @@ def test_checked_cluster_files_come_back_from_the_memo_until_a_byte_changes(tmp_
     with pytest.raises(ConfigError, match=r"store-0001\.yaml:\d+: .*clazz"):
         inventory.load(DirTree(config), memo=memo)
     assert memo.hits == 1
+
+
+def test_a_memo_entry_of_the_wrong_shape_is_ignored(tmp_path: Path) -> None:
+    from pipeline.config import inventory
+    from pipeline.config.source import DirTree
+
+    class Odd(_Counting):
+        def get(self, key: str) -> bytes | None:
+            return b'{"not": "a list"}'
+
+    config = copy_example(tmp_path / "config")
+    assert inventory.load(DirTree(config), memo=Odd()) == inventory.load(DirTree(config))

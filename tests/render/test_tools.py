@@ -162,3 +162,24 @@ def test_git_reads_no_machine_config(tmp_path: Path) -> None:
     env = tools.hermetic_env(tmp_path, os.environ)
     out = tools.run(["git", "config", "--list", "--show-origin"], cwd=tmp_path, env=env).decode()
     assert out == ""
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), [
+    ("HYDRATE_GOGC", "fast", "off or a percentage such as 100"),
+    ("HYDRATE_GOMEMLIMIT", "1 GB", "off or a size such as 1GiB or 512MiB"),
+    ("HYDRATE_KUSTOMIZE_BATCH", "yes", None),
+])
+def test_a_tool_setting_the_tools_would_refuse_is_one_line(name: str, value: str, allowed: str | None,
+                                                           tmp_path: Path) -> None:
+    """Go dies at start on a GOGC or GOMEMLIMIT it cannot read: every tool run would fail
+    with the runtime's own message. Said once, before any run, and nothing is written."""
+    from tests.conftest import ROOT, hydrate
+
+    out = tmp_path / "out"
+    result = hydrate("--repo", ROOT, "render", "--env", "dev", "--out", out, env={name: value})
+    assert result.code == 1
+    assert result.err.count("\n") == 1, result.err
+    assert result.err.startswith(f"hydrate: error: {name}={value!r}: ")
+    if allowed is not None:
+        assert result.err.endswith(f"give {allowed}\n")
+    assert not out.exists()
