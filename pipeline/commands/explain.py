@@ -286,7 +286,7 @@ def _builds(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: T
         overlays = [mz.Overlay(identity, mz.digest(mz.files_digest(identity))),
                     *(inp.overlay for inp in inputs[1:] if inp.overlay is not None)]
         runs = [mz.Run("kustomize", (".",), {**o.files, mz.HELM_OUTPUT: mz.blob(chart)},
-                    mz.overlay_key(tools.kustomize, o, chart), o.probes, o.places) for o in overlays]
+                    mz.overlay_key(tools.kustomize, o.digest, chart), o.probes, o.places) for o in overlays]
     distinct = {run.key: run for run in runs}
     outputs = runner.execute([(run, [where]) for run in distinct.values()])
     return [_objects(outputs[run.key], pkg, where) for run in runs]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ import platformdirs
 from pipeline.errors import PipelineError
 
 _MAGIC = b"hydrate-cache v1 "
+_KEY = re.compile(r"[0-9a-f]{8,}")
 
 
 class Cache(Protocol):
@@ -63,15 +65,16 @@ class DiskCache:
 
     def __init__(self, root: Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = root
-        self._dir = root / "v1"
+        self._folder = os.fspath(root / "v1")
         self._warn = warn
         self.corrupt = 0
         self.problem: str | None = None  # the first OS error met, in words
 
-    def _path(self, key: str) -> Path:
-        if len(key) < 8 or not all(c in "0123456789abcdef" for c in key):
+    def _path(self, key: str) -> str:
+        # A string, not a Path: a warm render reads thousands of entries.
+        if not _KEY.fullmatch(key):
             raise ValueError(f"not a render key: {key!r}")
-        return self._dir / key[:2] / key
+        return f"{self._folder}/{key[:2]}/{key}"
 
     def _failed(self, error: OSError) -> None:
         if self.problem is not None:
@@ -85,7 +88,8 @@ class DiskCache:
     def get(self, key: str) -> bytes | None:
         path = self._path(key)
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as f:
+                raw = f.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as e:
@@ -96,7 +100,7 @@ class DiskCache:
                 or header[len(_MAGIC):].decode(errors="replace") != hashlib.sha256(payload).hexdigest()):
             self.corrupt += 1
             with contextlib.suppress(OSError):  # a read-only cache keeps it; still a miss
-                path.unlink(missing_ok=True)
+                os.unlink(path)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: pruning evicts the least recently used first
@@ -105,8 +109,9 @@ class DiskCache:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            folder = Path(path).parent
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
         except OSError as e:
             self._failed(e)
             return

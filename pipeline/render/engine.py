@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,8 +27,9 @@ from pipeline.config.source import Tree
 from pipeline.errors import RenderError
 from pipeline.render import graph
 from pipeline.render.cache import Cache, NoCache
-from pipeline.render.materialise import HELM_OUTPUT, Input, Materialiser, Run, blob, overlay_key
+from pipeline.render.materialise import HELM_OUTPUT, Input, Materialiser, Run, blob, digest, overlay_key
 from pipeline.render.postprocess import Finisher, Origin
+from pipeline.render.recall import Known, Recall
 from pipeline.render.resources import ResId, Resource
 from pipeline.render.runner import Runner
 from pipeline.render.tools import Toolset
@@ -49,6 +50,9 @@ class ClusterRender:
     cluster: Cluster
     plan: graph.Plan
     packages: tuple[PackageRender, ...]
+    # What the cluster's files are made of (each package's name, wave and objects, by
+    # their post-processing keys): equal keys, equal files. "": not known.
+    key: str = ""
 
     @property
     def objects(self) -> int:
@@ -74,22 +78,96 @@ class FleetRender:
     stats: Stats
 
 
-def _where(inp: Input) -> str:
-    return f"{inp.cluster}/{inp.package}"
+Pair = tuple[str, str]  # (cluster, package)
 
 
-def _owners(inputs: Sequence[Input], key_of: Callable[[Input], str]) -> dict[str, list[Input]]:
-    owners: dict[str, list[Input]] = {}
-    for inp in inputs:
-        owners.setdefault(key_of(inp), []).append(inp)
+def _owners(pairs: Sequence[Pair], key_of: Callable[[Pair], str]) -> dict[str, list[Pair]]:
+    owners: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        owners.setdefault(key_of(pair), []).append(pair)
     return owners
 
 
-def _origin(inp: Input) -> Origin:
+def _origin(known: Known) -> Origin:
     """Where the files of an input's last run are in the repository."""
-    if inp.overlay is None:
-        return Origin(inp.run.places)
-    return Origin(inp.overlay.places, (inp.run.key, inp.run.places))
+    if known.overlay is None:
+        return Origin(known.places)
+    return Origin(known.overlay_places, (known.run, known.places))
+
+
+class _Runs:
+    """The tool-run stages. Each pair's `Known` keys are recalled from earlier renders by
+    identity, or materialised; a pair is materialised (once) only when a tool must run
+    for it, or when the output its recalled key names has left the cache."""
+
+    def __init__(self, mat: Materialiser, recall: Recall, runner: Runner, tools: Toolset,
+                 clusters: Sequence[Cluster], lists: Mapping[str, tuple[str, ...]]) -> None:
+        self._mat = mat
+        self._recall = recall
+        self._runner = runner
+        self._tools = tools
+        self._clusters = {c.name: c for c in clusters}
+        self._made: dict[Pair, Input] = {}
+        self._overlay_keys: dict[tuple[str, str], str] = {}
+        self.outputs: dict[str, bytes] = {}
+        self.identities = {(c.name, p): mat.identity(c, p) for c in clusters for p in lists[c.name]}
+        self.known: dict[Pair, Known] = {}
+        for pair, identity in self.identities.items():
+            found = recall.get(identity)
+            self.known[pair] = found if found is not None else Known.of(self.full(pair))
+
+    def full(self, pair: Pair) -> Input:
+        found = self._made.get(pair)
+        if found is None:
+            found = self._made[pair] = self._mat.input(self._clusters[pair[0]], pair[1])
+            self.known[pair] = Known.of(found)
+        return found
+
+    def _stage(self, chosen: Sequence[Pair], key_of: Callable[[Pair], str],
+               run_of: Callable[[Pair, str], Run]) -> int:
+        """Outputs of the distinct keys of `chosen`, from the cache or run; their number."""
+        owners = _owners(chosen, key_of)
+        self.outputs.update(self._runner.cached(owners))
+        stale = [pair for key, group in owners.items() if key not in self.outputs for pair in group]
+        if stale:
+            for pair in stale:
+                self.full(pair)
+            owners = _owners(chosen, key_of)
+        self.outputs.update(self._runner.execute(
+            [(run_of(group[0], key), [f"{c}/{p}" for c, p in group])
+             for key, group in owners.items() if key not in self.outputs]))
+        return len(owners)
+
+    def _overlay_run(self, pair: Pair, key: str) -> Run:
+        overlay = self.full(pair).overlay
+        assert overlay is not None
+        files = {**overlay.files, HELM_OUTPUT: blob(self.outputs[self.known[pair].run])}
+        return Run("kustomize", (".",), files, key, overlay.probes, overlay.places)
+
+    def final(self, pair: Pair) -> str:
+        """The key of the pair's last run (the Components over a chart, if any)."""
+        run, overlay = self.known[pair].run, self.known[pair].overlay
+        if overlay is None:
+            return run
+        found = self._overlay_keys.get((run, overlay))
+        if found is None:
+            found = overlay_key(self._tools.kustomize, overlay, self.outputs[run])
+            self._overlay_keys[(run, overlay)] = found
+        return found
+
+    def run(self) -> int:
+        """Both stages (charts and kustomize builds, then Components over charts); the
+        number of distinct inputs."""
+        pairs = list(self.identities)
+        distinct = self._stage(pairs, lambda pair: self.known[pair].run,
+                               lambda pair, _key: self.full(pair).run)
+        return distinct + self._stage([p for p in pairs if self.known[p].overlay is not None],
+                                      self.final, self._overlay_run)
+
+    def remember(self) -> None:
+        for pair, identity in self.identities.items():
+            self._recall.put(identity, self.known[pair])
+        self._recall.save()
 
 
 def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Toolset, *,
@@ -97,31 +175,16 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
            cache: Cache | None = None) -> FleetRender:
     """Render `clusters`; RenderError/ConfigError/GraphError on the first problem."""
     start = time.monotonic()
-    mat = Materialiser(tree, inv, tools)
-    runner = Runner(tree, tools, workdir=workdir, jobs=jobs, progress=progress, cache=cache)
+    store: Cache = cache if cache is not None else NoCache()
+    runner = Runner(tree, tools, workdir=workdir, jobs=jobs, progress=progress, cache=store)
     lists = {c.name: graph.packages_for(inv, c) for c in clusters}
-    inputs = [mat.input(c, p) for c in clusters for p in lists[c.name]]
+    runs = _Runs(Materialiser(tree, inv, tools), Recall(store, tools, engine_digest()), runner,
+                 tools, clusters, lists)
+    distinct = runs.run()
+    final_key = {pair: runs.final(pair) for pair in runs.identities}
 
-    first = _owners(inputs, lambda i: i.run.key)
-    outputs = runner.execute([(group[0].run, [_where(i) for i in group]) for group in first.values()])
-
-    with_overlay = [i for i in inputs if i.overlay is not None]
-    second_runs: dict[str, tuple[Run, list[str]]] = {}
-    final_key: dict[tuple[str, str], str] = {(i.cluster, i.package): i.run.key for i in inputs}
-    for inp in with_overlay:
-        assert inp.overlay is not None
-        chart_output = outputs[inp.run.key]
-        key = overlay_key(tools.kustomize, inp.overlay, chart_output)
-        final_key[(inp.cluster, inp.package)] = key
-        if key not in second_runs:
-            files = {**inp.overlay.files, HELM_OUTPUT: blob(chart_output)}
-            second_runs[key] = (Run("kustomize", (".",), files, key, inp.overlay.probes,
-                                    inp.overlay.places), [])
-        second_runs[key][1].append(_where(inp))
-    outputs.update(runner.execute(list(second_runs.values())))
-
-    finisher = Finisher(outputs, cache if cache is not None else NoCache(), engine_digest())
-    origins = {(i.cluster, i.package): _origin(i) for i in inputs}
+    finisher = Finisher(runs.outputs, store, engine_digest())
+    origins = {pair: _origin(runs.known[pair]) for pair in runs.identities}
     plans: dict[tuple[object, ...], graph.Plan] = {}
     results: list[ClusterRender] = []
     for index, cluster in enumerate(clusters):
@@ -140,10 +203,11 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
         scopes = {gk: ns for o in outs.values() for gk, ns in o.crds.items()}
         seen: dict[ResId, str] = {}
         packages: list[PackageRender] = []
+        made: list[str] = []  # the post-processing keys, in package order
         for name in names:
             pkg = inv.packages[name]
             relevant = tuple((gk, scopes.get(gk, True)) for gk in outs[name].custom_kinds)
-            resources = finisher.finish(
+            memo, resources = finisher.finish(
                 keys[name], package=name, namespace=pkg.namespace, wave=plan.waves[name],
                 scopes=relevant, origin=origins[(cluster.name, name)],
                 where=f"{cluster.name}/{name}")
@@ -154,19 +218,21 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
                                       f"{other} and {name}; keep it in one package")
                 seen[res.id] = name
             packages.append(PackageRender(name, plan.waves[name], resources))
-        results.append(ClusterRender(cluster, plan, tuple(packages)))
+            made.append(memo)
+        results.append(ClusterRender(cluster, plan, tuple(packages), digest(made)))
         if progress:
             progress("post-processing", index + 1, len(clusters))
 
     stats = Stats(
         clusters=len(results),
         packages=len({p for names in lists.values() for p in names}),
-        pairs=len(inputs),
+        pairs=len(final_key),
         objects=sum(r.objects for r in results),
-        distinct=len(first) + len(second_runs),
+        distinct=distinct,
         tool_runs=runner.runs,
         processes=runner.processes,
         cache_hits=runner.hits,
         seconds=time.monotonic() - start,
     )
+    runs.remember()
     return FleetRender(tuple(results), stats)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import pygit2
@@ -28,6 +29,7 @@ from pipeline.render.tools import Tool, Toolset
 
 LAYER_DIRS = {"classes": "class", "sites": "site", "clusters": "cluster"}
 HELM_OUTPUT = "chart-output.yaml"
+CHART = "chart/"  # where a helm input's chart sits in its workspace
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,9 @@ def run_key(tool: Tool, args: tuple[str, ...], files: Files) -> str:
     return digest(tool.id, args, files_digest(files))
 
 
-def overlay_key(tool: Tool, overlay: Overlay, chart_output: bytes) -> str:
-    """Key of the Components run over a chart output."""
-    return digest(tool.id, "overlay", overlay.digest, str(pygit2.hash(chart_output)))
+def overlay_key(tool: Tool, overlay_digest: str, chart_output: bytes) -> str:
+    """Key of the Components run (`Overlay.digest`) over a chart output."""
+    return digest(tool.id, "overlay", overlay_digest, str(pygit2.hash(chart_output)))
 
 
 def blob(data: bytes) -> File:
@@ -123,6 +125,7 @@ class Materialiser:
         self._probe_sets: dict[tuple[str, tuple[tuple[str, str], ...]],
                                tuple[dict[str, File], tuple[probes.Probe, ...]]] = {}
         self._kustomizations: dict[tuple[str, str], tuple[Any, File | None, tuple[probes.Probe, ...]]] = {}
+        self._identities: dict[tuple[str, str], str] = {}  # (what, name) → its identity
 
     def _wrapper(self, resource: str, components: list[str]) -> File:
         """The wrapper kustomization as a file (most inputs share theirs: made once)."""
@@ -149,7 +152,7 @@ class Materialiser:
         if found is None:
             if pkg.type == "helm":
                 assert pkg.chart is not None
-                found = {f"chart/{rel}": self._static_file(f"{pkg.chart}/{rel}")
+                found = {f"{CHART}{rel}": self._static_file(f"{pkg.chart}/{rel}")
                          for rel in self._tree.files(pkg.chart)}
             else:
                 found = {f"package/{rel}": self._static_file(f"{pkg.path}/{rel}")
@@ -159,13 +162,8 @@ class Materialiser:
 
     def context(self, cluster: Cluster, pkg: Package) -> dict[str, Any]:
         """What Jinja2 templates see."""
-        return {
-            "cluster": {"name": cluster.name, "class": cluster.class_name, "site": cluster.site,
-                        "environment": cluster.environment, "labels": dict(cluster.labels)},
-            "vars": dict(cluster.vars),
-            "env": cluster.environment,
-            "package": {"name": pkg.name, "namespace": pkg.namespace or ""},
-        }
+        return {**_cluster_context(cluster),
+                "package": {"name": pkg.name, "namespace": pkg.namespace or ""}}
 
     def _layer_files(self, layer: Layer, index: int, cluster: Cluster,
                      ctx: Mapping[str, Any]) -> tuple[dict[str, File], dict[str, Any] | None]:
@@ -220,6 +218,43 @@ class Materialiser:
             return self._kustomize_input(cluster, pkg, layer_files, components,
                                          {"package": pkg.path, **places})
         return self._helm_input(cluster, pkg, values_layers, layer_files, components, places)
+
+    def identity(self, cluster: Cluster, package: str) -> str:
+        """A digest of everything `input(cluster, package)` reads: equal identities
+        materialise to equal inputs (for the same tools and hydrate). Nothing is rendered
+        or parsed: the template context and the files' blob ids stand for their results.
+        Keep it in step with `input`."""
+        pkg = self._inv.packages[package]
+        parts = [self._identity("package", pkg.name, partial(self._package_identity, pkg)),
+                 self._identity("cluster", cluster.name, partial(self._cluster_identity, cluster))]
+        parts += [self._identity("layer", layer.path, partial(self._layer_identity, layer))
+                  for layer in self._inv.layers_of(cluster, package)]
+        return hashlib.sha256(" ".join(parts).encode()).hexdigest()
+
+    def _identity(self, what: str, name: str, make: Callable[[], str]) -> str:
+        found = self._identities.get((what, name))
+        if found is None:
+            found = self._identities[(what, name)] = make()
+        return found
+
+    def _package_identity(self, pkg: Package) -> str:
+        """The package's settings, and every file of its folder and of its chart's."""
+        folders = [pkg.path]
+        if pkg.chart and not pkg.chart.startswith(pkg.path + "/"):
+            folders.append(pkg.chart)
+        return digest(repr(pkg), [(folder, [(rel, self._static_file(f"{folder}/{rel}").oid)
+                                            for rel in self._tree.files(folder)])
+                                  for folder in folders])
+
+    def _cluster_identity(self, cluster: Cluster) -> str:
+        """What templates see of the cluster, and its class's Kubernetes version."""
+        version = self._inv.classes[cluster.class_name].kubernetes_version
+        return hashlib.sha256(json.dumps([_cluster_context(cluster), version], sort_keys=True,
+                                         default=repr).encode()).hexdigest()
+
+    def _layer_identity(self, layer: Layer) -> str:
+        return digest(layer.scope, layer.path,
+                      [(rel, self._static_file(f"{layer.path}/{rel}").oid) for rel in layer.files])
 
     def _kustomize_input(self, cluster: Cluster, pkg: Package, layer_files: dict[str, File],
                          components: list[str], places: Mapping[str, str]) -> Input:
@@ -307,6 +342,14 @@ class Materialiser:
             found = self._probe_sets[(root, kfiles)] = (changed, tuple(more))
         changed, found_probes = found
         return ({**files, **changed} if changed else files), found_probes
+
+
+def _cluster_context(cluster: Cluster) -> dict[str, Any]:
+    """What Jinja2 templates see of a cluster."""
+    return {"cluster": {"name": cluster.name, "class": cluster.class_name, "site": cluster.site,
+                        "environment": cluster.environment, "labels": dict(cluster.labels)},
+            "vars": dict(cluster.vars),
+            "env": cluster.environment}
 
 
 def _as_values(path: str, data: bytes) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import yaml
@@ -147,7 +148,7 @@ class OutputInfo:
     crds: Mapping[GroupKind, bool]
     uses: frozenset[GroupKind]
 
-    @property
+    @cached_property
     def custom_kinds(self) -> tuple[GroupKind, ...]:
         return tuple(sorted(gk for gk in self.uses if gk not in kinds.CLUSTER_SCOPED))
 
@@ -234,13 +235,14 @@ class Finisher:
 
     def finish(self, key: str, *, package: str, namespace: str | None, wave: int,
                scopes: tuple[tuple[GroupKind, bool], ...], origin: Origin,
-               where: str) -> tuple[Resource, ...]:
-        """The package's Resources for the output `key` (see `finish`)."""
+               where: str) -> tuple[str, tuple[Resource, ...]]:
+        """The package's Resources for the output `key` (see `finish`), and the key they
+        are kept under (equal keys, equal Resources)."""
         memo = _cache_key("finished", self._engine, key, package, namespace, wave, scopes,
                           origin.memo)
         found = self._finished.get(memo)
         if found is not None:
-            return found
+            return memo, found
         raw = self._cache.get(memo)
         if raw is not None:
             found = tuple(Resource(ResId(g, k, ns, n), text.encode(), origin)
@@ -252,4 +254,4 @@ class Finisher:
             self._cache.put(memo, json.dumps(
                 [[*r.id, r.text.decode(), r.origin] for r in found], ensure_ascii=False).encode())
         self._finished[memo] = found
-        return found
+        return memo, found

@@ -1,17 +1,20 @@
 """Runs distinct tool invocations in parallel, each in its own throw-away workspace.
 
 A workspace holds copies of files from the configuration folders only (fleet/, bases/,
-overlays/), never links, so a tool run sees nothing else of the checkout. A kustomize
+overlays/), never links, so a tool run sees nothing else of the checkout. Helm runs of
+one chart share a folder holding it (written once), each with its values under its own
+name beside the chart: a thousand stores' inputs differ only in their values. A kustomize
 run with probes (see `pipeline.render.probes`) must show that each targeted patch matched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ from pipeline.config.source import Tree, readable
 from pipeline.errors import ConfigError, RenderError, ToolError
 from pipeline.render import batching, probes, tools
 from pipeline.render.cache import Cache, NoCache
-from pipeline.render.materialise import File, Run
+from pipeline.render.materialise import CHART, File, Files, Run, files_digest
 from pipeline.render.probes import Probe
 
 Progress = Callable[[str, int, int], None]
@@ -47,6 +50,7 @@ class Runner:
             raise ToolError(f"HYDRATE_KUSTOMIZE_BATCH={batch!r}: give on (several kustomize "
                             "inputs to a process, the default) or off (one to a process)")
         self._batch = batch == "on"
+        self._charts: dict[str, Path] = {}  # chart folders shared by helm runs, by content
         self.runs: Counter[str] = Counter()  # inputs built (and probe re-runs), per tool
         self.processes: Counter[str] = Counter()  # tool processes started, per tool
         self.hits = 0
@@ -65,12 +69,39 @@ class Runner:
             contents[path] = f.data if f.data is not None else self._tree.read(f.source or path)
         return contents
 
-    def _run_one(self, run: Run, contents: dict[str, bytes], where: str) -> tuple[bytes, int]:
-        """The run's output (without probe markers), and how many tool runs it took."""
+    def _chart_folder(self, run: Run, where: str) -> tuple[Path | None, Files]:
+        """For a helm run: a folder holding its chart, written once per distinct chart
+        (most helm inputs of a fleet differ only in their values), and the run's other
+        files. (None, all files) when they do not all sit at the top."""
+        chart = {p: f for p, f in run.files.items() if p.startswith(CHART)}
+        rest = {p: f for p, f in run.files.items() if not p.startswith(CHART)}
+        if run.tool != "helm" or any("/" in p for p in rest):
+            return None, run.files
+        key = hashlib.sha256(repr(files_digest(chart)).encode()).hexdigest()
+        found = self._charts.get(key)
+        if found is None:
+            found = self._charts[key] = _workspace(self._workdir, "chart-", self._contents(chart, where))
+        return found, rest
+
+    def _run_one(self, run: Run, contents: dict[str, bytes], where: str,
+                 folder: Path | None = None) -> tuple[bytes, int]:
+        """The run's output (without probe markers), and how many tool runs it took.
+        `folder`: a chart folder shared with other runs; `contents` (top-level files)
+        are written there under names of their own, and the arguments follow."""
+        tool = self._tools.helm if run.tool == "helm" else self._tools.kustomize
+        argv = [*tool.argv, *run.args]
+        if folder is not None:
+            own = {name: f".{run.key[:20]}-{name}" for name in contents}
+            argv = [*tool.argv, *(own.get(arg, arg) for arg in run.args)]
+            try:
+                for name, data in contents.items():
+                    (folder / own[name]).write_bytes(data)
+                return tools.run(argv, cwd=folder, env=self._env, what=where, places=run.places), 1
+            finally:
+                for name in own.values():
+                    (folder / name).unlink(missing_ok=True)
         workspace = _workspace(self._workdir, "run-", contents)
         try:
-            tool = self._tools.helm if run.tool == "helm" else self._tools.kustomize
-            argv = [*tool.argv, *run.args]
             output = tools.run(argv, cwd=workspace, env=self._env, what=where, places=run.places)
             if not run.probes:
                 return output, 1
@@ -115,8 +146,9 @@ class Runner:
                 built.append(Built(run, stripped, 1, processes=int(n == 0)))
         return built
 
-    def _single(self, run: Run, contents: dict[str, bytes], where: str) -> list[Built]:
-        output, count = self._run_one(run, contents, where)
+    def _single(self, run: Run, contents: dict[str, bytes], where: str,
+                folder: Path | None = None) -> list[Built]:
+        output, count = self._run_one(run, contents, where, folder)
         return [Built(run, output, count, count)]
 
     def _matched(self, argv: list[str], workspace: Path, text: bytes, probe: Probe, run: Run,
@@ -134,6 +166,16 @@ class Runner:
         finally:
             path.write_bytes(text)
         return False
+
+    def cached(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The outputs the cache already has of `keys` (counted as hits)."""
+        found: dict[str, bytes] = {}
+        for key in keys:
+            data = self._cache.get(key)
+            if data is not None:
+                found[key] = data
+        self.hits += len(found)
+        return found
 
     def execute(self, batch: Sequence[tuple[Run, Sequence[str]]]) -> dict[str, bytes]:
         """Output of each Run by key; the first failure cancels the rest and is raised,
@@ -156,10 +198,15 @@ class Runner:
         with ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="hydrate-run") as pool:
             futures: list[Future[list[Built]]] = []
             for group in groups:
+                if len(group) == 1:
+                    run, owners = group[0]
+                    folder, files = self._chart_folder(run, _where(owners))
+                    futures.append(pool.submit(self._single, run, self._contents(files, _where(owners)),
+                                               _where(owners), folder))
+                    continue
                 items = [(run, self._contents(run.files, _where(owners)), _where(owners))
                          for run, owners in group]
-                futures.append(pool.submit(self._run_batch, items) if len(items) > 1 else
-                               pool.submit(self._single, *items[0]))
+                futures.append(pool.submit(self._run_batch, items))
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)

@@ -11,11 +11,12 @@ How an output directory stays right whatever happens to the writer or to the fil
 
 * one writer at a time: `write` holds a lock (`.hydrate-render.lock`) while it reads the
   manifest and changes the directory;
-* the manifest (`.hydrate-render`) records per cluster the digest of its files and the
-  fingerprint of those files as written (`ondisk.scan`). A cluster directory counts as
-  unchanged only if its fingerprint is the recorded one, or if its files, read back,
-  have the new render's digest: a hand edit or deletion, and a directory swapped in by a
-  writer killed before it recorded it, are seen and rewritten;
+* the manifest (`.hydrate-render`) records per cluster the digest of its files, the
+  fingerprint of those files as written (`ondisk.scan`) and the key of the render they
+  came from (a render with that key has those files: they are not serialised again).
+  A cluster directory counts as unchanged only if its fingerprint is the recorded one,
+  or if its files, read back, have the new render's digest: a hand edit or deletion, and
+  a directory swapped in by a writer killed before it recorded it, are seen and rewritten;
 * changed clusters are first staged in full (a full disk or a permission problem stops
   there, nothing changed), then swapped in by renames with SIGINT and SIGTERM held back;
   a rename that fails undoes the ones before it;
@@ -249,16 +250,23 @@ def _update(out: Path, renders: Sequence[ClusterRender], prune_envs: Mapping[str
         os.mkdir(staging)
         for render in renders:
             name = f"{render.cluster.environment}/{render.cluster.name}"
-            files = cluster_files(render)
-            entry = cluster_entry(render, digest(files))
-            stamp = _stamp_if_same(out / name, clusters.get(name, {}), entry["digest"])
+            recorded = clusters.get(name, {})
+            # A render made of what the recorded one was made of has its files' digest.
+            files = None
+            known = recorded.get("digest") if render.key and recorded.get("render") == render.key \
+                else None
+            if not isinstance(known, str):
+                files = cluster_files(render)
+                known = digest(files)
+            entry = cluster_entry(render, known)
+            stamp = _stamp_if_same(out / name, recorded, known)
             if stamp is None:
-                _write_files(staging / name, files)
+                _write_files(staging / name, files if files is not None else cluster_files(render))
                 stamp = _stamp(staging / name)  # moving the directory keeps its files' stamps
                 written.append(name)
             else:
                 unchanged.append(name)
-            clusters[name] = {**entry, "stamp": stamp}
+            clusters[name] = {**entry, "stamp": stamp, **({"render": render.key} if render.key else {})}
         removals, removed = _removals(out, prune_envs, known_envs)
         gone = set(removed)
         fresh = set(written)
