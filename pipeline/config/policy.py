@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.config.schema import Document, Schemas, line_of, parse
+from pipeline.config.schema import Document, Memo, Schemas, line_of
 from pipeline.config.source import Tree
 from pipeline.errors import ConfigError
 
@@ -66,18 +66,18 @@ class Policy:
         return self.document.at(*key) if self.document is not None else POLICY
 
 
-def load(tree: Tree) -> Policy:
-    """fleet/policy.yaml checked against its schema; an empty Policy if there is none."""
+def load(tree: Tree, memo: Memo | None = None) -> Policy:
+    """fleet/policy.yaml checked against its schema; an empty Policy if there is none.
+    `memo`: the render cache (see `Schemas.checked`)."""
     if not tree.is_file(POLICY):
         if tree.is_dir(POLICY):
             raise ConfigError(f"{POLICY}: is a directory; the policy is one YAML file "
                               "(docs/validation.md)")
         return Policy(None)
     text = tree.read(POLICY)
-    data = parse(POLICY, text, scalars=True)
+    data = Schemas.load(memo).checked("policy", POLICY, text)
     if data is None:
         return Policy(POLICY)
-    Schemas.load().check("policy", POLICY, text, data)
     doc = Document(POLICY, text, data)
     severities: dict[str, str] = {}
     params: dict[str, dict[str, Any]] = {}

@@ -10,16 +10,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import jsonschema
 import yaml
 
 from pipeline.config import yamlio
 from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 NAME_HINT = "a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters"
 
@@ -32,9 +34,38 @@ class Memo(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
 
+KINDS = ("environments", "class", "cluster", "package", "policy")
+
+
+class _Validators(Mapping[str, "jsonschema.protocols.Validator"]):
+    """The schema of each file kind, compiled when first used: jsonschema is imported
+    then, so a render whose files all come from the memo never loads it."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, jsonschema.protocols.Validator] = {}
+
+    def __getitem__(self, kind: str) -> jsonschema.protocols.Validator:
+        found = self._compiled.get(kind)
+        if found is None:
+            if kind not in KINDS:
+                raise KeyError(kind)
+            import jsonschema
+
+            text = resources.files("pipeline.config.schemas").joinpath(f"{kind}.json").read_text()
+            schema = _inline(json.loads(text))
+            found = self._compiled[kind] = jsonschema.validators.validator_for(schema)(schema)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KINDS)
+
+    def __len__(self) -> int:
+        return len(KINDS)
+
+
 @dataclass(frozen=True)
 class Schemas:
-    """Compiled validators, one per file kind; build once per load with `Schemas.load()`.
+    """Validators, one per file kind; build once per load with `Schemas.load()`.
     With a `memo`, a file whose exact bytes were parsed and checked before (by this
     version of hydrate: `salt`) is not parsed again: its data comes from the memo."""
 
@@ -44,21 +75,17 @@ class Schemas:
 
     @classmethod
     def load(cls, memo: Memo | None = None) -> Schemas:
-        found = {}
-        for kind in ("environments", "class", "cluster", "package", "policy"):
-            text = resources.files("pipeline.config.schemas").joinpath(f"{kind}.json").read_text()
-            schema = _inline(json.loads(text))
-            validator_cls = jsonschema.validators.validator_for(schema)
-            found[kind] = validator_cls(schema)
         if memo is None:
-            return cls(found)
+            return cls(_Validators())
         from pipeline.version import engine_digest
 
-        return cls(found, memo, engine_digest())
+        return cls(_Validators(), memo, engine_digest())
 
     def checked(self, kind: str, path: str, text: bytes) -> Any:
         """The document in `text`, parsed (strict scalars) and checked against the schema
         of `kind`; ConfigError naming file and line otherwise. None for an empty file."""
+        if self.memo is not None:
+            return self.checked_all(kind, [(path, text)])[0]
         data = parse(path, text, scalars=True)
         if data is not None:
             self.check(kind, path, text, data)
@@ -70,6 +97,7 @@ class Schemas:
         read instead of a parse and a schema check per file."""
         if self.memo is None:
             return [self.checked(kind, path, text) for path, text in files]
+        plain = replace(self, memo=None)
         h = hashlib.sha256(b"checked v1\0" + self.salt.encode() + b"\0" + kind.encode())
         for path, text in files:
             h.update(b"\0%d:%s\0%d:" % (len(path), path.encode(), len(text)) + text)
@@ -80,7 +108,7 @@ class Schemas:
                 remembered = json.loads(kept)
                 if isinstance(remembered, list) and len(remembered) == len(files):
                     return remembered
-        found = [self.checked(kind, path, text) for path, text in files]
+        found = [plain.checked(kind, path, text) for path, text in files]
         # Only data that JSON gives back exactly (no non-string keys, no dates).
         with contextlib.suppress(TypeError, ValueError):
             text = json.dumps(found, sort_keys=True).encode()

@@ -2,13 +2,14 @@
 
 `render()` takes the selected clusters through a fixed road:
 
-1. materialise every (cluster, package) input and its key;
+1. materialise every (cluster, package) input and its key (or recall the key from an
+   earlier render of the same input: `pipeline.render.recall`);
 2. run each distinct key once (in parallel), unless the cache has its output:
    `helm template` / `kustomize build`;
 3. for Helm packages with Components, run kustomize over the chart output (again once
    per distinct key);
 4. learn each distinct output's CRDs and kinds once; build each cluster's graph (with
-   CRD edges), once per distinct package list and CRD shape;
+   CRD edges), once per distinct package list and CRD shape (kept in the cache);
 5. post-process per package (namespace, annotations, sync-wave), once per distinct
    (output, package, wave, scopes) — or take it from the cache — and check that no two
    packages render the same object.
@@ -16,6 +17,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +30,7 @@ from pipeline.config.source import Tree
 from pipeline.errors import RenderError
 from pipeline.render import graph
 from pipeline.render.cache import Cache, NoCache
+from pipeline.render.graph import GroupKind
 from pipeline.render.materialise import HELM_OUTPUT, Input, Materialiser, Run, blob, digest, overlay_key
 from pipeline.render.postprocess import Finisher, Origin
 from pipeline.render.recall import Known, Recall
@@ -170,6 +174,27 @@ class _Runs:
         self._recall.save()
 
 
+def _plan(inv: Inventory, cluster: Cluster, names: tuple[str, ...],
+          provides: Mapping[str, frozenset[GroupKind]], uses: Mapping[str, frozenset[GroupKind]],
+          cache: Cache, engine: str) -> graph.Plan:
+    """`graph.plan`, kept in the cache: a warm render needs no graph library (networkx
+    alone takes a quarter of a second to import). Only plans without a cycle are kept."""
+    key = digest("plan v1", engine,
+                 [(n, inv.packages[n].depends_on, sorted(provides.get(n, ())),
+                   sorted(uses.get(n, ()))) for n in names])
+    raw = cache.get(key)
+    if raw is not None:
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            kept = json.loads(raw)
+            edges = tuple(graph.Edge(*e) for e in kept["edges"])
+            waves = {n: int(kept["waves"][n]) for n in names}
+            return graph.Plan(cluster, names, edges, waves)
+    found = graph.plan(inv, cluster, names, provides, uses)
+    cache.put(key, json.dumps({"edges": [[e.dependency, e.dependent, e.reason] for e in found.edges],
+                               "waves": dict(found.waves)}).encode())
+    return found
+
+
 def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Toolset, *,
            jobs: int, workdir: Path, progress: Progress | None = None,
            cache: Cache | None = None) -> FleetRender:
@@ -178,12 +203,13 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
     store: Cache = cache if cache is not None else NoCache()
     runner = Runner(tree, tools, workdir=workdir, jobs=jobs, progress=progress, cache=store)
     lists = {c.name: graph.packages_for(inv, c) for c in clusters}
-    runs = _Runs(Materialiser(tree, inv, tools), Recall(store, tools, engine_digest()), runner,
+    engine = engine_digest()
+    runs = _Runs(Materialiser(tree, inv, tools), Recall(store, tools, engine), runner,
                  tools, clusters, lists)
     distinct = runs.run()
     final_key = {pair: runs.final(pair) for pair in runs.identities}
 
-    finisher = Finisher(runs.outputs, store, engine_digest())
+    finisher = Finisher(runs.outputs, store, engine)
     origins = {pair: _origin(runs.known[pair]) for pair in runs.identities}
     plans: dict[tuple[object, ...], graph.Plan] = {}
     results: list[ClusterRender] = []
@@ -196,8 +222,8 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
                      tuple(sorted((p, o.uses) for p, o in outs.items() if o.custom_kinds)))
         plan = plans.get(signature)
         if plan is None:
-            plan = plans[signature] = graph.plan(inv, cluster, names, provides,
-                                                 {p: o.uses for p, o in outs.items()})
+            plan = plans[signature] = _plan(inv, cluster, names, provides,
+                                            {p: o.uses for p, o in outs.items()}, store, engine)
         elif plan.cluster != cluster:
             plan = replace(plan, cluster=cluster)
         scopes = {gk: ns for o in outs.values() for gk, ns in o.crds.items()}

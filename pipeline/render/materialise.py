@@ -14,7 +14,7 @@ import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pygit2
 
@@ -22,10 +22,12 @@ from pipeline.config import kustomizations, values
 from pipeline.config.model import Cluster, Inventory, Layer, Package
 from pipeline.config.schema import check_yaml, parse
 from pipeline.config.source import Tree
-from pipeline.config.templating import Templates
 from pipeline.errors import ConfigError
 from pipeline.render import probes
 from pipeline.render.tools import Tool, Toolset
+
+if TYPE_CHECKING:
+    from pipeline.config.templating import Templates
 
 LAYER_DIRS = {"classes": "class", "sites": "site", "clusters": "cluster"}
 HELM_OUTPUT = "chart-output.yaml"
@@ -114,7 +116,7 @@ class Materialiser:
         self._tree = tree
         self._inv = inventory
         self._tools = tools
-        self._templates = Templates(tree)
+        self._templates: Templates | None = None  # made when a template is first rendered
         self._package_files: dict[str, dict[str, File]] = {}
         self._static: dict[str, File] = {}
         self._wrappers: dict[tuple[str, ...], File] = {}
@@ -126,6 +128,15 @@ class Materialiser:
                                tuple[dict[str, File], tuple[probes.Probe, ...]]] = {}
         self._kustomizations: dict[tuple[str, str], tuple[Any, File | None, tuple[probes.Probe, ...]]] = {}
         self._identities: dict[tuple[str, str], str] = {}  # (what, name) → its identity
+
+    def _template_engine(self) -> Templates:
+        """Jinja2, imported when a template is first rendered: a warm render recalls its
+        inputs and renders none."""
+        if self._templates is None:
+            from pipeline.config.templating import Templates
+
+            self._templates = Templates(self._tree)
+        return self._templates
 
     def _wrapper(self, resource: str, components: list[str]) -> File:
         """The wrapper kustomization as a file (most inputs share theirs: made once)."""
@@ -175,7 +186,7 @@ class Materialiser:
             path = f"{layer.path}/{rel}"
             out = rel.removesuffix(".j2")
             if rel.endswith(".j2"):
-                data = self._templates.render(path, ctx, f"cluster {cluster.name}")
+                data = self._template_engine().render(path, ctx, f"cluster {cluster.name}")
                 if out in kustomizations.NAMES:
                     kustomizations.check(path, parse(path, data), component=True, root=layer.path)
                 if out == "values.yaml":

@@ -27,7 +27,7 @@ def validator(tree: Tree, inv: Inventory, cache: Cache | None,
     """A Validator for `tree`'s policy; ConfigError at once for a bad policy or a class
     hydrate has no schemas for. Cached findings are keyed by the engine and the schemas."""
     data = importlib.metadata.version("kubernetes-validate")
-    return Validator(tree, inv, policy_mod.load(tree), today=clock.now(environ).date(),
+    return Validator(tree, inv, policy_mod.load(tree, memo=cache), today=clock.now(environ).date(),
                      cache=cache, engine=f"{engine_digest()}/{data}")
 
 

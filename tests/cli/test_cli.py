@@ -89,3 +89,27 @@ def test_status_loads_no_render_stack() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.splitlines()[-1]
     assert out == "[]"
+
+
+def test_a_warm_render_loads_no_graph_templates_or_schema_library(example: Path,
+                                                                  tmp_path: Path) -> None:
+    """A render whose inputs, plans and checked files are all in the cache needs neither
+    networkx (plans are kept), Jinja2 (inputs are recalled) nor jsonschema (the fleet's
+    files come from the checked-document memo): together ~0.4 s of imports."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HYDRATE_CACHE_DIR": str(tmp_path / "cache")}
+    heavy = ("networkx", "jinja2", "jsonschema")
+    argv = ["hydrate", "--repo", str(example), "render", "--out", str(tmp_path / "out")]
+    code = ("import sys\nfrom pipeline.cli import main\n"
+            f"sys.argv = {argv!r}\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    loaded = []
+    for _ in range(2):  # cold, then warm
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env).stdout.splitlines()[-1]
+        loaded.append(out)
+    assert loaded == [str(sorted(heavy)), "[]"]

@@ -46,12 +46,14 @@ MORE: list[tuple[str, Edit]] = [
 
 
 def _render(root: Path, toolset: tools.Toolset, cache: DiskCache | MemoryCache,
-            workdir: Path) -> dict[str, dict[str, bytes]]:
+            workdir: Path) -> dict[str, tuple[dict[str, bytes], object]]:
+    """Each cluster's files, and its plan (edges and waves; plans are cached too)."""
     tree = DirTree(root)
     inv = inventory_mod.load(tree)
     fleet = engine.render(tree, inv, list(inv.clusters.values()), toolset, jobs=2,
                           workdir=workdir, cache=cache)
-    return {r.cluster.name: output.cluster_files(r) for r in fleet.clusters}
+    return {r.cluster.name: (output.cluster_files(r), (r.plan.edges, dict(r.plan.waves)))
+            for r in fleet.clusters}
 
 
 def _stale(root: Path, toolset: tools.Toolset, cache: DiskCache) -> list[str]:
