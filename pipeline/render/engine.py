@@ -184,11 +184,14 @@ def _plan(inv: Inventory, cluster: Cluster, names: tuple[str, ...],
                    sorted(uses.get(n, ()))) for n in names])
     raw = cache.get(key)
     if raw is not None:
-        with contextlib.suppress(ValueError, TypeError, KeyError):
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
             kept = json.loads(raw)
             edges = tuple(graph.Edge(*e) for e in kept["edges"])
-            waves = {n: int(kept["waves"][n]) for n in names}
-            return graph.Plan(cluster, names, edges, waves)
+            waves = {n: kept["waves"][n] for n in names}
+            if all(type(w) is int for w in waves.values()) and all(
+                    e.dependency in waves and e.dependent in waves and isinstance(e.reason, str)
+                    for e in edges):
+                return graph.Plan(cluster, names, edges, waves)
     found = graph.plan(inv, cluster, names, provides, uses)
     cache.put(key, json.dumps({"edges": [[e.dependency, e.dependent, e.reason] for e in found.edges],
                                "waves": dict(found.waves)}).encode())

@@ -70,3 +70,22 @@ def test_graph_command_dot_and_text(tmp_path: Path) -> None:
     assert '"namespaces" -> "edge-gateway" [label="dependsOn"];' in dot.out
     text = hydrate("--repo", ROOT, "graph", "--cluster", "edge-lab")
     assert text.out.splitlines()[1].split() == ["wave", "0", "namespaces"]
+
+
+@pytest.mark.parametrize("kept", [b"not json", b"[]", b'{"edges": [], "waves": {}}',
+                                  b'{"edges": [["a"]], "waves": {"ns": 0, "app": 1}}',
+                                  b'{"edges": [["x", "app", "dependsOn"]], "waves": {"ns": 0, "app": 1}}',
+                                  b'{"edges": [], "waves": {"ns": "0", "app": 1}}'])
+def test_a_kept_plan_of_another_shape_is_planned_again(kept: bytes) -> None:
+    """Plans are kept in the render cache; an entry that is not one is a miss."""
+    from pipeline.render import engine
+    from pipeline.render.cache import MemoryCache
+
+    inv, cluster = _inventory({"ns": (), "app": ("ns",)})
+    fresh = graph.plan(inv, cluster, ("ns", "app"), provides={}, uses={})
+    cache = MemoryCache()
+    first = engine._plan(inv, cluster, ("ns", "app"), {}, {}, cache, "e")
+    (key,) = cache._entries
+    assert engine._plan(inv, cluster, ("ns", "app"), {}, {}, cache, "e") == first == fresh
+    cache.put(key, kept)
+    assert engine._plan(inv, cluster, ("ns", "app"), {}, {}, cache, "e") == fresh
