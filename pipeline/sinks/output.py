@@ -242,7 +242,8 @@ def _update(out: Path, renders: Sequence[ClusterRender], prune_envs: Mapping[str
     if not (out / MARKER).exists():  # a new directory: mark it as ours first
         os.replace(_prepare_manifest(out, {"schemaVersion": 1, **meta, "clusters": {}}),
                    out / MARKER)
-    clusters: dict[str, Any] = dict(read_manifest(out).get("clusters", {}))
+    current = read_manifest(out)
+    clusters: dict[str, Any] = dict(current.get("clusters", {}))
     staging, trash = out / _STAGING, out / _TRASH
     written: list[str] = []
     unchanged: list[str] = []
@@ -272,7 +273,10 @@ def _update(out: Path, renders: Sequence[ClusterRender], prune_envs: Mapping[str
         fresh = set(written)
         present = {k: v for k, v in clusters.items()
                    if k not in gone and (k in fresh or (out / k).is_dir())}
-        manifest = _prepare_manifest(out, {"schemaVersion": 1, **meta, "clusters": present})
+        document = {"schemaVersion": 1, **meta, "clusters": present}
+        if not written and not removals and document == current:
+            return Written((), tuple(unchanged), ())  # nothing changed: nothing to write
+        manifest = _prepare_manifest(out, document)
         os.mkdir(trash)
         _swap(out, staging, trash, written, removals, manifest)
         return Written(tuple(written), tuple(unchanged), tuple(removed))

@@ -119,6 +119,11 @@ def test_files_changed_by_hand_are_restored(example: Path,
     assert touched.stat().st_mtime_ns == 0  # read back and found equal: not rewritten
     assert clirun.run("--repo", example, "render", env=env).out.splitlines()[0].endswith(
         ": 0 written, 18 unchanged")
+    # Nothing changed since: not even the manifest is written again.
+    before = (out / output.MARKER).stat()
+    assert clirun.run("--repo", example, "render", env=env).code == 0
+    after = (out / output.MARKER).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
 @pytest.mark.parametrize("manifest", [
