@@ -155,6 +155,8 @@ class _Runs:
             return run
         found = self._overlay_keys.get((run, overlay))
         if found is None:
+            if run not in self.outputs:  # materialised afresh in the second stage: a new chart key
+                self.outputs.update(self._runner.execute([(self.full(pair).run, ["/".join(pair)])]))
             found = overlay_key(self._tools.kustomize, overlay, self.outputs[run])
             self._overlay_keys[(run, overlay)] = found
         return found

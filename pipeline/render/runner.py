@@ -9,7 +9,6 @@ run with probes (see `pipeline.render.probes`) must show that each targeted patc
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -23,7 +22,7 @@ from pipeline.config.source import Tree, readable
 from pipeline.errors import ConfigError, RenderError, ToolError
 from pipeline.render import batching, probes, tools
 from pipeline.render.cache import Cache, NoCache
-from pipeline.render.materialise import CHART, File, Files, Run, files_digest
+from pipeline.render.materialise import CHART, File, Files, Run, digest, files_digest
 from pipeline.render.probes import Probe
 
 Progress = Callable[[str, int, int], None]
@@ -77,7 +76,7 @@ class Runner:
         rest = {p: f for p, f in run.files.items() if not p.startswith(CHART)}
         if run.tool != "helm" or any("/" in p for p in rest):
             return None, run.files
-        key = hashlib.sha256(repr(files_digest(chart)).encode()).hexdigest()
+        key = digest(files_digest(chart))
         found = self._charts.get(key)
         if found is None:
             found = self._charts[key] = _workspace(self._workdir, "chart-", self._contents(chart, where))

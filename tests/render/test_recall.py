@@ -13,7 +13,7 @@ from pipeline.config.model import Cluster
 from pipeline.config.source import DirTree
 from pipeline.render import engine, graph, tools
 from pipeline.render.cache import DiskCache, MemoryCache
-from pipeline.render.materialise import Input, Materialiser
+from pipeline.render.materialise import Input, Materialiser, overlay_key
 from pipeline.render.recall import Known, Recall
 from pipeline.sinks import output
 from pipeline.version import engine_digest
@@ -140,3 +140,28 @@ def test_a_recall_entry_of_another_shape_is_a_miss(tmp_path: Path, toolset: tool
     assert Recall(cache, toolset, "engine").get("x") == Known("k", {})
     cache.put(cache.written[0], text)
     assert Recall(cache, toolset, "engine").get("x") is None
+
+
+def test_a_wrong_recalled_chart_key_is_mended_in_the_components_stage(
+        tmp_path: Path, toolset: tools.Toolset) -> None:
+    """A recalled chart key that names another cached chart output, for a chart with
+    Components: the Components run it leads to is missing, so the pair is materialised
+    afresh; its true chart output is fetched then, and the render is exact."""
+    root = copy_example(tmp_path / "config")
+    cache = DiskCache(tmp_path / "cache")
+    first = _render(root, toolset, cache, tmp_path / "w0")
+    tree = DirTree(root)
+    inv = inventory_mod.load(tree)
+    mat = Materialiser(tree, inv, toolset)
+    mine, other = (mat.input(inv.clusters[name], "pos-app") for name in ("store-0001", "store-0002"))
+    assert mine.overlay is not None
+    assert mine.run.key != other.run.key
+    wrong = Known(other.run.key, mine.run.places, mine.overlay.digest, mine.overlay.places)
+    recall = Recall(cache, toolset, engine_digest())
+    recall.put(mat.identity(inv.clusters["store-0001"], "pos-app"), wrong)
+    recall.save()
+    chart_output = cache.get(other.run.key)
+    assert chart_output is not None
+    gone = overlay_key(toolset.kustomize, mine.overlay.digest, chart_output)
+    (tmp_path / "cache/v1" / gone[:2] / gone).unlink()
+    assert _render(root, toolset, cache, tmp_path / "w1") == first
