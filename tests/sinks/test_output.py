@@ -289,3 +289,27 @@ def test_long_names_are_cut_by_the_whole_file_name() -> None:
     assert long.filename[184:200].isalnum()
     assert long.filename.endswith(".yaml")
     assert long.filename != ResId("apps", "Deployment", "n" * 40, "p" * 171).filename
+
+
+@pytest.mark.parametrize("entry", [{"render": 7, "digest": "0" * 64},
+                                   {"digest": 5},
+                                   {"render": None}],
+                         ids=["render-key-of-another-type", "digest-not-text", "no-render-key"])
+def test_a_cluster_entry_with_odd_render_fields_is_checked_by_its_files(
+        example: Path, warm: tuple[dict[str, str], Path, Path], entry: dict[str, object]) -> None:
+    """The render key lets a cluster's recorded digest stand for its files; an entry whose
+    key or digest is not what hydrate wrote vouches for nothing, and an edited file under
+    it is rewritten."""
+    env, render_a, _ = warm
+    out = example / "rendered"
+    assert clirun.run("--repo", example, "render", env=env).code == 0
+    marker = out / output.MARKER
+    data = json.loads(marker.read_text())
+    data["clusters"]["dev/edge-lab"].update(entry)
+    marker.write_text(json.dumps(data))
+    with (out / "dev/edge-lab/kustomization.yaml").open("a") as f:
+        f.write("# edited\n")
+    again = clirun.run("--repo", example, "render", env=env)
+    assert again.code == 0, again.err
+    assert again.out.splitlines()[0].endswith(": 1 written, 17 unchanged")
+    assert _files(out) == _files(render_a)
