@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import inventory as inventory_mod
-from pipeline.config.model import Cluster
+from pipeline.config.model import Cluster, Inventory
 from pipeline.config.source import DirTree
 from pipeline.render import engine, graph, tools
 from pipeline.render.cache import DiskCache, MemoryCache
@@ -56,11 +56,23 @@ def _render(root: Path, toolset: tools.Toolset, cache: DiskCache | MemoryCache,
             for r in fleet.clusters}
 
 
-def _stale(root: Path, toolset: tools.Toolset, cache: DiskCache) -> list[str]:
-    """Pairs whose recalled keys differ from what materialising them gives now."""
+def _rendered_once(tmp_path: Path, toolset: tools.Toolset
+                   ) -> tuple[Path, DiskCache, dict[str, tuple[dict[str, bytes], object]]]:
+    """A copy of the example rendered once with a disk cache: (root, cache, render)."""
+    root = copy_example(tmp_path / "config")
+    cache = DiskCache(tmp_path / "cache")
+    return root, cache, _render(root, toolset, cache, tmp_path / "w0")
+
+
+def _materialiser(root: Path, toolset: tools.Toolset) -> tuple[Inventory, Materialiser]:
     tree = DirTree(root)
     inv = inventory_mod.load(tree)
-    mat = Materialiser(tree, inv, toolset)
+    return inv, Materialiser(tree, inv, toolset)
+
+
+def _stale(root: Path, toolset: tools.Toolset, cache: DiskCache) -> list[str]:
+    """Pairs whose recalled keys differ from what materialising them gives now."""
+    inv, mat = _materialiser(root, toolset)
     recall = Recall(cache, toolset, engine_digest())
     wrong = []
     for cluster in inv.clusters.values():
@@ -108,13 +120,9 @@ def test_a_warm_render_materialises_nothing(tmp_path: Path, toolset: tools.Tools
 
 def test_an_output_gone_from_the_cache_is_rendered_again(tmp_path: Path,
                                                          toolset: tools.Toolset) -> None:
-    root = copy_example(tmp_path / "config")
-    cache = DiskCache(tmp_path / "cache")
-    first = _render(root, toolset, cache, tmp_path / "w0")
+    root, cache, first = _rendered_once(tmp_path, toolset)
     # Every tool output goes; the recalled keys (and post-processing results) stay.
-    tree = DirTree(root)
-    inv = inventory_mod.load(tree)
-    mat = Materialiser(tree, inv, toolset)
+    inv, mat = _materialiser(root, toolset)
     runs = {mat.input(c, p).run.key for c in inv.clusters.values() for p in graph.packages_for(inv, c)}
     for key in runs:
         (tmp_path / "cache/v1" / key[:2] / key).unlink()
@@ -147,12 +155,8 @@ def test_a_wrong_recalled_chart_key_is_mended_in_the_components_stage(
     """A recalled chart key that names another cached chart output, for a chart with
     Components: the Components run it leads to is missing, so the pair is materialised
     afresh; its true chart output is fetched then, and the render is exact."""
-    root = copy_example(tmp_path / "config")
-    cache = DiskCache(tmp_path / "cache")
-    first = _render(root, toolset, cache, tmp_path / "w0")
-    tree = DirTree(root)
-    inv = inventory_mod.load(tree)
-    mat = Materialiser(tree, inv, toolset)
+    root, cache, first = _rendered_once(tmp_path, toolset)
+    inv, mat = _materialiser(root, toolset)
     mine, other = (mat.input(inv.clusters[name], "pos-app") for name in ("store-0001", "store-0002"))
     assert mine.overlay is not None
     assert mine.run.key != other.run.key
