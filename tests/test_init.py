@@ -231,17 +231,29 @@ def test_the_requirement_is_pinned_and_checked(tmp_path: Path) -> None:
     default = tmp_path / "default"
     assert hydrate("init", default).code == 0
     lines = (default / ".github/hydrate-requirements.txt").read_text().splitlines()
-    assert [line for line in lines if not line.startswith("#")] == [f"hydrate=={__version__}"]
+    assert [line for line in lines if not line.startswith("#")] == [f"hydrate-gitops=={__version__}"]
 
-    wheel = tmp_path / "wheel"
-    spec = f"hydrate @ https://example.org/hydrate-{__version__}-py3-none-any.whl"
-    assert hydrate("init", "--hydrate-requirement", spec, wheel).code == 0
-    assert (wheel / ".github/hydrate-requirements.txt").read_text().splitlines()[-1] == spec
+    for n, spec in enumerate((
+            f"hydrate-gitops @ https://example.org/hydrate_gitops-{__version__}-py3-none-any.whl",
+            f"Hydrate_Gitops[extra]>={__version__}",
+            f"./dist/hydrate_gitops-{__version__}-py3-none-any.whl")):
+        result = hydrate("init", "--hydrate-requirement", spec, tmp_path / f"ok{n}")
+        assert result.code == 0, result.err
+        assert (tmp_path / f"ok{n}/.github/hydrate-requirements.txt").read_text().splitlines()[-1] == spec
 
-    for bad in ("hydrate==1\n--index-url https://example.org/simple", "--index-url x", "hydrated==1", ""):
+    for bad in ("hydrate-gitops==1\n--index-url https://example.org/simple", "--index-url x",
+                "hydrated==1", "hydrate-gitops-extra==1", ""):
         result = hydrate("init", "--hydrate-requirement", bad, tmp_path / "bad")
         assert result.code == 1
-        assert "give one pip requirement for hydrate" in result.err
+        assert "give one pip requirement for hydrate-gitops" in result.err
+        assert not (tmp_path / "bad").exists()
+    # `hydrate` on the package index is a stranger's project: the workflows would run it.
+    for stranger in ("hydrate==0.1.0", f"hydrate @ https://example.org/hydrate-{__version__}-py3-none-any.whl",
+                     f"./hydrate-{__version__}-py3-none-any.whl", "HYDRATE"):
+        result = hydrate("init", "--hydrate-requirement", stranger, tmp_path / "bad")
+        assert result.code == 1
+        assert result.err.count("\n") == 1
+        assert "`hydrate` on the package index is another project" in result.err, stranger
         assert not (tmp_path / "bad").exists()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import __version__, pins
+from pipeline import DISTRIBUTION, __version__, pins
 from pipeline.errors import ToolError
 from pipeline.render import toolinstall
 from pipeline.render.tools import ON_PATH, PYTHON_FOLDER, USER_TOOLS, locate
@@ -212,8 +213,34 @@ def _files(root: Path) -> set[str]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
+WHEEL = f"hydrate_gitops-{__version__}-py3-none-any.whl"
+# `pip install NAME==VERSION` (or NAME alone) as the docs tell users to run it.
+_INSTALL = re.compile(r"pip install (?!-)([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([0-9][^ ]*))?")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_what_the_docs_tell_users_to_install_is_the_wheel_we_build(dist: Path) -> None:
+    """`hydrate` on the public index is an unrelated project: the README's install line
+    (and every other doc's) must name this wheel's distribution, at its version."""
+    metadata = zipfile.ZipFile(dist / WHEEL).read(
+        f"hydrate_gitops-{__version__}.dist-info/METADATA").decode()
+    fields = dict(line.split(": ", 1) for line in metadata.split("\n\n")[0].splitlines() if ": " in line)
+    assert (fields["Name"], fields["Version"]) == (DISTRIBUTION, __version__)
+    readme = _INSTALL.findall((ROOT / "README.md").read_text())
+    assert readme, "the README says how to install hydrate"
+    found = {(doc.name, name, version) for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+             for name, version in _INSTALL.findall(doc.read_text())}
+    assert found >= {("README.md", name, version) for name, version in readme}
+    for doc, name, version in found:
+        assert _normal(name) == _normal(fields["Name"]), f"{doc}: pip install {name}"
+        assert version in ("", fields["Version"]), f"{doc}: pip install {name}=={version}"
+
+
 def test_the_wheel_holds_the_package_data_and_the_example_fleet(dist: Path) -> None:
-    names = set(zipfile.ZipFile(dist / f"hydrate-{__version__}-py3-none-any.whl").namelist())
+    names = set(zipfile.ZipFile(dist / WHEEL).namelist())
     wanted = {"pipeline/py.typed", "pipeline/example.py", "pipeline/example/fleet/environments.yaml"}
     wanted |= {f"pipeline/config/schemas/{n}" for n in _files(ROOT / "pipeline/config/schemas")}
     wanted |= {f"pipeline/report/templates/{n}" for n in _files(ROOT / "pipeline/report/templates")}
@@ -225,15 +252,15 @@ def test_the_wheel_holds_the_package_data_and_the_example_fleet(dist: Path) -> N
     for part in ("fleet", "bases", "overlays"):  # the repository's one copy, as it is
         wanted |= {f"pipeline/example/{part}/{n}" for n in _files(ROOT / part)}
     assert wanted - names == set()
-    assert {n.split("/")[0] for n in names} == {"pipeline", f"hydrate-{__version__}.dist-info"}
-    with tarfile.open(dist / f"hydrate-{__version__}.tar.gz") as sdist:
-        assert f"hydrate-{__version__}/fleet/environments.yaml" in sdist.getnames()
+    assert {n.split("/")[0] for n in names} == {"pipeline", f"hydrate_gitops-{__version__}.dist-info"}
+    with tarfile.open(dist / f"hydrate_gitops-{__version__}.tar.gz") as sdist:
+        assert f"hydrate_gitops-{__version__}/fleet/environments.yaml" in sdist.getnames()
 
 
 def test_the_installed_wheel_works_outside_the_repository(tmp_path: Path, dist: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    wheel = dist / f"hydrate-{__version__}-py3-none-any.whl"
+    wheel = dist / WHEEL
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install",
                     "--quiet", "--no-deps", "--disable-pip-version-check", str(wheel)],
                    check=True, capture_output=True)

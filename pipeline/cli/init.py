@@ -20,8 +20,9 @@ from pipeline.cli.group import cli
                    "keep every file that exists (listed).")
 @click.option("--hydrate-requirement", "requirement", metavar="SPEC",
               help="The pip requirement the workflows install hydrate with "
-                   "[default: hydrate==<this version>]; e.g. a wheel URL or "
-                   "'hydrate @ git+https://…@v0.1.0'.")
+                   "[default: hydrate-gitops==<this version>]; e.g. a wheel URL or "
+                   "'hydrate-gitops @ git+https://…@v0.1.0'. (`hydrate` on the package "
+                   "index is another project: refused.)")
 def init(directory: Path, from_example: bool, force: bool, requirement: str | None) -> None:
     """Create a configuration repository in DIRECTORY.
 

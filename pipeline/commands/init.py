@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pygit2
 
-from pipeline import __version__
+from pipeline import DISTRIBUTION, __version__
 from pipeline.errors import PipelineError
 from pipeline.sinks import ondisk
 
@@ -40,7 +40,7 @@ class InitOptions:
     directory: Path
     from_example: bool = False
     force: bool = False  # initialise a non-empty directory; existing files are kept
-    requirement: str | None = None  # the pip requirement CI installs; default hydrate==<this version>
+    requirement: str | None = None  # the pip requirement CI installs; default hydrate-gitops==<this version>
 
 
 @dataclass(frozen=True)
@@ -107,15 +107,32 @@ def plan(opts: InitOptions) -> tuple[dict[str, bytes], str, str]:
     return dict(sorted(files.items())), cluster, package
 
 
+# A requirement's project name (PEP 508), and a wheel file's (PEP 427: `_` for `-`).
+_NAME = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\]\s*)?(?:[@=<>!~;]|$)")
+_WHEEL = re.compile(r"(?:.*/)?([A-Za-z0-9_.]+)-[^-/]+-[^/]*\.whl")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _requirement(given: str | None) -> str:
-    """One pip requirement line for hydrate: no option (`--index-url …`), no second line."""
+    """One pip requirement line for hydrate's distribution (a name, or a wheel file or URL):
+    no option (`--index-url …`), no second line, and not `hydrate`, another project."""
     if given is None:
-        return f"hydrate=={__version__}"
+        return f"{DISTRIBUTION}=={__version__}"
     spec = given.strip()
-    if "\n" in spec or "\r" in spec or not re.match(r"hydrate(?![\w.-])", spec, re.I):
-        raise InitError(f"--hydrate-requirement {given!r}: give one pip requirement for hydrate, "
-                        f"e.g. 'hydrate=={__version__}' or "
-                       f"'hydrate @ https://…/hydrate-{__version__}-py3-none-any.whl'")
+    found = _NAME.match(spec) if not spec.startswith(("-", ".", "/")) else None
+    wheel = _WHEEL.fullmatch(spec)
+    name = found.group(1) if found else wheel.group(1) if wheel else ""
+    example = (f"e.g. '{DISTRIBUTION}=={__version__}' or '{DISTRIBUTION} @ "
+               f"https://…/{DISTRIBUTION.replace('-', '_')}-{__version__}-py3-none-any.whl'")
+    if _normal(name) == "hydrate":
+        raise InitError(f"--hydrate-requirement {given!r}: `hydrate` on the package index is "
+                        f"another project; hydrate's distribution is {DISTRIBUTION}: {example}")
+    if "\n" in spec or "\r" in spec or _normal(name) != DISTRIBUTION:
+        raise InitError(f"--hydrate-requirement {given!r}: give one pip requirement for "
+                        f"{DISTRIBUTION}, {example}")
     return spec
 
 
