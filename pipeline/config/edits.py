@@ -27,7 +27,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScala
 from ruamel.yaml.tokens import CommentToken
 
 from pipeline.config import yamlio
-from pipeline.config.source import Tree
+from pipeline.config.source import Tree, normalize
 from pipeline.errors import ConfigError
 
 Keys = tuple[str, ...]
@@ -331,7 +331,8 @@ def _comments(text: str) -> Counter[str]:
 
 
 class Edited:
-    """`base` with some files' content replaced (a Tree: see pipeline.config.source)."""
+    """`base` with some files' content replaced or added (a Tree: see
+    pipeline.config.source)."""
 
     def __init__(self, base: Tree, files: Mapping[str, bytes]) -> None:
         self._base = base
@@ -349,15 +350,19 @@ class Edited:
         found = self._files.get(path)
         return str(pygit2.hash(found)) if found is not None else self._base.blob_id(path)
 
+    def _below(self, path: str) -> list[str]:
+        """The given files below the directory `path`, relative to it."""
+        prefix = f"{normalize(path)}/" if normalize(path) else ""
+        return [p[len(prefix):] for p in self._files if p.startswith(prefix)]
+
     def is_dir(self, path: str) -> bool:
-        return self._base.is_dir(path)
+        return bool(self._below(path)) or self._base.is_dir(path)
 
     def is_file(self, path: str) -> bool:
         return path in self._files or self._base.is_file(path)
 
     def listdir(self, path: str) -> list[str]:
-        return self._base.listdir(path)
+        return sorted({*self._base.listdir(path), *(p.split("/", 1)[0] for p in self._below(path))})
 
     def files(self, path: str) -> list[str]:
-        return self._base.files(path)
-
+        return sorted({*self._base.files(path), *self._below(path)})
