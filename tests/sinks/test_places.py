@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from tests import clirun
@@ -189,3 +190,25 @@ def test_a_report_file_replaces_only_a_regular_file_outside_the_configuration(
     assert written.code == 0, written.err
     assert report.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
     assert report.read_text().startswith("{")
+
+
+def test_diff_report_files_follow_the_same_rule(example_repo: pygit2.Repository, tmp_path: Path) -> None:
+    root = Path(example_repo.workdir)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.md"
+    link.symlink_to(tmp_path / "elsewhere.md")
+    for option, path, why in [
+            ("--output", fifo, "exists and is a FIFO (named pipe); hydrate replaces only a regular file"),
+            ("--json", link, "exists and is a symbolic link; hydrate replaces only a regular file"),
+            ("--full-markdown", root / "fleet/environments.yaml",
+             "is part of the configuration (or of git); write the report somewhere else")]:
+        proc = _run(root, "diff", "--base", "HEAD", option, path, timeout=60)
+        _refused(proc, path, why)
+        assert proc.stderr.startswith(f"hydrate: error: {option} {path}: ")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert not (tmp_path / "elsewhere.md").exists()
+    assert example_repo.status() == {}
+    written = _run(root, "diff", "--base", "HEAD", "--format", "json", "--output", tmp_path / "d.json")
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "d.json").read_text().startswith("{")
