@@ -122,8 +122,8 @@ def write_file(path: Path, data: bytes, *, what: str, repo: Path | None = None) 
     claim_file(path, what=what, repo=repo)
     try:
         ondisk.replace_file(path, data)
-    except OSError as e:
-        raise PipelineError(f"{what} {path}: cannot write: {ondisk.describe(e)}") from None
+    except OSError as e:  # (its file name is the temporary one's: name the report's)
+        raise PipelineError(f"{what} {path}: cannot write: {e.strerror or e}") from None
 
 
 def new_dir(parent: Path, prefix: str) -> Path:
