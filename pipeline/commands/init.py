@@ -51,8 +51,8 @@ class Initialised:
     git: str  # "created", "existing" (inside a repository already)
     cluster: str  # a cluster of the new fleet, for the next steps
     package: str  # a package of that cluster
-    # Set when the directory is a folder of a repository rooted here: the workflows were not
-    # written (GitHub runs only <root>/.github/workflows).
+    # The root of the repository the directory is a folder of (None: it is its own root):
+    # then the workflows were not written (GitHub runs only <root>/.github/workflows).
     workflows_skipped: Path | None = None
 
 
