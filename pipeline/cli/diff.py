@@ -53,9 +53,14 @@ def diff(ctx: Context, base: str | None, head: str, envs: tuple[str, ...],
     """
     from pipeline.commands import diff as diff_mod
     from pipeline.review import diffviews
+    from pipeline.sinks import places
 
     if bool(base) == against_branch:
         raise click.UsageError("give either --base REV or --against-branch")
+    files = {"--json": json_file, "--full-markdown": full_markdown, "--output": output}
+    for option, path in files.items():  # refused before the work, not after it
+        if path is not None:
+            places.claim_file(path, what=option, repo=ctx.repo)
     try:
         result = diff_mod.run(ctx, diff_mod.DiffOptions(base, head, envs, clusters, against_branch,
                                                         remote, jobs))
@@ -73,11 +78,12 @@ def diff(ctx: Context, base: str | None, head: str, envs: tuple[str, ...],
         text = diffviews.to_text(result, (lambda t, c: click.style(t, fg=c or None, bold=c == "bold"))
                                  if colour else (lambda t, _: t))
     if json_file is not None:
-        json_file.write_text(diffviews.to_json(result))
+        places.write_file(json_file, diffviews.to_json(result).encode(), what="--json", repo=ctx.repo)
     if full_markdown is not None:
-        full_markdown.write_text(diffviews.to_markdown(result, limit=1 << 62))
+        places.write_file(full_markdown, diffviews.to_markdown(result, limit=1 << 62).encode(),
+                          what="--full-markdown", repo=ctx.repo)
     if output is not None:
-        output.write_text(text)
+        places.write_file(output, text.encode(), what="--output", repo=ctx.repo)
         click.echo(f"{diffviews.headline(result)} → {output}", err=True)
     else:
         click.echo(text, nl=False)

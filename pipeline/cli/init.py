@@ -20,8 +20,9 @@ from pipeline.cli.group import cli
                    "keep every file that exists (listed).")
 @click.option("--hydrate-requirement", "requirement", metavar="SPEC",
               help="The pip requirement the workflows install hydrate with "
-                   "[default: hydrate==<this version>]; e.g. a wheel URL or "
-                   "'hydrate @ git+https://…@v0.1.0'.")
+                   "[default: hydrate-gitops==<this version>]; e.g. a wheel URL or "
+                   "'hydrate-gitops @ git+https://…@v0.1.0'. (`hydrate` on the package "
+                   "index is another project: refused.)")
 def init(directory: Path, from_example: bool, force: bool, requirement: str | None) -> None:
     """Create a configuration repository in DIRECTORY.
 
@@ -34,7 +35,11 @@ def init(directory: Path, from_example: bool, force: bool, requirement: str | No
     inside one already.
 
     DIRECTORY must be new or empty (a .git folder is fine); with --force, files that
-    exist are kept and only the missing ones are written. Nothing is written on error.
+    exist are kept and only the missing ones are written, after the result (kept and
+    new files together) loads as hydrate render loads it: a kept file that is broken is
+    named and nothing is written. In a folder of an existing repository, the workflows
+    are not written (GitHub runs only the repository root's). Nothing is written on
+    error; a file, link, FIFO or device at DIRECTORY is refused.
     """
     from pipeline.commands.init import InitOptions
     from pipeline.commands.init import init as run
@@ -45,6 +50,11 @@ def init(directory: Path, from_example: bool, force: bool, requirement: str | No
                + (", new git repository (branch main)" if done.git == "created" else ""))
     for path in done.kept:
         click.echo(f"  kept {path}")
+    if done.workflows_skipped is not None:
+        click.echo(f"workflows not written: {done.directory} is a folder of the git repository "
+                   f"{done.workflows_skipped}, and GitHub runs only the workflows in "
+                   f"{done.workflows_skipped / '.github/workflows'}; see hydrate's docs/install.md "
+                   "(a configuration in a folder of a repository)")
     here = directory.resolve() == Path.cwd().resolve()
     click.echo("\nnext:\n"
                + ("" if here else f"  cd {shlex.quote(str(directory))}\n") +

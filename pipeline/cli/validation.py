@@ -43,8 +43,11 @@ def validate(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], fmt
       hydrate validate --format sarif --output hydrate.sarif
     """
     from pipeline.commands import validate as validate_mod
+    from pipeline.sinks import places
     from pipeline.validate import formats
 
+    if output is not None:  # refused before the work, not after it
+        places.claim_file(output, what="--output", repo=ctx.repo)
     report = validate_mod.run(ctx, validate_mod.ValidateOptions(envs, clusters, jobs))
     if fmt == "json":
         text = formats.as_json(report)
@@ -54,12 +57,7 @@ def validate(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], fmt
         text = formats.text(report)
     if output is not None:
         # Written whole or not at all: a reader never sees half a report.
-        from pipeline.sinks.ondisk import replace_file
-
-        try:
-            replace_file(output, text.encode())
-        except OSError as e:
-            raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
+        places.write_file(output, text.encode(), what="--output", repo=ctx.repo)
         click.echo(f"wrote {output}: {len(report.errors)} errors, {len(report.warnings)} warnings",
                    err=True)
     else:

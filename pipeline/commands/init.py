@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import string
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -22,11 +21,12 @@ from pathlib import Path
 
 import pygit2
 
-from pipeline import __version__
+from pipeline import DISTRIBUTION, __version__
 from pipeline.errors import PipelineError
-from pipeline.sinks import ondisk
+from pipeline.sinks import ondisk, places
 
 REQUIREMENTS = ".github/hydrate-requirements.txt"
+WORKFLOWS = ".github/workflows/"
 CONFIG_DIRS = ("fleet", "bases", "overlays")
 _TEMPLATES = ("README.md",)  # scaffold files with ${...} fields filled in
 
@@ -40,7 +40,7 @@ class InitOptions:
     directory: Path
     from_example: bool = False
     force: bool = False  # initialise a non-empty directory; existing files are kept
-    requirement: str | None = None  # the pip requirement CI installs; default hydrate==<this version>
+    requirement: str | None = None  # the pip requirement CI installs; default hydrate-gitops==<this version>
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,15 @@ class Initialised:
     git: str  # "created", "existing" (inside a repository already)
     cluster: str  # a cluster of the new fleet, for the next steps
     package: str  # a package of that cluster
+    # The root of the repository the directory is a folder of (None: it is its own root):
+    # then the workflows were not written (GitHub runs only <root>/.github/workflows).
+    workflows_skipped: Path | None = None
 
 
 def init(opts: InitOptions) -> Initialised:
     """Write the scaffold (or the example fleet) into `opts.directory`."""
     target = opts.directory
-    if target.exists() and not target.is_dir():
-        raise InitError(f"{target}: exists and is not a directory")
+    places.claim_dir(target, what="init", stamp=None, filled_ok=True)  # no file, link, FIFO
     files, cluster, package = plan(opts)
     present = _entries(target)
     if present and not opts.force:
@@ -65,22 +67,52 @@ def init(opts: InitOptions) -> Initialised:
         raise InitError(f"{target}: not empty ({shown}); choose a new directory, or give --force "
                         "to add the files that are missing (existing files are kept)")
     inside = pygit2.discover_repository(str(target if target.exists() else _existing_parent(target)))
+    root = _work_tree(inside)
+    skipped = None
+    if root is not None and root != places.absolute(target).resolve():
+        # GitHub runs only the workflows at the root of a repository, never a folder's.
+        files = {p: c for p, c in files.items() if not p.startswith(WORKFLOWS)}
+        skipped = root
+    kept = tuple(p for p in files if present and os.path.lexists(target / p))
+    added = {p: c for p, c in files.items() if p not in kept}
+    if present:
+        _refuse_escapes(target, list(added))
+        _check_kept(target, added)
     try:
         if present:  # --force: file by file, each whole
-            kept = tuple(p for p in files if (target / p).exists() or (target / p).is_symlink())
-            _refuse_escapes(target, [p for p in files if p not in kept])
-            for path in files:
-                if path not in kept:
-                    _write(target, path, files[path])
+            for path, data in added.items():
+                _write(target, path, data)
             if inside is None:
                 pygit2.init_repository(str(target), initial_head="main")
         else:
-            kept = ()
             _write_whole(target, files, git=inside is None)
     except OSError as e:
         raise InitError(f"{target}: cannot write: {e.strerror or e}") from None
     git = "existing" if inside is not None else "created"
-    return Initialised(target, tuple(p for p in files if p not in kept), kept, git, cluster, package)
+    return Initialised(target, tuple(added), kept, git, cluster, package, skipped)
+
+
+def _work_tree(git_dir: str | None) -> Path | None:
+    """The root of the working tree of the repository at `git_dir` (None: none, or bare)."""
+    if git_dir is None:
+        return None
+    workdir = pygit2.Repository(git_dir).workdir
+    return Path(workdir).resolve() if workdir else None
+
+
+def _check_kept(target: Path, added: dict[str, bytes]) -> None:
+    """With --force, the files kept and the files added must load as one configuration,
+    as `hydrate render` loads it: InitError naming what is wrong, before anything is
+    written (a kept file is the user's to fix; hydrate never rewrites it)."""
+    from pipeline.config import inventory as inventory_mod
+    from pipeline.config.edits import Edited
+    from pipeline.config.source import DirTree
+
+    try:
+        inventory_mod.load(Edited(DirTree(target), added))
+    except PipelineError as e:
+        raise InitError(f"{target}: the files kept would not load with the new ones: {e}; fix "
+                        "that and run init --force again (nothing was written)") from None
 
 
 def plan(opts: InitOptions) -> tuple[dict[str, bytes], str, str]:
@@ -107,15 +139,32 @@ def plan(opts: InitOptions) -> tuple[dict[str, bytes], str, str]:
     return dict(sorted(files.items())), cluster, package
 
 
+# A requirement's project name (PEP 508), and a wheel file's (PEP 427: `_` for `-`).
+_NAME = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\]\s*)?(?:[@=<>!~;]|$)")
+_WHEEL = re.compile(r"(?:.*/)?([A-Za-z0-9_.]+)-[^-/]+-[^/]*\.whl")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _requirement(given: str | None) -> str:
-    """One pip requirement line for hydrate: no option (`--index-url …`), no second line."""
+    """One pip requirement line for hydrate's distribution (a name, or a wheel file or URL):
+    no option (`--index-url …`), no second line, and not `hydrate`, another project."""
     if given is None:
-        return f"hydrate=={__version__}"
+        return f"{DISTRIBUTION}=={__version__}"
     spec = given.strip()
-    if "\n" in spec or "\r" in spec or not re.match(r"hydrate(?![\w.-])", spec, re.I):
-        raise InitError(f"--hydrate-requirement {given!r}: give one pip requirement for hydrate, "
-                        f"e.g. 'hydrate=={__version__}' or "
-                       f"'hydrate @ https://…/hydrate-{__version__}-py3-none-any.whl'")
+    found = _NAME.match(spec) if not spec.startswith(("-", ".", "/")) else None
+    wheel = _WHEEL.fullmatch(spec)
+    name = found.group(1) if found else wheel.group(1) if wheel else ""
+    example = (f"e.g. '{DISTRIBUTION}=={__version__}' or '{DISTRIBUTION} @ "
+               f"https://…/{DISTRIBUTION.replace('-', '_')}-{__version__}-py3-none-any.whl'")
+    if _normal(name) == "hydrate":
+        raise InitError(f"--hydrate-requirement {given!r}: `hydrate` on the package index is "
+                        f"another project; hydrate's distribution is {DISTRIBUTION}: {example}")
+    if "\n" in spec or "\r" in spec or _normal(name) != DISTRIBUTION:
+        raise InitError(f"--hydrate-requirement {given!r}: give one pip requirement for "
+                        f"{DISTRIBUTION}, {example}")
     return spec
 
 
@@ -178,21 +227,20 @@ def _write(root: Path, path: str, data: bytes) -> None:
     """One file, whole or not at all."""
     dest = root / path
     dest.parent.mkdir(parents=True, exist_ok=True)
-    ondisk.replace_file(dest, data, 0o644)
+    ondisk.replace_file(dest, data)  # with the umask's mode
 
 
 def _write_whole(target: Path, files: dict[str, bytes], git: bool) -> None:
     """A new or empty directory, filled whole or not at all: everything is built beside
     it, then renamed into place (the directory itself, or each of its top entries)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.init-"))
+    staging = places.new_dir(target.parent, f".{target.name}.init-")  # the umask's mode
     moved: list[Path] = []
     try:
         for path, data in files.items():
             _write(staging, path, data)
         if git:
             pygit2.init_repository(str(staging), initial_head="main")
-        os.chmod(staging, 0o755)
         if not target.exists():
             staging.rename(target)
             return

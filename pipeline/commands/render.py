@@ -80,6 +80,8 @@ def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...]
 
 def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
     """`hydrate render`: render the working tree's fleet (or a commit's) into `opts.out`."""
+    out = opts.out if opts.out.is_absolute() else ctx.repo / opts.out
+    output.claim(out, protect=(ctx.repo,))  # before the work, and again when writing
     tree: Tree = ctx.tree()
     source: dict[str, Any] = {"tree": "working tree", "commit": None}
     if opts.source is not None:
@@ -91,7 +93,6 @@ def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
     rendered = render_fleet(ctx, tree, inv, opts.envs, opts.clusters, opts.jobs, cache=cache,
                             shard=opts.shard)
     result, tools = rendered.fleet, rendered.tools
-    out = opts.out if opts.out.is_absolute() else ctx.repo / opts.out
     whole = not opts.clusters and opts.shard is None
     full_envs = [e for e in inv.env_names if whole and (not opts.envs or e in opts.envs)]
     prune = {e: {c.name for c in inv.clusters.values() if c.environment == e} for e in full_envs}
@@ -99,7 +100,7 @@ def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
     meta = {"source": source, "shard": opts.shard, "engine": engine_digest(),
             "tools": {"helm": tools.helm.version, "kustomize": tools.kustomize.version}}
     written = output.write(out, result.clusters, prune_envs=prune, known_envs=known, meta=meta,
-                           lock_timeout=opts.lock_timeout, warn=ctx.warn)
+                           lock_timeout=opts.lock_timeout, warn=ctx.warn, protect=(ctx.repo,))
     envs = tuple(e for e in inv.env_names if any(r.cluster.environment == e for r in result.clusters))
     return RenderReport(out, envs, result.stats, written, rendered.validation)
 

@@ -22,7 +22,7 @@ from pipeline.errors import PipelineError
 from pipeline.render.engine import ClusterRender
 from pipeline.report import catalog as catalog_mod
 from pipeline.report import graphview, site, svg
-from pipeline.sinks import branch
+from pipeline.sinks import branch, places
 from pipeline.validate import gate
 from pipeline.validate.findings import Report
 
@@ -126,6 +126,8 @@ def _clusters(inv: Inventory, renders: tuple[ClusterRender, ...], report: Report
 def report(ctx: Context, opts: ReportOptions) -> ReportResult:
     """Build the site into `opts.out` (whole or not at all)."""
     start = time.monotonic()
+    out = places.absolute(opts.out if opts.out.is_absolute() else ctx.repo / opts.out)
+    places.claim_dir(out, what="--html", stamp=site.STAMP, protect=(ctx.repo,))  # before the work
     tree, inv = load_inventory(ctx)
     cache = ctx.cache()
     checker = gate.validator(tree, inv, cache, ctx.environ)
@@ -142,13 +144,8 @@ def report(ctx: Context, opts: ReportOptions) -> ReportResult:
     page = site.Site(f"{title}: {len(inv.clusters)} clusters", now.strftime("%Y-%m-%d %H:%M %Z"),
                      tuple(envs), classes, matrix, _clusters(inv, renders, found, per_cluster), cat,
                      svg.render(graphview.view(renders, "fleet")), found.usage, found.findings)
-    out = (opts.out if opts.out.is_absolute() else ctx.repo / opts.out).resolve()
     written = time.monotonic()
-    try:
-        files = site.write(page, out)
-    except OSError as e:
-        raise PipelineError(f"cannot write the site to {out}: {e.strerror or e}"
-                            f"{f' ({e.filename})' if e.filename else ''}") from None
+    files = site.write(page, out, protect=(ctx.repo,))
     end = time.monotonic()
     return ReportResult(out, tuple(files), len(renders), len(cat.packages), len(found.findings),
                         end - start, end - written)

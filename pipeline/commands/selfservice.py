@@ -9,6 +9,7 @@ index and the current branch stay as they were).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -96,9 +97,10 @@ def change(ctx: Context, opts: ChangeOptions) -> ChangeReport:
         return ChangeReport(subject, tuple(notes), ())
     if repo is not None:
         _check_clean(repo, root, plan)
-    before = {path: base.read(path).decode() for path in plan}
-    after = {path: edits.apply(path, before[path], list(plan[path].values())) for path in plan}
-    edited = edits.Edited(base, {path: text.encode() for path, text in after.items()})
+    before = {path: base.read(path) for path in plan}  # bytes: compared as bytes when writing
+    after = {path: edits.apply(path, before[path].decode(), list(plan[path].values())).encode()
+             for path in plan}
+    edited = edits.Edited(base, after)
     try:
         new = inventory_mod.load(edited)
     except ConfigError as e:
@@ -111,7 +113,8 @@ def change(ctx: Context, opts: ChangeOptions) -> ChangeReport:
         render_fleet(ctx, edited, new, (), changed, opts.jobs)  # ValidationError: nothing written
     report = ChangeReport(
         subject, tuple(notes),
-        tuple(FileChange(p, edits.changed_lines(before[p], after[p])) for p in sorted(after)),
+        tuple(FileChange(p, edits.changed_lines(before[p].decode(), after[p].decode()))
+              for p in sorted(after)),
         tuple(_moved(inv, new, name) for name in names), len(changed),
         tuple(sorted(c.name for c in inv.clusters.values() if c.path in after)))
     if repo is None or opts.branch is None:
@@ -298,22 +301,64 @@ def _some(names: list[str]) -> str:
     return _and(names) if len(names) <= 4 else f"{', '.join(names[:3])} and {len(names) - 3} more"
 
 
-def _write(repo: Path, before: Mapping[str, str], after: Mapping[str, str]) -> None:
-    """Each file replaced at once (a temporary file renamed over it), if unchanged since read."""
-    for path in sorted(after):
-        target = Path(os.path.realpath(repo / path))
-        if target.read_text() != before[path]:
-            raise PipelineError(f"{path} changed while hydrate was checking the edit; run the "
-                                "command again")
-        ondisk.replace_file(target, after[path].encode(), target.stat().st_mode & 0o7777)
+def _write(repo: Path, before: Mapping[str, bytes], after: Mapping[str, bytes]) -> None:
+    """Every file replaced, or none: the new contents are written beside the files first,
+    then each file is checked to hold the bytes read (else nothing is changed) and the
+    new ones renamed over them, with SIGINT/SIGTERM held; a rename that fails puts the
+    files renamed before it back (their old content is kept under a second name)."""
+    targets = {path: Path(os.path.realpath(repo / path)) for path in sorted(after)}
+    staged: dict[str, str] = {}
+    kept: dict[str, str] = {}
+    try:
+        with ondisk.signals_deferred():  # (small files: a kill waits a moment, never halfway)
+            for path, target in targets.items():
+                fd, staged[path] = ondisk.new_file(target.parent, f".{target.name}.")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(after[path])
+                os.chmod(staged[path], target.stat().st_mode & 0o7777)
+            for path, target in targets.items():
+                if target.read_bytes() != before[path]:
+                    raise PipelineError(f"{path} changed while hydrate was checking the edit; "
+                                        "nothing was written: run the command again")
+                kept[path] = f"{staged[path]}.old"
+                os.link(target, kept[path])  # the old content, to put back
+            done: list[str] = []
+            try:
+                for path, target in targets.items():
+                    os.replace(staged[path], target)
+                    del staged[path]
+                    done.append(path)
+            except BaseException:
+                for path in reversed(done):
+                    os.replace(kept.pop(path), targets[path])
+                raise
+    except OSError as e:
+        raise PipelineError(f"cannot write the edit: {ondisk.describe(e)}; nothing was "
+                            "changed") from None
+    finally:
+        for leftover in [*staged.values(), *kept.values()]:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
 
 
 def _check_branch(repo: pygit2.Repository, name: str) -> None:
-    if not pygit2.reference_is_valid_name(f"refs/heads/{name}"):
-        raise GitError(f"--branch {name!r} is not a valid branch name")
-    if f"refs/heads/{name}" in repo.references:
+    """GitError unless `name` is a new branch git accepts as `git check-ref-format
+    --branch` does (not `HEAD`, not starting with `-`, which git reads as an option), and
+    whose ref does not collide with an existing one (`a` beside `a/b`, or the reverse)."""
+    problem = refs.branch_name_problem(name)
+    if problem is not None:
+        raise GitError(f"--branch {name!r}: {problem}; choose another name")
+    ref = f"refs/heads/{name}"
+    if ref in repo.references:
         raise GitError(f"branch {name} already exists; choose another name (or delete it: "
                        f"git branch -D {name})")
+    clash = next((r for r in repo.references if r.startswith(f"{ref}/")
+                  or ref.startswith(f"{r}/")), None)
+    if clash is not None:
+        other = clash.removeprefix("refs/heads/")
+        raise GitError(f"--branch {name!r}: the branch {other} exists, and git cannot have both "
+                       f"{name} and {other} (one would be a folder of the other); choose another "
+                       "name")
 
 
 def _check_clean(repo: pygit2.Repository, root: str, files: Iterable[str]) -> None:
@@ -326,20 +371,29 @@ def _check_clean(repo: pygit2.Repository, root: str, files: Iterable[str]) -> No
 
 
 def _commit(ctx: Context, repo: pygit2.Repository, root: str, branch: str,
-            files: Mapping[str, str], message: str) -> str:
+            files: Mapping[str, bytes], message: str) -> str:
     """A commit of HEAD's tree with `files` replaced, on the new branch `branch`, built in
     an index of its own: no checkout, the repository's index and working tree untouched."""
     head = repo.head.peel(pygit2.Commit)
     index = pygit2.Index()
     index.read_tree(head.tree)
-    for path, text in files.items():
+    for path, data in files.items():
         full = f"{root}/{path}" if root else path
-        index.add(pygit2.IndexEntry(full, repo.create_blob(text.encode()), index[full].mode))
+        index.add(pygit2.IndexEntry(full, repo.create_blob(data), index[full].mode))
     author = refs.signature(repo, ctx.environ, "author")
     committer = refs.signature(repo, ctx.environ, "committer")
     commit = repo.create_commit(None, author, committer, message, index.write_tree(repo),
                                 [head.id])
-    if not refs.update_ref(repo, f"refs/heads/{branch}", commit, None, f"hydrate: {message}"):
+    try:
+        made = refs.update_ref(repo, f"refs/heads/{branch}", commit, None, f"hydrate: {message}")
+    except (OSError, pygit2.GitError) as e:  # e.g. a branch `a` made meanwhile beside `a/b`
+        raise GitError(f"--branch {branch}: git could not create it ({_one_line(e)}); choose "
+                       "another name") from None
+    if not made:
         raise GitError(f"branch {branch} was created by someone else meanwhile; choose another "
                        "name")
     return str(commit)
+
+
+def _one_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

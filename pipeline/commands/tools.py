@@ -77,7 +77,8 @@ def install(ctx: Context, opts: InstallOptions,
             say: Callable[[str], None] | None = None) -> Installed:
     """Put the pinned helm and kubectl into `opts.dest` (see toolinstall.install)."""
     dest = (opts.dest or toolinstall.user_tools_dir(ctx.environ)).absolute()
-    placed = toolinstall.install(dest, ctx.environ, source=opts.source, say=say)
+    placed = toolinstall.install(dest, ctx.environ, source=opts.source, say=say,
+                                 owned=opts.dest is None)  # the user tools folder is hydrate's
     looked_in = any(dest.resolve() == folder.resolve() for _, folder in folders(ctx.environ))
     elsewhere = []
     if looked_in:

@@ -26,8 +26,8 @@ from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
-from pipeline.config import yamlio
-from pipeline.config.source import Tree
+from pipeline.config import schema, yamlio
+from pipeline.config.source import Tree, normalize
 from pipeline.errors import ConfigError
 
 Keys = tuple[str, ...]
@@ -56,32 +56,43 @@ class Line:
 
 def apply(path: str, text: str, edits: Sequence[ListEdit]) -> str:
     """`text` (the file `path`) with `edits` made; ConfigError if it cannot be done
-    without changing anything else."""
+    without changing anything else. Every line the edit does not change stays as it was,
+    byte for byte: its line ending (CRLF, LF, mixed), a byte order mark, a tab."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom):]
+    expected = schema.parse(path, body.encode())  # hydrate's reader, and its error form
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 1 << 16  # never fold a long line
     try:
-        doc = yaml.load(text)
-        expected = yamlio.load_strict(text)
-    except (YAMLError, pyyaml.YAMLError) as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        doc = yaml.load(yamlio.spaced_tabs(body))
+    except YAMLError as e:  # libyaml read it: one of ruamel.yaml's own limits
+        mark = getattr(e, "problem_mark", None)
+        at = f"{path}:{mark.line + 1}" if mark is not None else path
+        raise ConfigError(f"{at}: hydrate's round-trip editor cannot read this line "
+                          f"({_first_line(e)}); make the edit by hand") from None
     if not isinstance(doc, CommentedMap) or not isinstance(expected, dict):
         raise ConfigError(f"{path}: expected a mapping at the top")
-    mapping, sequence, offset = _indents(doc, edits, text.splitlines())
+    mapping, sequence, offset = _indents(doc, edits, body.splitlines())
     yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     baseline = _dump(yaml, doc)
     for edit in edits:
         _edit(path, doc, edit)
         _expect(expected, edit)
-    result = _splice(path, text, baseline, _dump(yaml, doc))
+    result = _splice(path, body, baseline, _dump(yaml, doc))
     try:
         same = yamlio.load_strict(result) == expected
     except pyyaml.YAMLError:
         same = False
-    if not same or _comments(text) - _comments(result):
+    if not same or _comments(body) - _comments(result):
         raise ConfigError(f"{path}: hydrate cannot make this edit without changing other "
                           "lines; make it by hand")
-    return result
+    return bom + result
+
+
+def _first_line(error: Exception) -> str:
+    problem = getattr(error, "problem", None)
+    return str(problem or error).strip().splitlines()[0]
 
 
 def changed_lines(before: str, after: str) -> tuple[Line, ...]:
@@ -285,10 +296,9 @@ def _indents(doc: CommentedMap, edits: Sequence[ListEdit], lines: list[str]) -> 
 def _splice(path: str, original: str, baseline: str, edited: str) -> str:
     """`original` with the changes ruamel.yaml's `edited` makes to its own `baseline`
     dump of it, so lines it would merely respace stay as they were."""
-    if not original.endswith("\n"):
+    final = original.endswith(("\n", "\r"))  # (without, the last line keeps having none)
+    if not final:
         original += "\n"
-    if baseline == original:
-        return edited
     old, base, new = (s.splitlines(keepends=True) for s in (original, baseline, edited))
     to_old: dict[int, int] = {}  # lines that differ in spacing only are the same line
     base_squeezed, old_squeezed = ([''.join(line.split()) for line in lines] for lines in (base, old))
@@ -306,9 +316,18 @@ def _splice(path: str, original: str, baseline: str, edited: str) -> str:
         if span is None or span[0] < done:
             raise ConfigError(f"{path}: hydrate cannot make this edit without rewriting other "
                               f"lines (near line {i1 + 1}); make it by hand")
-        out += old[done:span[0]] + new[j1:j2]
+        # New lines end as the line before them does (CRLF in a CRLF file).
+        eol = _ending(old[span[0] - 1] if span[0] > 0 else old[0] if old else "\n")
+        out += old[done:span[0]] + [line[:-1] + eol if line.endswith("\n") else line
+                                    for line in new[j1:j2]]
         done = span[1]
-    return "".join(out + old[done:])
+    result = "".join(out + old[done:])
+    return result[:-1] if not final and done < len(old) else result
+
+
+def _ending(line: str) -> str:
+    stripped = line.rstrip("\r\n")
+    return line[len(stripped):] or "\n"
 
 
 def _span(to_old: Mapping[int, int], i1: int, i2: int) -> tuple[int, int] | None:
@@ -331,7 +350,8 @@ def _comments(text: str) -> Counter[str]:
 
 
 class Edited:
-    """`base` with some files' content replaced (a Tree: see pipeline.config.source)."""
+    """`base` with some files' content replaced or added (a Tree: see
+    pipeline.config.source)."""
 
     def __init__(self, base: Tree, files: Mapping[str, bytes]) -> None:
         self._base = base
@@ -349,15 +369,19 @@ class Edited:
         found = self._files.get(path)
         return str(pygit2.hash(found)) if found is not None else self._base.blob_id(path)
 
+    def _below(self, path: str) -> list[str]:
+        """The given files below the directory `path`, relative to it."""
+        prefix = f"{normalize(path)}/" if normalize(path) else ""
+        return [p[len(prefix):] for p in self._files if p.startswith(prefix)]
+
     def is_dir(self, path: str) -> bool:
-        return self._base.is_dir(path)
+        return bool(self._below(path)) or self._base.is_dir(path)
 
     def is_file(self, path: str) -> bool:
         return path in self._files or self._base.is_file(path)
 
     def listdir(self, path: str) -> list[str]:
-        return self._base.listdir(path)
+        return sorted({*self._base.listdir(path), *(p.split("/", 1)[0] for p in self._below(path))})
 
     def files(self, path: str) -> list[str]:
-        return self._base.files(path)
-
+        return sorted({*self._base.files(path), *self._below(path)})

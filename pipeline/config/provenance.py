@@ -23,9 +23,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
+
+from pipeline.config import yamlio
 
 Key = tuple[Any, ...]  # mapping keys (and, in object fields, list indexes as ints)
 
@@ -103,9 +106,9 @@ def key_lines(text: bytes) -> dict[Key, int]:
     YAML 1.1, as Helm reads values, so that `on:` is the key True here too."""
     yaml = YAML(typ="rt")
     yaml.version = (1, 1)
-    try:
-        data = yaml.load(text)
-    except YAMLError:
+    try:  # (ruamel.yaml refuses a tab before a comment that hydrate's reader accepts)
+        data = yaml.load(yamlio.spaced_tabs(text.decode()))
+    except (YAMLError, ValueError, pyyaml.YAMLError):
         return {}  # hydrate's own parser accepted it: show the files without lines
     found: dict[Key, int] = {}
 

@@ -152,6 +152,25 @@ def dump_all(documents: list[Any]) -> str:
     )
 
 
+def spaced_tabs(text: str) -> str:
+    """`text` with each tab that is not part of a value (spacing between tokens, before
+    or inside a comment) made a space: the same document, now also for ruamel.yaml, which
+    refuses a tab before a comment that libyaml (and Kubernetes, Helm) accept. The text
+    must be valid YAML (read with `load_strict` first); lines keep their count."""
+    if "\t" not in text:
+        return text
+    chars = list(text)
+    keep = bytearray(len(chars))  # 1: inside a scalar, as written
+    for token in yaml.scan(text, Loader=Loader):
+        if isinstance(token, yaml.ScalarToken):
+            keep[token.start_mark.index:token.end_mark.index] = b"\1" * (
+                token.end_mark.index - token.start_mark.index)
+    for i, ch in enumerate(chars):
+        if ch == "\t" and not keep[i]:
+            chars[i] = " "
+    return "".join(chars)
+
+
 # --- Strict reading of the files people write for hydrate ---------------------------
 
 # A document may expand to this many values through its aliases: far more than any

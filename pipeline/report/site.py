@@ -5,9 +5,6 @@ and one small JS file."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,6 +14,7 @@ from typing import Any
 import jinja2
 
 from pipeline.report.catalog import Catalog
+from pipeline.sinks import places
 from pipeline.validate.findings import Finding, Usage
 
 
@@ -109,8 +107,13 @@ def page_name(cluster: str) -> str:
     return f"clusters/{cluster}.html"
 
 
-def write(site: Site, out: Path) -> list[str]:
-    """Write the site to `out` whole or not at all (built aside, then swapped in)."""
+STAMP = ".hydrate-site"  # marks a directory `hydrate report` wrote, and may replace
+
+
+def write(site: Site, out: Path, protect: Sequence[Path] = ()) -> list[str]:
+    """Write the site to `out` whole or not at all (built aside, then swapped in). `out`
+    must be new, empty or a site hydrate wrote (pipeline.sinks.places), and not one of
+    `protect` (the repository) nor a folder holding one."""
     env = _env()
     files: dict[str, str] = {
         "index.html": env.get_template("index.html.j2").render(site=site, root=""),
@@ -120,25 +123,8 @@ def write(site: Site, out: Path) -> list[str]:
     for cluster in site.clusters:
         files[page_name(cluster.name)] = env.get_template("cluster.html.j2").render(
             site=site, c=cluster, root="../")
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for rel, text in files.items():
-            path = stage / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-        os.replace(stage, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+    places.replace_dir(out, {rel: text.encode() for rel, text in files.items()},
+                       what="--html", stamp=STAMP, protect=protect)
     return sorted(files)
 
 

@@ -259,7 +259,7 @@ commit from the dry configuration, and changes made here are replaced.
 
 ## Reproduce
 
-With hydrate installed (`pip install hydrate` at the version the configuration pins,
+With hydrate installed (`pip install hydrate-gitops` at the version the configuration pins,
 then `hydrate tools install` for the helm and kubectl versions named in
 `.hydrate/metadata.json`):
 

@@ -19,8 +19,8 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -165,8 +165,12 @@ def read_files(directory: Path, files: tuple[str, ...]) -> dict[str, bytes] | No
 def replace_file(path: Path, data: bytes, mode: int | None = None) -> None:
     """`path` holds `data`, whole: written beside it and renamed over it, so a reader
     never sees half of it and a failure leaves the old file (and no temporary one).
-    `mode`: the new file's permissions (default: the temporary file's, 0600)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    `mode`: the new file's permissions (default: the old file's, or for a new file 0666
+    less the umask, as `open` gives)."""
+    if mode is None:
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.stat(path).st_mode & 0o7777
+    fd, tmp = new_file(path.parent, f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -176,6 +180,17 @@ def replace_file(path: Path, data: bytes, mode: int | None = None) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def new_file(directory: Path, prefix: str) -> tuple[int, str]:
+    """A new file of a random name in `directory`, open for writing, with the umask's mode
+    (mkstemp's is 0600: a reader under another user could not read it)."""
+    while True:
+        name = os.path.join(directory, f"{prefix}{secrets.token_hex(6)}")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), name
+        except FileExistsError:
+            continue
 
 
 def describe(error: OSError) -> str:

@@ -1,6 +1,6 @@
 """The directory sink: a cluster's render as files, and writing them without half-states.
 
-Layout (DESIGN.md section 5):
+Layout (docs/output.md):
 
     <out>/<environment>/<cluster>/kustomization.yaml      resources: the package dirs
     <out>/<environment>/<cluster>/<package>/kustomization.yaml
@@ -9,6 +9,8 @@ Layout (DESIGN.md section 5):
 How an output directory stays right whatever happens to the writer or to the files
 (docs/output.md, "Updating an output directory"):
 
+* hydrate writes only into a directory it made (marked by the manifest), or a new or
+  empty one: never the repository, a link, or someone else's files (`claim`);
 * one writer at a time: `write` holds a lock (`.hydrate-render.lock`) while it reads the
   manifest and changes the directory;
 * the manifest (`.hydrate-render`) records per cluster the digest of its files, the
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PipelineError
-from pipeline.sinks import ondisk
+from pipeline.sinks import ondisk, places
 
 if TYPE_CHECKING:
     from pipeline.render.engine import ClusterRender
@@ -82,14 +84,10 @@ def digest(files: Mapping[str, bytes]) -> str:
     return h.hexdigest()
 
 
-def _claim(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise PipelineError(f"--out {out}: exists and is not a directory; "
-                            "give a directory (new or written by hydrate render)")
-    if out.is_dir() and not (out / MARKER).exists() and \
-            any(p.name not in _BEFORE_MANIFEST for p in out.iterdir()):
-        raise PipelineError(f"--out {out}: exists, is not empty and was not written by "
-                            "hydrate render; choose another directory or empty it")
+def claim(out: Path, protect: Sequence[Path] = ()) -> None:
+    """PipelineError unless `out` may be written: new, empty, or marked by its manifest as
+    `hydrate render`'s (pipeline.sinks.places); never a link, nor the repository."""
+    places.claim_dir(out, what="--out", stamp=MARKER, protect=protect, ignore=_BEFORE_MANIFEST)
 
 
 @dataclass(frozen=True)
@@ -289,7 +287,8 @@ def _update(out: Path, renders: Sequence[ClusterRender], prune_envs: Mapping[str
 
 def write(out: Path, renders: Sequence[ClusterRender], *, prune_envs: Mapping[str, set[str]],
           known_envs: set[str] | None, meta: Mapping[str, Any] | None = None,
-          lock_timeout: float = DEFAULT_LOCK_TIMEOUT, warn: ondisk.Warn | None = None) -> Written:
+          lock_timeout: float = DEFAULT_LOCK_TIMEOUT, warn: ondisk.Warn | None = None,
+          protect: Sequence[Path] = ()) -> Written:
     """Write the clusters' directories under `out`, never leaving a half-written cluster.
 
     A cluster directory that holds exactly the render's files is left as it is; the others
@@ -297,12 +296,15 @@ def write(out: Path, renders: Sequence[ClusterRender], *, prune_envs: Mapping[st
     clusters: other cluster directories there are removed. With `known_envs`, other
     environment directories go too. `meta` (source, tools) is recorded in the manifest.
     Another writer is waited for up to `lock_timeout` seconds (`warn` says so). A disk
-    problem is a PipelineError naming the path, with the directory as it was.
+    problem is a PipelineError naming the path, with the directory as it was. `out` must
+    pass `claim` (`protect`: the repository).
     """
+    out = places.absolute(out)
     try:
-        _claim(out)
+        claim(out, protect)
         out.mkdir(parents=True, exist_ok=True)
         with ondisk.locked(out / LOCK, timeout=lock_timeout, what=f"--out {out}", warn=warn):
+            claim(out, protect)  # again, now that no other writer can change it
             return _update(out, renders, prune_envs, known_envs, meta or {})
     except OSError as e:
         raise PipelineError(f"--out {out}: cannot write: {ondisk.describe(e)}; the output is "

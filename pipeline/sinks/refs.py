@@ -37,6 +37,20 @@ def signature(repo: pygit2.Repository, environ: Mapping[str, str], who: str,
     return clock.at_now(pygit2.Signature(str(name), str(email)), environ)
 
 
+def branch_name_problem(name: str) -> str | None:
+    """Why git would refuse `name` as a branch (`git check-ref-format --branch`), or
+    None. `HEAD` and a leading `-` are refused too: git would read them as the current
+    commit and as an option."""
+    if name.startswith("-"):
+        return "a branch name may not start with '-' (git would read it as an option)"
+    if name in ("HEAD", "@") or name.startswith("refs/"):
+        return f"{name} is not a branch name git can tell from its other refs"
+    if not pygit2.reference_is_valid_name(f"refs/heads/{name}"):
+        return ("not a valid branch name (no spaces, '..', '~', '^', ':', '?', '*', '[', '\\', "
+                "'@{', no '/' at either end or twice, no '.lock' or '.' at the end of a part)")
+    return None
+
+
 class RefLock:
     """A lock beside the repository's refs, so that hydrate processes sharing a
     repository update env branch refs compare-and-swap. Stale after a minute."""

@@ -218,7 +218,9 @@ def test_refuses_to_write_into_a_foreign_directory(example: Path, tmp_path: Path
     (foreign / "notes.txt").write_text("mine")
     result = hydrate("--repo", example, "render", "--cluster", "edge-lab", "--out", foreign)
     assert result.code == 1
-    assert "was not written by hydrate render" in result.err
+    assert result.err == (f"hydrate: error: --out {foreign}: holds files (notes.txt) and was not "
+                          "written by hydrate (no .hydrate-render); choose a new or empty directory "
+                          "(hydrate replaces only what it wrote)\n")
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
 
 

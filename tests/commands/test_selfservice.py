@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import signal
 from pathlib import Path
 
 import pygit2
 
+from tests import clirun
 from tests.conftest import Result, hydrate, writing
 
 POP = "fleet/classes/pop.yaml"
@@ -262,3 +264,132 @@ def test_branch_commits_the_edit_and_leaves_the_checkout_alone(
     other = _run(root, "add", "postgres", "--site", "lab", "--branch", "pg", "-m", "PG for the lab")
     assert other.code == 0, other.err
     assert example_repo.revparse_single("pg").peel(pygit2.Commit).message == "PG for the lab"
+
+
+def _crlf_bom_mixed(root: Path) -> dict[str, bytes]:
+    """store-0003 in CRLF with a byte order mark; pop in mixed endings (CRLF in the head,
+    LF after) with a tab before a comment. Returns the files' bytes."""
+    store = root / "fleet/clusters/store-0003.yaml"
+    store.write_bytes(b"\xef\xbb\xbf" + store.read_bytes().replace(b"\n", b"\r\n"))
+    pop = root / POP
+    lines = pop.read_bytes().split(b"\n")
+    pop.write_bytes((b"\r\n".join(lines[:5]) + b"\n" + b"\n".join(lines[5:]))
+                    .replace(b"- pos-app\n", b"- pos-app\t# the tills\n"))
+    return {"store": store.read_bytes(), "pop": pop.read_bytes()}
+
+
+def test_crlf_bom_mixed_endings_and_tabs_are_kept_byte_for_byte(example: Path) -> None:
+    """A CRLF cluster file made `add` write the class file, then stop with "changed while
+    hydrate was checking" (the check read text mode), leaving every command broken."""
+    old = _crlf_bom_mixed(example)
+    result = _run(example, "add", "tracing-collector", "--class", "pop")
+    assert result.code == 0, result.err
+    assert (example / "fleet/clusters/store-0003.yaml").read_bytes() == \
+        old["store"].replace(b"packages: {add: [tracing-collector]}\r\n", b"")
+    assert (example / POP).read_bytes() == \
+        old["pop"].replace(b"- pos-app\t# the tills\n", b"- pos-app\t# the tills\n- tracing-collector\n")
+    assert _run(example, "validate", "--cluster", "store-0003").code == 0
+    # Back again: a new line in a CRLF file ends in CRLF, as its neighbours do.
+    result = _run(example, "remove", "tracing-collector", "--class", "pop")
+    assert result.code == 0, result.err
+    assert (example / POP).read_bytes() == old["pop"]
+    result = _run(example, "add", "tracing-collector", "--cluster", "store-0003")
+    assert result.code == 0, result.err
+    comment, line = b"# Pilot store for distributed tracing of the checkout flow.\r\n", \
+        b"packages: {add: [tracing-collector]}\r\n"
+    assert (example / "fleet/clusters/store-0003.yaml").read_bytes() == old["store"].replace(
+        comment + line, line + comment)
+
+
+def test_a_tab_before_a_comment_is_read_by_add_as_by_render(example: Path) -> None:
+    """24.12: `add` refused a class file with a tab before a comment, in a multi-line
+    error, while render and validate accepted it."""
+    pop = example / POP
+    pop.write_text(pop.read_text().replace('kubernetesVersion: "1.30"\n',
+                                           'kubernetesVersion: "1.30"\t# the stores run 1.30\n'))
+    assert _run(example, "validate", "--cluster", "store-0001").code == 0
+    result = _run(example, "add", "postgres", "--class", "pop")
+    assert result.code == 0, result.err
+    assert 'kubernetesVersion: "1.30"\t# the stores run 1.30\n' in pop.read_text()
+    # What only the round-trip editor cannot read is one line naming the file and line.
+    pop.write_text(pop.read_text().replace("description: Retail", "description: Retail\tstore"))
+    assert _run(example, "validate", "--cluster", "store-0001").code == 0
+    before = _snapshot(example)
+    result = _run(example, "remove", "postgres", "--class", "pop")
+    assert (result.code, result.out) == (1, "")
+    assert result.err.startswith(f"hydrate: error: {POP}:2: hydrate's round-trip editor cannot "
+                                 "read this line (")
+    assert result.err.endswith("); make the edit by hand\n")
+    assert result.err.count("\n") == 1
+    assert _snapshot(example) == before
+    # A file that is not YAML says so in the one form every command uses.
+    pop.write_text(pop.read_text() + "vars: {again: 1}\n")
+    errors = {_run(example, *args).err for args in (("remove", "postgres", "--class", "pop"),
+                                                    ("validate",), ("render",))}
+    assert len(errors) == 1, errors
+    assert errors.pop().startswith(f"hydrate: error: {POP}:")
+
+
+def test_an_edit_of_several_files_is_all_or_nothing(example: Path) -> None:
+    """Two files change (the class, and a cluster's own add): a failure at the second
+    rename, or a kill in the middle, leaves both as they were, or both edited."""
+    before = _snapshot(example)
+    crashed = clirun.failing("--repo", example, "add", "tracing-collector", "--class", "pop",
+                             env={}, event="os.rename", needle="/fleet/", nth=2)
+    assert crashed.code == 3, crashed.err
+    assert _snapshot(example) == before
+    assert [p.name for p in example.rglob(".*") if p.name != ".helmignore"] == []  # no temporary file left
+    stopped = clirun.interrupted("--repo", example, "add", "tracing-collector", "--class", "pop",
+                                 env={}, needle="/fleet/", nth=1, signum=signal.SIGTERM)
+    assert stopped.code == 143, stopped.err
+    assert _changes(before, example) == {
+        POP: ["+- tracing-collector"], "fleet/clusters/store-0003.yaml": [
+            "-packages: {add: [tracing-collector]}"]}
+    assert [p.name for p in example.rglob(".*") if p.name != ".helmignore"] == []
+
+
+def test_a_file_changed_while_checking_stops_the_whole_edit(example: Path) -> None:
+    before = _snapshot(example)
+    store = example / "fleet/clusters/store-0003.yaml"
+    cold = {"HYDRATE_CACHE_DIR": str(example.parent / "cache")}  # so that tools run
+    with clirun.paused("--repo", example, "add", "tracing-collector", "--class", "pop", env=cold,
+                       event="subprocess.Popen", needle="kustomize") as pause:
+        store.write_bytes(store.read_bytes() + b"# a comment added meanwhile\n")
+        result = pause.resume()
+    assert (result.code, result.err) == (
+        1, "hydrate: error: fleet/clusters/store-0003.yaml changed while hydrate was checking the "
+           "edit; nothing was written: run the command again\n")
+    assert _changes(before, example) == {
+        "fleet/clusters/store-0003.yaml": ["+# a comment added meanwhile"]}
+    assert [p.name for p in example.rglob(".*") if p.name != ".helmignore"] == []
+
+
+def test_branch_names_git_refuses_or_misreads_are_refused(example_repo: pygit2.Repository) -> None:
+    root = Path(example_repo.workdir)
+    head = example_repo.head.target
+    example_repo.references.create("refs/heads/exists", head)
+    example_repo.references.create("refs/heads/team/a", head)
+    refs_before = sorted(example_repo.references)
+    for name, error in [
+        ("exists/sub", "--branch 'exists/sub': the branch exists exists, and git cannot have both "
+                       "exists/sub and exists (one would be a folder of the other); choose another "
+                       "name"),
+        ("team", "--branch 'team': the branch team/a exists, and git cannot have both team and "
+                 "team/a (one would be a folder of the other); choose another name"),
+        ("HEAD", "--branch 'HEAD': HEAD is not a branch name git can tell from its other refs; "
+                 "choose another name"),
+        ("@", "--branch '@': @ is not a branch name git can tell from its other refs; choose "
+              "another name"),
+        ("refs/heads/x", "--branch 'refs/heads/x': refs/heads/x is not a branch name git can "
+                         "tell from its other refs; choose another name"),
+        ("-x", "--branch '-x': a branch name may not start with '-' (git would read it as an "
+               "option); choose another name"),
+    ]:
+        result = _run(root, "add", "tracing-collector", "--class", "pop", f"--branch={name}")
+        assert (result.code, result.out, result.err) == (1, "", f"hydrate: error: {error}\n"), name
+    for name in ("a..b", "a b", "x.lock", "a/", "a@{1}", ".x", "x/.y"):
+        result = _run(root, "add", "tracing-collector", "--class", "pop", f"--branch={name}")
+        assert result.code == 1, name
+        assert result.err.startswith(f"hydrate: error: --branch {name!r}: not a valid branch name ")
+    assert sorted(example_repo.references) == refs_before
+    assert example_repo.status() == {}

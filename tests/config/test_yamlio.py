@@ -187,3 +187,21 @@ def test_recursive_aliases_and_deep_nesting_are_refused() -> None:
         yamlio.load_strict("a: &x [1, *x]\n")
     with pytest.raises(yamlio.StrictError, match="nested more than 100 levels"):
         yamlio.load_strict("a: " + "[" * 500 + "]" * 500 + "\n")
+
+
+def test_tabs_between_tokens_become_spaces_for_ruamel_and_values_keep_theirs() -> None:
+    """24.12: ruamel.yaml refuses a tab before a comment that libyaml (Kubernetes, Helm,
+    hydrate's reader) accepts; the text it is given reads as the same document."""
+    from ruamel.yaml import YAML
+
+    from pipeline.config.provenance import key_lines
+
+    text = ('a: "x\t#y"\t# c\nb: [1,\t2]\t#z\nc: |\n  tab\there # not\nd:\tplain # q\n'
+            "e:\t\t[x,\tz]\t\n")
+    spaced = yamlio.spaced_tabs(text)
+    assert spaced == ('a: "x\t#y" # c\nb: [1, 2] #z\nc: |\n  tab\there # not\nd: plain # q\n'
+                      "e:  [x, z] \n")
+    assert YAML().load(spaced) == yamlio.load(text)  # the round-trip loader
+    assert yamlio.spaced_tabs("a: 1\n") == "a: 1\n"
+    # explain's line numbers come through ruamel.yaml too
+    assert key_lines(b"a: 1\t# one\nb:\n  c: 2\t# two\n") == {("a",): 1, ("b",): 2, ("b", "c"): 3}

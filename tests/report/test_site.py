@@ -156,6 +156,6 @@ def test_a_site_that_cannot_be_written_is_one_line(example: Path, tmp_path: Path
     blocker.write_text("not a directory")
     result = hydrate("--repo", example, "report", "--html", blocker / "site")
     assert result.code == 1
-    assert result.err.startswith(f"hydrate: error: cannot write the site to {blocker / 'site'}: ")
+    assert result.err.startswith(f"hydrate: error: --html {blocker / 'site'}: cannot write: ")
     assert result.err.count("\n") == 1
     assert blocker.read_text() == "not a directory"

@@ -234,9 +234,9 @@ def test_out_must_be_a_directory(example: Path, warm: tuple[dict[str, str], Path
     env, _, _ = warm
     (example / "notes").write_text("mine\n")
     result = clirun.run("--repo", example, "render", "--out", "notes", env=env)
-    assert result.code == 2
-    assert f"Invalid value for '--out': {example / 'notes'} exists and is not a directory" in \
-        result.err
+    assert result.code == 1
+    assert result.err == (f"hydrate: error: --out {example / 'notes'}: exists and is a file, not a "
+                          "directory; give another path\n")
     assert (example / "notes").read_text() == "mine\n"
     inside = clirun.run("--repo", example, "render", "--cluster", "edge-lab", "--out", "notes/x",
                         env=env)

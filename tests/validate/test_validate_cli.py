@@ -222,5 +222,6 @@ def test_an_output_that_cannot_be_written_is_one_line(example: Path, tmp_path: P
     result = hydrate("--repo", example, "validate", "--cluster", "store-0001", "--format", "sarif",
                      "--output", target)
     assert result.code == 1
-    assert result.err == f"Error: cannot write {target}: No such file or directory\n"
+    assert result.err == (f"hydrate: error: --output {target}: cannot write: No such file or "
+                          "directory\n")
     assert not target.parent.exists()
