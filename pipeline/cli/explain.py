@@ -86,7 +86,9 @@ def _query(q: Query) -> dict[str, Any]:
         "object": None if q.object is None else _object(q.object), "key": format_key(q.key),
         "present": last.present, "value": last.value, "setBy": q.set_by,
         "history": [{"source": _source(s.source), "change": s.change, "present": s.present,
-                     "value": s.value} for s in q.history],
+                     "value": s.value, **({"object": None if name is None else _object(name)}
+                                         if q.names else {})}
+                    for s, name in zip(q.history, q.names or [None] * len(q.history), strict=True)],
         "values": [{"key": e.name, "value": e.value, "deleted": e.deleted,
                     "source": _source(e.source)} for e in q.entries],
     }
@@ -108,7 +110,9 @@ def as_json(e: Explanation) -> dict[str, Any]:
             {"scope": x.layer.scope, "path": x.layer.path, "kustomization": x.layer.kustomization,
              "added": [_object(r) for r in x.added], "removed": [_object(r) for r in x.removed],
              "changed": [{"object": _object(ch.object), "fields": [format_key(f) for f in ch.fields]}
-                         for ch in x.changed]} for x in e.components],
+                         for ch in x.changed],
+             "renamed": [{"from": _object(a), "to": _object(b)} for a, b in x.renamed]}
+            for x in e.components],
         "query": None if e.query is None else _query(e.query),
     }
 
@@ -139,9 +143,12 @@ def _holds(layer: LayerInfo) -> str:
     return "; ".join(parts)
 
 
-def _step_row(s: Step) -> tuple[str, ...]:
+def _step_row(s: Step, name: ResId | None = None) -> tuple[str, ...]:
+    from pipeline.commands.explain import ref
+
     value = "-" if not s.present else _show(s.value)
-    return (s.source.step, s.change, value, str(s.source))
+    where = str(s.source) + (f" (now {ref(name)})" if s.change == "renamed" and name else "")
+    return (s.source.step, s.change, value, where)
 
 
 def _query_text(q: Query, title: str) -> list[str]:
@@ -155,7 +162,8 @@ def _query_text(q: Query, title: str) -> list[str]:
     verb = "deleted by" if setter is not None and not setter.present else "set by"
     out = [f"{name} on {title}: {final}" + (f", {verb} {setter.source.step} "
                                             f"{setter.source}" if setter else "")]
-    out += _table([_step_row(s) for s in q.history])
+    out += _table([_step_row(s, name) for s, name in
+                   zip(q.history, q.names or [None] * len(q.history), strict=True)])
     if q.object is None and (len(q.entries) > 1 or (q.entries and q.entries[0].key != q.key)):
         out += ["", "values under it:", *_value_rows(q)]
     return out
@@ -188,6 +196,7 @@ def as_text(e: Explanation) -> str:
             out.append(f"  {x.layer.scope} {x.layer.path}")
             rows = [("added", ref(r), "") for r in x.added]
             rows += [("removed", ref(r), "") for r in x.removed]
+            rows += [("renamed", ref(a), f"→ {ref(b)}") for a, b in x.renamed]
             rows += [("changed", ref(ch.object), ", ".join(format_key(f) for f in ch.fields))
                      for ch in x.changed]
             out += _table(rows, "    ") if rows else ["    (no change)"]
