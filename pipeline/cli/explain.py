@@ -31,7 +31,8 @@ def explain(ctx: Context, cluster: str, package: str, path: str | None, fmt: str
     """Show which layer set which value and which Component changed which object.
 
     For PACKAGE on CLUSTER: the layers that apply, in order (the package, then
-    overlays/classes/<class>/, overlays/sites/<site>/ and overlays/clusters/<cluster>/),
+    overlays/environments/<env>/, overlays/classes/<class>/, overlays/sites/<site>/ and
+    overlays/clusters/<cluster>/),
     and what each holds; for a Helm package every values key's final value with the file
     and line that set it (chart default, the package's values.yaml, each layer's values,
     .j2 files as rendered for the cluster; a null shows as deleted); and for each

@@ -286,10 +286,12 @@ def _check_site(doc: Document, site: str, folders: _SiteFolders) -> None:
 
 
 def load_layers(tree: Tree, classes: Mapping[str, ClusterClass], clusters: Mapping[str, Cluster],
-                packages: Mapping[str, Package]) -> dict[tuple[str, str, str], Layer]:
+                packages: Mapping[str, Package],
+                envs: Iterable[str]) -> dict[tuple[str, str, str], Layer]:
     """Every overlay directory, checked against the inventory so a typo is an error."""
     owners: dict[str, Iterable[str]] = {
-        "classes": classes, "sites": {c.site for c in clusters.values()}, "clusters": clusters,
+        "environments": envs, "classes": classes, "sites": {c.site for c in clusters.values()},
+        "clusters": clusters,
     }
     for name in tree.listdir(OVERLAYS):
         if name not in SCOPES and tree.is_dir(f"{OVERLAYS}/{name}"):
@@ -321,7 +323,7 @@ def load_layers(tree: Tree, classes: Mapping[str, ClusterClass], clusters: Mappi
 def _unknown_owner(folder: str, scope: str, owner: str, clusters: Mapping[str, Cluster],
                    names: Iterable[str]) -> str:
     if scope != "sites":
-        what = "class" if scope == "classes" else "cluster"
+        what = {"classes": "class", "clusters": "cluster", "environments": "environment"}[scope]
         return (f"{folder}: no {what} is named {owner!r}{suggest(owner, names)}; "
                 "this layer would never apply")
     # Sites are not declared anywhere: they are what the clusters' `site:` says, so name
@@ -366,5 +368,5 @@ def load(tree: Tree, memo: Memo | None = None) -> Inventory:
     classes = load_classes(tree, schemas, packages)
     clusters = load_clusters(tree, schemas, classes, envs, packages)
     promotion_mod.check_waves(envs_doc, envs, clusters)
-    layers = load_layers(tree, classes, clusters, packages)
+    layers = load_layers(tree, classes, clusters, packages, [e.name for e in envs])
     return Inventory(envs, classes, clusters, packages, layers)

@@ -19,8 +19,10 @@ CLASSES = "fleet/classes"
 CLUSTERS = "fleet/clusters"
 BASES = "bases"
 OVERLAYS = "overlays"
-SCOPES = ("classes", "sites", "clusters")  # layer order: later layers win
-Scope = Literal["classes", "sites", "clusters"]
+# The layer order (later layers win): the environment's, the class's, the site's, the
+# cluster's. docs/configuration.md has it as one table; `layers_of` is where it applies.
+SCOPES = ("environments", "classes", "sites", "clusters")
+Scope = Literal["environments", "classes", "sites", "clusters"]
 PackageType = Literal["helm", "kustomize"]
 
 
@@ -120,7 +122,8 @@ class Package:
 
 @dataclass(frozen=True)
 class Layer:
-    """One overlay directory: overlays/<scope>/<owner>/<package>/."""
+    """One overlay directory: overlays/<scope>/<owner>/<package>/ (owner: the environment,
+    class, site or cluster it applies to)."""
 
     scope: Scope
     owner: str
@@ -178,7 +181,7 @@ class Inventory:
 
     def layers_of(self, cluster: Cluster, package: str) -> tuple[Layer, ...]:
         """The overlay layers for (cluster, package), in the order they apply."""
-        owners = (cluster.class_name, cluster.site, cluster.name)
+        owners = (cluster.environment, cluster.class_name, cluster.site, cluster.name)
         found = (self.layers.get((scope, owner, package))
                  for scope, owner in zip(SCOPES, owners, strict=True))
         return tuple(layer for layer in found if layer is not None)

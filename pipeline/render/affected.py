@@ -90,7 +90,8 @@ def _reasons(inv: Inventory, paths: Iterable[str]) -> dict[tuple[str, str | None
         elif parts[0] == "overlays" and len(parts) >= 5:
             scope, owner, package = parts[1], parts[2], parts[3]
             for c in inv.clusters.values():
-                hit = ((scope == "classes" and c.class_name == owner)
+                hit = ((scope == "environments" and c.environment == owner)
+                       or (scope == "classes" and c.class_name == owner)
                        or (scope == "sites" and c.site == owner)
                        or (scope == "clusters" and c.name == owner))
                 if hit:

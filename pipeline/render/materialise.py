@@ -29,7 +29,8 @@ from pipeline.render.tools import Tool, Toolset
 if TYPE_CHECKING:
     from pipeline.config.templating import Templates
 
-LAYER_DIRS = {"classes": "class", "sites": "site", "clusters": "cluster"}
+LAYER_DIRS = {"environments": "environment", "classes": "class", "sites": "site",
+              "clusters": "cluster"}
 HELM_OUTPUT = "chart-output.yaml"
 CHART = "chart/"  # where a helm input's chart sits in its workspace
 

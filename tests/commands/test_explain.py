@@ -414,3 +414,28 @@ def test_a_map_set_again_after_a_null_gets_the_chart_default_back(pilot: Path) -
     field = explain("store-0003", "pos-app", "Deployment/pos-app:spec.template.spec.nodeSelector",
                     repo=pilot)["query"]
     assert field["value"] == {"node-role.kubernetes.io/worker": "", "zone": "a"}
+
+
+def test_the_environment_layer_comes_before_the_class(example: Path) -> None:
+    """overlays/environments/<env>/<package>/ applies to every cluster of the environment,
+    before the class layer: the class's replicaCount wins, the environment's config stays,
+    and both reach the rendered Deployment."""
+    env_values = "overlays/environments/prod/pos-app/values.yaml"
+    writing(env_values, "replicaCount: 5\nconfig:\n  TRACE_SAMPLING: \"0.5\"\n")(example)
+    doc = explain("store-0003", "pos-app", repo=example)
+    assert [(layer["scope"], layer["owner"], layer["path"]) for layer in doc["layers"]][:3] == [
+        ("package", "pos-app", "bases/pos-app"),
+        ("environment", "prod", "overlays/environments/prod/pos-app"),
+        ("class", "pop", CLASS)]
+    found = by_key(doc)
+    assert found["config.TRACE_SAMPLING"]["source"] == source("environment", env_values, 3)
+    assert found["replicaCount"]["source"]["step"] == "class"
+    history = explain("store-0003", "pos-app", "replicaCount", repo=example)["query"]["history"]
+    assert [(h["source"]["step"], h["change"], h["value"]) for h in history] == [
+        ("chart", "set", 2), ("package", "unchanged", 2), ("environment", "set", 5),
+        ("class", "set", 2)]
+    rendered = explain("store-0003", "pos-app", "ConfigMap/pos-app:data.TRACE_SAMPLING", repo=example)
+    assert rendered["query"]["value"] == "0.5"
+    # A staging store does not get it.
+    staging = by_key(explain("store-0006", "pos-app", repo=example))
+    assert "config.TRACE_SAMPLING" not in staging

@@ -42,6 +42,10 @@ MORE: list[tuple[str, Edit]] = [
                                       "# nothing yet\n")),
     ("layer added", writing("overlays/sites/fra/ingress/values.yaml", "replicaCount: 3\n")),
     ("chart file added", appending("bases/pos-app/chart/templates/NOTES.txt", "hello\n")),
+    ("environment layer with a Component", writing(
+        "overlays/environments/prod/log-shipper/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+        "commonAnnotations: {example.net/tier: prod}\n")),
 ]
 
 
