@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Cluster, Inventory
-from pipeline.config.source import Tree, config_root, open_repository, tree_at
+from pipeline.config.source import DirTree, Tree, config_root, open_repository, tree_at
 from pipeline.render import affected as affected_mod
 from pipeline.render import engine
 from pipeline.render import shard as shard_mod
@@ -100,8 +100,26 @@ def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
             "tools": {"helm": tools.helm.version, "kustomize": tools.kustomize.version}}
     written = output.write(out, result.clusters, prune_envs=prune, known_envs=known, meta=meta,
                            lock_timeout=opts.lock_timeout, warn=ctx.warn)
+    if isinstance(tree, DirTree) and ctx.warn is not None:
+        for line in left_out(tree):
+            ctx.warn(line)
     envs = tuple(e for e in inv.env_names if any(r.cluster.environment == e for r in result.clusters))
     return RenderReport(out, envs, result.stats, written, rendered.validation)
+
+
+_LEFT_OUT_SHOWN = 8
+
+
+def left_out(tree: DirTree) -> list[str]:
+    """What the render did not read because git ignores it (a commit would not hold it),
+    each with the ignore rule: one line each, at most a few."""
+    paths = list(tree.left_out)
+    lines = [f"{path}: ignored by git ({tree.ignored_by(path) or 'core.excludesFile'}), "
+             "so not an input: hydrate renders what a commit of the working tree holds"
+             for path in paths[:_LEFT_OUT_SHOWN]]
+    if len(paths) > _LEFT_OUT_SHOWN:
+        lines.append(f"and {len(paths) - _LEFT_OUT_SHOWN} more paths ignored by git")
+    return lines
 
 
 def affected(ctx: Context, base: str, head: str, envs: tuple[str, ...] = (),

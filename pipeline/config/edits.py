@@ -361,3 +361,6 @@ class Edited:
     def files(self, path: str) -> list[str]:
         return self._base.files(path)
 
+    def ignored_by(self, path: str) -> str | None:
+        return self._base.ignored_by(path)
+
