@@ -272,3 +272,28 @@ def helm_package(root: Path, name: str, *, namespace: str = "apps",
     write(root, {f"bases/{name}/package.yaml":
                  f"name: {name}\ntype: helm\nnamespace: {namespace}\n{deps}"})
     return root / "bases" / name / "chart"
+
+
+def crd(group: str, kind: str) -> str:
+    plural = kind.lower() + "s"
+    return (f"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+            f"metadata:\n  name: {plural}.{group}\nspec:\n  group: {group}\n"
+            f"  names: {{kind: {kind}, plural: {plural}, singular: {kind.lower()}, "
+            f"listKind: {kind}List}}\n  scope: Namespaced\n  versions:\n  - name: v1\n"
+            f"    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n"
+            f"        type: object\n        x-kubernetes-preserve-unknown-fields: true\n")
+
+
+def crd_cycle(root: Path) -> None:
+    """Two kustomize packages, each rendering a CRD and an object of the other's: the
+    cert-manager / monitoring-stack cycle through CRDs alone."""
+    for name, own, other in (("certs", ("certs.example.com", "Cert"), ("mon.example.com", "Monitor")),
+                             ("mon", ("mon.example.com", "Monitor"), ("certs.example.com", "Cert"))):
+        write(root, {
+            f"bases/{name}/package.yaml": f"name: {name}\ntype: kustomize\nnamespace: hello\n"
+                                          "dependsOn: [namespaces]\n",
+            f"bases/{name}/kustomization.yaml": "resources: [crd.yaml, uses.yaml]\n",
+            f"bases/{name}/crd.yaml": crd(*own),
+            f"bases/{name}/uses.yaml": f"apiVersion: {other[0]}/v1\nkind: {other[1]}\n"
+                                       f"metadata:\n  name: from-{name}\nspec: {{}}\n",
+        })

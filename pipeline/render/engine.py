@@ -181,7 +181,7 @@ def _plan(inv: Inventory, cluster: Cluster, names: tuple[str, ...],
           cache: Cache, engine: str) -> graph.Plan:
     """`graph.plan`, kept in the cache: a warm render needs no graph library (networkx
     alone takes a quarter of a second to import). Only plans without a cycle are kept."""
-    key = digest("plan v1", engine,
+    key = digest("plan v2", engine,
                  [(n, inv.packages[n].depends_on, sorted(provides.get(n, ())),
                    sorted(uses.get(n, ()))) for n in names])
     raw = cache.get(key)
@@ -190,13 +190,15 @@ def _plan(inv: Inventory, cluster: Cluster, names: tuple[str, ...],
             kept = json.loads(raw)
             edges = tuple(graph.Edge(*e) for e in kept["edges"])
             waves = {n: kept["waves"][n] for n in names}
-            if all(type(w) is int for w in waves.values()) and all(
+            crd_waves = {n: w for n, w in kept["crdWaves"].items() if n in waves}
+            if all(type(w) is int for w in (*waves.values(), *crd_waves.values())) and all(
                     e.dependency in waves and e.dependent in waves and isinstance(e.reason, str)
-                    for e in edges):
-                return graph.Plan(cluster, names, edges, waves)
+                    for e in edges) and len(crd_waves) == len(kept["crdWaves"]):
+                return graph.Plan(cluster, names, edges, waves, crd_waves)
     found = graph.plan(inv, cluster, names, provides, uses)
     cache.put(key, json.dumps({"edges": [[e.dependency, e.dependent, e.reason] for e in found.edges],
-                               "waves": dict(found.waves)}).encode())
+                               "waves": dict(found.waves),
+                               "crdWaves": dict(found.crd_waves)}).encode())
     return found
 
 
@@ -240,7 +242,7 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
             relevant = tuple((gk, scopes.get(gk, True)) for gk in outs[name].custom_kinds)
             memo, resources = finisher.finish(
                 keys[name], package=name, namespace=pkg.namespace, wave=plan.waves[name],
-                scopes=relevant, origin=origins[(cluster.name, name)],
+                crd_wave=plan.crd_waves.get(name), scopes=relevant, origin=origins[(cluster.name, name)],
                 where=f"{cluster.name}/{name}")
             for res in resources:
                 other = seen.get(res.id)

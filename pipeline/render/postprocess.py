@@ -117,9 +117,10 @@ def parse_output(text: bytes, where: str) -> Output:
 
 def finish(output: Output, *, package: str, namespace: str | None, wave: int,
            scopes: Mapping[GroupKind, bool], where: str,
-           origins: tuple[str | None, ...] = ()) -> tuple[Resource, ...]:
+           origins: tuple[str | None, ...] = (), crd_wave: int | None = None) -> tuple[Resource, ...]:
     """The package's hydrated Resources, sorted by identity; `origins`: the repository
-    file of each of the output's documents."""
+    file of each of the output's documents; `crd_wave`: the wave of its CRDs when they
+    have one of their own (see `graph.Plan.crd_waves`)."""
     found: dict[ResId, Resource] = {}
     for index, doc in enumerate(output.docs):
         group, kind = _group_kind(doc)
@@ -129,7 +130,8 @@ def finish(output: Output, *, package: str, namespace: str | None, wave: int,
             meta["namespace"] = namespace
         annotations = dict(meta.get("annotations") or {})
         annotations[PACKAGE_ANNOTATION] = package
-        annotations[WAVE_ANNOTATION] = str(wave)
+        annotations[WAVE_ANNOTATION] = str(
+            crd_wave if crd_wave is not None and (group, kind) == CRD else wave)
         meta["annotations"] = annotations
         body = {**doc, "metadata": meta}
         rid = ResId(group, kind, str(meta.get("namespace") or "") if namespaced else "",
@@ -235,11 +237,11 @@ class Finisher:
 
     def finish(self, key: str, *, package: str, namespace: str | None, wave: int,
                scopes: tuple[tuple[GroupKind, bool], ...], origin: Origin,
-               where: str) -> tuple[str, tuple[Resource, ...]]:
+               where: str, crd_wave: int | None = None) -> tuple[str, tuple[Resource, ...]]:
         """The package's Resources for the output `key` (see `finish`), and the key they
         are kept under (equal keys, equal Resources)."""
         memo = _cache_key("finished", self._engine, key, package, namespace, wave, scopes,
-                          origin.memo)
+                          origin.memo, *(() if crd_wave is None else (crd_wave,)))
         found = self._finished.get(memo)
         if found is not None:
             return memo, found
@@ -249,7 +251,7 @@ class Finisher:
                           for g, k, ns, n, text, origin in json.loads(raw))
         else:
             found = finish(self._output(key, where), package=package, namespace=namespace,
-                           wave=wave, scopes=dict(scopes), where=where,
+                           wave=wave, scopes=dict(scopes), where=where, crd_wave=crd_wave,
                            origins=self.origins(key, origin, where))
             self._cache.put(memo, json.dumps(
                 [[*r.id, r.text.decode(), r.origin] for r in found], ensure_ascii=False).encode())
