@@ -115,6 +115,9 @@ def as_json(e: Explanation) -> dict[str, Any]:
              "renamed": [{"from": _object(a), "to": _object(b)} for a, b in x.renamed]}
             for x in e.components],
         "query": None if e.query is None else _query(e.query),
+        "capabilities": None if e.capabilities is None else {
+            "apiVersions": list(e.capabilities.api_versions),
+            "falseChecks": list(e.capabilities.false_checks)},
     }
 
 
@@ -187,6 +190,12 @@ def as_text(e: Explanation) -> str:
     out = [f"{title} ({p.type} package; class {c.class_name}, site {c.site}, "
            f"environment {c.environment})", "", "layers, in order:"]
     out += _table([(layer.scope, layer.path, _holds(layer)) for layer in e.layers])
+    if e.capabilities is not None:
+        given = ", ".join(e.capabilities.api_versions) or "none"
+        out += ["", "capabilities (the chart reads .Capabilities.APIVersions):",
+                f"  given     {given} (besides Helm's built-in APIs)"]
+        out += [f"  false     {api}: what it gates is not rendered"
+                for api in e.capabilities.false_checks]
     if e.values is not None:
         out += ["", "values (final value, and the file and line that set it):"]
         out += _table([(v.name, "(deleted)" if v.deleted else _show(v.value),

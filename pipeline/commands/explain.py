@@ -106,6 +106,16 @@ class Explanation:
     values: tuple[provenance.Entry, ...] | None  # Helm only, and without PATH
     components: tuple[ComponentEffect, ...] | None  # without PATH
     query: Query | None = None
+    capabilities: Capabilities | None = None  # a chart that reads .Capabilities.APIVersions
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the chart was given as `.Capabilities.APIVersions` beyond Helm's built-in
+    ones, and the checks (by name) that this left false."""
+
+    api_versions: tuple[str, ...]
+    false_checks: tuple[str, ...]
 
 
 Objects = dict[ResId, Mapping[str, Any]]
@@ -125,6 +135,7 @@ def explain(ctx: Context, opts: ExplainOptions) -> Explanation:
     layers = _layers(tree, inv, cluster, pkg)
     with tempfile.TemporaryDirectory(prefix="hydrate-explain-") as workdir:
         tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+        caps = _capabilities(ctx, tree, inv, cluster, pkg, tools, Path(workdir), opts.jobs)
         files = values_files(tree, inv, cluster, pkg, mz.Materialiser(tree, inv, tools)) \
             if pkg.type == "helm" else []
         if isinstance(target, tuple):
@@ -135,17 +146,32 @@ def explain(ctx: Context, opts: ExplainOptions) -> Explanation:
         if target is not None or components:
             runner = Runner(tree, tools, workdir=Path(workdir), jobs=opts.jobs, cache=ctx.cache(),
                             environ=ctx.environ)
-            builds, origins = _builds(tree, inv, cluster, pkg, tools, runner)
+            builds, origins = _builds(tree, inv, cluster, pkg, tools, runner,
+                                      caps.api_versions if caps else ())
     if target is not None:
         steps = [Source("chart", pkg.chart) if pkg.chart else Source("package", pkg.path),
                  *(Source(c.scope, c.path) for c in components)]
         lines = sources.Lines(partial(_read, tree))
         return Explanation(cluster, pkg, layers, None, None,
-                           _field_query(target, steps, builds, origins, lines))
+                           _field_query(target, steps, builds, origins, lines), caps)
     values = tuple(provenance.entries(provenance.fold(files))) if pkg.type == "helm" else None
     effects = tuple(_effect(info, before, after)
                     for info, before, after in zip(components, builds[:-1], builds[1:], strict=True))
-    return Explanation(cluster, pkg, layers, values, effects)
+    return Explanation(cluster, pkg, layers, values, effects, capabilities=caps)
+
+
+def _capabilities(ctx: Context, tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package,
+                  tools: Toolset, workdir: Path, jobs: int) -> Capabilities | None:
+    """For a chart that reads `.Capabilities.APIVersions`: what a render gives it (the
+    cluster rendered through the engine and its cache, which settles them)."""
+    if pkg.type != "helm" or not mz.Materialiser(tree, inv, tools).capabilities(pkg).reads:
+        return None
+    from pipeline.render import engine
+
+    fleet = engine.render(tree, inv, [cluster], tools, jobs=jobs, workdir=workdir / "render",
+                          cache=ctx.cache())
+    pair = (cluster.name, pkg.name)
+    return Capabilities(fleet.api_versions.get(pair, ()), tuple(fleet.false_checks.get(pair, ())))
 
 
 def _read(tree: Tree, path: str) -> bytes | None:
@@ -253,7 +279,8 @@ def _value_query(text: str, key: Key, files: Sequence[provenance.ValuesFile]) ->
 
 # --- Builds with the first k Components ------------------------------------------------------
 
-def _inputs(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: Toolset) -> list[mz.Input]:
+def _inputs(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: Toolset,
+            apis: tuple[str, ...] = ()) -> list[mz.Input]:
     """The package's input with only the first k Components, for k = 0..n: later layers
     keep their values and files but lose their kustomization."""
     layers = inv.layers_of(cluster, pkg.name)
@@ -264,16 +291,17 @@ def _inputs(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: T
         for layer in with_component[k:]:
             files = tuple(f for f in layer.files if f.removesuffix(".j2") not in kustomizations.NAMES)
             variant[(layer.scope, layer.owner, layer.package)] = replace(layer, files=files)
-        inputs.append(mz.Materialiser(tree, replace(inv, layers=variant), tools).input(cluster, pkg.name))
+        inputs.append(mz.Materialiser(tree, replace(inv, layers=variant), tools).input(
+            cluster, pkg.name, apis))
     return inputs
 
 
 def _builds(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: Toolset,
-            runner: Runner) -> tuple[list[Objects], dict[ResId, str | None]]:
+            runner: Runner, apis: tuple[str, ...] = ()) -> tuple[list[Objects], dict[ResId, str | None]]:
     """The package's objects built with the first k Components, k = 0..n; and the
     repository file each object of build 0 came from (a chart's template, a base's file)."""
     where = f"{cluster.name}/{pkg.name}"
-    inputs = _inputs(tree, inv, cluster, pkg, tools)
+    inputs = _inputs(tree, inv, cluster, pkg, tools, apis)
     runs: list[mz.Run] = [inp.run for inp in inputs]
     first = inputs[0].run
     if pkg.type == "helm":

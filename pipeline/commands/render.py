@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class RenderReport:
     stats: engine.Stats
     written: output.Written
     validation: Report | None = None
+    false_checks: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...],
@@ -104,7 +105,22 @@ def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
         for line in left_out(tree):
             ctx.warn(line)
     envs = tuple(e for e in inv.env_names if any(r.cluster.environment == e for r in result.clusters))
-    return RenderReport(out, envs, result.stats, written, rendered.validation)
+    return RenderReport(out, envs, result.stats, written, rendered.validation, result.false_checks)
+
+
+def false_checks(found: Mapping[tuple[str, str], tuple[str, ...]]) -> list[str]:
+    """The capability checks charts made that their clusters leave false, for people:
+    one line per package and API version, with the clusters."""
+    by: dict[tuple[str, str], list[str]] = {}
+    for (cluster, package), apis in sorted(found.items()):
+        for api in apis:
+            by.setdefault((package, api), []).append(cluster)
+    lines = []
+    for (package, api), clusters in sorted(by.items()):
+        shown = ", ".join(clusters[:3]) + (f" and {len(clusters) - 3} more" if len(clusters) > 3 else "")
+        lines.append(f"{package}: .Capabilities.APIVersions.Has {api!r} is false on {shown} "
+                     "(what it gates is not rendered; declare it in apiVersions if they serve it)")
+    return lines
 
 
 _LEFT_OUT_SHOWN = 8

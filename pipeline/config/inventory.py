@@ -185,6 +185,7 @@ def load_classes(tree: Tree, schemas: Schemas, packages: Mapping[str, Package]) 
         classes[name] = ClusterClass(
             name, path, data.get("description", ""), str(data["kubernetesVersion"]).lstrip("v"),
             data.get("capacity", {}), tuple(data["packages"]), data.get("vars", {}),
+            tuple(data.get("apiVersions", ())),
         )
     if not classes:
         raise ConfigError(f"{CLASSES}: no cluster classes defined")
@@ -235,6 +236,7 @@ def load_clusters(tree: Tree, schemas: Schemas, classes: Mapping[str, ClusterCla
         clusters[name] = Cluster(
             name, path, cls.name, data.get("site", name), data["environment"],
             data.get("labels", {}), {**cls.vars, **data.get("vars", {})}, add, remove,
+            tuple(data["apiVersions"]) if "apiVersions" in data else None,
         )
     if not clusters:
         raise ConfigError(f"{CLUSTERS}: no clusters defined")

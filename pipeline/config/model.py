@@ -91,6 +91,7 @@ class ClusterClass:
     capacity: Mapping[str, Any]
     packages: tuple[str, ...]
     vars: Mapping[str, Any]
+    api_versions: tuple[str, ...] = ()  # extra APIs its clusters serve (Helm Capabilities)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Cluster:
     vars: Mapping[str, Any]
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
+    api_versions: tuple[str, ...] | None = None  # None: its class's
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,13 @@ class Inventory:
         """The cluster's package list: its class's, plus `add`, minus `remove`."""
         base = self.classes[cluster.class_name].packages
         return tuple(p for p in (*base, *cluster.add) if p not in cluster.remove)
+
+    def api_versions(self, cluster: Cluster) -> tuple[str, ...]:
+        """The extra API versions the cluster declares it serves (its own, else its
+        class's), sorted; the APIs of CRDs its packages render are added at render time."""
+        own = cluster.api_versions
+        return tuple(sorted(set(own if own is not None else
+                                self.classes[cluster.class_name].api_versions)))
 
     def layers_of(self, cluster: Cluster, package: str) -> tuple[Layer, ...]:
         """The overlay layers for (cluster, package), in the order they apply."""

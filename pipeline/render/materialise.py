@@ -23,6 +23,7 @@ from pipeline.config.model import Cluster, Inventory, Layer, Package
 from pipeline.config.schema import check_yaml, parse
 from pipeline.config.source import Tree
 from pipeline.errors import ConfigError
+from pipeline.render import capabilities as capabilities_mod
 from pipeline.render import probes
 from pipeline.render.tools import Tool, Toolset
 
@@ -141,6 +142,7 @@ class Materialiser:
                                tuple[dict[str, File], tuple[probes.Probe, ...]]] = {}
         self._kustomizations: dict[tuple[str, str], tuple[Any, File | None, tuple[probes.Probe, ...]]] = {}
         self._identities: dict[tuple[str, str], str] = {}  # (what, name) → its identity
+        self._capabilities: dict[str, capabilities_mod.Capabilities] = {}
 
     def _template_engine(self) -> Templates:
         """Jinja2, imported when a template is first rendered: a warm render recalls its
@@ -239,8 +241,9 @@ class Materialiser:
                 files[f"{prefix}/{out}"] = self._static_file(path)
         return files
 
-    def input(self, cluster: Cluster, package: str) -> Input:
-        """The materialised input of rendering `package` for `cluster`."""
+    def input(self, cluster: Cluster, package: str, apis: tuple[str, ...] = ()) -> Input:
+        """The materialised input of rendering `package` for `cluster`; `apis`: the API
+        versions passed to helm (`--api-versions`) for a chart that checks them."""
         pkg = self._inv.packages[package]
         layers = self._inv.layers_of(cluster, package)
         ctx = self.context(cluster, pkg)
@@ -256,9 +259,20 @@ class Materialiser:
             return self._kustomize_input(cluster, pkg, layer_files, components,
                                          {"package": pkg.path, **places})
         values_layers = [v.values for v in self.values_layers(cluster, pkg)]
-        return self._helm_input(cluster, pkg, values_layers, layer_files, components, places)
+        return self._helm_input(cluster, pkg, values_layers, layer_files, components, places, apis)
 
-    def identity(self, cluster: Cluster, package: str) -> str:
+    def capabilities(self, pkg: Package) -> capabilities_mod.Capabilities:
+        """Whether `pkg`'s chart (subcharts and library charts included) reads
+        `.Capabilities.APIVersions`, and the API versions it checks by name."""
+        found = self._capabilities.get(pkg.name)
+        if found is None:
+            files = self.package_files(pkg) if pkg.type == "helm" else {}
+            found = self._capabilities[pkg.name] = capabilities_mod.scan(
+                (path, self._tree.read(f.source or path)) for path, f in sorted(files.items())
+                if path.startswith((f"{CHART}templates/", f"{CHART}charts/")))
+        return found
+
+    def identity(self, cluster: Cluster, package: str, apis: tuple[str, ...] = ()) -> str:
         """A digest of everything `input(cluster, package)` reads: equal identities
         materialise to equal inputs (for the same tools and hydrate). Nothing is rendered
         or parsed: the template context and the files' blob ids stand for their results.
@@ -268,6 +282,8 @@ class Materialiser:
                  self._identity("cluster", cluster.name, partial(self._cluster_identity, cluster))]
         parts += [self._identity("layer", layer.path, partial(self._layer_identity, layer))
                   for layer in self._inv.layers_of(cluster, package)]
+        if apis:
+            parts.append(digest("api-versions", apis))
         return hashlib.sha256(" ".join(parts).encode()).hexdigest()
 
     def _identity(self, what: str, name: str, make: Callable[[], str]) -> str:
@@ -310,7 +326,7 @@ class Materialiser:
 
     def _helm_input(self, cluster: Cluster, pkg: Package, values_layers: list[Mapping[str, Any]],
                     layer_files: dict[str, File], components: list[str],
-                    places: Mapping[str, str]) -> Input:
+                    places: Mapping[str, str], apis: tuple[str, ...] = ()) -> Input:
         assert pkg.release_name is not None
         files = dict(self.package_files(pkg))
         files["values.json"] = blob(values.canonical(values.merge(*values_layers)))
@@ -318,7 +334,8 @@ class Materialiser:
         args = ("template", pkg.release_name, "./chart",
                 *(("--namespace", pkg.namespace) if pkg.namespace else ()),
                 "--values", "values.json", "--include-crds", "--skip-tests",
-                "--kube-version", f"v{kube_version}")
+                "--kube-version", f"v{kube_version}",
+                *(arg for api in apis for arg in ("--api-versions", api)))
         run = Run("helm", args, files, run_key(self._tools.helm, args, files),
                   places=self._chart_places(pkg))
         overlay = None

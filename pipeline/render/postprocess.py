@@ -21,7 +21,7 @@ import yaml
 
 from pipeline.config import yamlio
 from pipeline.errors import RenderError
-from pipeline.render import kinds
+from pipeline.render import capabilities, kinds
 from pipeline.render.cache import Cache
 from pipeline.render.graph import GroupKind
 from pipeline.render.materialise import HELM_OUTPUT
@@ -40,6 +40,7 @@ class Output:
     crds: Mapping[GroupKind, bool]  # kinds this output defines → namespaced?
     uses: frozenset[GroupKind]
     origins: tuple[str | None, ...] = ()  # per doc: the workspace file it came from
+    apis: tuple[str, ...] = ()  # API versions its CRDs serve (see capabilities.served)
 
     @property
     def custom_kinds(self) -> tuple[GroupKind, ...]:
@@ -112,7 +113,8 @@ def parse_output(text: bytes, where: str) -> Output:
             kind = (spec.get("names") or {}).get("kind")
             if spec.get("group") and kind:
                 crds[(spec["group"], kind)] = spec.get("scope", "Namespaced") == "Namespaced"
-    return Output(tuple(docs), crds, frozenset(_group_kind(d) for d in docs), tuple(origins))
+    return Output(tuple(docs), crds, frozenset(_group_kind(d) for d in docs), tuple(origins),
+                  capabilities.served(d for d in docs if _group_kind(d) == CRD))
 
 
 def finish(output: Output, *, package: str, namespace: str | None, wave: int,
@@ -149,6 +151,7 @@ class OutputInfo:
 
     crds: Mapping[GroupKind, bool]
     uses: frozenset[GroupKind]
+    apis: tuple[str, ...] = ()  # API versions its CRDs serve
 
     @cached_property
     def custom_kinds(self) -> tuple[GroupKind, ...]:
@@ -225,13 +228,14 @@ class Finisher:
         if raw is not None:
             data = json.loads(raw)
             found = OutputInfo({(g, k): bool(n) for g, k, n in data["crds"]},
-                               frozenset((g, k) for g, k in data["uses"]))
+                               frozenset((g, k) for g, k in data["uses"]),
+                               tuple(str(a) for a in data.get("apis", ())))
         else:
             out = self._output(key, where)
-            found = OutputInfo(out.crds, out.uses)
+            found = OutputInfo(out.crds, out.uses, out.apis)
             self._cache.put(disk_key, json.dumps({
                 "crds": sorted([g, k, n] for (g, k), n in found.crds.items()),
-                "uses": sorted([g, k] for g, k in found.uses)}).encode())
+                "uses": sorted([g, k] for g, k in found.uses), "apis": list(found.apis)}).encode())
         self._info[key] = found
         return found
 

@@ -245,7 +245,8 @@ def test_a_template_line_is_the_rendered_line(example: Path) -> None:
 
 def test_the_json_shape() -> None:
     doc = explain("store-0003", "pos-app")
-    assert list(doc) == ["cluster", "package", "layers", "values", "components", "query"]
+    assert list(doc) == ["cluster", "package", "layers", "values", "components", "query",
+                         "capabilities"]
     assert list(doc["layers"][0]) == ["scope", "owner", "path", "values", "kustomization", "chart",
                                       "files"]
     assert list(doc["values"][0]) == ["key", "path", "value", "deleted", "source"]
