@@ -105,8 +105,11 @@ def _keys(mat: Materialiser, inv: Inventory, cluster: Cluster) -> dict[str, tupl
     for package in inv.packages_of(cluster):
         inp: Input = mat.input(cluster, package)
         pkg = inv.packages[package]
+        # A chart that reads .Capabilities.APIVersions also gets the cluster's declared ones
+        # (those of CRDs come from its other packages: a change there is a pair of its own).
+        apis = inv.api_versions(cluster) if mat.capabilities(pkg).reads else ()
         keys[package] = (inp.run.key, inp.overlay.digest if inp.overlay else "", pkg.namespace,
-                         pkg.depends_on, pkg.allow_plaintext_secrets)
+                         pkg.depends_on, pkg.allow_plaintext_secrets, apis)
     return keys
 
 

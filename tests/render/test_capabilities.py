@@ -132,3 +132,19 @@ def test_explain_builds_with_what_the_render_gives_and_names_false_checks(
     assert f"  false     {MONITOR}: what it gates is not rendered" in text.out.splitlines()
     plain = hydrate("--repo", fleet, "explain", "dev-1", "hello", "--format", "json")
     assert json.loads(plain.out)["capabilities"] is None
+
+
+def test_affected_knows_a_chart_that_reads_the_api_versions(fleet: Path) -> None:
+    import pygit2
+
+    from tests.conftest import commit_all
+
+    repo = pygit2.init_repository(str(fleet), initial_head="main")
+    commit_all(repo, "base")
+    cls = fleet / "fleet/classes/standard.yaml"
+    cls.write_text(cls.read_text() + f"apiVersions: [{VPA}]\n")
+    commit_all(repo, "The standard clusters run the VPA")
+    result = hydrate("--repo", fleet, "affected", "--base", "HEAD~1", "--format", "json")
+    assert result.code == 0, result.err
+    pairs = {(p["cluster"], p["package"]) for p in json.loads(result.out)["pairs"]}
+    assert pairs == {("dev-1", "vendored")}
