@@ -28,8 +28,8 @@ from pathlib import Path
 from pipeline.config import yamlio
 from pipeline.config.model import Cluster, Inventory
 from pipeline.config.source import Tree
-from pipeline.errors import RenderError
-from pipeline.render import graph
+from pipeline.errors import RenderError, ToolError
+from pipeline.render import graph, schemaerrors
 from pipeline.render.cache import Cache, NoCache
 from pipeline.render.graph import GroupKind
 from pipeline.render.materialise import (
@@ -162,10 +162,29 @@ class _Runs:
             for pair in stale:
                 self.full(pair)
             owners = _owners(chosen, key_of)
-        self.outputs.update(self._runner.execute(
-            [(run_of(group[0], key), [f"{c}/{p}" for c, p in group])
-             for key, group in owners.items() if key not in self.outputs]))
+        try:
+            self.outputs.update(self._runner.execute(
+                [(run_of(group[0], key), [f"{c}/{p}" for c, p in group])
+                 for key, group in owners.items() if key not in self.outputs]))
+        except ToolError as e:
+            raise self._schema_error(e) from None
         return len(owners)
+
+    def _schema_error(self, error: ToolError) -> ToolError:
+        """A chart's values.schema.json refusing the values: the layer that wrote each
+        offending key, named (see `schemaerrors`)."""
+        text = str(error)
+        first, _, rest = text.partition("\n")
+        pair = tuple(first.split(" ", 1)[0].rstrip(":").split("/", 1))
+        if schemaerrors.MARKER not in first or len(pair) != 2 or pair[0] not in self._clusters:
+            return error
+        cluster, package = self._clusters[pair[0]], pair[1]
+        pkg = self._mat.inventory.packages.get(package)
+        if pkg is None or pkg.type != "helm":
+            return error
+        where = schemaerrors.explain(text, self._mat.chart_name(pkg),
+                                     self._mat.values_layers(cluster, pkg))
+        return ToolError(f"{first} {where}\n{rest}") if where else error
 
     def _overlay_run(self, pair: Pair, key: str) -> Run:
         overlay = self.full(pair).overlay

@@ -349,6 +349,15 @@ class Materialiser:
                               {p: d for p, d in places.items() if p in wanted})
         return Input(cluster.name, pkg.name, run, overlay)
 
+    @property
+    def inventory(self) -> Inventory:
+        return self._inv
+
+    def chart_name(self, pkg: Package) -> str:
+        """The `name` in the chart's Chart.yaml (Helm's messages use it)."""
+        places = self._chart_places(pkg)
+        return next((k.removesuffix("/templates") for k in places if k.endswith("/templates")), "")
+
     def _chart_places(self, pkg: Package) -> dict[str, str]:
         """Helm names templates `<chart name>/templates/...`: where they are in the repository."""
         assert pkg.chart is not None
