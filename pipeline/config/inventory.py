@@ -114,7 +114,10 @@ def load_packages(tree: Tree, schemas: Schemas) -> dict[str, Package]:
             continue
         path = f"{folder}/package.yaml"
         if not tree.is_file(path):
-            raise ConfigError(f"{folder}: no package.yaml (every directory in bases/ is a package)")
+            ignored = tree.ignored_by(path)
+            why = f"; {path} is ignored by git ({ignored}): commit it" if ignored else ""
+            raise ConfigError(f"{folder}: no package.yaml (every directory in bases/ is a "
+                              f"package){why}")
         doc = docs[name] = _load_file(tree, schemas, "package", path)
         if doc.data["name"] != name:
             raise ConfigError(f"{doc.at('name')}: {doc.data['name']!r} does not match its "

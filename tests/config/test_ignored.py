@@ -121,3 +121,26 @@ def test_a_gitignore_edit_reaches_a_warm_render(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     assert "replicas: 1" in deployment.read_text()
     assert "overlays/classes/standard/vendored/: ignored by git (.gitignore:1" in result.err
+
+
+def test_an_ignored_package_file_is_named_with_its_rule(tmp_path: Path) -> None:
+    """An untracked package.yaml that a rule ignores (CRLF lines): the missing file is
+    named with the rule; the tracked package.yaml files are untouched by it."""
+    root, _ = _repo(tmp_path)
+    (root / "bases/vendored/chart/.gitignore").unlink()
+    (root / ".gitignore").write_text("# local experiments\r\nbases/extra/package.yaml\r\n")
+    (root / "bases/extra").mkdir()
+    (root / "bases/extra/package.yaml").write_text("name: extra\ntype: kustomize\n")
+    (root / "bases/extra/kustomization.yaml").write_text("resources: []\n")
+    result = hydrate("--repo", root, "render", "--out", tmp_path / "out")
+    assert result.code == 1
+    assert result.err.splitlines()[0] == (
+        "hydrate: error: bases/extra: no package.yaml (every directory in bases/ is a package); "
+        "bases/extra/package.yaml is ignored by git (.gitignore:2 `bases/extra/package.yaml`): "
+        "commit it")
+    (root / "bases/extra/package.yaml").unlink()
+    (root / "bases/extra/kustomization.yaml").unlink()
+    (root / "bases/extra").rmdir()
+    (root / ".gitignore").write_text("package.yaml\n")  # every package.yaml is tracked
+    result = hydrate("--repo", root, "render", "--out", tmp_path / "out")
+    assert result.code == 0, result.err
