@@ -55,6 +55,17 @@ SCHEMA = """\
 }
 """
 
+# A container as the policy wants it (pinned image, requests, limit, not root).
+CONTAINER = """\
+        image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+        resources:
+          requests: {cpu: 10m, memory: 32Mi}
+          limits: {memory: 64Mi}
+        securityContext:
+          runAsNonRoot: true
+          allowPrivilegeEscalation: false
+"""
+
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -78,14 +89,7 @@ spec:
       {{- end }}
       containers:
       - name: app
-        image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
-        resources:
-          requests: {cpu: 10m, memory: 32Mi}
-          limits: {memory: 64Mi}
-        securityContext:
-          runAsNonRoot: true
-          allowPrivilegeEscalation: false
-"""
+""" + CONTAINER
 
 # Gated on the cluster's API versions, as upstream charts gate their integrations.
 CAPABILITIES = """\
@@ -129,14 +133,7 @@ spec:
       restartPolicy: Never
       containers:
       - name: migrate
-        image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
-        resources:
-          requests: {cpu: 10m, memory: 32Mi}
-          limits: {memory: 64Mi}
-        securityContext:
-          runAsNonRoot: true
-          allowPrivilegeEscalation: false
-"""
+""" + CONTAINER
 
 # `lookup` finds nothing without a cluster (helm template); randAlphaNum is off by default.
 LOOKUP = """\

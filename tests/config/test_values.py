@@ -36,16 +36,20 @@ LAYER_SETS: list[list[dict[str, Any]]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("chart") / "probe"
+def _probe_chart(path: Path, defaults: str) -> Path:
+    """A chart whose only object shows its `.Values` as JSON."""
     (path / "templates").mkdir(parents=True)
     (path / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
-    (path / "values.yaml").write_text(yamlio.dump(CHART_DEFAULTS))
+    (path / "values.yaml").write_text(defaults)
     (path / "templates" / "values.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: values\n"
         "data:\n  values: {{ .Values | toJson | quote }}\n")
     return path
+
+
+@pytest.fixture(scope="module")
+def chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _probe_chart(tmp_path_factory.mktemp("chart") / "probe", yamlio.dump(CHART_DEFAULTS))
 
 
 def _rendered_values(toolset: tools.Toolset, chart: Path, files: list[Path], home: Path) -> Any:
@@ -141,13 +145,7 @@ def test_explains_values_are_the_values_helm_computes(
         toolset: tools.Toolset, tmp_path: Path, defaults: dict[str, Any],
         layers: list[dict[str, Any]]) -> None:
     work = Path(tempfile.mkdtemp(dir=tmp_path))
-    chart = work / "chart"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
-    (chart / "values.yaml").write_text(json.dumps(defaults))
-    (chart / "templates" / "values.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: values\n"
-        "data:\n  values: {{ .Values | toJson | quote }}\n")
+    chart = _probe_chart(work / "chart", json.dumps(defaults))
     files = [provenance.ValuesFile("chart", "chart/values.yaml", defaults, {})]
     paths = []
     for i, layer in enumerate(layers):
