@@ -14,6 +14,7 @@ ignore files through a `Reader`, so the same words serve a working tree and a co
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,9 +104,11 @@ class GitIgnore:
         repo = pygit2.Repository(found)
         if repo.is_bare or not repo.workdir:
             return None
-        from pipeline.config.source import config_root
-
-        return cls(repo, config_root(repo, path))
+        try:  # where the configuration sits in the repository (a monorepo's subfolder)
+            rel = Path(os.path.realpath(path)).relative_to(os.path.realpath(repo.workdir))
+        except ValueError:
+            return None
+        return cls(repo, rel.as_posix() if rel.parts else "")
 
     def _in_index(self, full: str) -> bool:
         if self._tracked is None:
