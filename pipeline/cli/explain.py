@@ -31,7 +31,8 @@ def explain(ctx: Context, cluster: str, package: str, path: str | None, fmt: str
     """Show which layer set which value and which Component changed which object.
 
     For PACKAGE on CLUSTER: the layers that apply, in order (the package, then
-    overlays/classes/<class>/, overlays/sites/<site>/ and overlays/clusters/<cluster>/),
+    overlays/environments/<env>/, overlays/classes/<class>/, overlays/sites/<site>/ and
+    overlays/clusters/<cluster>/),
     and what each holds; for a Helm package every values key's final value with the file
     and line that set it (chart default, the package's values.yaml, each layer's values,
     .j2 files as rendered for the cluster; a null shows as deleted); and for each
@@ -86,7 +87,9 @@ def _query(q: Query) -> dict[str, Any]:
         "object": None if q.object is None else _object(q.object), "key": format_key(q.key),
         "present": last.present, "value": last.value, "setBy": q.set_by,
         "history": [{"source": _source(s.source), "change": s.change, "present": s.present,
-                     "value": s.value} for s in q.history],
+                     "value": s.value, **({"object": None if name is None else _object(name)}
+                                         if q.names else {})}
+                    for s, name in zip(q.history, q.names or [None] * len(q.history), strict=True)],
         "values": [{"key": e.name, "value": e.value, "deleted": e.deleted,
                     "source": _source(e.source)} for e in q.entries],
     }
@@ -108,8 +111,13 @@ def as_json(e: Explanation) -> dict[str, Any]:
             {"scope": x.layer.scope, "path": x.layer.path, "kustomization": x.layer.kustomization,
              "added": [_object(r) for r in x.added], "removed": [_object(r) for r in x.removed],
              "changed": [{"object": _object(ch.object), "fields": [format_key(f) for f in ch.fields]}
-                         for ch in x.changed]} for x in e.components],
+                         for ch in x.changed],
+             "renamed": [{"from": _object(a), "to": _object(b)} for a, b in x.renamed]}
+            for x in e.components],
         "query": None if e.query is None else _query(e.query),
+        "capabilities": None if e.capabilities is None else {
+            "apiVersions": list(e.capabilities.api_versions),
+            "falseChecks": list(e.capabilities.false_checks)},
     }
 
 
@@ -139,9 +147,12 @@ def _holds(layer: LayerInfo) -> str:
     return "; ".join(parts)
 
 
-def _step_row(s: Step) -> tuple[str, ...]:
+def _step_row(s: Step, name: ResId | None = None) -> tuple[str, ...]:
+    from pipeline.commands.explain import ref
+
     value = "-" if not s.present else _show(s.value)
-    return (s.source.step, s.change, value, str(s.source))
+    where = str(s.source) + (f" (now {ref(name)})" if s.change == "renamed" and name else "")
+    return (s.source.step, s.change, value, where)
 
 
 def _query_text(q: Query, title: str) -> list[str]:
@@ -155,7 +166,8 @@ def _query_text(q: Query, title: str) -> list[str]:
     verb = "deleted by" if setter is not None and not setter.present else "set by"
     out = [f"{name} on {title}: {final}" + (f", {verb} {setter.source.step} "
                                             f"{setter.source}" if setter else "")]
-    out += _table([_step_row(s) for s in q.history])
+    out += _table([_step_row(s, name) for s, name in
+                   zip(q.history, q.names or [None] * len(q.history), strict=True)])
     if q.object is None and (len(q.entries) > 1 or (q.entries and q.entries[0].key != q.key)):
         out += ["", "values under it:", *_value_rows(q)]
     return out
@@ -178,6 +190,12 @@ def as_text(e: Explanation) -> str:
     out = [f"{title} ({p.type} package; class {c.class_name}, site {c.site}, "
            f"environment {c.environment})", "", "layers, in order:"]
     out += _table([(layer.scope, layer.path, _holds(layer)) for layer in e.layers])
+    if e.capabilities is not None:
+        given = ", ".join(e.capabilities.api_versions) or "none"
+        out += ["", "capabilities (the chart reads .Capabilities.APIVersions):",
+                f"  given     {given} (besides Helm's built-in APIs)"]
+        out += [f"  false     {api}: what it gates is not rendered"
+                for api in e.capabilities.false_checks]
     if e.values is not None:
         out += ["", "values (final value, and the file and line that set it):"]
         out += _table([(v.name, "(deleted)" if v.deleted else _show(v.value),
@@ -188,6 +206,7 @@ def as_text(e: Explanation) -> str:
             out.append(f"  {x.layer.scope} {x.layer.path}")
             rows = [("added", ref(r), "") for r in x.added]
             rows += [("removed", ref(r), "") for r in x.removed]
+            rows += [("renamed", ref(a), f"→ {ref(b)}") for a, b in x.renamed]
             rows += [("changed", ref(ch.object), ", ".join(format_key(f) for f in ch.fields))
                      for ch in x.changed]
             out += _table(rows, "    ") if rows else ["    (no change)"]

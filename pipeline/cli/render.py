@@ -79,6 +79,8 @@ def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: 
         click.echo(f"  checks    {counted(len(v.errors), 'error')}, {counted(len(v.warnings), 'warning')} "
                    f"({counted(v.objects, 'distinct object')} in {v.seconds:.2f}s"
                    f"{f', {v.cached} of {v.outputs} outputs from the cache' if v.cached else ''})")
+    for line in render_mod.false_checks(report.false_checks):
+        click.echo(f"  capabilities  {line}")
     click.echo(f"  time      {s.seconds:.2f}s")
 
 

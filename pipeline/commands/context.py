@@ -28,9 +28,11 @@ class Context:
     warn: Callable[[str], None] | None = None  # a problem worked around (e.g. no cache)
 
     def tree(self) -> DirTree:
+        """The working tree, as a commit of it would hold it (git-ignored files left out)."""
+        from pipeline.config.ignored import GitIgnore
         from pipeline.config.source import DirTree
 
-        return DirTree(self.repo)
+        return DirTree(self.repo, GitIgnore.of(self.repo))
 
     def cache(self) -> Cache:
         """The tool-output cache for this invocation (open once, share between renders)."""

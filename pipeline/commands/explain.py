@@ -20,6 +20,7 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,14 @@ from pipeline.commands.context import Context, load_inventory
 from pipeline.config import kustomizations, provenance
 from pipeline.config.model import Cluster, Inventory, Package, suggest
 from pipeline.config.provenance import Key, Source
-from pipeline.config.schema import parse
 from pipeline.config.source import Tree
-from pipeline.config.templating import Templates
 from pipeline.errors import ConfigError
 from pipeline.render import materialise as mz
 from pipeline.render import postprocess
-from pipeline.render.resources import ResId
+from pipeline.render.resources import ResId, Resource
 from pipeline.render.runner import Runner
 from pipeline.render.tools import Toolset, discover
+from pipeline.validate import sources
 
 FORMS = ("a values key (replicaCount, resources.limits.cpu) or an object field "
          "(Kind/name:field.path or Kind/namespace/name:field.path, e.g. "
@@ -78,7 +78,8 @@ class ComponentEffect:
     layer: LayerInfo
     added: tuple[ResId, ...]
     removed: tuple[ResId, ...]
-    changed: tuple[Changed, ...]
+    changed: tuple[Changed, ...]  # by the name after the Component
+    renamed: tuple[tuple[ResId, ResId], ...] = ()  # (before, after): namePrefix, nameSuffix...
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,13 @@ class Query:
     object: ResId | None  # None: a values key
     history: tuple[provenance.Step, ...]
     entries: tuple[provenance.Entry, ...] = ()  # values: the leaves at or under the key
+    names: tuple[ResId | None, ...] = ()  # fields: the object's identity after each step
 
     @property
     def set_by(self) -> int | None:
         """The step that gave the value its final state (None: no step did)."""
         return next((i for i in reversed(range(len(self.history)))
-                     if self.history[i].change in ("set", "changed", "deleted")), None)
+                     if self.history[i].change in ("set", "changed", "deleted", "restored")), None)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,16 @@ class Explanation:
     values: tuple[provenance.Entry, ...] | None  # Helm only, and without PATH
     components: tuple[ComponentEffect, ...] | None  # without PATH
     query: Query | None = None
+    capabilities: Capabilities | None = None  # a chart that reads .Capabilities.APIVersions
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the chart was given as `.Capabilities.APIVersions` beyond Helm's built-in
+    ones, and the checks (by name) that this left false."""
+
+    api_versions: tuple[str, ...]
+    false_checks: tuple[str, ...]
 
 
 Objects = dict[ResId, Mapping[str, Any]]
@@ -123,24 +135,51 @@ def explain(ctx: Context, opts: ExplainOptions) -> Explanation:
     layers = _layers(tree, inv, cluster, pkg)
     with tempfile.TemporaryDirectory(prefix="hydrate-explain-") as workdir:
         tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+        caps = _capabilities(ctx, tree, inv, cluster, pkg, tools, Path(workdir), opts.jobs)
         files = values_files(tree, inv, cluster, pkg, mz.Materialiser(tree, inv, tools)) \
             if pkg.type == "helm" else []
         if isinstance(target, tuple):
             return Explanation(cluster, pkg, layers, None, None, _value_query(opts.path or "", target, files))
         components = [info for info in layers[1:] if info.kustomization is not None]
         builds: list[Objects] = []
+        origins: dict[ResId, str | None] = {}
         if target is not None or components:
             runner = Runner(tree, tools, workdir=Path(workdir), jobs=opts.jobs, cache=ctx.cache(),
                             environ=ctx.environ)
-            builds = _builds(tree, inv, cluster, pkg, tools, runner)
+            builds, origins = _builds(tree, inv, cluster, pkg, tools, runner,
+                                      caps.api_versions if caps else ())
     if target is not None:
         steps = [Source("chart", pkg.chart) if pkg.chart else Source("package", pkg.path),
                  *(Source(c.scope, c.path) for c in components)]
-        return Explanation(cluster, pkg, layers, None, None, _field_query(target, steps, builds))
+        lines = sources.Lines(partial(_read, tree))
+        return Explanation(cluster, pkg, layers, None, None,
+                           _field_query(target, steps, builds, origins, lines), caps)
     values = tuple(provenance.entries(provenance.fold(files))) if pkg.type == "helm" else None
     effects = tuple(_effect(info, before, after)
                     for info, before, after in zip(components, builds[:-1], builds[1:], strict=True))
-    return Explanation(cluster, pkg, layers, values, effects)
+    return Explanation(cluster, pkg, layers, values, effects, capabilities=caps)
+
+
+def _capabilities(ctx: Context, tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package,
+                  tools: Toolset, workdir: Path, jobs: int) -> Capabilities | None:
+    """For a chart that reads `.Capabilities.APIVersions`: what a render gives it (the
+    cluster rendered through the engine and its cache, which settles them)."""
+    if pkg.type != "helm" or not mz.Materialiser(tree, inv, tools).capabilities(pkg).reads:
+        return None
+    from pipeline.render import engine
+
+    fleet = engine.render(tree, inv, [cluster], tools, jobs=jobs, workdir=workdir / "render",
+                          cache=ctx.cache())
+    pair = (cluster.name, pkg.name)
+    return Capabilities(fleet.api_versions.get(pair, ()), tuple(fleet.false_checks.get(pair, ())))
+
+
+def _read(tree: Tree, path: str) -> bytes | None:
+    """A repository file for `sources.Lines` (None: none there, or none hydrate may read)."""
+    try:
+        return tree.read(path) if tree.is_file(path) else None
+    except ConfigError:
+        return None
 
 
 def _package(inv: Inventory, cluster: Cluster, name: str) -> Package:
@@ -212,36 +251,19 @@ def _layers(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package) -> tuple
 
 # --- Values -------------------------------------------------------------------------------
 
-def _values_file(step: str, file: str, text: bytes,
-                 rendered_from: str | None = None) -> provenance.ValuesFile:
-    """A values file read as `Materialiser` reads it (the same parser, the same errors)."""
-    where = rendered_from or file
-    data = parse(where, text)
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{where}:1: Helm values must be a mapping (key: value lines), "
-                          f"not a {type(data).__name__}")
-    return provenance.ValuesFile(step, file, data or {}, provenance.key_lines(text), rendered_from)
-
-
 def values_files(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package,
-                  mat: mz.Materialiser) -> list[provenance.ValuesFile]:
-    """The values files in the order Helm applies them: chart defaults, the package's
-    values.yaml, then each layer's (a template rendered for the cluster)."""
+                 mat: mz.Materialiser) -> list[provenance.ValuesFile]:
+    """The values files in the order Helm applies them: the chart's defaults, then the
+    ones a render passes (`Materialiser.values_layers`: the same list, read the same way)."""
     assert pkg.chart is not None
-    found = [_values_file(step, path, tree.read(path))
-             for step, path in (("chart", f"{pkg.chart}/values.yaml"), ("package", f"{pkg.path}/values.yaml"))
-             if tree.is_file(path)]
-    templates = Templates(tree)
-    for layer in inv.layers_of(cluster, pkg.name):
-        name = next((f for f in layer.files if f.removesuffix(".j2") == "values.yaml"), None)
-        if name is None:
-            continue
-        path, step = f"{layer.path}/{name}", mz.LAYER_DIRS[layer.scope]
-        if name.endswith(".j2"):
-            text = templates.render(path, mat.context(cluster, pkg), f"cluster {cluster.name}")
-            found.append(_values_file(step, f"{layer.path}/values.yaml", text, rendered_from=path))
-        else:
-            found.append(_values_file(step, path, tree.read(path)))
+    found = []
+    chart_values = f"{pkg.chart}/values.yaml"
+    if tree.is_file(chart_values):
+        text = tree.read(chart_values)
+        found.append(provenance.ValuesFile("chart", chart_values, mz.values_of(chart_values, text),
+                                           provenance.key_lines(text)))
+    found += [provenance.ValuesFile(v.step, v.file, v.values, provenance.key_lines(v.text),
+                                    v.rendered_from) for v in mat.values_layers(cluster, pkg)]
     return found
 
 
@@ -257,7 +279,8 @@ def _value_query(text: str, key: Key, files: Sequence[provenance.ValuesFile]) ->
 
 # --- Builds with the first k Components ------------------------------------------------------
 
-def _inputs(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: Toolset) -> list[mz.Input]:
+def _inputs(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: Toolset,
+            apis: tuple[str, ...] = ()) -> list[mz.Input]:
     """The package's input with only the first k Components, for k = 0..n: later layers
     keep their values and files but lose their kustomization."""
     layers = inv.layers_of(cluster, pkg.name)
@@ -268,20 +291,24 @@ def _inputs(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: T
         for layer in with_component[k:]:
             files = tuple(f for f in layer.files if f.removesuffix(".j2") not in kustomizations.NAMES)
             variant[(layer.scope, layer.owner, layer.package)] = replace(layer, files=files)
-        inputs.append(mz.Materialiser(tree, replace(inv, layers=variant), tools).input(cluster, pkg.name))
+        inputs.append(mz.Materialiser(tree, replace(inv, layers=variant), tools).input(
+            cluster, pkg.name, apis))
     return inputs
 
 
 def _builds(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: Toolset,
-            runner: Runner) -> list[Objects]:
-    """The package's objects built with the first k Components, k = 0..n."""
+            runner: Runner, apis: tuple[str, ...] = ()) -> tuple[list[Objects], dict[ResId, str | None]]:
+    """The package's objects built with the first k Components, k = 0..n; and the
+    repository file each object of build 0 came from (a chart's template, a base's file)."""
     where = f"{cluster.name}/{pkg.name}"
-    inputs = _inputs(tree, inv, cluster, pkg, tools)
+    inputs = _inputs(tree, inv, cluster, pkg, tools, apis)
     runs: list[mz.Run] = [inp.run for inp in inputs]
+    first = inputs[0].run
     if pkg.type == "helm":
-        chart = runner.execute([(inputs[0].run, [where])])[inputs[0].run.key]
+        chart = runner.execute([(first, [where])])[first.key]
+        origins = _origins(chart, pkg, where, first.places)
         if len(inputs) == 1:
-            return [_objects(chart, pkg, where)]
+            return [_objects(chart, pkg, where)], origins
         identity = {"kustomization.yaml": mz.blob(mz.wrapper([mz.HELM_OUTPUT], []))}
         overlays = [mz.Overlay(identity, mz.digest(mz.files_digest(identity))),
                     *(inp.overlay for inp in inputs[1:] if inp.overlay is not None)]
@@ -289,16 +316,29 @@ def _builds(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: T
                     mz.overlay_key(tools.kustomize, o.digest, chart), o.probes, o.places) for o in overlays]
     distinct = {run.key: run for run in runs}
     outputs = runner.execute([(run, [where]) for run in distinct.values()])
-    return [_objects(outputs[run.key], pkg, where) for run in runs]
+    if pkg.type != "helm":
+        origins = _origins(outputs[first.key], pkg, where, first.places)
+    return [_objects(outputs[run.key], pkg, where) for run in runs], origins
+
+
+def _finished(output: bytes, pkg: Package, where: str,
+              places: Mapping[str, str] | None = None) -> tuple[Resource, ...]:
+    parsed = postprocess.parse_output(output, where)
+    origins = tuple(postprocess.place(o, places) for o in parsed.origins) if places else ()
+    return postprocess.finish(parsed, package=pkg.name, namespace=pkg.namespace, wave=0,
+                              scopes=parsed.crds, where=where, origins=origins)
+
+
+def _origins(output: bytes, pkg: Package, where: str,
+             places: Mapping[str, str]) -> dict[ResId, str | None]:
+    return {res.id: res.origin for res in _finished(output, pkg, where, places)}
 
 
 def _objects(output: bytes, pkg: Package, where: str) -> Objects:
     """A build's objects as a render writes them, without hydrate's own annotations (the
     package and the sync-wave, which come from the whole cluster's graph)."""
-    parsed = postprocess.parse_output(output, where)
     found: Objects = {}
-    for res in postprocess.finish(parsed, package=pkg.name, namespace=pkg.namespace, wave=0,
-                                  scopes=parsed.crds, where=where):
+    for res in _finished(output, pkg, where):
         body = dict(res.body)
         meta = dict(body["metadata"])
         ours = (postprocess.PACKAGE_ANNOTATION, postprocess.WAVE_ANNOTATION)
@@ -308,12 +348,42 @@ def _objects(output: bytes, pkg: Package, where: str) -> Objects:
     return found
 
 
+def renames(before: Objects, after: Objects) -> dict[ResId, ResId]:
+    """Objects a build renamed (new identity → old): gone from `before`'s names and new in
+    `after`'s, of the same group and kind, the old name inside the new one (namePrefix,
+    nameSuffix) or, failing that, the only one of its kind on both sides."""
+    gone = [rid for rid in before if rid not in after]
+    new = [rid for rid in after if rid not in before]
+    found: dict[ResId, ResId] = {}
+    for rid in sorted(new, key=lambda r: -len(r.name)):
+        same = [old for old in gone if (old.group, old.kind) == (rid.group, rid.kind)
+                and old not in found.values()]
+        inside = [old for old in same if old.name in rid.name]
+        pick = max(inside, key=lambda r: (r.namespace == rid.namespace, len(r.name)), default=None)
+        if pick is None and len(same) == 1 and sum(
+                (r.group, r.kind) == (rid.group, rid.kind) for r in new) == 1:
+            pick = same[0]
+        if pick is not None:
+            found[rid] = pick
+    return found
+
+
 def _effect(info: LayerInfo, before: Objects, after: Objects) -> ComponentEffect:
-    both = sorted(set(before) & set(after))
+    moved = renames(before, after)
+    old = set(moved.values())
+    both = sorted((rid, moved.get(rid, rid)) for rid in after if rid in before or rid in moved)
     return ComponentEffect(
-        info, tuple(sorted(set(after) - set(before))), tuple(sorted(set(before) - set(after))),
-        tuple(Changed(rid, tuple(provenance.changed_fields(before[rid], after[rid])))
-              for rid in both if before[rid] != after[rid]))
+        info, tuple(sorted(set(after) - set(before) - set(moved))),
+        tuple(sorted(set(before) - set(after) - old)),
+        tuple(Changed(rid, tuple(provenance.changed_fields(_unnamed(before[was]), _unnamed(after[rid]))))
+              for rid, was in both if _unnamed(before[was]) != _unnamed(after[rid])),
+        tuple(sorted((was, rid) for rid, was in moved.items())))
+
+
+def _unnamed(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`body` without its name and namespace (a rename is reported as one)."""
+    meta = {k: v for k, v in body["metadata"].items() if k not in ("name", "namespace")}
+    return {**body, "metadata": meta}
 
 
 def _find(target: _ObjectPath, known: Sequence[ResId]) -> tuple[ResId, Key]:
@@ -332,18 +402,40 @@ def _find(target: _ObjectPath, known: Sequence[ResId]) -> tuple[ResId, Key]:
     raise ConfigError(f"no object {wanted}{suggest(wanted, refs)}: the package renders {shown}")
 
 
-def _field_query(target: _ObjectPath, steps: Sequence[Source], builds: Sequence[Objects]) -> Query:
+def _lineage(builds: Sequence[Objects], rid: ResId) -> list[ResId | None]:
+    """The object `rid` of the last build as it was named in each build (None: not there
+    yet), following renames back."""
+    names: list[ResId | None] = [rid]
+    for before, after in zip(reversed(builds[:-1]), reversed(builds[1:]), strict=True):
+        now = names[0]
+        names.insert(0, None if now is None else now if now in before
+                     else renames(before, after).get(now))
+    return names
+
+
+def _field_query(target: _ObjectPath, steps: Sequence[Source], builds: Sequence[Objects],
+                 origins: Mapping[ResId, str | None], lines: sources.Lines) -> Query:
     rid, key = _find(target, sorted({rid for objs in builds for rid in objs}))
+    if rid not in builds[-1]:  # named as an earlier build named it
+        later = [r for r in builds[-1] if _lineage(builds, r)[0] == rid]
+        rid = later[0] if later else rid
+    names = _lineage(builds, rid) if rid in builds[-1] else [
+        r if r in objs else None for r, objs in zip([rid] * len(builds), builds, strict=True)]
     history: list[provenance.Step] = []
     before: tuple[bool, Any] = (False, None)
-    for source, objs in zip(steps, builds, strict=True):
-        now = provenance.get(objs[rid], key) if rid in objs else (False, None)
-        change = ("unchanged" if now == before else "changed") if before[0] and now[0] else \
-            "set" if now[0] else "deleted" if before[0] else "absent"
+    for index, (source, objs, name) in enumerate(zip(steps, builds, names, strict=True)):
+        now = provenance.get(objs[name], key) if name is not None else (False, None)
+        renamed = index > 0 and name is not None and names[index - 1] not in (None, name)
+        change = ("changed" if now != before else "renamed" if renamed else "unchanged") \
+            if before[0] and now[0] else "set" if now[0] else "deleted" if before[0] else "absent"
+        if index == 0 and now[0] and name is not None:
+            found = lines.find(origins.get(name), name.kind, name.name, provenance.format_key(key))
+            if found is not None:
+                source = Source(source.step, found.path, found.line)
         history.append(provenance.Step(source, now[0], now[1], change))
         before = now
     if all(s.change == "absent" for s in history):
         last = next(objs[rid] for objs in reversed(builds) if rid in objs)
         raise ConfigError(f"{ref(rid)} has no field {provenance.format_key(key)!r}"
                           f"{provenance.near(last, key)}")
-    return Query(target.text, key, rid, tuple(history))
+    return Query(target.text, key, rid, tuple(history), names=tuple(names))

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Cluster, Inventory
-from pipeline.config.source import Tree, config_root, open_repository, tree_at
+from pipeline.config.source import DirTree, Tree, config_root, open_repository, tree_at
 from pipeline.render import affected as affected_mod
 from pipeline.render import engine
 from pipeline.render import shard as shard_mod
@@ -51,6 +51,7 @@ class RenderReport:
     stats: engine.Stats
     written: output.Written
     validation: Report | None = None
+    false_checks: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...],
@@ -101,8 +102,41 @@ def render_to_dir(ctx: Context, opts: RenderOptions) -> RenderReport:
             "tools": {"helm": tools.helm.version, "kustomize": tools.kustomize.version}}
     written = output.write(out, result.clusters, prune_envs=prune, known_envs=known, meta=meta,
                            lock_timeout=opts.lock_timeout, warn=ctx.warn, protect=(ctx.repo,))
+    if isinstance(tree, DirTree) and ctx.warn is not None:
+        for line in left_out(tree):
+            ctx.warn(line)
     envs = tuple(e for e in inv.env_names if any(r.cluster.environment == e for r in result.clusters))
-    return RenderReport(out, envs, result.stats, written, rendered.validation)
+    return RenderReport(out, envs, result.stats, written, rendered.validation, result.false_checks)
+
+
+def false_checks(found: Mapping[tuple[str, str], tuple[str, ...]]) -> list[str]:
+    """The capability checks charts made that their clusters leave false, for people:
+    one line per package and API version, with the clusters."""
+    by: dict[tuple[str, str], list[str]] = {}
+    for (cluster, package), apis in sorted(found.items()):
+        for api in apis:
+            by.setdefault((package, api), []).append(cluster)
+    lines = []
+    for (package, api), clusters in sorted(by.items()):
+        shown = ", ".join(clusters[:3]) + (f" and {len(clusters) - 3} more" if len(clusters) > 3 else "")
+        lines.append(f"{package}: .Capabilities.APIVersions.Has {api!r} is false on {shown} "
+                     "(what it gates is not rendered; declare it in apiVersions if they serve it)")
+    return lines
+
+
+_LEFT_OUT_SHOWN = 8
+
+
+def left_out(tree: DirTree) -> list[str]:
+    """What the render did not read because git ignores it (a commit would not hold it),
+    each with the ignore rule: one line each, at most a few."""
+    paths = list(tree.left_out)
+    lines = [f"{path}: ignored by git ({tree.ignored_by(path) or 'core.excludesFile'}), "
+             "so not an input: hydrate renders what a commit of the working tree holds"
+             for path in paths[:_LEFT_OUT_SHOWN]]
+    if len(paths) > _LEFT_OUT_SHOWN:
+        lines.append(f"and {len(paths) - _LEFT_OUT_SHOWN} more paths ignored by git")
+    return lines
 
 
 def affected(ctx: Context, base: str, head: str, envs: tuple[str, ...] = (),

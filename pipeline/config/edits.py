@@ -385,3 +385,7 @@ class Edited:
 
     def files(self, path: str) -> list[str]:
         return sorted({*self._base.files(path), *self._below(path)})
+
+    def ignored_by(self, path: str) -> str | None:
+        return self._base.ignored_by(path)
+

@@ -114,7 +114,10 @@ def load_packages(tree: Tree, schemas: Schemas) -> dict[str, Package]:
             continue
         path = f"{folder}/package.yaml"
         if not tree.is_file(path):
-            raise ConfigError(f"{folder}: no package.yaml (every directory in bases/ is a package)")
+            ignored = tree.ignored_by(path)
+            why = f"; {path} is ignored by git ({ignored}): commit it" if ignored else ""
+            raise ConfigError(f"{folder}: no package.yaml (every directory in bases/ is a "
+                              f"package){why}")
         doc = docs[name] = _load_file(tree, schemas, "package", path)
         if doc.data["name"] != name:
             raise ConfigError(f"{doc.at('name')}: {doc.data['name']!r} does not match its "
@@ -185,6 +188,7 @@ def load_classes(tree: Tree, schemas: Schemas, packages: Mapping[str, Package]) 
         classes[name] = ClusterClass(
             name, path, data.get("description", ""), str(data["kubernetesVersion"]).lstrip("v"),
             data.get("capacity", {}), tuple(data["packages"]), data.get("vars", {}),
+            tuple(data.get("apiVersions", ())),
         )
     if not classes:
         raise ConfigError(f"{CLASSES}: no cluster classes defined")
@@ -235,6 +239,7 @@ def load_clusters(tree: Tree, schemas: Schemas, classes: Mapping[str, ClusterCla
         clusters[name] = Cluster(
             name, path, cls.name, data.get("site", name), data["environment"],
             data.get("labels", {}), {**cls.vars, **data.get("vars", {})}, add, remove,
+            tuple(data["apiVersions"]) if "apiVersions" in data else None,
         )
     if not clusters:
         raise ConfigError(f"{CLUSTERS}: no clusters defined")
@@ -286,10 +291,12 @@ def _check_site(doc: Document, site: str, folders: _SiteFolders) -> None:
 
 
 def load_layers(tree: Tree, classes: Mapping[str, ClusterClass], clusters: Mapping[str, Cluster],
-                packages: Mapping[str, Package]) -> dict[tuple[str, str, str], Layer]:
+                packages: Mapping[str, Package],
+                envs: Iterable[str]) -> dict[tuple[str, str, str], Layer]:
     """Every overlay directory, checked against the inventory so a typo is an error."""
     owners: dict[str, Iterable[str]] = {
-        "classes": classes, "sites": {c.site for c in clusters.values()}, "clusters": clusters,
+        "environments": envs, "classes": classes, "sites": {c.site for c in clusters.values()},
+        "clusters": clusters,
     }
     for name in tree.listdir(OVERLAYS):
         if name not in SCOPES and tree.is_dir(f"{OVERLAYS}/{name}"):
@@ -321,7 +328,7 @@ def load_layers(tree: Tree, classes: Mapping[str, ClusterClass], clusters: Mappi
 def _unknown_owner(folder: str, scope: str, owner: str, clusters: Mapping[str, Cluster],
                    names: Iterable[str]) -> str:
     if scope != "sites":
-        what = "class" if scope == "classes" else "cluster"
+        what = {"classes": "class", "clusters": "cluster", "environments": "environment"}[scope]
         return (f"{folder}: no {what} is named {owner!r}{suggest(owner, names)}; "
                 "this layer would never apply")
     # Sites are not declared anywhere: they are what the clusters' `site:` says, so name
@@ -366,5 +373,5 @@ def load(tree: Tree, memo: Memo | None = None) -> Inventory:
     classes = load_classes(tree, schemas, packages)
     clusters = load_clusters(tree, schemas, classes, envs, packages)
     promotion_mod.check_waves(envs_doc, envs, clusters)
-    layers = load_layers(tree, classes, clusters, packages)
+    layers = load_layers(tree, classes, clusters, packages, [e.name for e in envs])
     return Inventory(envs, classes, clusters, packages, layers)

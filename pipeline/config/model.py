@@ -19,8 +19,10 @@ CLASSES = "fleet/classes"
 CLUSTERS = "fleet/clusters"
 BASES = "bases"
 OVERLAYS = "overlays"
-SCOPES = ("classes", "sites", "clusters")  # layer order: later layers win
-Scope = Literal["classes", "sites", "clusters"]
+# The layer order (later layers win): the environment's, the class's, the site's, the
+# cluster's. docs/configuration.md has it as one table; `layers_of` is where it applies.
+SCOPES = ("environments", "classes", "sites", "clusters")
+Scope = Literal["environments", "classes", "sites", "clusters"]
 PackageType = Literal["helm", "kustomize"]
 
 
@@ -89,6 +91,7 @@ class ClusterClass:
     capacity: Mapping[str, Any]
     packages: tuple[str, ...]
     vars: Mapping[str, Any]
+    api_versions: tuple[str, ...] = ()  # extra APIs its clusters serve (Helm Capabilities)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class Cluster:
     vars: Mapping[str, Any]
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
+    api_versions: tuple[str, ...] | None = None  # None: its class's
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,8 @@ class Package:
 
 @dataclass(frozen=True)
 class Layer:
-    """One overlay directory: overlays/<scope>/<owner>/<package>/."""
+    """One overlay directory: overlays/<scope>/<owner>/<package>/ (owner: the environment,
+    class, site or cluster it applies to)."""
 
     scope: Scope
     owner: str
@@ -176,9 +181,16 @@ class Inventory:
         base = self.classes[cluster.class_name].packages
         return tuple(p for p in (*base, *cluster.add) if p not in cluster.remove)
 
+    def api_versions(self, cluster: Cluster) -> tuple[str, ...]:
+        """The extra API versions the cluster declares it serves (its own, else its
+        class's), sorted; the APIs of CRDs its packages render are added at render time."""
+        own = cluster.api_versions
+        return tuple(sorted(set(own if own is not None else
+                                self.classes[cluster.class_name].api_versions)))
+
     def layers_of(self, cluster: Cluster, package: str) -> tuple[Layer, ...]:
         """The overlay layers for (cluster, package), in the order they apply."""
-        owners = (cluster.class_name, cluster.site, cluster.name)
+        owners = (cluster.environment, cluster.class_name, cluster.site, cluster.name)
         found = (self.layers.get((scope, owner, package))
                  for scope, owner in zip(SCOPES, owners, strict=True))
         return tuple(layer for layer in found if layer is not None)

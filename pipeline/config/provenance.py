@@ -1,11 +1,12 @@
 """Helm values with the file and line that set each of them (for `hydrate explain`).
 
-Values files are folded with the rule of `values.merge` (maps merge, anything else,
-lists and `null` included, replaces), keeping for every node the file and line of the
-key that wrote it; then laid over the chart's defaults by the same rule, which is what
-Helm's coalescing does with the merged file hydrate passes it: a key the user files do
-not name keeps its default, and a `null` deletes the key. The values are the ones
-hydrate's own parser reads; ruamel.yaml only supplies the line numbers.
+The values files are computed by `values.computed`, the function whose merge step the
+render uses, with a trace of which file wrote every key: the chart's defaults first, then
+the package's values.yaml and each layer's values file, merged as Helm merges `-f` files
+and coalesced over the defaults as Helm coalesces them (a `null` deletes the default it
+names; a map set after it merges with the defaults again). So what explain shows is what
+the chart's templates see. The values are the ones hydrate's own parser reads;
+ruamel.yaml only supplies the line numbers.
 
 Keys are written as dotted paths: a segment holding a dot, a bracket, a quote or a
 space (or nothing) is double-quoted as in JSON, e.g. `nodeSelector."kubernetes.io/os"`,
@@ -28,6 +29,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
+from pipeline.config import values as values_mod
 from pipeline.config import yamlio
 
 Key = tuple[Any, ...]  # mapping keys (and, in object fields, list indexes as ints)
@@ -94,13 +96,6 @@ class Entry:
         return format_key(self.key)
 
 
-@dataclass(frozen=True)
-class _Node:
-    value: Any  # for a mapping: None (see children)
-    source: Source
-    children: Mapping[Any, _Node] | None = None
-
-
 def key_lines(text: bytes) -> dict[Key, int]:
     """The 1-based line of every mapping key of a YAML document, by key path. Read as
     YAML 1.1, as Helm reads values, so that `on:` is the key True here too."""
@@ -125,69 +120,65 @@ def key_lines(text: bytes) -> dict[Key, int]:
     return found
 
 
-def _tree(values: Mapping[Any, Any], file: ValuesFile, prefix: Key) -> dict[Any, _Node]:
-    out: dict[Any, _Node] = {}
-    for key, value in values.items():
-        here = (*prefix, key)
-        if isinstance(value, Mapping):
-            out[key] = _Node(None, file.source(here), _tree(value, file, here))
-        else:
-            out[key] = _Node(value, file.source(here))
-    return out
+@dataclass(frozen=True)
+class Folded:
+    """Values files computed as Helm computes them (`values.computed`), with the source of
+    every key: what the templates see, and who wrote each part of it."""
+
+    values: Mapping[Any, Any]
+    sources: Mapping[Key, Source]  # every key present (maps included)
+    deleted: Mapping[Key, Source]  # every key a `null` deleted: the null's source
 
 
-def _merge(base: Mapping[Any, _Node], over: Mapping[Any, _Node]) -> dict[Any, _Node]:
-    """`values.merge`'s rule (see `values._merge_two`), on nodes with sources."""
-    out = dict(base)
-    for key, node in over.items():
-        current = out.get(key)
-        if node.children is not None and current is not None and current.children is not None:
-            out[key] = _Node(None, node.source, _merge(current.children, node.children))
-        else:
-            out[key] = node
-    return out
+def fold(files: Sequence[ValuesFile]) -> Folded:
+    """The values of `files` computed in order: the first is the chart's defaults when its
+    step is "chart"; the rest are merged as `-f` files and coalesced over them."""
+    chart = files[0] if files and files[0].step == "chart" else None
+    layers = files[1:] if chart is not None else files
+    owners = [chart, *layers]
+    trace = values_mod.Trace()
+    found = values_mod.computed(chart.values if chart else {}, [f.values for f in layers], trace)
+
+    def source(key: Key, index: int) -> Source:
+        owner = owners[index]
+        return owner.source(key) if owner is not None else Source("chart", "")
+
+    return Folded(found, {k: source(k, i) for k, i in trace.set_by.items()},
+                  {k: source(k, i) for k, i in trace.deleted.items()})
 
 
-def fold(files: Sequence[ValuesFile]) -> dict[Any, _Node]:
-    """The values of `files` merged in order (the first: the chart's defaults)."""
-    out: dict[Any, _Node] = {}
-    for f in files:
-        out = _merge(out, _tree(f.values, f, ()))
-    return out
+def entries(folded: Folded) -> Iterator[Entry]:
+    """Every leaf (a scalar, a list, an empty map) and every deleted key, in key order."""
+    under: dict[Key, list[Any]] = {}
+    for key in folded.deleted:
+        under.setdefault(key[:-1], []).append(key[-1])
+
+    def walk(node: Mapping[Any, Any], prefix: Key) -> Iterator[Entry]:
+        for part in sorted({*node, *under.get(prefix, ())}, key=str):
+            here = (*prefix, part)
+            if part not in node:
+                yield Entry(here, None, True, folded.deleted[here])
+            elif isinstance(node[part], Mapping) and (node[part] or here in under):
+                yield from walk(node[part], here)
+            else:
+                yield Entry(here, node[part], False, folded.sources[here])
+
+    yield from walk(folded.values, ())
 
 
-def plain(nodes: Mapping[Any, _Node]) -> dict[Any, Any]:
-    """The merged values themselves (a `null` that deletes a key stays a None)."""
-    return {k: plain(n.children) if n.children is not None else n.value for k, n in nodes.items()}
+def plain(folded: Folded) -> Mapping[Any, Any]:
+    """The computed values themselves (what `.Values` holds)."""
+    return folded.values
 
 
-def entries(nodes: Mapping[Any, _Node], prefix: Key = ()) -> Iterator[Entry]:
-    """Every leaf and deleted key, in key order."""
-    for key in sorted(nodes, key=str):
-        node = nodes[key]
-        here = (*prefix, key)
-        if node.children:
-            yield from entries(node.children, here)
-        else:
-            yield Entry(here, {} if node.children is not None else node.value, _deleted(node), node.source)
-
-
-def lookup(nodes: Mapping[Any, _Node], key: Key) -> tuple[bool, Any]:
-    """(present, value) of the merged values at `key`; a deleted key is not present."""
-    node = _Node(None, Source("chart", ""), nodes)
+def lookup(folded: Folded, key: Key) -> tuple[bool, Any]:
+    """(present, value) of the computed values at `key`."""
+    node: Any = folded.values
     for part in key:
-        child = node.children.get(part) if node.children is not None else None
-        if child is None:
+        if not isinstance(node, Mapping) or part not in node:
             return False, None
-        node = child
-    if node.children is not None:
-        return True, plain(node.children)
-    return (False, None) if _deleted(node) else (True, node.value)
-
-
-def _deleted(node: _Node) -> bool:
-    """A `null` from a values file (one in the chart's defaults is just a default)."""
-    return node.children is None and node.value is None and node.source.step != "chart"
+        node = node[part]
+    return True, node
 
 
 @dataclass(frozen=True)
@@ -197,19 +188,24 @@ class Step:
     source: Source  # the file (and line, when it writes the value), or the layer
     present: bool
     value: Any
-    change: str  # set, changed, unchanged, deleted, absent
+    change: str  # set, changed, unchanged, restored, deleted, renamed, absent
 
 
 def history(files: Sequence[ValuesFile], key: Key) -> tuple[Step, ...]:
-    """The value at `key` after each file; `set` or `deleted` where a file writes it."""
+    """The value at `key` after each file; `set` or `deleted` where a file writes it,
+    `restored` where a chart default deleted by a `null` comes back (a later file sets
+    the map again, and Helm merges the defaults into it)."""
     out: list[Step] = []
     before = False
     for index, f in enumerate(files):
-        present, value = lookup(fold(files[:index + 1]), key)
+        folded = fold(files[:index + 1])
+        present, value = lookup(folded, key)
         how = f.writes(key)
         source = f.source(key) if how else Source(f.step, f.file, None, f.rendered_from)
         if present:
-            change = "set" if how else "unchanged"
+            change = "set" if how else "unchanged" if before or index == 0 else "restored"
+            if change == "restored":
+                source = folded.sources.get(key, source)
         else:
             change = "deleted" if how and (before or how == "null") else "absent"
         out.append(Step(source, present, value, change))

@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import posixpath
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pygit2
 
 from pipeline.errors import ConfigError, GitError
+
+if TYPE_CHECKING:
+    from pipeline.config.ignored import GitIgnore
 
 _SKIP = frozenset({".git"})
 # The top-level folders a render reads. A symlink must resolve inside one of them, so
@@ -61,6 +64,11 @@ class Tree(Protocol):
         """Sorted paths (relative to `path`) of every file below the directory `path`."""
         ...
 
+    def ignored_by(self, path: str) -> str | None:
+        """The git ignore rule (file, line, pattern) that keeps `path` out of a commit of
+        this tree, in words; None when none does. For messages about missing files."""
+        ...
+
 
 def normalize(path: str) -> str:
     """`path` made canonical; ConfigError if it is absolute or leaves the repository."""
@@ -75,11 +83,41 @@ def normalize(path: str) -> str:
 
 
 class DirTree:
-    """A configuration repository on disk (the working tree)."""
+    """A configuration repository on disk (the working tree). With `ignore` (the git
+    repository's rules), it holds what a commit of it would hold: files git ignores and
+    does not track are not there (see `pipeline.config.ignored`); `left_out` lists those
+    met, for the render to say so."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ignore: GitIgnore | None = None) -> None:
         self._root = root.resolve()
         self._real_dirs: dict[Path, Path] = {}  # folder → its real path (one render's reads)
+        self._ignore = ignore
+        self._excluded: dict[str, bool] = {}  # path → left out of a commit (one render's)
+        self.left_out: dict[str, None] = {}  # ignored paths met, in order (a folder: "x/")
+
+    def _leaves_out(self, norm: str, folder: bool = False) -> bool:
+        """Whether a commit of the working tree would not hold `norm`; noted in `left_out`."""
+        if self._ignore is None or not norm:
+            return False
+        found = self._excluded.get(norm)
+        if found is None:
+            found = self._excluded[norm] = self._ignore.excludes(norm)
+            if found:
+                self.left_out[f"{norm}/" if folder else norm] = None
+        return found
+
+    def ignored_by(self, path: str) -> str | None:
+        """The git ignore rule that keeps `path` out of a commit, in words (None: none)."""
+        if self._ignore is None:
+            return None
+        found = self._ignore.rule(normalize(path) + ("/" if path.endswith("/") else ""))
+        return None if found is None else str(found)
+
+    def _inside_ignored(self, norm: str) -> bool:
+        """Whether `norm` or a folder above it is left out of a commit."""
+        parts = norm.split("/")
+        return any(self._leaves_out("/".join(parts[:i]), folder=i < len(parts))
+                   for i in range(1, len(parts) + 1))
 
     @property
     def root(self) -> Path:
@@ -123,8 +161,14 @@ class DirTree:
         return norm
 
     def read(self, path: str) -> bytes:
+        full = self._path(path)
+        norm = normalize(path)
+        if self._ignore is not None and self._inside_ignored(norm):
+            raise ConfigError(f"{path}: ignored by git ({self._ignore.where(norm)}), so a commit "
+                              "does not hold it, and hydrate renders what a commit holds; commit "
+                              f"it (git add -f {norm}) or drop the rule")
         try:
-            return self._path(path).read_bytes()
+            return full.read_bytes()
         except IsADirectoryError:
             raise ConfigError(f"{path}: is a directory, expected a file") from None
         except FileNotFoundError:
@@ -134,25 +178,40 @@ class DirTree:
         return str(pygit2.hash(self.read(path)))
 
     def is_dir(self, path: str) -> bool:
-        return self._path(path).is_dir()
+        return self._path(path).is_dir() and not self._inside_ignored(normalize(path))
 
     def is_file(self, path: str) -> bool:
-        return self._path(path).is_file()
+        return self._path(path).is_file() and not self._inside_ignored(normalize(path))
 
     def listdir(self, path: str) -> list[str]:
+        folder = self._path(path)
         try:
-            return sorted(n for n in os.listdir(self._path(path)) if n not in _SKIP)
+            names = sorted(n for n in os.listdir(folder) if n not in _SKIP)
         except (FileNotFoundError, NotADirectoryError):
             return []
+        if self._ignore is None:
+            return names
+        norm = normalize(path)
+        if norm and self._inside_ignored(norm):
+            return []
+        return [n for n in names if not self._leaves_out(posixpath.join(norm, n),
+                                                         folder=(folder / n).is_dir())]
 
     def files(self, path: str) -> list[str]:
         base = self._path(path)
         found: list[str] = []
+        norm = normalize(path)
+        if self._ignore is not None and norm and self._inside_ignored(norm):
+            return found
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = [d for d in dirnames if d not in _SKIP]
             rel = os.path.relpath(dirpath, base)
+            here = norm if rel == "." else posixpath.join(norm, rel.replace(os.sep, "/"))
+            dirnames[:] = [d for d in dirnames if d not in _SKIP
+                           and not self._leaves_out(posixpath.join(here, d), folder=True)]
             for name in filenames:
                 relpath = name if rel == "." else f"{rel}/{name}".replace(os.sep, "/")
+                if self._leaves_out(posixpath.join(here, name)):
+                    continue
                 full = Path(dirpath) / name
                 if full.is_symlink():
                     self._path(posixpath.join(path, relpath))  # refuses escaping links
@@ -254,6 +313,25 @@ class GitTree:
         if entry is None or entry[1] in (_TREE, _COMMIT):
             raise ConfigError(f"{path}: no such file in {self.label}")
         return str(entry[0])
+
+    def ignored_by(self, path: str) -> str | None:
+        from pipeline.config import ignored
+
+        prefix = f"{self._root}/" if self._root else ""
+        found = ignored.rule(self._repository_file, prefix + normalize(path))
+        return None if found is None else str(found)
+
+    def _repository_file(self, path: str) -> bytes | None:
+        """A file of the commit by its path in the repository (not the configuration
+        folder): the ignore files above it count too."""
+        try:
+            entry = self._commit.tree[path]
+        except (KeyError, ValueError):
+            return None
+        if entry.filemode not in (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE):
+            return None
+        data: bytes = self._repo.odb.read(entry.id)[1]
+        return data
 
     def tree_id(self, path: str) -> str | None:
         """The git tree id of a directory (None if there is none): a digest of all in it."""

@@ -90,7 +90,8 @@ def _reasons(inv: Inventory, paths: Iterable[str]) -> dict[tuple[str, str | None
         elif parts[0] == "overlays" and len(parts) >= 5:
             scope, owner, package = parts[1], parts[2], parts[3]
             for c in inv.clusters.values():
-                hit = ((scope == "classes" and c.class_name == owner)
+                hit = ((scope == "environments" and c.environment == owner)
+                       or (scope == "classes" and c.class_name == owner)
                        or (scope == "sites" and c.site == owner)
                        or (scope == "clusters" and c.name == owner))
                 if hit:
@@ -104,8 +105,11 @@ def _keys(mat: Materialiser, inv: Inventory, cluster: Cluster) -> dict[str, tupl
     for package in inv.packages_of(cluster):
         inp: Input = mat.input(cluster, package)
         pkg = inv.packages[package]
+        # A chart that reads .Capabilities.APIVersions also gets the cluster's declared ones
+        # (those of CRDs come from its other packages: a change there is a pair of its own).
+        apis = inv.api_versions(cluster) if mat.capabilities(pkg).reads else ()
         keys[package] = (inp.run.key, inp.overlay.digest if inp.overlay else "", pkg.namespace,
-                         pkg.depends_on, pkg.allow_plaintext_secrets)
+                         pkg.depends_on, pkg.allow_plaintext_secrets, apis)
     return keys
 
 

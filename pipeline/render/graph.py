@@ -4,17 +4,26 @@ Edges come from `dependsOn` and, implicitly, from CRDs: a package that renders a
 CustomResourceDefinition comes before every package of the same cluster that renders an
 object of that kind. A package's sync-wave is its depth: 0 without dependencies,
 otherwise one more than its deepest dependency.
+
+Only the CRD objects must come first, not the whole package: when CRD edges close a
+cycle (cert-manager's ServiceMonitor needs kube-prometheus-stack's CRD, whose webhook
+certificates need cert-manager's), the CRDs of a package on the cycle get a place of
+their own (`Plan.crd_waves`: a wave before every package that uses them) and its CRD
+edges point from there, as many packages as it takes. A cycle that no such split
+breaks (one of `dependsOn` edges, or through a package's own objects) is an error that
+names it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.config.model import Cluster, Inventory
 from pipeline.errors import GraphError
 
 GroupKind = tuple[str, str]
+CRDS_ONLY = " (its CRDs only)"  # a CRD edge from a package whose CRDs have their own wave
 
 
 @dataclass(frozen=True)
@@ -23,7 +32,12 @@ class Edge:
 
     dependency: str
     dependent: str
-    reason: str  # "dependsOn" or "crd <Kind>.<group>"
+    reason: str  # "dependsOn" or "crd <Kind>.<group>", + CRDS_ONLY when from the CRDs' wave
+
+    @property
+    def crds_only(self) -> bool:
+        """`dependent` needs only the CRD objects of `dependency` (see `Plan.crd_waves`)."""
+        return self.reason.endswith(CRDS_ONLY)
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,7 @@ class Plan:
     packages: tuple[str, ...]
     edges: tuple[Edge, ...]
     waves: Mapping[str, int]
+    crd_waves: Mapping[str, int] = field(default_factory=dict)  # package → its CRDs' wave
 
     def dependencies(self, package: str) -> list[Edge]:
         return [e for e in self.edges if e.dependent == package]
@@ -70,19 +85,49 @@ def plan(inv: Inventory, cluster: Cluster, packages: tuple[str, ...],
                 edges[(source, name)] = Edge(source, name, f"crd {kind}")
     import networkx as nx  # not at import time: ~0.15 s that most commands never need
 
-    graph = nx.DiGraph()
-    graph.add_nodes_from(packages)
-    graph.add_edges_from(edges)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = None
-    if cycle:
-        path = " → ".join([a for a, _ in cycle] + [cycle[0][0]])
-        why = "; ".join(f"{b} needs {a}: {edges[(a, b)].reason}" for a, b in cycle)
-        raise GraphError(f"cluster {cluster.name}: dependency cycle {path} ({why})")
-    waves: dict[str, int] = {}
-    for name in nx.topological_sort(graph):
-        waves[name] = max((waves[p] + 1 for p in graph.predecessors(name)), default=0)
+    split: set[str] = set()  # packages whose CRDs have their own node
+    while True:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(packages)
+        for (a, b), edge in edges.items():
+            graph.add_edge(_crds(a) if a in split and edge.reason.startswith("crd ") else a, b)
+        for name in split:
+            graph.add_edge(_crds(name), name)
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            break
+        crd_edges = [a for a, b in cycle if isinstance(a, str) and (a, b) in edges
+                     and edges[(a, b)].reason.startswith("crd ") and a not in split]
+        if not crd_edges:
+            names = [_name(a) for a, _ in cycle]
+            path = " → ".join([*names, names[0]])
+            why = "; ".join(_why(edges, a, b) for a, b in cycle)
+            raise GraphError(f"cluster {cluster.name}: dependency cycle {path} ({why})")
+        split.add(crd_edges[0])
+    depth: dict[object, int] = {}
+    for node in nx.topological_sort(graph):
+        depth[node] = max((depth[p] + 1 for p in graph.predecessors(node)), default=0)
+    waves = {name: depth[name] for name in packages}
+    crd_waves = {name: depth[_crds(name)] for name in sorted(split)}
+    for key, edge in edges.items():
+        if edge.dependency in split and edge.reason.startswith("crd "):
+            edges[key] = Edge(edge.dependency, edge.dependent, edge.reason + CRDS_ONLY)
     ordered = tuple(sorted(edges.values(), key=lambda e: (e.dependent, e.dependency)))
-    return Plan(cluster, packages, ordered, waves)
+    return Plan(cluster, packages, ordered, waves, crd_waves)
+
+
+def _crds(package: str) -> tuple[str, str]:
+    """The node of a package's CRD objects."""
+    return ("crds", package)
+
+
+def _name(node: object) -> str:
+    return f"{node[1]} (its CRDs)" if isinstance(node, tuple) else str(node)
+
+
+def _why(edges: Mapping[tuple[str, str], Edge], a: object, b: object) -> str:
+    if isinstance(a, tuple):
+        return f"{b}'s CRDs come before it"
+    edge = edges.get((str(a), str(b)))
+    return f"{b} needs {a}: {edge.reason if edge else 'its CRDs'}"

@@ -23,13 +23,15 @@ from pipeline.config.model import Cluster, Inventory, Layer, Package
 from pipeline.config.schema import check_yaml, parse
 from pipeline.config.source import Tree
 from pipeline.errors import ConfigError
+from pipeline.render import capabilities as capabilities_mod
 from pipeline.render import probes
 from pipeline.render.tools import Tool, Toolset
 
 if TYPE_CHECKING:
     from pipeline.config.templating import Templates
 
-LAYER_DIRS = {"classes": "class", "sites": "site", "clusters": "cluster"}
+LAYER_DIRS = {"environments": "environment", "classes": "class", "sites": "site",
+              "clusters": "cluster"}
 HELM_OUTPUT = "chart-output.yaml"
 CHART = "chart/"  # where a helm input's chart sits in its workspace
 
@@ -66,6 +68,18 @@ class Overlay:
     digest: str
     probes: tuple[probes.Probe, ...] = ()
     places: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ValuesLayer:
+    """One values file Helm gets for a (cluster, package), as hydrate read it: the
+    package's values.yaml (step "package") or a layer's (its scope's step name)."""
+
+    step: str
+    file: str  # as Helm sees it (a template's name without .j2)
+    values: Mapping[str, Any]
+    text: bytes
+    rendered_from: str | None = None  # the .j2 template it was rendered from
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,7 @@ class Materialiser:
         self._package_files: dict[str, dict[str, File]] = {}
         self._static: dict[str, File] = {}
         self._wrappers: dict[tuple[str, ...], File] = {}
-        self._static_values: dict[str, dict[str, Any]] = {}
+        self._static_values: dict[str, ValuesLayer] = {}
         self._rendered_values: dict[tuple[str, bytes], dict[str, Any]] = {}
         self._checked_yaml: set[tuple[str, bytes]] = set()  # rendered YAML already checked
         self._chart_names: dict[str, dict[str, str]] = {}
@@ -128,6 +142,7 @@ class Materialiser:
                                tuple[dict[str, File], tuple[probes.Probe, ...]]] = {}
         self._kustomizations: dict[tuple[str, str], tuple[Any, File | None, tuple[probes.Probe, ...]]] = {}
         self._identities: dict[tuple[str, str], str] = {}  # (what, name) → its identity
+        self._capabilities: dict[str, capabilities_mod.Capabilities] = {}
 
     def _template_engine(self) -> Templates:
         """Jinja2, imported when a template is first rendered: a warm render recalls its
@@ -152,10 +167,37 @@ class Materialiser:
             found = self._static[path] = File(self._tree.blob_id(path), source=path)
         return found
 
-    def _values_file(self, path: str) -> dict[str, Any]:
+    def _values_file(self, step: str, path: str) -> ValuesLayer:
         found = self._static_values.get(path)
         if found is None:
-            found = self._static_values[path] = _as_values(path, self._tree.read(path))
+            text = self._tree.read(path)
+            found = self._static_values[path] = ValuesLayer(step, path, values_of(path, text), text)
+        return found
+
+    def values_layers(self, cluster: Cluster, pkg: Package) -> list[ValuesLayer]:
+        """The values files Helm gets for `pkg` on `cluster`, in the order they apply: the
+        package's values.yaml, then each layer's (`Inventory.layers_of`), a template
+        rendered for the cluster. `render` merges them; `explain` traces the same list."""
+        found = []
+        if pkg.type == "helm" and self._tree.is_file(f"{pkg.path}/values.yaml"):
+            found.append(self._values_file("package", f"{pkg.path}/values.yaml"))
+        ctx: dict[str, Any] | None = None
+        for layer in self._inv.layers_of(cluster, pkg.name):
+            name = next((f for f in layer.files if f.removesuffix(".j2") == "values.yaml"), None)
+            if name is None:
+                continue
+            path, step = f"{layer.path}/{name}", LAYER_DIRS[layer.scope]
+            if not name.endswith(".j2"):
+                found.append(self._values_file(step, path))
+                continue
+            ctx = ctx if ctx is not None else self.context(cluster, pkg)
+            data = self._template_engine().render(path, ctx, f"cluster {cluster.name}")
+            # Many clusters render a template to the same text: parse it once.
+            memo = (path, data)
+            parsed = self._rendered_values.get(memo)
+            if parsed is None:
+                parsed = self._rendered_values[memo] = values_of(path, data)
+            found.append(ValuesLayer(step, f"{layer.path}/values.yaml", parsed, data, path))
         return found
 
     def package_files(self, pkg: Package) -> dict[str, File]:
@@ -177,60 +219,60 @@ class Materialiser:
                 "package": {"name": pkg.name, "namespace": pkg.namespace or ""}}
 
     def _layer_files(self, layer: Layer, index: int, cluster: Cluster,
-                     ctx: Mapping[str, Any]) -> tuple[dict[str, File], dict[str, Any] | None]:
-        """The layer's files in the workspace (under layers/<i>-<scope>/) and its values."""
+                     ctx: Mapping[str, Any]) -> dict[str, File]:
+        """The layer's files in the workspace (under layers/<i>-<scope>/), its values
+        aside (see `values_layers`)."""
         prefix = f"layers/{index}-{LAYER_DIRS[layer.scope]}"
         files: dict[str, File] = {}
-        layer_values: dict[str, Any] | None = None
         for rel in layer.files:
             path = f"{layer.path}/{rel}"
             out = rel.removesuffix(".j2")
+            if out == "values.yaml":
+                continue
             if rel.endswith(".j2"):
                 data = self._template_engine().render(path, ctx, f"cluster {cluster.name}")
                 if out in kustomizations.NAMES:
                     kustomizations.check(path, parse(path, data), component=True, root=layer.path)
-                if out == "values.yaml":
-                    # Many clusters render a template to the same text: parse it once.
-                    memo = (path, data)
-                    layer_values = self._rendered_values.get(memo)
-                    if layer_values is None:
-                        layer_values = self._rendered_values[memo] = _as_values(path, data)
-                    continue
                 if out.endswith((".yaml", ".yml")) and (path, data) not in self._checked_yaml:
                     check_yaml(path, data)  # kustomize keeps one of two equal keys silently
                     self._checked_yaml.add((path, data))
                 files[f"{prefix}/{out}"] = File(blob(data).oid, data=data, source=path)
-            elif out == "values.yaml":
-                layer_values = self._values_file(path)
             else:
                 files[f"{prefix}/{out}"] = self._static_file(path)
-        return files, layer_values
+        return files
 
-    def input(self, cluster: Cluster, package: str) -> Input:
-        """The materialised input of rendering `package` for `cluster`."""
+    def input(self, cluster: Cluster, package: str, apis: tuple[str, ...] = ()) -> Input:
+        """The materialised input of rendering `package` for `cluster`; `apis`: the API
+        versions passed to helm (`--api-versions`) for a chart that checks them."""
         pkg = self._inv.packages[package]
         layers = self._inv.layers_of(cluster, package)
         ctx = self.context(cluster, pkg)
         layer_files: dict[str, File] = {}
         components: list[str] = []
         places: dict[str, str] = {}
-        values_layers: list[Mapping[str, Any]] = []
-        if pkg.type == "helm" and self._tree.is_file(f"{pkg.path}/values.yaml"):
-            values_layers.append(self._values_file(f"{pkg.path}/values.yaml"))
         for index, layer in enumerate(layers):
-            files, layer_values = self._layer_files(layer, index, cluster, ctx)
-            layer_files.update(files)
-            if layer_values is not None:
-                values_layers.append(layer_values)
+            layer_files.update(self._layer_files(layer, index, cluster, ctx))
             if layer.has_component:
                 components.append(f"layers/{index}-{LAYER_DIRS[layer.scope]}")
             places[f"layers/{index}-{LAYER_DIRS[layer.scope]}"] = layer.path
         if pkg.type == "kustomize":
             return self._kustomize_input(cluster, pkg, layer_files, components,
                                          {"package": pkg.path, **places})
-        return self._helm_input(cluster, pkg, values_layers, layer_files, components, places)
+        values_layers = [v.values for v in self.values_layers(cluster, pkg)]
+        return self._helm_input(cluster, pkg, values_layers, layer_files, components, places, apis)
 
-    def identity(self, cluster: Cluster, package: str) -> str:
+    def capabilities(self, pkg: Package) -> capabilities_mod.Capabilities:
+        """Whether `pkg`'s chart (subcharts and library charts included) reads
+        `.Capabilities.APIVersions`, and the API versions it checks by name."""
+        found = self._capabilities.get(pkg.name)
+        if found is None:
+            files = self.package_files(pkg) if pkg.type == "helm" else {}
+            found = self._capabilities[pkg.name] = capabilities_mod.scan(
+                (path, self._tree.read(f.source or path)) for path, f in sorted(files.items())
+                if path.startswith((f"{CHART}templates/", f"{CHART}charts/")))
+        return found
+
+    def identity(self, cluster: Cluster, package: str, apis: tuple[str, ...] = ()) -> str:
         """A digest of everything `input(cluster, package)` reads: equal identities
         materialise to equal inputs (for the same tools and hydrate). Nothing is rendered
         or parsed: the template context and the files' blob ids stand for their results.
@@ -240,6 +282,8 @@ class Materialiser:
                  self._identity("cluster", cluster.name, partial(self._cluster_identity, cluster))]
         parts += [self._identity("layer", layer.path, partial(self._layer_identity, layer))
                   for layer in self._inv.layers_of(cluster, package)]
+        if apis:
+            parts.append(digest("api-versions", apis))
         return hashlib.sha256(" ".join(parts).encode()).hexdigest()
 
     def _identity(self, what: str, name: str, make: Callable[[], str]) -> str:
@@ -282,7 +326,7 @@ class Materialiser:
 
     def _helm_input(self, cluster: Cluster, pkg: Package, values_layers: list[Mapping[str, Any]],
                     layer_files: dict[str, File], components: list[str],
-                    places: Mapping[str, str]) -> Input:
+                    places: Mapping[str, str], apis: tuple[str, ...] = ()) -> Input:
         assert pkg.release_name is not None
         files = dict(self.package_files(pkg))
         files["values.json"] = blob(values.canonical(values.merge(*values_layers)))
@@ -290,7 +334,8 @@ class Materialiser:
         args = ("template", pkg.release_name, "./chart",
                 *(("--namespace", pkg.namespace) if pkg.namespace else ()),
                 "--values", "values.json", "--include-crds", "--skip-tests",
-                "--kube-version", f"v{kube_version}")
+                "--kube-version", f"v{kube_version}",
+                *(arg for api in apis for arg in ("--api-versions", api)))
         run = Run("helm", args, files, run_key(self._tools.helm, args, files),
                   places=self._chart_places(pkg))
         overlay = None
@@ -303,6 +348,15 @@ class Materialiser:
             overlay = Overlay(ofiles, digest(files_digest(ofiles)), found,
                               {p: d for p, d in places.items() if p in wanted})
         return Input(cluster.name, pkg.name, run, overlay)
+
+    @property
+    def inventory(self) -> Inventory:
+        return self._inv
+
+    def chart_name(self, pkg: Package) -> str:
+        """The `name` in the chart's Chart.yaml (Helm's messages use it)."""
+        places = self._chart_places(pkg)
+        return next((k.removesuffix("/templates") for k in places if k.endswith("/templates")), "")
 
     def _chart_places(self, pkg: Package) -> dict[str, str]:
         """Helm names templates `<chart name>/templates/...`: where they are in the repository."""
@@ -363,7 +417,7 @@ def _cluster_context(cluster: Cluster) -> dict[str, Any]:
             "env": cluster.environment}
 
 
-def _as_values(path: str, data: bytes) -> dict[str, Any]:
+def values_of(path: str, data: bytes) -> dict[str, Any]:
     parsed = parse(path, data)
     if parsed is None:
         return {}

@@ -21,7 +21,7 @@ import yaml
 
 from pipeline.config import yamlio
 from pipeline.errors import RenderError
-from pipeline.render import kinds
+from pipeline.render import capabilities, kinds
 from pipeline.render.cache import Cache
 from pipeline.render.graph import GroupKind
 from pipeline.render.materialise import HELM_OUTPUT
@@ -40,6 +40,7 @@ class Output:
     crds: Mapping[GroupKind, bool]  # kinds this output defines → namespaced?
     uses: frozenset[GroupKind]
     origins: tuple[str | None, ...] = ()  # per doc: the workspace file it came from
+    apis: tuple[str, ...] = ()  # API versions its CRDs serve (see capabilities.served)
 
     @property
     def custom_kinds(self) -> tuple[GroupKind, ...]:
@@ -112,14 +113,16 @@ def parse_output(text: bytes, where: str) -> Output:
             kind = (spec.get("names") or {}).get("kind")
             if spec.get("group") and kind:
                 crds[(spec["group"], kind)] = spec.get("scope", "Namespaced") == "Namespaced"
-    return Output(tuple(docs), crds, frozenset(_group_kind(d) for d in docs), tuple(origins))
+    return Output(tuple(docs), crds, frozenset(_group_kind(d) for d in docs), tuple(origins),
+                  capabilities.served(d for d in docs if _group_kind(d) == CRD))
 
 
 def finish(output: Output, *, package: str, namespace: str | None, wave: int,
            scopes: Mapping[GroupKind, bool], where: str,
-           origins: tuple[str | None, ...] = ()) -> tuple[Resource, ...]:
+           origins: tuple[str | None, ...] = (), crd_wave: int | None = None) -> tuple[Resource, ...]:
     """The package's hydrated Resources, sorted by identity; `origins`: the repository
-    file of each of the output's documents."""
+    file of each of the output's documents; `crd_wave`: the wave of its CRDs when they
+    have one of their own (see `graph.Plan.crd_waves`)."""
     found: dict[ResId, Resource] = {}
     for index, doc in enumerate(output.docs):
         group, kind = _group_kind(doc)
@@ -129,7 +132,8 @@ def finish(output: Output, *, package: str, namespace: str | None, wave: int,
             meta["namespace"] = namespace
         annotations = dict(meta.get("annotations") or {})
         annotations[PACKAGE_ANNOTATION] = package
-        annotations[WAVE_ANNOTATION] = str(wave)
+        annotations[WAVE_ANNOTATION] = str(
+            crd_wave if crd_wave is not None and (group, kind) == CRD else wave)
         meta["annotations"] = annotations
         body = {**doc, "metadata": meta}
         rid = ResId(group, kind, str(meta.get("namespace") or "") if namespaced else "",
@@ -147,6 +151,7 @@ class OutputInfo:
 
     crds: Mapping[GroupKind, bool]
     uses: frozenset[GroupKind]
+    apis: tuple[str, ...] = ()  # API versions its CRDs serve
 
     @cached_property
     def custom_kinds(self) -> tuple[GroupKind, ...]:
@@ -223,23 +228,24 @@ class Finisher:
         if raw is not None:
             data = json.loads(raw)
             found = OutputInfo({(g, k): bool(n) for g, k, n in data["crds"]},
-                               frozenset((g, k) for g, k in data["uses"]))
+                               frozenset((g, k) for g, k in data["uses"]),
+                               tuple(str(a) for a in data.get("apis", ())))
         else:
             out = self._output(key, where)
-            found = OutputInfo(out.crds, out.uses)
+            found = OutputInfo(out.crds, out.uses, out.apis)
             self._cache.put(disk_key, json.dumps({
                 "crds": sorted([g, k, n] for (g, k), n in found.crds.items()),
-                "uses": sorted([g, k] for g, k in found.uses)}).encode())
+                "uses": sorted([g, k] for g, k in found.uses), "apis": list(found.apis)}).encode())
         self._info[key] = found
         return found
 
     def finish(self, key: str, *, package: str, namespace: str | None, wave: int,
                scopes: tuple[tuple[GroupKind, bool], ...], origin: Origin,
-               where: str) -> tuple[str, tuple[Resource, ...]]:
+               where: str, crd_wave: int | None = None) -> tuple[str, tuple[Resource, ...]]:
         """The package's Resources for the output `key` (see `finish`), and the key they
         are kept under (equal keys, equal Resources)."""
         memo = _cache_key("finished", self._engine, key, package, namespace, wave, scopes,
-                          origin.memo)
+                          origin.memo, *(() if crd_wave is None else (crd_wave,)))
         found = self._finished.get(memo)
         if found is not None:
             return memo, found
@@ -249,7 +255,7 @@ class Finisher:
                           for g, k, ns, n, text, origin in json.loads(raw))
         else:
             found = finish(self._output(key, where), package=package, namespace=namespace,
-                           wave=wave, scopes=dict(scopes), where=where,
+                           wave=wave, scopes=dict(scopes), where=where, crd_wave=crd_wave,
                            origins=self.origins(key, origin, where))
             self._cache.put(memo, json.dumps(
                 [[*r.id, r.text.decode(), r.origin] for r in found], ensure_ascii=False).encode())

@@ -10,6 +10,7 @@ run with probes (see `pipeline.render.probes`) must show that each targeted patc
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -18,6 +19,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.config.schema import parse
 from pipeline.config.source import Tree, readable
 from pipeline.errors import ConfigError, RenderError, ToolError
 from pipeline.render import batching, probes, tools
@@ -166,6 +168,29 @@ class Runner:
             path.write_bytes(text)
         return False
 
+    def _explained(self, error: ToolError, run: Run) -> ToolError:
+        """Helm's "missing in charts/ directory" error, with the cause when it is a git
+        ignore rule (upstream charts ship `.gitignore` with `charts/*`): a commit does not
+        hold the vendored subchart, and hydrate renders what a commit holds. Reads the
+        tree: call it on the thread that owns it."""
+        found = _MISSING.search(str(error))
+        chart = run.places.get("chart")
+        if run.tool != "helm" or found is None or chart is None:
+            return error
+        versions = _dependency_versions(self._tree, chart)
+        for name in (n.strip() for n in found.group(1).split(",")):
+            for candidate in (f"{chart}/charts/{name}/Chart.yaml",
+                              f"{chart}/charts/{name}-{versions.get(name, '')}.tgz"):
+                rule = self._tree.ignored_by(candidate)
+                if rule is not None:
+                    first, _, rest = str(error).partition("\n")
+                    return ToolError(
+                        f"{first}; {chart}/charts/{name} is ignored by git ({rule}), so a commit "
+                        "does not hold it, and hydrate renders what a commit holds (the working "
+                        f"tree too): commit the vendored subcharts (git add -f {chart}/charts) or "
+                        f"delete that line\n{rest}")
+        return error
+
     def cached(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The outputs the cache already has of `keys` (counted as hits)."""
         found: dict[str, bytes] = {}
@@ -196,12 +221,14 @@ class Runner:
                   *([item] for item in todo if item[0].tool != "kustomize" or not self._batch)]
         with ThreadPoolExecutor(max_workers=self._jobs, thread_name_prefix="hydrate-run") as pool:
             futures: list[Future[list[Built]]] = []
+            singles: dict[Future[list[Built]], Run] = {}
             for group in groups:
                 if len(group) == 1:
                     run, owners = group[0]
                     folder, files = self._chart_folder(run, _where(owners))
                     futures.append(pool.submit(self._single, run, self._contents(files, _where(owners)),
                                                _where(owners), folder))
+                    singles[futures[-1]] = run
                     continue
                 items = [(run, self._contents(run.files, _where(owners)), _where(owners))
                          for run, owners in group]
@@ -214,6 +241,8 @@ class Runner:
                     if error is not None:
                         for other in pending:
                             other.cancel()
+                        if isinstance(error, ToolError) and fut in singles:
+                            raise self._explained(error, singles[fut])
                         raise error
                     for built in fut.result():
                         results[built.run.key] = built.output
@@ -234,6 +263,20 @@ class Built:
     output: bytes
     count: int
     processes: int
+
+
+_MISSING = re.compile(r"missing in charts/ directory: ([^\n]+)")
+
+
+def _dependency_versions(tree: Tree, chart: str) -> dict[str, str]:
+    """The `dependencies` of the chart's Chart.yaml: name (or alias) → version."""
+    try:
+        meta = parse(f"{chart}/Chart.yaml", tree.read(f"{chart}/Chart.yaml"))
+    except ConfigError:
+        return {}
+    deps = meta.get("dependencies") if isinstance(meta, dict) else None
+    return {str(d.get("alias") or d.get("name")): str(d.get("version", ""))
+            for d in deps or () if isinstance(d, dict)}
 
 
 def _workspace(workdir: Path, prefix: str, contents: Mapping[str, bytes]) -> Path:

@@ -27,7 +27,8 @@ from pipeline.render.tools import Toolset
 from pipeline.words import counted
 
 CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
-SCOPE_WORDS = {"classes": ("class", "classes"), "sites": ("site", "sites"),
+SCOPE_WORDS = {"environments": ("environment", "environments"),
+               "classes": ("class", "classes"), "sites": ("site", "sites"),
                "clusters": ("cluster", "clusters")}
 
 

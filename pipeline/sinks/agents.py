@@ -33,7 +33,10 @@ def flux_name(package: str) -> str:
 
 def flux_kustomization(cluster: str, package: str, edges: Sequence[Edge],
                        env: Environment) -> dict[str, Any]:
-    deps = sorted({e.dependency for e in edges if e.dependent == package})
+    # An edge to a package's CRDs alone (they have a wave of their own: see graph) is no
+    # dependency here: Flux applies a Kustomization's CRDs first and retries the objects
+    # that need another's, and a dependsOn on the whole package could close a cycle.
+    deps = sorted({e.dependency for e in edges if e.dependent == package and not e.crds_only})
     spec: dict[str, Any] = {
         "interval": "10m",
         "retryInterval": "1m",

@@ -262,6 +262,30 @@ def namespace_without_psa(obj: View, params: Mapping[str, Any]) -> Iterator[Hit]
                   "metadata.labels")
 
 
+@_on(("helm.toolkit.fluxcd.io", "HelmRelease"), ("argoproj.io", "Application"),
+     ("argoproj.io", "ApplicationSet"))
+def unrendered_release(obj: View, _params: Mapping[str, Any]) -> Iterator[Hit]:
+    spec = obj.body.get("spec")
+    if obj.gk[1] == "HelmRelease":
+        chart = dig(spec, "chart", "spec", "chart") or dig(spec, "chartRef", "name") or "its chart"
+        yield Hit(f"asks Flux to render {chart} on the cluster, so its objects are in no render, "
+                  "diff or validation: hydrate renders charts itself; vendor the chart into "
+                  "bases/<package>/chart, make that a package of type helm with spec.values as its "
+                  "values.yaml, and drop the HelmRelease (docs/guides.md: adopt a Flux repository)",
+                  "spec.chart")
+        return
+    sources = dig(spec, "sources") if obj.gk[1] == "Application" else None
+    source = (sources[0] if isinstance(sources, list) and sources else
+              dig(spec, "source") if obj.gk[1] == "Application" else dig(spec, "template", "spec", "source"))
+    what = " ".join(str(x) for x in (dig(source, "repoURL"), dig(source, "chart") or dig(source, "path"))
+                    if x) or "its source"
+    yield Hit(f"asks Argo CD to render {what} on the cluster, so its objects are in no render, diff "
+              "or validation: hydrate renders charts and kustomizations itself; make each app a "
+              "package in bases/ (a vendored chart or base) and drop the "
+              f"{obj.gk[1]} (docs/guides.md: adopt an Argo CD app-of-apps)",
+              "spec.source" if obj.gk[1] == "Application" else "spec.template")
+
+
 _WAIVE = "Waive it in fleet/policy.yaml (waivers: rule, scope, reason) or change its severity there."
 RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in (
     Rule("schema", "error", "Object does not match its schema",
@@ -318,6 +342,11 @@ RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in (
          "parameter level asks for at least that level.",
          f"Label it pod-security.kubernetes.io/enforce: restricted (or baseline). {_WAIVE}",
          namespace_without_psa, MappingProxyType({"level": None})),
+    Rule("unrendered-release", "warning", "A Flux HelmRelease or Argo CD Application in a package",
+         "The object asks the cluster's agent to render a chart or a path itself, so what it makes "
+         "is in no hydrated render, diff or validation: it passes through hydrate opaque.",
+         f"Make what it renders a package of its own (docs/guides.md). {_WAIVE}",
+         unrendered_release),
     Rule("capacity", "error", "Requests exceed the class's capacity",
          "The cluster's requests (replicas × containers, DaemonSets × nodes) exceed its class's "
          "capacity (error over 100 %, warning over 80 %): pods would stay Pending.",

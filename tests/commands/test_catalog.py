@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Result, copy_example, hydrate, replace_in
+from tests.conftest import Result, copy_example, hydrate, replace_in, writing
 
 POS_APP = "bases/pos-app/package.yaml"
 ALLOWED = ("allowPlaintextSecrets, chart, dependsOn, description, name, namespace, owner, "
@@ -48,7 +48,7 @@ def test_a_helm_package_has_its_chart_users_and_overrides(outputs: dict[str, str
         "removedBy": [],
         # pop: store-0001..0005 (prod), store-0006 (staging), store-lab (dev); dc-lab-1 adds it
         "clusters": {"dev": 2, "staging": 1, "prod": 5},
-        "layers": {"classes": 1, "sites": 1, "clusters": 1},
+        "layers": {"environments": 0, "classes": 1, "sites": 1, "clusters": 1},
         "valuesKeys": ["config.FEATURE_SELF_CHECKOUT", "image.tag", "ingress.className",
                        "ingress.host", "locale", "nodeSelector", "replicaCount", "storeId"],
         "overrides": [
@@ -100,7 +100,7 @@ def test_the_json_shape(outputs: dict[str, str]) -> None:
                            "dependsOn", "crdDependencies", "providesCrds", "classes", "addedBy",
                            "removedBy", "clusters", "layers", "valuesKeys", "overrides", "add"]
         assert list(p["clusters"]) == doc["environments"]
-        assert list(p["layers"]) == ["classes", "sites", "clusters"]
+        assert list(p["layers"]) == ["environments", "classes", "sites", "clusters"]
         assert sum(p["layers"].values()) == len(p["overrides"])
         for o in p["overrides"]:
             assert list(o) == ["scope", "owner", "path", "clusters", "valuesKeys", "component"]
@@ -175,6 +175,19 @@ def test_the_inventory_and_templates_of_each_cluster_count(example: Path) -> Non
                                                  "locale", "nodeSelector", "replicaCount", "storeId"]
     assert (packages["postgres"]["description"], packages["postgres"]["owner"]) == (
         "Single-instance PostgreSQL", None)
+
+
+def test_an_environment_layer_is_counted_first(example: Path) -> None:
+    writing("overlays/environments/prod/pos-app/values.yaml", "config:\n  TRACE: \"on\"\n")(example)
+    result = hydrate("--repo", example, "catalog", "--format", "json")
+    assert result.code == 0, result.err
+    pos = _packages(result.out)["pos-app"]
+    assert pos["layers"] == {"environments": 1, "classes": 1, "sites": 1, "clusters": 1}
+    assert (pos["overrides"][0]["scope"], pos["overrides"][0]["path"], pos["overrides"][0]["clusters"],
+            pos["overrides"][0]["valuesKeys"]) == (
+        "environments", "overlays/environments/prod/pos-app", 5, ["config.TRACE"])
+    text = hydrate("--repo", example, "catalog")
+    assert "4 layers (1 environment, 1 class, 1 site, 1 cluster)" in text.out
 
 
 def _error(result: Result) -> str:

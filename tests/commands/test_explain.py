@@ -108,7 +108,7 @@ def test_a_helm_package_layers_values_and_component() -> None:
         "added": [obj("policy", "PodDisruptionBudget", "pos", "pos-app")], "removed": [],
         "changed": [{"object": obj("apps", "Deployment", "pos", "pos-app"),
                      "fields": ["spec.template.spec.tolerations",
-                                "spec.template.spec.topologySpreadConstraints"]}]}]
+                                "spec.template.spec.topologySpreadConstraints"]}], "renamed": []}]
     assert doc["query"] is None
 
 
@@ -185,8 +185,8 @@ def test_an_object_field_history_through_two_components(pilot: Path) -> None:
         (source("cluster", "overlays/clusters/store-0003/pos-app", None), "changed", True, 2)]
     assert text("store-0003", "pos-app", "Deployment/pos/pos-app:spec.replicas", repo=pilot) == [
         "Deployment/pos/pos-app:spec.replicas on store-0003/pos-app: 3, set by chart "
-        "bases/pos-app/chart",
-        "  chart    set        3  bases/pos-app/chart",
+        "bases/pos-app/chart/templates/deployment.yaml:9",
+        "  chart    set        3  bases/pos-app/chart/templates/deployment.yaml:9",
         f"  class    unchanged  3  {CLASS}",
         "  cluster  unchanged  3  overlays/clusters/store-0003/pos-app",
     ]
@@ -217,7 +217,7 @@ def test_a_kustomize_package_patched_by_its_class() -> None:
         "changed": [{"object": obj("apps", "DaemonSet", "logging", "log-shipper"),
                      "fields": [f"{container}.env", f"{container}.resources.limits.memory",
                                 f"{container}.resources.requests.cpu",
-                                f"{container}.resources.requests.memory"]}]}]
+                                f"{container}.resources.requests.memory"]}], "renamed": []}]
     query = explain("store-0001", "log-shipper", f"DaemonSet/log-shipper:{container}.env[0]")["query"]
     assert [(s["source"]["step"], s["change"], s["value"]) for s in query["history"]] == [
         ("package", "set", {"name": "CLUSTER_NAME", "value": "unknown"}),
@@ -245,13 +245,14 @@ def test_a_template_line_is_the_rendered_line(example: Path) -> None:
 
 def test_the_json_shape() -> None:
     doc = explain("store-0003", "pos-app")
-    assert list(doc) == ["cluster", "package", "layers", "values", "components", "query"]
+    assert list(doc) == ["cluster", "package", "layers", "values", "components", "query",
+                         "capabilities"]
     assert list(doc["layers"][0]) == ["scope", "owner", "path", "values", "kustomization", "chart",
                                       "files"]
     assert list(doc["values"][0]) == ["key", "path", "value", "deleted", "source"]
     assert list(doc["values"][0]["source"]) == ["step", "path", "line", "renderedFrom"]
     assert list(doc["components"][0]) == ["scope", "path", "kustomization", "added", "removed",
-                                          "changed"]
+                                          "changed", "renamed"]
     with_path = explain("store-0003", "pos-app", "resources")
     assert list(with_path) == list(doc)
     assert (with_path["values"], with_path["components"]) == (None, None)
@@ -268,8 +269,8 @@ def test_the_json_shape() -> None:
 
 def test_values_agree_with_merge_for_every_package_of_the_example_fleet(
         toolset: tools.Toolset) -> None:
-    """The provenance folds the values as `values.merge` does: what explain shows is what
-    a render hands to Helm (its values.json), laid over the chart's defaults."""
+    """The provenance computes the values as `values.computed` does: what explain shows
+    is what a render hands to Helm (its values.json), coalesced over the chart's defaults."""
     tree = DirTree(ROOT)
     inv = inventory_mod.load(tree)
     mat = Materialiser(tree, inv, toolset)
@@ -290,8 +291,9 @@ def test_values_agree_with_merge_for_every_package_of_the_example_fleet(
                 node = final
                 for part in entry.key[:-1]:
                     node = node.setdefault(part, {})
-                node[entry.key[-1]] = None if entry.deleted else entry.value
-            assert final == values.merge(files[0].values, handed), f"{cluster.name}/{name}"
+                if not entry.deleted:
+                    node[entry.key[-1]] = entry.value
+            assert final == values.computed(files[0].values, [handed]), f"{cluster.name}/{name}"
             checked += 1
     assert checked >= 30
 
@@ -311,7 +313,7 @@ SUGGEST_RUNS = ("it runs: namespaces, rbac-baseline, cert-manager, ingress, moni
      f"cluster store-0003 {SUGGEST_RUNS.replace('it runs', 'runs')}"),
     (("store-0003", "pos-app", "replicaCont"),
      "no values key 'replicaCont' (did you mean 'replicaCount'?); the top level holds: backend, "
-     "config, image, ingress, locale, nodeSelector, replicaCount, resources, service, storeId, "
+     "config, image, ingress, locale, replicaCount, resources, service, storeId, "
      "tolerations"),
     (("store-0003", "pos-app", "resources.limits.cpu"),
      "no values key 'resources.limits.cpu'; resources.limits holds: memory"),
@@ -365,3 +367,76 @@ def test_help_explains_with_examples() -> None:
     assert result.code == 0
     assert "hydrate explain store-0003 pos-app replicaCount" in result.out
     assert "Kind/namespace/name:field.path" in result.out
+
+
+def test_a_field_of_an_object_a_component_renamed_is_credited_where_it_was_set(example: Path) -> None:
+    """A Component with `namePrefix` renames the Deployment: the image was set in the base
+    file (the line of its field), and the Component only renamed the object."""
+    writing("overlays/clusters/dc-lab-1/tracing-collector/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+            "namePrefix: staging-\n")(example)
+    field = "Deployment/tracing/staging-tracing-collector:spec.template.spec.containers[0].image"
+    query = explain("dc-lab-1", "tracing-collector", field, repo=example)["query"]
+    assert query["setBy"] == 0
+    assert [(h["change"], h["object"]["name"]) for h in query["history"]] == [
+        ("set", "tracing-collector"), ("renamed", "staging-tracing-collector")]
+    assert query["history"][0]["source"] == source(
+        "package", "bases/tracing-collector/deployment.yaml", 30)
+    assert query["value"].endswith("opentelemetry-collector-contrib:0.116.1")
+    lines = text("dc-lab-1", "tracing-collector", field, repo=example)
+    assert lines[0].endswith("set by package bases/tracing-collector/deployment.yaml:30")
+    assert "(now Deployment/tracing/staging-tracing-collector)" in lines[2]
+    # The old name finds the same object; the Component's effect is a rename, not a
+    # removal and an addition.
+    old = explain("dc-lab-1", "tracing-collector",
+                  "Deployment/tracing-collector:spec.template.spec.containers[0].image", repo=example)
+    assert old["query"]["history"] == query["history"]
+    effect = explain("dc-lab-1", "tracing-collector", repo=example)["components"][0]
+    assert (effect["added"], effect["removed"]) == ([], [])
+    assert {(r["from"]["kind"], r["from"]["name"], r["to"]["name"]) for r in effect["renamed"]} >= {
+        ("Deployment", "tracing-collector", "staging-tracing-collector"),
+        ("Service", "tracing-collector", "staging-tracing-collector")}
+
+
+def test_a_map_set_again_after_a_null_gets_the_chart_default_back(pilot: Path) -> None:
+    """The class layer deletes nodeSelector (null); a cluster layer sets it to a map: Helm
+    merges the chart's default back in. Key mode and field mode say the same."""
+    writing("overlays/clusters/store-0003/pos-app/values.yaml",
+            PILOT["overlays/clusters/store-0003/pos-app/values.yaml"] + "nodeSelector:\n  zone: a\n")(pilot)
+    key = 'nodeSelector."node-role.kubernetes.io/worker"'
+    query = explain("store-0003", "pos-app", key, repo=pilot)["query"]
+    assert (query["present"], query["value"]) == (True, "")
+    assert [h["change"] for h in query["history"]] == [
+        "set", "unchanged", "deleted", "restored"]
+    assert query["history"][-1]["source"] == source("chart", "bases/pos-app/chart/values.yaml", 33)
+    values = by_key(explain("store-0003", "pos-app", repo=pilot))
+    assert values["nodeSelector.zone"]["value"] == "a"
+    assert values['nodeSelector."node-role.kubernetes.io/worker"']["deleted"] is False
+    field = explain("store-0003", "pos-app", "Deployment/pos-app:spec.template.spec.nodeSelector",
+                    repo=pilot)["query"]
+    assert field["value"] == {"node-role.kubernetes.io/worker": "", "zone": "a"}
+
+
+def test_the_environment_layer_comes_before_the_class(example: Path) -> None:
+    """overlays/environments/<env>/<package>/ applies to every cluster of the environment,
+    before the class layer: the class's replicaCount wins, the environment's config stays,
+    and both reach the rendered Deployment."""
+    env_values = "overlays/environments/prod/pos-app/values.yaml"
+    writing(env_values, "replicaCount: 5\nconfig:\n  TRACE_SAMPLING: \"0.5\"\n")(example)
+    doc = explain("store-0003", "pos-app", repo=example)
+    assert [(layer["scope"], layer["owner"], layer["path"]) for layer in doc["layers"]][:3] == [
+        ("package", "pos-app", "bases/pos-app"),
+        ("environment", "prod", "overlays/environments/prod/pos-app"),
+        ("class", "pop", CLASS)]
+    found = by_key(doc)
+    assert found["config.TRACE_SAMPLING"]["source"] == source("environment", env_values, 3)
+    assert found["replicaCount"]["source"]["step"] == "class"
+    history = explain("store-0003", "pos-app", "replicaCount", repo=example)["query"]["history"]
+    assert [(h["source"]["step"], h["change"], h["value"]) for h in history] == [
+        ("chart", "set", 2), ("package", "unchanged", 2), ("environment", "set", 5),
+        ("class", "set", 2)]
+    rendered = explain("store-0003", "pos-app", "ConfigMap/pos-app:data.TRACE_SAMPLING", repo=example)
+    assert rendered["query"]["value"] == "0.5"
+    # A staging store does not get it.
+    staging = by_key(explain("store-0006", "pos-app", repo=example))
+    assert "config.TRACE_SAMPLING" not in staging

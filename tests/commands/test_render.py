@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+import yaml
 
 from pipeline.render import tools
+from tests.charts import crd_cycle, small_fleet
 from tests.conftest import hydrate, replace_in
 
 
@@ -297,3 +299,36 @@ def test_unchanged_clusters_are_not_rewritten(example: Path, tmp_path: Path) -> 
     assert hydrate("--repo", example, "--no-cache", "render", "--out", fresh).code == 0
     assert {p.relative_to(fresh): p.read_bytes() for p in fresh.rglob("*.yaml")} == {
         p.relative_to(rendered): p.read_bytes() for p in rendered.rglob("*.yaml")}
+
+
+def test_a_cycle_through_crds_alone_renders_with_the_crds_first(tmp_path: Path) -> None:
+    root = small_fleet(tmp_path / "config", ("certs", "mon"))
+    crd_cycle(root)
+    out = tmp_path / "out"
+    result = hydrate("--repo", root, "render", "--out", out)
+    assert result.code == 0, result.err
+    cluster = out / "dev/dev-1"
+
+    def wave(rel: str) -> str:
+        doc = yaml.safe_load((cluster / rel).read_text())
+        return str(doc["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+
+    crds = {name: wave(f"{name}/customresourcedefinition.apiextensions.k8s.io_"
+                       f"{plural}.yaml") for name, plural in
+            (("certs", "certs.certs.example.com"), ("mon", "monitors.mon.example.com"))}
+    users = {name: wave(f"{name}/{kind}.{group}_hello_from-{name}.yaml") for name, kind, group in
+             (("certs", "monitor", "mon.example.com"), ("mon", "cert", "certs.example.com"))}
+    # One package's CRDs moved to wave 0; every CRD comes before every object of its kind.
+    assert sorted(crds.values()) == ["0", "1"]
+    assert int(crds["certs"]) < int(users["mon"])
+    assert int(crds["mon"]) < int(users["certs"])
+    graph = hydrate("--repo", root, "graph", "--cluster", "dev-1", "--format", "json")
+    assert graph.code == 0, graph.err
+    # A true cycle is still refused, naming it.
+    replace_in(root / "bases/certs/package.yaml", "dependsOn: [namespaces]", "dependsOn: [mon]")
+    replace_in(root / "bases/mon/package.yaml", "dependsOn: [namespaces]", "dependsOn: [certs]")
+    result = hydrate("--repo", root, "render", "--out", out)
+    assert result.code == 1
+    assert "cluster dev-1: dependency cycle" in result.err
+    assert "certs needs mon: dependsOn" in result.err
+    assert "mon needs certs: dependsOn" in result.err

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import inventory as inventory_mod
 from pipeline.config.inventory import _SiteFolders
+from pipeline.config.source import DirTree
 from pipeline.errors import ConfigError
-from tests.conftest import copy_example
+from tests.conftest import copy_example, writing
 
 FOLDERS = _SiteFolders.of(["fra", "lyon-plant", "store-0041", "mun", "hamburg-port"])
 
@@ -84,3 +86,19 @@ def test_a_memo_entry_of_the_wrong_shape_is_ignored(tmp_path: Path) -> None:
 
     config = copy_example(tmp_path / "config")
     assert inventory.load(DirTree(config), memo=Odd()) == inventory.load(DirTree(config))
+
+
+def test_environment_layers_apply_first_and_must_name_an_environment(example: Path) -> None:
+    writing("overlays/environments/prod/pos-app/values.yaml", "replicaCount: 5\n")(example)
+    writing("overlays/sites/store-0003/pos-app/values.yaml", "replicaCount: 4\n")(example)
+    inv = inventory_mod.load(DirTree(example))
+    layers = inv.layers_of(inv.clusters["store-0003"], "pos-app")
+    assert [(layer.scope, layer.owner) for layer in layers] == [
+        ("environments", "prod"), ("classes", "pop"), ("sites", "store-0003")]
+    assert [layer.scope for layer in inv.layers_of(inv.clusters["store-0006"], "pos-app")] == [
+        "classes", "sites"]  # a staging cluster: no prod layer
+    writing("overlays/environments/prd/pos-app/values.yaml", "replicaCount: 5\n")(example)
+    with pytest.raises(ConfigError, match=r"^overlays/environments/prd: no environment is named "
+                                          r"'prd' \(did you mean 'prod'\?\); this layer would "
+                                          r"never apply$"):
+        inventory_mod.load(DirTree(example))

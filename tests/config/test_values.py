@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from pipeline.config import values, yamlio
+from pipeline.config import provenance, values, yamlio
 from pipeline.config.schema import parse
 from pipeline.render import tools
 
@@ -33,16 +36,20 @@ LAYER_SETS: list[list[dict[str, Any]]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("chart") / "probe"
+def _probe_chart(path: Path, defaults: str) -> Path:
+    """A chart whose only object shows its `.Values` as JSON."""
     (path / "templates").mkdir(parents=True)
     (path / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
-    (path / "values.yaml").write_text(yamlio.dump(CHART_DEFAULTS))
+    (path / "values.yaml").write_text(defaults)
     (path / "templates" / "values.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: values\n"
         "data:\n  values: {{ .Values | toJson | quote }}\n")
     return path
+
+
+@pytest.fixture(scope="module")
+def chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _probe_chart(tmp_path_factory.mktemp("chart") / "probe", yamlio.dump(CHART_DEFAULTS))
 
 
 def _rendered_values(toolset: tools.Toolset, chart: Path, files: list[Path], home: Path) -> Any:
@@ -108,3 +115,66 @@ def test_values_files_are_read_as_helm_reads_them(
     assert _rendered_values(toolset, chart, [ours], tmp_path) == expected
     assert expected["modeYaml12"] == 15
     assert expected["merged"]["replicas"] == 3
+
+
+# --- The property: explain's computed values are Helm's -------------------------------------
+# Random charts and stacks of values files, with nulls and nested maps on keys drawn from a
+# small set so that layers collide. Helm gets the files as separate `-f` files (its own
+# merge and coalescing decide); explain (`provenance.fold`, through `values.computed`)
+# must give exactly the `.Values` Helm's templates see, and its history of each key the
+# same final state.
+
+_KEYS = st.sampled_from(["a", "b", "c", "d"])
+_LEAVES = st.one_of(st.none(), st.integers(-3, 3), st.sampled_from(["s", "t", ""]),
+                    st.lists(st.integers(0, 2), max_size=2))
+_TREES = st.recursive(_LEAVES, lambda inner: st.dictionaries(_KEYS, inner, max_size=3),
+                      max_leaves=8)
+_MAPS = st.dictionaries(_KEYS, _TREES, max_size=4)
+
+
+def _leaves(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+    if isinstance(data, dict) and data:
+        return [leaf for k, v in data.items() for leaf in _leaves(v, (*prefix, k))]
+    return [(prefix, data)]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(defaults=_MAPS, layers=st.lists(_MAPS, min_size=1, max_size=4))
+def test_explains_values_are_the_values_helm_computes(
+        toolset: tools.Toolset, tmp_path: Path, defaults: dict[str, Any],
+        layers: list[dict[str, Any]]) -> None:
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    chart = _probe_chart(work / "chart", json.dumps(defaults))
+    files = [provenance.ValuesFile("chart", "chart/values.yaml", defaults, {})]
+    paths = []
+    for i, layer in enumerate(layers):
+        path = work / f"layer{i}.yaml"
+        path.write_text(json.dumps(layer))
+        paths.append(path)
+        files.append(provenance.ValuesFile(f"layer{i}", path.name, layer, {}))
+    helm = _rendered_values(toolset, chart, paths, work)
+
+    folded = provenance.fold(files)
+    assert provenance.plain(folded) == helm
+    listed = list(provenance.entries(folded))
+    for entry in listed:
+        assert _at(helm, entry.key) == (None if entry.deleted else (entry.value,))
+    shown = {e.key for e in listed if not e.deleted}
+    for key, value in _leaves(helm):  # every leaf is listed (an empty map: it, or what went)
+        assert not key or key in shown or (value == {} and any(
+            e.deleted and e.key[:len(key)] == key for e in listed)), key
+    for key, value in _leaves(helm):
+        if key:
+            last = provenance.history(files, key)[-1]
+            assert (last.present, last.value) == (True, value), key
+
+
+def _at(data: Any, key: tuple[Any, ...]) -> tuple[Any] | None:
+    """(value,) at `key`, None when it is not there."""
+    node = data
+    for part in key:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return (node,)

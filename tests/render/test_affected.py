@@ -13,7 +13,7 @@ from pipeline.config.source import GitTree, tree_at
 from pipeline.render import affected, engine, tools
 from pipeline.render.cache import DiskCache
 from pipeline.sinks import output
-from tests.conftest import Edit, appending, commit_all, hydrate, replacing
+from tests.conftest import Edit, appending, commit_all, hydrate, replacing, writing
 
 Pairs = set[tuple[str, str, str]]  # (cluster, package, change)
 
@@ -73,6 +73,11 @@ EDITS: list[tuple[str, Edit]] = [
     ("dependency added", replacing("bases/log-shipper/package.yaml", "dependsOn: [namespaces]",
                                "dependsOn: [namespaces, monitoring-agent]")),
     ("cluster variable", replacing("fleet/clusters/store-0001.yaml", '"0001"', '"0101"')),
+    # The environment layer: values the class also sets lose to the class (it comes after).
+    ("environment layer added", writing("overlays/environments/staging/pos-app/values.yaml",
+                                        "replicaCount: 5\nconfig:\n  TRACE_SAMPLING: \"0.5\"\n")),
+    ("environment layer edited", replacing("overlays/environments/staging/pos-app/values.yaml",
+                                           '"0.5"', '"0.1"')),
 ]
 
 
@@ -109,6 +114,15 @@ def test_affected_equals_what_a_full_render_changes(
     for p in result.pairs:
         assert p.reasons
         assert all(r.startswith(("fleet/", "bases/", "overlays/")) for r in p.reasons)
+
+
+def test_an_environment_layer_reaches_the_clusters_of_its_environment(
+        series: list[tuple[str, Pairs, affected.Affected]]) -> None:
+    name, _, found = series[[n for n, _ in EDITS].index("environment layer added")]
+    staging = {"store-0006"}  # the staging cluster of class pop (the only one running pos-app)
+    assert {p.cluster for p in found.pairs} == staging, name
+    assert all(p.reasons == ("overlays/environments/staging/pos-app/values.yaml",)
+               for p in found.pairs)
 
 
 def test_reasons_name_the_changed_file(series: list[tuple[str, Pairs, affected.Affected]]) -> None:

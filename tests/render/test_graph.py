@@ -33,14 +33,33 @@ def test_waves_are_depths_with_crd_edges() -> None:
 
 
 def test_cycle_is_named_in_full() -> None:
-    inv, cluster = _inventory({"a": ("c",), "b": ("a",), "c": ()})
+    inv, cluster = _inventory({"a": ("c",), "b": ("a",), "c": ("b",)})
     with pytest.raises(GraphError) as err:
         graph.plan(inv, cluster, ("a", "b", "c"), provides={"b": {CERT}}, uses={"c": {CERT}})
     message = str(err.value)
     assert message.startswith("cluster x: dependency cycle ")
-    for part in ("a needs c: dependsOn", "b needs a: dependsOn",
-                 "c needs b: crd Certificate.cert-manager.io"):
+    for part in ("a needs c: dependsOn", "b needs a: dependsOn", "c needs b: dependsOn"):
         assert part in message
+
+
+MONITOR = ("monitoring.coreos.com", "ServiceMonitor")
+
+
+def test_a_cycle_through_crds_alone_orders_the_crds_first() -> None:
+    """cert-manager renders a ServiceMonitor (the monitoring stack's CRD) and the stack a
+    Certificate (cert-manager's CRD): only the CRDs must come first, not the packages."""
+    inv, cluster = _inventory({"ns": (), "cert": ("ns",), "stack": ("ns",)})
+    plan = graph.plan(inv, cluster, ("ns", "cert", "stack"),
+                      provides={"cert": {CERT}, "stack": {MONITOR}},
+                      uses={"cert": {MONITOR, CERT}, "stack": {CERT, MONITOR}})
+    assert plan.crd_waves == {"cert": 0}
+    assert plan.waves == {"ns": 0, "cert": 2, "stack": 1}
+    assert graph.Edge("cert", "stack", "crd Certificate.cert-manager.io" + graph.CRDS_ONLY) in plan.edges
+    assert graph.Edge("stack", "cert", "crd ServiceMonitor.monitoring.coreos.com") in plan.edges
+    # A dependsOn into the cycle: still only the CRDs are split off.
+    inv, cluster = _inventory({"a": ("b",), "b": ()})
+    plan = graph.plan(inv, cluster, ("a", "b"), provides={"a": {CERT}}, uses={"b": {CERT}})
+    assert (plan.waves, plan.crd_waves) == ({"a": 2, "b": 1}, {"a": 0})
 
 
 def test_missing_dependency_names_both_packages() -> None:

@@ -42,6 +42,19 @@ MORE: list[tuple[str, Edit]] = [
                                       "# nothing yet\n")),
     ("layer added", writing("overlays/sites/fra/ingress/values.yaml", "replicaCount: 3\n")),
     ("chart file added", appending("bases/pos-app/chart/templates/NOTES.txt", "hello\n")),
+    ("environment layer with a Component", writing(
+        "overlays/environments/prod/log-shipper/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+        "commonAnnotations: {example.net/tier: prod}\n")),
+    # A chart that reads .Capabilities.APIVersions, then the API versions its class serves.
+    ("chart reads capabilities", writing(
+        "bases/pos-app/chart/templates/vpa.yaml",
+        '{{- if .Capabilities.APIVersions.Has "autoscaling.k8s.io/v1/VerticalPodAutoscaler" }}\n'
+        "apiVersion: autoscaling.k8s.io/v1\nkind: VerticalPodAutoscaler\nmetadata:\n  name: pos-app\n"
+        "spec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: pos-app}\n{{- end }}\n")),
+    ("class apiVersions", appending("fleet/classes/pop.yaml",
+                                    "apiVersions: [autoscaling.k8s.io/v1/VerticalPodAutoscaler]\n")),
+    ("cluster apiVersions override", appending("fleet/clusters/store-0001.yaml", "apiVersions: []\n")),
 ]
 
 
@@ -104,9 +117,10 @@ def test_a_warm_render_materialises_nothing(tmp_path: Path, toolset: tools.Tools
     made: list[str] = []
     real = Materialiser.input
 
-    def counting(self: Materialiser, cluster: Cluster, package: str) -> Input:
+    def counting(self: Materialiser, cluster: Cluster, package: str,
+                 apis: tuple[str, ...] = ()) -> Input:
         made.append(f"{cluster.name}/{package}")
-        return real(self, cluster, package)
+        return real(self, cluster, package, apis)
 
     monkeypatch.setattr(Materialiser, "input", counting)
     assert _render(root, toolset, cache, tmp_path / "w1") == first

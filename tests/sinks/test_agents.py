@@ -16,6 +16,7 @@ from referencing.jsonschema import DRAFT202012
 
 from pipeline.config import yamlio
 from pipeline.render import tools
+from pipeline.sinks import agents
 from tests.conftest import BYPASS, ROOT, branch_files, commit_all, hydrate
 
 SCHEMAS = ROOT / "tests" / "data" / "crds"
@@ -178,3 +179,21 @@ def test_bootstrap_needs_a_url_agents_can_clone(example_repo: pygit2.Repository,
     (appset,) = [d for d in yamlio.load_all(hydrate("--repo", repo, "bootstrap", "--env",
                                                     "prod").out) if d]
     assert appset["spec"]["generators"][0]["git"]["repoURL"] == "https://github.com/acme/fleet.git"
+
+
+def test_a_flux_kustomization_does_not_wait_for_a_package_whose_crds_come_first() -> None:
+    """A CRD edge from a package whose CRDs have their own wave (a cycle through CRDs alone)
+    is no dependsOn: it would close the cycle in Flux; Flux retries until the CRDs land."""
+    from pipeline.config.model import Environment
+    from pipeline.render.graph import CRDS_ONLY, Edge
+
+    env = Environment("dev", "env/dev", None, "flux")
+    edges = [Edge("namespaces", "certs", "dependsOn"),
+             Edge("certs", "mon", "crd Cert.certs.example.com" + CRDS_ONLY),
+             Edge("mon", "certs", "crd Monitor.mon.example.com"),
+             Edge("namespaces", "mon", "dependsOn")]
+    certs = agents.flux_kustomization("dev-1", "certs", edges, env)
+    mon = agents.flux_kustomization("dev-1", "mon", edges, env)
+    assert certs["spec"]["dependsOn"] == [{"name": agents.flux_name("mon")},
+                                          {"name": agents.flux_name("namespaces")}]
+    assert mon["spec"]["dependsOn"] == [{"name": agents.flux_name("namespaces")}]

@@ -44,8 +44,8 @@ def test_every_contract_rule_with_its_default_severity() -> None:
         "missing-memory-limit": "warning", "privileged": "warning", "host-namespaces": "warning",
         "host-path": "warning", "privilege-escalation": "warning", "run-as-root": "warning",
         "cluster-admin-binding": "warning", "ingress-without-tls": "warning",
-        "namespace-without-psa": "warning", "capacity": "error", "required-package": "error",
-        "waiver-expired": "error", "waiver-unused": "warning"}
+        "namespace-without-psa": "warning", "unrendered-release": "warning", "capacity": "error",
+        "required-package": "error", "waiver-expired": "error", "waiver-unused": "warning"}
     elsewhere = {"schema", "api-not-served", "unknown-kind", "capacity", "required-package",
                  "waiver-expired", "waiver-unused"}
     assert {rid for rid, r in RULES.items() if r.check is None} == elsewhere
@@ -381,3 +381,29 @@ def test_sloppy_objects_never_raise(body: Any) -> None:
         check = RULES[rid].check
         assert check is not None
         list(check(body, params))
+
+
+# unrendered-release: a Flux HelmRelease or an Argo CD Application passes through opaque
+
+def test_a_helm_release_or_an_application_in_a_package_is_a_finding() -> None:
+    release = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "podinfo", "namespace": "apps"},
+               "spec": {"chart": {"spec": {"chart": "podinfo", "version": "6.7.1"}},
+                        "values": {"replicaCount": 2}}}
+    ((rid, path, message),) = _run(release, "unrendered-release")
+    assert (rid, path) == ("unrendered-release", "spec.chart")
+    assert message.startswith("asks Flux to render podinfo on the cluster, so its objects are in "
+                              "no render, diff or validation: hydrate renders charts itself;")
+    assert "spec.values as its values.yaml" in message
+    assert "docs/guides.md: adopt a Flux repository" in message
+    app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+           "metadata": {"name": "guestbook", "namespace": "argocd"},
+           "spec": {"source": {"repoURL": "https://github.com/argoproj/argocd-example-apps",
+                               "path": "guestbook", "targetRevision": "HEAD"}}}
+    ((rid, path, message),) = _run(app, "unrendered-release")
+    assert (rid, path) == ("unrendered-release", "spec.source")
+    assert message.startswith("asks Argo CD to render https://github.com/argoproj/argocd-example-apps "
+                              "guestbook on the cluster")
+    assert "docs/guides.md: adopt an Argo CD app-of-apps" in message
+    assert _run({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}},
+                "unrendered-release") == []
