@@ -10,6 +10,7 @@ operator applies once (`hydrate bootstrap`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +26,20 @@ FLUX_DIR = "_flux"  # package names are DNS labels, so no package directory is c
 FLUX_NS = "flux-system"
 ARGOCD_NS = "argocd"
 SOURCE_NAME = "hydrate"
+# kustomize-controller labels every object it applies with its Kustomization's name
+# (`kustomize.toolkit.fluxcd.io/name`), and a label value holds at most 63 characters.
+LABEL_VALUE_MAX = 63
 
 
 def flux_name(package: str) -> str:
-    return f"hydrate-{package}"
+    """The name of the package's Flux Kustomization: `hydrate-<package>`, or, when that
+    would not fit in a label value, the package name cut and a stable hash of all of it."""
+    name = f"hydrate-{package}"
+    if len(name) <= LABEL_VALUE_MAX:
+        return name
+    digest = hashlib.sha256(package.encode()).hexdigest()[:8]
+    keep = LABEL_VALUE_MAX - len("hydrate-") - len(digest) - 1
+    return f"hydrate-{package[:keep].rstrip('-')}-{digest}"
 
 
 def flux_kustomization(cluster: str, package: str, edges: Sequence[Edge],

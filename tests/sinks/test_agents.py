@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from referencing.jsonschema import DRAFT202012
 
 from pipeline.config import yamlio
 from pipeline.render import tools
-from tests.conftest import BYPASS, ROOT, branch_files, commit_all, hydrate
+from pipeline.sinks import agents
+from tests.conftest import BYPASS, ROOT, branch_files, commit_all, hydrate, replace_in
 
 SCHEMAS = ROOT / "tests" / "data" / "crds"
 URL = "https://github.com/example/fleet-config.git"
@@ -178,3 +180,57 @@ def test_bootstrap_needs_a_url_agents_can_clone(example_repo: pygit2.Repository,
     (appset,) = [d for d in yamlio.load_all(hydrate("--repo", repo, "bootstrap", "--env",
                                                     "prod").out) if d]
     assert appset["spec"]["generators"][0]["git"]["repoURL"] == "https://github.com/acme/fleet.git"
+
+
+COPIED = json.loads((ROOT / "tests" / "data" / "agents" / "copied-names.json").read_text())
+
+
+def copied_names_fit(obj: dict[str, Any]) -> None:
+    """Every name of `obj` fits every place its agent copies it to (tests/data/agents)."""
+    agent = "flux" if "fluxcd.io" in obj["apiVersion"] else "argocd"
+    for copy in COPIED["copies"]:
+        if (copy["agent"], copy["kind"]) != (agent, obj["kind"]):
+            continue
+        value = obj["metadata"].get(copy["field"].removeprefix("metadata."))
+        if value is None:
+            continue
+        limit = COPIED["limits"][copy["limit"]]
+        assert len(value) <= limit["maxLength"] and re.fullmatch(limit["pattern"], value), \
+            f"{obj['kind']} {copy['field']} {value!r} ({len(value)} characters) does not fit {copy['into']}"
+
+
+LONG = "point-of-sale-receipt-printer-spooler-and-fiscal-archive-bridge"  # 63: the most a name may be
+
+
+def test_every_agent_name_fits_where_the_agent_copies_it(flux_repo: pygit2.Repository,
+                                                         remote: pygit2.Repository) -> None:
+    assert len(LONG) == 63
+    root = Path(flux_repo.workdir)
+    (root / "bases" / LONG).mkdir()
+    (root / "bases" / LONG / "package.yaml").write_text(
+        f"name: {LONG}\ntype: kustomize\nnamespace: pos\ndependsOn: [namespaces]\n")
+    (root / "bases" / LONG / "kustomization.yaml").write_text("resources: [config.yaml]\n")
+    (root / "bases" / LONG / "config.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: spooler}\ndata: {copies: \"2\"}\n")
+    replace_in(root / "fleet/classes/pop.yaml", "- pos-app\n", f"- pos-app\n- {LONG}\n")
+    replace_in(root / "bases/pos-app/package.yaml", "dependsOn: [namespaces, ingress]",
+               f"dependsOn: [namespaces, ingress, {LONG}]")
+    commit_all(flux_repo, "A package with the longest name a package may have")
+    result = hydrate("--repo", flux_repo.workdir, "publish", *BYPASS, "--env", "staging",
+                     "--remote", remote.path, "--push")
+    assert result.code == 0, result.err
+    files = branch_files(remote, "env/staging", "clusters/store-0006/_flux")
+    flux = {name.removesuffix(".yaml"): yamlio.load(data) for name, data in files.items()}
+    for obj in flux.values():
+        validate(obj)
+        copied_names_fit(obj)
+    long = flux[LONG]["metadata"]["name"]
+    assert long.startswith("hydrate-point-of-sale-receipt-printer-spooler-") and len(long) == 63
+    # The other packages keep their names; the one that depends on it names it as it is.
+    assert flux["pos-app"]["metadata"]["name"] == "hydrate-pos-app"
+    assert {"name": long} in flux["pos-app"]["spec"]["dependsOn"]
+    # Stable, and two long names that share their beginning stay apart.
+    assert agents.flux_name(LONG) == long
+    assert agents.flux_name(LONG[:-1] + "x") != long
+    for obj in _bootstrap(flux_repo.workdir, "--env", "staging", "--cluster", "store-0006"):
+        copied_names_fit(obj)
