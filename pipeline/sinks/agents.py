@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.config import yamlio
 from pipeline.config.model import Environment
 from pipeline.render.graph import Edge
-from pipeline.sinks import credentials, output
+from pipeline.sinks import output
 
 if TYPE_CHECKING:
     from pipeline.render.engine import ClusterRender
@@ -136,7 +136,8 @@ def argocd_applicationset(env: Environment, repo_url: str) -> dict[str, Any]:
 
 def flux_source_and_root(env: Environment, cluster: str, repo_url: str,
                          secret: str | None) -> list[dict[str, Any]]:
-    repo_spec: dict[str, Any] = {"interval": "1m", "url": credentials.ssh_url(repo_url),
+    """`repo_url`: as `agenturl.for_flux` gives it."""
+    repo_spec: dict[str, Any] = {"interval": "1m", "url": repo_url,
                                  "ref": {"branch": env.branch}}
     if secret:
         repo_spec["secretRef"] = {"name": secret}

@@ -234,3 +234,43 @@ def test_every_agent_name_fits_where_the_agent_copies_it(flux_repo: pygit2.Repos
     assert agents.flux_name(LONG[:-1] + "x") != long
     for obj in _bootstrap(flux_repo.workdir, "--env", "staging", "--cluster", "store-0006"):
         copied_names_fit(obj)
+
+
+def test_bootstrap_refuses_urls_agents_cannot_clone_and_prints_no_token(
+        flux_repo: pygit2.Repository, tmp_path: Path) -> None:
+    repo = flux_repo.workdir
+    for env, cluster in (("staging", ["--cluster", "store-0006"]), ("prod", [])):
+        for url in ("git://github.com/acme/fleet.git", "ftp://files.acme.example/fleet.git",
+                    "file:///srv/git/fleet.git", "HTTPS://github.com/acme/fleet.git",
+                    "server:repos/fleet.git", str(tmp_path / "fleet.git")):
+            refused = hydrate("--repo", repo, "bootstrap", "--env", env, *cluster, "--repo-url", url)
+            assert refused.code == 2, (env, url, refused.out)
+            assert refused.out == ""
+            assert f"--repo-url {url}" in refused.err
+    # Flux cannot say "relative to the SSH user's home" in an ssh:// URL: refused, with the
+    # two forms that may be meant; Argo CD clones the scp form with git, as it is.
+    home = hydrate("--repo", repo, "bootstrap", "--env", "staging", "--cluster", "store-0006",
+                   "--repo-url", "git@server:repos/fleet.git")
+    assert home.code == 2
+    assert "ssh://git@server/repos/fleet.git if server is a git forge" in home.err
+    (argocd,) = _bootstrap(repo, "--env", "prod", "--repo-url", "git@server:repos/fleet.git")
+    assert argocd["spec"]["generators"][0]["git"]["repoURL"] == "git@server:repos/fleet.git"
+    # A token in --repo-url is printed nowhere, as the origin's is not.
+    token = hydrate("--repo", repo, "bootstrap", "--env", "prod", "--repo-url",
+                    "https://x-access-token:s3cret@github.com/acme/fleet.git")
+    assert token.code == 0 and "s3cret" not in token.out + token.err
+    (appset,) = [d for d in yamlio.load_all(token.out) if d]
+    validate(appset)
+    assert appset["spec"]["template"]["spec"]["source"]["repoURL"] == URL.replace(
+        "example/fleet-config", "acme/fleet")
+    # An ssh origin keeps its user (the agent logs in as it), and Flux gets ssh://.
+    flux_repo.remotes.create("origin", "ssh://git@github.com/acme/fleet.git")
+    docs = [d for d in yamlio.load_all(hydrate("--repo", repo, "bootstrap", "--env", "staging",
+                                               "--cluster", "store-0006").out) if d]
+    validate(docs[0])
+    assert docs[0]["spec"]["url"] == "ssh://git@github.com/acme/fleet.git"
+    flux_repo.remotes.set_url("origin", "git://github.com/acme/fleet.git")
+    origin = hydrate("--repo", repo, "bootstrap", "--env", "prod")
+    assert origin.code == 2
+    assert "the origin remote git://github.com/acme/fleet.git: agents clone" in origin.err
+    assert "(or give --repo-url URL)" in origin.err
