@@ -543,6 +543,18 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         replacing(ENVS, "{name: rest}", "{name: canary}"),
         [f"{ENVS}:21: environments[2].promotion.waves[2].name: wave 'canary' is already "
          "waves[0]"]),
+    "a retry back-off longer than its longest": (
+        replacing(ENVS, "  branch: env/dev\n", "  branch: env/dev\n  retry: {backoff: 10m, maxBackoff: 5m}\n"),
+        [f"{ENVS}:5: environments[0].retry.maxBackoff: maxBackoff 5m is shorter than backoff "
+         "10m; the longest wait between retries cannot be shorter than the first"]),
+    "a retry back-off in days": (
+        replacing(ENVS, "  branch: env/dev\n", "  branch: env/dev\n  retry: {backoff: 1d}\n"),
+        [f"{ENVS}:5: environments[0].retry.backoff: '1d' is not a duration: numbers with units "
+         "s, m or h"]),
+    "a retry key Argo CD does not have": (
+        replacing(ENVS, "  branch: env/dev\n", "  branch: env/dev\n  retry: {limit: 3, jitter: 2s}\n"),
+        [f"{ENVS}:5: environments[0].retry.jitter: unknown key (allowed here: backoff, factor, "
+         "limit, maxBackoff)"]),
     "a day that is none": (
         replacing(ENVS, "days: [mon, tue, wed, thu]", "days: [mon, tues]"),
         [f"{ENVS}:14: environments[2].promotion.windows[0].days[1]: 'tues' is not one of: mon, "

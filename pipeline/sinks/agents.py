@@ -47,7 +47,7 @@ def flux_kustomization(cluster: str, package: str, edges: Sequence[Edge],
     deps = sorted({e.dependency for e in edges if e.dependent == package})
     spec: dict[str, Any] = {
         "interval": "10m",
-        "retryInterval": "1m",
+        "retryInterval": env.retry.backoff,
         "timeout": "5m",
         "path": f"./clusters/{cluster}/{package}",
         "prune": True,
@@ -84,9 +84,16 @@ def layout(env: Environment, cluster: str, files: Mapping[str, bytes],
     return found
 
 
-def _sync_policy() -> dict[str, Any]:
+def _sync_policy(env: Environment) -> dict[str, Any]:
+    # Argo CD does not retry a failed automatic sync of the same revision unless told to:
+    # one failure (a webhook not ready yet) would leave the cluster unsynced until the
+    # next commit.
+    retry = env.retry
     return {"automated": {"prune": True, "selfHeal": True},
-            "syncOptions": ["ServerSideApply=true", "PruneLast=true"]}
+            "syncOptions": ["ServerSideApply=true", "PruneLast=true"],
+            "retry": {"limit": retry.limit,
+                      "backoff": {"duration": retry.backoff, "factor": retry.factor,
+                                  "maxDuration": retry.max_backoff}}}
 
 
 def argocd_application(env: Environment, cluster: str, repo_url: str,
@@ -102,7 +109,7 @@ def argocd_application(env: Environment, cluster: str, repo_url: str,
             "source": {"repoURL": repo_url, "targetRevision": env.branch,
                        "path": f"clusters/{cluster}"},
             "destination": dict(destination),
-            "syncPolicy": _sync_policy(),
+            "syncPolicy": _sync_policy(env),
         },
     }
 
@@ -127,7 +134,7 @@ def argocd_applicationset(env: Environment, repo_url: str) -> dict[str, Any]:
                     "source": {"repoURL": repo_url, "targetRevision": env.branch,
                                "path": "{{.path.path}}"},
                     "destination": {"name": "{{.path.basename}}"},
-                    "syncPolicy": _sync_policy(),
+                    "syncPolicy": _sync_policy(env),
                 },
             },
         },
@@ -146,6 +153,7 @@ def flux_source_and_root(env: Environment, cluster: str, repo_url: str,
          "metadata": {"name": SOURCE_NAME, "namespace": FLUX_NS}, "spec": repo_spec},
         {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
          "metadata": {"name": SOURCE_NAME, "namespace": FLUX_NS},
-         "spec": {"interval": "10m", "path": f"./clusters/{cluster}", "prune": True,
+         "spec": {"interval": "10m", "retryInterval": env.retry.backoff,
+                  "path": f"./clusters/{cluster}", "prune": True,
                   "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME}}},
     ]

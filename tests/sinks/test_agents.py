@@ -274,3 +274,36 @@ def test_bootstrap_refuses_urls_agents_cannot_clone_and_prints_no_token(
     assert origin.code == 2
     assert "the origin remote git://github.com/acme/fleet.git: agents clone" in origin.err
     assert "(or give --repo-url URL)" in origin.err
+
+
+def test_agents_retry_a_failed_sync_with_back_off(flux_repo: pygit2.Repository,
+                                                   remote: pygit2.Repository) -> None:
+    """Argo CD does not retry a failed automatic sync of the same revision unless
+    `syncPolicy.retry` says so; Flux retries every `retryInterval`."""
+    repo = flux_repo.workdir
+    (appset,) = _bootstrap(repo, "--env", "prod")
+    (app,) = _bootstrap(repo, "--env", "prod", "--cluster", "store-0001")
+    default = {"limit": 5, "backoff": {"duration": "30s", "factor": 2, "maxDuration": "5m"}}
+    for obj, policy in ((appset, appset["spec"]["template"]["spec"]["syncPolicy"]),
+                        (app, app["spec"]["syncPolicy"])):
+        validate(obj)
+        assert policy["retry"] == default
+    # Per environment, in fleet/environments.yaml.
+    replace_in(Path(repo) / "fleet/environments.yaml", "- name: prod\n",
+               "- name: prod\n  retry: {limit: -1, backoff: 1m, factor: 3, maxBackoff: 1h}\n")
+    replace_in(Path(repo) / "fleet/environments.yaml", "  agent: flux\n",
+               "  agent: flux\n  retry: {backoff: 45s}\n")
+    commit_all(flux_repo, "Retry prod without end, staging's Flux every 45s")
+    (appset,) = _bootstrap(repo, "--env", "prod")
+    validate(appset)
+    assert appset["spec"]["template"]["spec"]["syncPolicy"]["retry"] == {
+        "limit": -1, "backoff": {"duration": "1m", "factor": 3, "maxDuration": "1h"}}
+    source, root = _bootstrap(repo, "--env", "staging", "--cluster", "store-0006")
+    assert root["spec"]["retryInterval"] == "45s"
+    result = hydrate("--repo", repo, "publish", *BYPASS, "--env", "staging", "--remote",
+                     remote.path, "--push")
+    assert result.code == 0, result.err
+    for name, data in branch_files(remote, "env/staging", "clusters/store-0006/_flux").items():
+        obj = yamlio.load(data)
+        validate(obj)
+        assert obj["spec"]["retryInterval"] == "45s", name
