@@ -89,8 +89,8 @@ def test_flux_layout_on_the_branch(flux_repo: pygit2.Repository, remote: pygit2.
     assert result.code == 0, result.err
     files = branch_files(remote, "env/staging", "clusters")
     root = yamlio.load(files["store-0006/kustomization.yaml"])
-    packages = ["cert-manager", "ingress", "log-shipper", "monitoring-agent", "namespaces",
-                "pos-app", "rbac-baseline"]
+    packages = ["cert-manager", "cert-manager-issuers", "ingress", "log-shipper",
+                "monitoring-agent", "namespaces", "pos-app", "rbac-baseline"]
     assert root["resources"] == [f"_flux/{p}.yaml" for p in packages]
     flux = {p: yamlio.load(files[f"store-0006/_flux/{p}.yaml"]) for p in packages}
     for package, obj in flux.items():
@@ -104,6 +104,8 @@ def test_flux_layout_on_the_branch(flux_repo: pygit2.Repository, remote: pygit2.
     assert deps["namespaces"] == []
     assert deps["ingress"] == ["hydrate-cert-manager", "hydrate-namespaces"]  # with the CRD edge
     assert deps["pos-app"] == ["hydrate-ingress", "hydrate-namespaces"]
+    # Flux applies the ClusterIssuer only once cert-manager (its webhook) is healthy.
+    assert deps["cert-manager-issuers"] == ["hydrate-cert-manager"]
     # What Flux's root Kustomization applies: exactly the per-package Kustomizations.
     out = tmp_path / "branch"
     for rel, data in files.items():
@@ -195,8 +197,9 @@ def copied_names_fit(obj: dict[str, Any]) -> None:
         if value is None:
             continue
         limit = COPIED["limits"][copy["limit"]]
-        assert len(value) <= limit["maxLength"] and re.fullmatch(limit["pattern"], value), \
-            f"{obj['kind']} {copy['field']} {value!r} ({len(value)} characters) does not fit {copy['into']}"
+        where = f"{obj['kind']} {copy['field']} {value!r} does not fit {copy['into']}"
+        assert len(value) <= limit["maxLength"], f"{where} ({len(value)} characters)"
+        assert re.fullmatch(limit["pattern"], value), where
 
 
 LONG = "point-of-sale-receipt-printer-spooler-and-fiscal-archive-bridge"  # 63: the most a name may be
@@ -225,7 +228,8 @@ def test_every_agent_name_fits_where_the_agent_copies_it(flux_repo: pygit2.Repos
         validate(obj)
         copied_names_fit(obj)
     long = flux[LONG]["metadata"]["name"]
-    assert long.startswith("hydrate-point-of-sale-receipt-printer-spooler-") and len(long) == 63
+    assert long.startswith("hydrate-point-of-sale-receipt-printer-spooler-")
+    assert len(long) == 63
     # The other packages keep their names; the one that depends on it names it as it is.
     assert flux["pos-app"]["metadata"]["name"] == "hydrate-pos-app"
     assert {"name": long} in flux["pos-app"]["spec"]["dependsOn"]
@@ -258,7 +262,8 @@ def test_bootstrap_refuses_urls_agents_cannot_clone_and_prints_no_token(
     # A token in --repo-url is printed nowhere, as the origin's is not.
     token = hydrate("--repo", repo, "bootstrap", "--env", "prod", "--repo-url",
                     "https://x-access-token:s3cret@github.com/acme/fleet.git")
-    assert token.code == 0 and "s3cret" not in token.out + token.err
+    assert token.code == 0
+    assert "s3cret" not in token.out + token.err
     (appset,) = [d for d in yamlio.load_all(token.out) if d]
     validate(appset)
     assert appset["spec"]["template"]["spec"]["source"]["repoURL"] == URL.replace(
@@ -298,7 +303,7 @@ def test_agents_retry_a_failed_sync_with_back_off(flux_repo: pygit2.Repository,
     validate(appset)
     assert appset["spec"]["template"]["spec"]["syncPolicy"]["retry"] == {
         "limit": -1, "backoff": {"duration": "1m", "factor": 3, "maxDuration": "1h"}}
-    source, root = _bootstrap(repo, "--env", "staging", "--cluster", "store-0006")
+    _source, root = _bootstrap(repo, "--env", "staging", "--cluster", "store-0006")
     assert root["spec"]["retryInterval"] == "45s"
     result = hydrate("--repo", repo, "publish", *BYPASS, "--env", "staging", "--remote",
                      remote.path, "--push")
