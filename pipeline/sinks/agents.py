@@ -116,12 +116,19 @@ def argocd_application(env: Environment, cluster: str, repo_url: str,
 
 def argocd_applicationset(env: Environment, repo_url: str) -> dict[str, Any]:
     """One Application per directory in clusters/, each sent to the Argo CD cluster
-    registered under the directory's name."""
+    registered under the directory's name.
+
+    A directory that leaves the branch deletes its Application, but not what it applied:
+    with `preserveResourcesOnDeletion` (and no finalizers in the template) the controller
+    does not give the Applications Argo CD's resources finalizer. A cluster moved to
+    another environment is then adopted by that environment's ApplicationSet instead of
+    being emptied first; retiring a cluster's objects is done on purpose."""
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "ApplicationSet",
         "metadata": {"name": f"hydrate-{env.name}", "namespace": ARGOCD_NS},
         "spec": {
+            "syncPolicy": {"preserveResourcesOnDeletion": True},
             "goTemplate": True,
             "goTemplateOptions": ["missingkey=error"],
             "generators": [{"git": {"repoURL": repo_url, "revision": env.branch,

@@ -312,3 +312,28 @@ def test_agents_retry_a_failed_sync_with_back_off(flux_repo: pygit2.Repository,
         obj = yamlio.load(data)
         validate(obj)
         assert obj["spec"]["retryInterval"] == "45s", name
+
+
+DELETION = json.loads((ROOT / "tests" / "data" / "agents" / "argocd-applicationset-deletion.json")
+                      .read_text())
+
+
+def generated_finalizers(appset: dict[str, Any]) -> list[str]:
+    """The finalizers Argo CD's ApplicationSet controller gives the Applications it makes
+    (tests/data/agents/argocd-applicationset-deletion.json)."""
+    template = appset["spec"]["template"]["metadata"].get("finalizers") or []
+    preserve = (appset["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion")
+    return template or ([] if preserve else [DELETION["resourcesFinalizer"]])
+
+
+def test_a_cluster_leaving_an_applicationset_keeps_its_objects(example_repo: pygit2.Repository) -> None:
+    """When a cluster's directory leaves the branch (moved to another environment, or
+    removed), the ApplicationSet deletes its Application: without the resources finalizer
+    that deletes nothing in the cluster."""
+    (appset,) = _bootstrap(example_repo.workdir, "--env", "staging")
+    validate(appset)
+    assert appset["spec"]["syncPolicy"] == {"preserveResourcesOnDeletion": True}
+    assert generated_finalizers(appset) == []
+    # A single Application is deleted only by hand: then its objects go, on purpose.
+    (app,) = _bootstrap(example_repo.workdir, "--env", "staging", "--cluster", "store-0006")
+    assert app["metadata"]["finalizers"] == [DELETION["resourcesFinalizer"]]
