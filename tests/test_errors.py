@@ -548,6 +548,10 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
                   "  branch: env/dev\n  retry: {backoff: 10m, maxBackoff: 5m}\n"),
         [f"{ENVS}:5: environments[0].retry.maxBackoff: maxBackoff 5m is shorter than backoff "
          "10m; the longest wait between retries cannot be shorter than the first"]),
+    "a retry back-off of nothing": (
+        replacing(ENVS, "  branch: env/dev\n", "  branch: env/dev\n  retry: {backoff: 0s}\n"),
+        [f"{ENVS}:5: environments[0].retry.backoff: backoff 0s would retry a failed sync at "
+         "once, over and over; give 1s or more"]),
     "a retry back-off in days": (
         replacing(ENVS, "  branch: env/dev\n", "  branch: env/dev\n  retry: {backoff: 1d}\n"),
         [f"{ENVS}:5: environments[0].retry.backoff: '1d' is not a duration: numbers with units "

@@ -112,6 +112,10 @@ def _retry(doc: Document, index: int, given: Mapping[str, Any]) -> Retry:
     default = Retry()
     retry = Retry(given.get("limit", default.limit), given.get("backoff", default.backoff),
                   given.get("factor", default.factor), given.get("maxBackoff", default.max_backoff))
+    if seconds(retry.backoff) < 1:
+        raise ConfigError(f"{doc.at('environments', index, 'retry', 'backoff')}: backoff "
+                          f"{retry.backoff} would retry a failed sync at once, over and over; "
+                          "give 1s or more")
     if seconds(retry.max_backoff) < seconds(retry.backoff):
         key = "maxBackoff" if "maxBackoff" in given else "backoff"
         raise ConfigError(f"{doc.at('environments', index, 'retry', key)}: maxBackoff "

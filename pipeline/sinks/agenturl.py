@@ -99,7 +99,7 @@ def for_flux(url: str, what: str) -> str:
     user, host, path = scp["user"], scp["host"], scp["path"]
     if path.startswith("/"):
         return f"ssh://{user}@{host}{path}"
-    if host in FORGES and not path.startswith("~"):
+    if host.lower() in FORGES and not path.startswith("~"):
         return f"ssh://{user}@{host}/{path}"
     relative = path.removeprefix("~/").removeprefix("~")
     raise UrlError(

@@ -144,7 +144,8 @@ def _intercepts(hook: Mapping[str, Any], target: Placed, cluster: _Cluster) -> b
         if labels is not None and not _selects(hook.get("namespaceSelector"), labels):
             return False
     resource = cluster.resource(rid)
-    for rule in hook.get("rules") or []:
+    rules = hook.get("rules")
+    for rule in rules if isinstance(rules, list) else []:
         if not isinstance(rule, Mapping):
             continue
         scope = rule.get("scope", "*")
@@ -169,10 +170,12 @@ def unready(packages: Iterable[PackageRender]) -> list[Unready]:
     cluster: _Cluster | None = None
     found: dict[ResId, Unready] = {}
     for config in configs:
-        for hook in config.resource.body.get("webhooks") or []:
+        hooks = config.resource.body.get("webhooks")
+        for hook in hooks if isinstance(hooks, list) else []:
             if not isinstance(hook, Mapping) or hook.get("failurePolicy", "Fail") != "Fail":
                 continue
-            ref = (hook.get("clientConfig") or {}).get("service")
+            client = hook.get("clientConfig")
+            ref = client.get("service") if isinstance(client, Mapping) else None
             service = services.get((str(ref.get("namespace", "")), str(ref.get("name", "")))) \
                 if isinstance(ref, Mapping) else None
             if service is None:  # a URL, or a Service the cluster already runs

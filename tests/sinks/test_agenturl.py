@@ -29,6 +29,8 @@ def _flux(url: str) -> str:
     # An absolute scp path is the same path in an ssh:// URL.
     ("git@server:/srv/git/fleet.git", "git@server:/srv/git/fleet.git",
      "ssh://git@server/srv/git/fleet.git"),
+    ("git@GitHub.com:acme/fleet.git", "git@GitHub.com:acme/fleet.git",
+     "ssh://git@GitHub.com/acme/fleet.git"),
     # Tokens never reach the objects; an ssh user is who the agent logs in as and stays.
     ("https://x-access-token:s3cret@github.com/acme/fleet.git",
      "https://github.com/acme/fleet.git", "https://github.com/acme/fleet.git"),

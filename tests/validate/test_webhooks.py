@@ -126,6 +126,13 @@ def test_what_the_webhook_does_not_intercept_is_not_flagged() -> None:
     by_name = _config(rules=namespaced, namespaceSelector={"matchLabels": {
         "kubernetes.io/metadata.name": "other"}})
     assert _flagged(("ns", 0, [plain, by_name]), ("p", 1, [SERVICE, config_map])) == []
+    # Configurations the schema check refuses do not crash this one.
+    for broken in ({"webhooks": "x"}, {"webhooks": [{"clientConfig": "x"}]},
+                   {"webhooks": [{"clientConfig": {"service": {"namespace": "issuers",
+                                                               "name": "webhook"}},
+                                  "rules": "x", "objectSelector": "x"}]}):
+        bad = {**_config(), **broken}
+        assert _flagged(("p", 1, [bad, SERVICE, CRD, _issuer()])) == []
     # A webhook called by URL, or through a Service the render does not create.
     url = _config(clientConfig={"url": "https://issuers.example.com/validate"})
     assert _flagged(("p", 1, [url, SERVICE, CRD, _issuer()])) == []
