@@ -68,13 +68,13 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
                       f"{STORE}:2: class: unknown class 'popp' (did you mean 'pop'?) (classes "
                       "are the files in fleet/classes/)"),
     "unknown package in class": (replacing(POP, "- pos-app", "- pos-ap"),
-                                 f"{POP}:12: packages[6]: unknown package 'pos-ap' (did you mean "
+                                 f"{POP}:13: packages[7]: unknown package 'pos-ap' (did you mean "
                                  "'pos-app'?) (packages are the directories in bases/)"),
     "duplicate cluster": (_copy(STORE, "fleet/clusters/store-0001-copy.yaml"),
                           f"{STORE}:1: name: cluster 'store-0001' is already defined in "
                           "fleet/clusters/store-0001-copy.yaml"),
     "yaml syntax": (appending(POP, "vars: [unclosed\n"),
-                    f"{POP}:21: YAML syntax error: did not find expected ',' or ']'"),
+                    f"{POP}:22: YAML syntax error: did not find expected ',' or ']'"),
     "overlay owner typo": (_copy("overlays/classes/pop/pos-app", "overlays/sites/store-001/pos-app"),
                            "overlays/sites/store-001: no cluster has site 'store-001' (a "
                            "cluster's site is its site: key, by default its name), so this layer "
@@ -547,6 +547,23 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         replacing(ENVS, "{name: rest}", "{name: canary}"),
         [f"{ENVS}:21: environments[2].promotion.waves[2].name: wave 'canary' is already "
          "waves[0]"]),
+    "a retry back-off longer than its longest": (
+        replacing(ENVS, "  branch: env/dev\n",
+                  "  branch: env/dev\n  retry: {backoff: 10m, maxBackoff: 5m}\n"),
+        [f"{ENVS}:5: environments[0].retry.maxBackoff: maxBackoff 5m is shorter than backoff "
+         "10m; the longest wait between retries cannot be shorter than the first"]),
+    "a retry back-off of nothing": (
+        replacing(ENVS, "  branch: env/dev\n", "  branch: env/dev\n  retry: {backoff: 0s}\n"),
+        [f"{ENVS}:5: environments[0].retry.backoff: backoff 0s would retry a failed sync at "
+         "once, over and over; give 1s or more"]),
+    "a retry back-off in days": (
+        replacing(ENVS, "  branch: env/dev\n", "  branch: env/dev\n  retry: {backoff: 1d}\n"),
+        [f"{ENVS}:5: environments[0].retry.backoff: '1d' is not a duration: numbers with units "
+         "s, m or h"]),
+    "a retry key Argo CD does not have": (
+        replacing(ENVS, "  branch: env/dev\n", "  branch: env/dev\n  retry: {limit: 3, jitter: 2s}\n"),
+        [f"{ENVS}:5: environments[0].retry.jitter: unknown key (allowed here: backoff, factor, "
+         "limit, maxBackoff)"]),
     "a day that is none": (
         replacing(ENVS, "days: [mon, tue, wed, thu]", "days: [mon, tues]"),
         [f"{ENVS}:14: environments[2].promotion.windows[0].days[1]: 'tues' is not one of: mon, "

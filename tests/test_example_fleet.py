@@ -330,6 +330,35 @@ def test_the_example_fleet_has_waves_beyond_dependson(rendered_example: Path) ->
 
 
 @pytest.mark.parametrize("cluster", CLUSTERS, ids=[c["name"] for c in CLUSTERS])
+def test_no_object_waits_on_a_webhook_of_its_own_wave(rendered_example: Path,
+                                                      cluster: dict[str, Any]) -> None:
+    """Argo CD waits for health only between sync waves (and Flux between dependent
+    packages): an object a webhook with failurePolicy Fail must admit is in a later wave
+    than the Service the webhook calls, so on a new cluster the webhook is ready for it."""
+    objects = [o for objs in _objects_of(rendered_example / cluster["environment"]
+                                         / cluster["name"]).values() for o in objs]
+    wave = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]):
+            int(o["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) for o in objects}
+    checked = 0
+    for config in objects:
+        if config["kind"] not in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+            continue
+        for hook in config["webhooks"]:
+            service = hook["clientConfig"].get("service")
+            if hook.get("failurePolicy", "Fail") != "Fail" or service is None:
+                continue
+            groups = {g for rule in hook["rules"] for g in rule["apiGroups"]}
+            served = wave[("Service", service["namespace"], service["name"])]
+            for obj in objects:
+                if obj["apiVersion"].rpartition("/")[0] in groups and obj is not config:
+                    checked += 1
+                    assert int(obj["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) \
+                        > served, f"{obj['kind']} {obj['metadata']['name']} in the wave of {hook['name']}"
+    if "cert-manager" in _packages(cluster):
+        assert checked  # the ClusterIssuer (and ingress's Certificate) were looked at
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS, ids=[c["name"] for c in CLUSTERS])
 def test_file_names_follow_the_naming_rule(rendered_example: Path,
                                            cluster: dict[str, Any]) -> None:
     cluster_dir = rendered_example / cluster["environment"] / cluster["name"]

@@ -12,8 +12,8 @@ from pipeline.config import yamlio
 from pipeline.config.model import Environment
 from pipeline.config.source import open_repository
 from pipeline.errors import PipelineError
-from pipeline.sinks import agents
-from pipeline.sinks.credentials import is_ssh, redact
+from pipeline.sinks import agents, agenturl
+from pipeline.sinks.credentials import local_path
 
 
 class OptionError(PipelineError):
@@ -51,10 +51,13 @@ def agent_url(repo: pygit2.Repository) -> str:
     if not url:
         raise OptionError("no --repo-url, and the repository has no origin remote: give "
                           "--repo-url URL, the URL agents clone the env branches from")
-    if not is_ssh(url) and ("://" not in url or url.startswith("file://")):
+    if local_path(url) is not None:
         raise OptionError(f"the origin remote is a local path ({url}), which agents in the "
                           "clusters cannot clone: give --repo-url URL")
-    return redact(url)
+    try:
+        return agenturl.check(url, "the origin remote")
+    except agenturl.UrlError as e:
+        raise OptionError(f"{e} (or give --repo-url URL)") from None
 
 
 def bootstrap(ctx: Context, opts: BootstrapOptions) -> str:
@@ -66,7 +69,14 @@ def bootstrap(ctx: Context, opts: BootstrapOptions) -> str:
         raise PipelineError(f"cluster {cluster.name} is in environment {cluster.environment}, "
                             f"not {env.name}")
     _agent_options(env, opts)
-    url = opts.repo_url or agent_url(open_repository(ctx.repo))
+    try:
+        url = (agenturl.check(opts.repo_url, "--repo-url") if opts.repo_url is not None
+               else agent_url(open_repository(ctx.repo)))
+        if env.agent == "flux":
+            url = agenturl.for_flux(url, "--repo-url" if opts.repo_url is not None
+                                    else "the origin remote")
+    except agenturl.UrlError as e:
+        raise OptionError(str(e)) from None
     if env.agent == "flux":
         assert cluster is not None  # _agent_options asks for it
         docs = agents.flux_source_and_root(env, cluster.name, url, opts.secret)

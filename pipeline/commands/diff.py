@@ -26,6 +26,7 @@ from pipeline.render import affected, engine, kinds
 from pipeline.render.cache import MemoryCache, NoCache
 from pipeline.render.resources import ResId
 from pipeline.render.tools import Toolset, discover
+from pipeline.review import risks
 from pipeline.review.diff import ClusterRef, ClusterSide, DiffResult, Key, Obj, Revision, compare
 from pipeline.review.redact import Redactor
 from pipeline.sinks import branch
@@ -176,8 +177,22 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
             return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
         added, removed = findings.changes(base_report.findings, head_report.findings)
         return replace(compare(base, head, base_rev, head_rev, redactor, inv_head.env_names,
-                               untouched), stats=stats, findings_added=added,
-                       findings_removed=removed)
+                               untouched, _agents(inv_base), _moves(inv_base, inv_head)),
+                       stats=stats, findings_added=added, findings_removed=removed)
+
+
+def _agents(inv: Inventory) -> dict[str, str]:
+    return {e.name: e.agent for e in inv.environments}
+
+
+def _moves(base: Inventory, head: Inventory) -> dict[str, risks.Move]:
+    """Clusters whose `environment` the change sets to another environment."""
+    before, after = _agents(base), _agents(head)
+    return {name: risks.Move(name, old.environment, new.environment,
+                             before.get(old.environment, "argocd"),
+                             after.get(new.environment, "argocd"))
+            for name, new in head.clusters.items()
+            if (old := base.clusters.get(name)) is not None and old.environment != new.environment}
 
 
 def _touched(base: GitTree, head: GitTree, inv_base: Inventory,
@@ -238,4 +253,5 @@ def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, h
         head, _ = _render_side(ctx, head_tree, inv, tools, narrowed, cache, workdir / "head", stats)
     except PipelineError as e:
         return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
-    return replace(compare(base, head, base_rev, head_rev, redactor, inv.env_names), stats=stats)
+    return replace(compare(base, head, base_rev, head_rev, redactor, inv.env_names,
+                           agents=_agents(inv)), stats=stats)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.clock import seconds
 from pipeline.config import kustomizations
 from pipeline.config import promotion as promotion_mod
 from pipeline.config.model import (
@@ -30,6 +31,7 @@ from pipeline.config.model import (
     Layer,
     Package,
     PackageType,
+    Retry,
     suggest,
 )
 from pipeline.config.schema import Document, Memo, Schemas, check_yaml, parse
@@ -101,8 +103,25 @@ def load_environments(tree: Tree, schemas: Schemas) -> tuple[tuple[Environment, 
             raise ConfigError(f"{where}: {branch!r} is not a valid git branch name")
         if any(e.branch == branch for e in envs):
             raise ConfigError(f"{where}: {branch!r} is already the branch of another environment")
-        envs.append(Environment(name, branch, promotion, item.get("agent", "argocd")))
+        envs.append(Environment(name, branch, promotion, item.get("agent", "argocd"),
+                                _retry(doc, i, item.get("retry") or {})))
     return tuple(envs), doc
+
+
+def _retry(doc: Document, index: int, given: Mapping[str, Any]) -> Retry:
+    default = Retry()
+    retry = Retry(given.get("limit", default.limit), given.get("backoff", default.backoff),
+                  given.get("factor", default.factor), given.get("maxBackoff", default.max_backoff))
+    if seconds(retry.backoff) < 1:
+        raise ConfigError(f"{doc.at('environments', index, 'retry', 'backoff')}: backoff "
+                          f"{retry.backoff} would retry a failed sync at once, over and over; "
+                          "give 1s or more")
+    if seconds(retry.max_backoff) < seconds(retry.backoff):
+        key = "maxBackoff" if "maxBackoff" in given else "backoff"
+        raise ConfigError(f"{doc.at('environments', index, 'retry', key)}: maxBackoff "
+                          f"{retry.max_backoff} is shorter than backoff {retry.backoff}; the "
+                          "longest wait between retries cannot be shorter than the first")
+    return retry
 
 
 def load_packages(tree: Tree, schemas: Schemas) -> dict[str, Package]:

@@ -75,11 +75,24 @@ class Promotion:
 
 
 @dataclass(frozen=True)
+class Retry:
+    """What the agent does after a failed sync: Argo CD retries the same revision `limit`
+    times (-1: without end), waiting `backoff`, times `factor` after each failure, at most
+    `max_backoff`; Flux retries without end, every `backoff`."""
+
+    limit: int = 5
+    backoff: str = "30s"
+    factor: int = 2
+    max_backoff: str = "5m"
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     branch: str
     promotion: Promotion | None
     agent: Literal["argocd", "flux"] = "argocd"
+    retry: Retry = Retry()
 
 
 @dataclass(frozen=True)

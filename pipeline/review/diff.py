@@ -316,9 +316,13 @@ def _varying(variants: Sequence[Variant]) -> tuple[str, ...]:
 
 def compare(base: Side, head: Side, base_rev: Revision, head_rev: Revision,
             redactor: Redactor, env_order: Sequence[str] = (),
-            untouched: Sequence[ClusterRef] = ()) -> DiffResult:
+            untouched: Sequence[ClusterRef] = (), agents: Mapping[str, str] | None = None,
+            moves: Mapping[str, risks.Move] | None = None) -> DiffResult:
     """The whole diff between two sides (environments sorted as in `env_order`).
-    `untouched` clusters were not rendered because nothing of theirs changed."""
+    `untouched` clusters were not rendered because nothing of theirs changed. `agents`:
+    each environment's agent on the base side (default argocd); `moves`: the clusters whose
+    environment the change moves (a cluster that leaves one environment of the diff and
+    appears in another is taken as moved too)."""
     rank = {e: i for i, e in enumerate(env_order)}
 
     def order(key: tuple[str, str]) -> tuple[int, str, str]:
@@ -357,19 +361,33 @@ def compare(base: Side, head: Side, base_rev: Revision, head_rev: Revision,
     table = tuple(TableRow(env, cls, c["changed"], c["unchanged"], c["added"], c["removed"],
                            c["objects_added"], c["objects_changed"], c["objects_removed"])
                   for (env, cls), c in sorted(counts.items(), key=lambda kv: order(kv[0])))
-    return DiffResult(base_rev, head_rev, groups, table, _risks(groups), unchanged)
+    return DiffResult(base_rev, head_rev, groups, table,
+                      _risks(groups, agents or {}, moves or {}), unchanged)
 
 
-def _risks(groups: Sequence[Group]) -> tuple[RiskEntry, ...]:
+def _risks(groups: Sequence[Group], agents: Mapping[str, str],
+           moves: Mapping[str, risks.Move]) -> tuple[RiskEntry, ...]:
     merged: dict[tuple[str, str, str, str, str], list[str]] = defaultdict(list)
+    found = dict(moves)
+    arrived = {name: env for g in groups if g.status == "added" for env, name, _ in g.clusters}
     for g in groups:
-        names = [c for _, c, _ in g.clusters]
         if g.status == "removed":
-            for name in names:
-                merged[(risks.HIGH, "cluster-removed", "cluster removed from the inventory: its "
-                        "directory leaves the env branch: Argo CD deletes its Application and what "
-                        "it applied; Flux stops applying it", "", name)
-                       ].append(name)
+            for env, name, _ in g.clusters:
+                if name not in found and arrived.get(name, env) != env:
+                    found[name] = risks.Move(name, env, arrived[name], agents.get(env, "argocd"),
+                                             agents.get(arrived[name], "argocd"))
+    for g in groups:
+        for env, name, _ in g.clusters if g.status in ("added", "removed") else ():
+            move = found.get(name)
+            if move is not None:
+                risk = risks.cluster_moved(move)
+            elif g.status == "removed":
+                risk = risks.cluster_removed(name, env, agents.get(env, "argocd"))
+            else:
+                continue
+            if name not in merged[(risk.level, risk.rule, risk.message, "", name)]:
+                merged[(risk.level, risk.rule, risk.message, "", name)].append(name)
+        if g.status == "removed":
             continue
         for variant in g.variants:
             names = [c for _, c, _ in variant.clusters]

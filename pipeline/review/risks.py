@@ -123,3 +123,53 @@ def assess(change: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | 
         risks.append(Risk("cluster-admin-binding", HIGH,
                           f"binds cluster-admin to {subjects or 'no subjects'}"))
     return risks
+
+
+def cluster_removed(cluster: str, env: str, agent: str) -> Risk:
+    """A cluster that left the inventory: what `env`'s agent does when its directory
+    leaves the branch (with the objects `hydrate bootstrap` prints)."""
+    if agent == "flux":
+        then = (f"Flux in {cluster} stops applying it and deletes nothing; delete what it "
+                "applied on purpose (docs/guides.md, Retire a cluster safely)")
+    else:
+        then = (f"Argo CD's ApplicationSet hydrate-{env} deletes Application {cluster} and keeps "
+                "what it applied (preserveResourcesOnDeletion); delete that on purpose "
+                "(docs/guides.md, Retire a cluster safely)")
+    return Risk("cluster-removed", HIGH,
+                f"cluster {cluster} removed from the inventory: its directory leaves env {env}: "
+                f"{then}")
+
+
+@dataclass(frozen=True)
+class Move:
+    """A cluster whose `environment` changed, and the agents of both environments."""
+
+    cluster: str
+    source: str
+    target: str
+    source_agent: str = "argocd"
+    target_agent: str = "argocd"
+
+
+def cluster_moved(move: Move) -> Risk:
+    """A cluster whose `environment` changed: its directory leaves the source's branch and
+    appears on the target's, each when that environment is next published or promoted."""
+    cluster, source, target = move.cluster, move.source, move.target
+    source_agent, target_agent = move.source_agent, move.target_agent
+    if source_agent == "flux":
+        leaves = (f"Flux in {cluster} follows {source}'s branch and stops applying once the "
+                  "cluster leaves it (nothing is deleted)")
+    else:
+        leaves = (f"Argo CD's ApplicationSet hydrate-{source} deletes Application {cluster} once "
+                  f"{source}'s branch drops it, keeping its objects (preserveResourcesOnDeletion; "
+                  f"an ApplicationSet applied before hydrate set it deletes them all: apply "
+                  f"`hydrate bootstrap --env {source}` first)")
+    if target_agent == "flux":
+        arrives = (f"apply `hydrate bootstrap --env {target} --cluster {cluster}` in the cluster "
+                   f"so Flux follows {target}'s branch")
+    else:
+        arrives = (f"hydrate-{target} creates the Application again from {target}'s branch, "
+                   "adopting the objects, once the old one is gone")
+    return Risk("cluster-moved", HIGH,
+                f"cluster {cluster} moves from environment {source} to {target}: {leaves}; "
+                f"{arrives}; in between nothing syncs the cluster")

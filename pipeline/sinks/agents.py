@@ -10,13 +10,14 @@ operator applies once (`hydrate bootstrap`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import yamlio
 from pipeline.config.model import Environment
 from pipeline.render.graph import Edge
-from pipeline.sinks import credentials, output
+from pipeline.sinks import output
 
 if TYPE_CHECKING:
     from pipeline.render.engine import ClusterRender
@@ -25,10 +26,20 @@ FLUX_DIR = "_flux"  # package names are DNS labels, so no package directory is c
 FLUX_NS = "flux-system"
 ARGOCD_NS = "argocd"
 SOURCE_NAME = "hydrate"
+# kustomize-controller labels every object it applies with its Kustomization's name
+# (`kustomize.toolkit.fluxcd.io/name`), and a label value holds at most 63 characters.
+LABEL_VALUE_MAX = 63
 
 
 def flux_name(package: str) -> str:
-    return f"hydrate-{package}"
+    """The name of the package's Flux Kustomization: `hydrate-<package>`, or, when that
+    would not fit in a label value, the package name cut and a stable hash of all of it."""
+    name = f"hydrate-{package}"
+    if len(name) <= LABEL_VALUE_MAX:
+        return name
+    digest = hashlib.sha256(package.encode()).hexdigest()[:8]
+    keep = LABEL_VALUE_MAX - len("hydrate-") - len(digest) - 1
+    return f"hydrate-{package[:keep].rstrip('-')}-{digest}"
 
 
 def flux_kustomization(cluster: str, package: str, edges: Sequence[Edge],
@@ -39,7 +50,7 @@ def flux_kustomization(cluster: str, package: str, edges: Sequence[Edge],
     deps = sorted({e.dependency for e in edges if e.dependent == package and not e.crds_only})
     spec: dict[str, Any] = {
         "interval": "10m",
-        "retryInterval": "1m",
+        "retryInterval": env.retry.backoff,
         "timeout": "5m",
         "path": f"./clusters/{cluster}/{package}",
         "prune": True,
@@ -76,9 +87,16 @@ def layout(env: Environment, cluster: str, files: Mapping[str, bytes],
     return found
 
 
-def _sync_policy() -> dict[str, Any]:
+def _sync_policy(env: Environment) -> dict[str, Any]:
+    # Argo CD does not retry a failed automatic sync of the same revision unless told to:
+    # one failure (a webhook not ready yet) would leave the cluster unsynced until the
+    # next commit.
+    retry = env.retry
     return {"automated": {"prune": True, "selfHeal": True},
-            "syncOptions": ["ServerSideApply=true", "PruneLast=true"]}
+            "syncOptions": ["ServerSideApply=true", "PruneLast=true"],
+            "retry": {"limit": retry.limit,
+                      "backoff": {"duration": retry.backoff, "factor": retry.factor,
+                                  "maxDuration": retry.max_backoff}}}
 
 
 def argocd_application(env: Environment, cluster: str, repo_url: str,
@@ -94,19 +112,26 @@ def argocd_application(env: Environment, cluster: str, repo_url: str,
             "source": {"repoURL": repo_url, "targetRevision": env.branch,
                        "path": f"clusters/{cluster}"},
             "destination": dict(destination),
-            "syncPolicy": _sync_policy(),
+            "syncPolicy": _sync_policy(env),
         },
     }
 
 
 def argocd_applicationset(env: Environment, repo_url: str) -> dict[str, Any]:
     """One Application per directory in clusters/, each sent to the Argo CD cluster
-    registered under the directory's name."""
+    registered under the directory's name.
+
+    A directory that leaves the branch deletes its Application, but not what it applied:
+    with `preserveResourcesOnDeletion` (and no finalizers in the template) the controller
+    does not give the Applications Argo CD's resources finalizer. A cluster moved to
+    another environment is then adopted by that environment's ApplicationSet instead of
+    being emptied first; retiring a cluster's objects is done on purpose."""
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "ApplicationSet",
         "metadata": {"name": f"hydrate-{env.name}", "namespace": ARGOCD_NS},
         "spec": {
+            "syncPolicy": {"preserveResourcesOnDeletion": True},
             "goTemplate": True,
             "goTemplateOptions": ["missingkey=error"],
             "generators": [{"git": {"repoURL": repo_url, "revision": env.branch,
@@ -119,7 +144,7 @@ def argocd_applicationset(env: Environment, repo_url: str) -> dict[str, Any]:
                     "source": {"repoURL": repo_url, "targetRevision": env.branch,
                                "path": "{{.path.path}}"},
                     "destination": {"name": "{{.path.basename}}"},
-                    "syncPolicy": _sync_policy(),
+                    "syncPolicy": _sync_policy(env),
                 },
             },
         },
@@ -128,7 +153,8 @@ def argocd_applicationset(env: Environment, repo_url: str) -> dict[str, Any]:
 
 def flux_source_and_root(env: Environment, cluster: str, repo_url: str,
                          secret: str | None) -> list[dict[str, Any]]:
-    repo_spec: dict[str, Any] = {"interval": "1m", "url": credentials.ssh_url(repo_url),
+    """`repo_url`: as `agenturl.for_flux` gives it."""
+    repo_spec: dict[str, Any] = {"interval": "1m", "url": repo_url,
                                  "ref": {"branch": env.branch}}
     if secret:
         repo_spec["secretRef"] = {"name": secret}
@@ -137,6 +163,7 @@ def flux_source_and_root(env: Environment, cluster: str, repo_url: str,
          "metadata": {"name": SOURCE_NAME, "namespace": FLUX_NS}, "spec": repo_spec},
         {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
          "metadata": {"name": SOURCE_NAME, "namespace": FLUX_NS},
-         "spec": {"interval": "10m", "path": f"./clusters/{cluster}", "prune": True,
+         "spec": {"interval": "10m", "retryInterval": env.retry.backoff,
+                  "path": f"./clusters/{cluster}", "prune": True,
                   "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME}}},
     ]

@@ -17,7 +17,6 @@ environment (a source commit, another tool's branch) is `foreign`.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import pygit2
 
 from pipeline import __version__
 from pipeline.config.model import Environment
-from pipeline.sinks import output
+from pipeline.sinks import hydrator, output
 from pipeline.sinks.credentials import redact
 from pipeline.words import counted
 
@@ -359,22 +358,13 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
 
 def hydrator_metadata(repo: pygit2.Repository, env: Environment, source: Source) -> bytes:
     """The root `hydrator.metadata` Argo CD's Source Hydrator writes on a hydrated branch
-    (`drySha` and the dry commit's details), so GitOps Promoter and Argo CD tooling can
-    work on hydrate's branches. Only the source commit's facts: two builds of one source
-    write the same bytes."""
-    data: dict[str, Any] = {"repoURL": source.repo_url, "drySha": source.commit,
-                            "commands": [f"hydrate render --env {env.name}"]}
+    (`pipeline.sinks.hydrator`), so GitOps Promoter and Argo CD tooling can work on
+    hydrate's branches; the same for every environment of one source."""
     try:
         dry = repo[source.commit].peel(pygit2.Commit)
     except (KeyError, ValueError):
         dry = None
-    if dry is not None:
-        zone = dt.timezone(dt.timedelta(minutes=dry.author.offset))
-        subject, _, body = dry.message.partition("\n")
-        data.update(author=f"{dry.author.name} <{dry.author.email}>",
-                    date=dt.datetime.fromtimestamp(dry.author.time, zone).isoformat(),
-                    subject=subject, body=body.strip())
-    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+    return hydrator.metadata(source.repo_url, source.commit, dry)
 
 
 def source_url(repo: pygit2.Repository) -> str:

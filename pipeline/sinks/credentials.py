@@ -33,15 +33,6 @@ def is_ssh(url: str) -> bool:
         "://" not in url and re.match(r"^[\w.-]+@[\w.-]+:", url) is not None)
 
 
-def ssh_url(url: str) -> str:
-    """An scp-like `user@host:path` as `ssh://user@host/path` (what Flux's GitRepository
-    accepts; git hosts read both alike); any other URL as it is."""
-    if "://" in url or not is_ssh(url):
-        return url
-    host, path = url.split(":", 1)
-    return f"ssh://{host}/{path.lstrip('/')}"
-
-
 def redact(url: str) -> str:
     """`url` without user or token."""
     return _USERINFO.sub("", url)

@@ -29,7 +29,7 @@ from pipeline.render.cache import Cache, NoCache
 from pipeline.render.engine import ClusterRender, PackageRender
 from pipeline.render.postprocess import CRD
 from pipeline.render.resources import Resource
-from pipeline.validate import capacity, rules
+from pipeline.validate import capacity, rules, webhooks
 from pipeline.validate.crd import CrdCompiler, CrdSchemas
 from pipeline.validate.findings import Finding, ObjectRef, Report, Severity, Source, Usage, merge
 from pipeline.validate.kube import Schemas
@@ -137,6 +137,7 @@ class Validator:
         self._checked: dict[tuple[int, str, str], tuple[Checked, bool, int]] = {}
         self._lines = Lines(self._read)
         self._templates: dict[tuple[Any, ...], tuple[tuple[Finding, ...], frozenset[int]]] = {}
+        self._unready: dict[tuple[Any, ...], list[webhooks.Unready]] = {}
         for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
             self._version(name)
 
@@ -292,6 +293,7 @@ class Validator:
             use = capacity.usage(cluster.name, cls, loads, capacities[cls.name])
             usage.append(use)
             found.extend(self._cluster_findings(render, use, scoped, used))
+            found.extend(self._webhook_findings(render, scoped, used))
         found.extend(replace(f, clusters=tuple(names)) for f, names in where.items())
         found.extend(self._waiver_findings(used, whole_fleet))
         return Report(merge(found), tuple(usage), len(renders),
@@ -332,6 +334,31 @@ class Validator:
                                  f"clusters do not run it (class {cluster.class_name}, and the "
                                  "cluster's packages: add/remove)", name, None,
                                  self._policy_line("required", index), (cluster.name,)))
+        return found
+
+    def _webhook_findings(self, render: ClusterRender, scoped: tuple[int, ...],
+                          used: set[int]) -> list[Finding]:
+        """Objects a webhook rendered with them must admit before it is ready: judged per
+        distinct set of package outputs (clusters share them)."""
+        severity = self._settings.severity["webhook-not-ready"]
+        if severity == "off":
+            return []
+        memo = tuple((p.name, p.wave, id(p.resources)) for p in render.packages)
+        unready = self._unready.get(memo)
+        if unready is None:
+            unready = self._unready[memo] = webhooks.unready(render.packages)
+        found: list[Finding] = []
+        for item in unready:
+            res = item.placed.resource
+            obj = ObjectRef(str(res.body.get("apiVersion", "")), res.id.kind, res.id.namespace,
+                            res.id.name)
+            waiver = self._waiver(scoped, "webhook-not-ready", item.placed.package, obj)
+            if waiver is not None:
+                used.add(waiver)
+                continue
+            found.append(Finding("webhook-not-ready", severity, item.message, item.placed.package,
+                                 obj, self._lines.find(res.origin, res.id.kind, res.id.name, ""),
+                                 (render.cluster.name,)))
         return found
 
     def _policy_line(self, *key: str | int) -> Source | None:

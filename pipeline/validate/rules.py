@@ -356,6 +356,13 @@ RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in (
          "fleet/policy.yaml requires packages on every cluster (e.g. the security scanner, the "
          "monitoring agent); this cluster's class does not run one of them.",
          "Add the package to the class (or the cluster), or waive it for the cluster with a reason."),
+    Rule("webhook-not-ready", "warning", "Object applied before the webhook that admits it is ready",
+         "An admission webhook with failurePolicy Fail intercepts the object, and the object is "
+         "applied after the webhook's configuration but in the sync wave that creates the "
+         "webhook's Service (or before it): on a new cluster the webhook's pods are not ready "
+         "yet, the API server refuses the object and the sync fails until the agent retries.",
+         "Move the object to a package that depends on the webhook's package (a later wave). "
+         f"{_WAIVE}"),
     Rule("waiver-expired", "error", "Expired waiver",
          "A waiver in fleet/policy.yaml is past its expires date: it no longer waives anything.",
          "Fix what it waived and remove it, or extend it with a new reason and date."),

@@ -76,13 +76,18 @@ def test_crds_come_from_the_render_and_imply_dependencies(outputs: dict[str, str
         {"group": "cert-manager.io", "kind": "Certificate"},
         {"group": "cert-manager.io", "kind": "ClusterIssuer"},
         {"group": "cert-manager.io", "kind": "Issuer"}]
-    # It renders a ClusterIssuer itself: its own CRDs are no dependency.
+    # Its own CRDs are no dependency of it.
     assert cert_manager["crdDependencies"] == []
     # ingress renders a Certificate and lists only namespaces in dependsOn.
     assert packages["ingress"]["dependsOn"] == ["namespaces"]
     assert packages["ingress"]["crdDependencies"] == [
         {"package": "cert-manager", "kinds": [{"group": "cert-manager.io", "kind": "Certificate"}]}]
-    assert [name for name, p in packages.items() if p["crdDependencies"]] == ["ingress"]
+    assert [name for name, p in packages.items() if p["crdDependencies"]] == [
+        "cert-manager-issuers", "ingress"]
+    # The issuers wait for cert-manager's webhook: dependsOn says so, the CRD edge agrees.
+    assert packages["cert-manager-issuers"]["dependsOn"] == ["cert-manager"]
+    assert packages["cert-manager-issuers"]["crdDependencies"] == [
+        {"package": "cert-manager", "kinds": [{"group": "cert-manager.io", "kind": "ClusterIssuer"}]}]
     assert [name for name, p in packages.items() if p["providesCrds"]] == ["cert-manager"]
     assert "  depends on  namespaces, cert-manager (CRD Certificate.cert-manager.io)\n" in outputs["text"]
     assert ("  provides    Certificate.cert-manager.io, ClusterIssuer.cert-manager.io, "
@@ -111,7 +116,7 @@ def test_the_json_shape(outputs: dict[str, str]) -> None:
 
 
 def test_the_text_format(outputs: dict[str, str]) -> None:
-    assert outputs["text"].startswith("11 packages, 18 clusters (dev, staging, prod)\n\n")
+    assert outputs["text"].startswith("12 packages, 18 clusters (dev, staging, prod)\n\n")
     block = outputs["text"].split("\npos-app  ")[1].split("\n\n")[0]
     assert block == (
         "Point-of-sale service for retail stores (tills, price lookup, offline queue)\n"
@@ -131,7 +136,7 @@ def test_the_text_format(outputs: dict[str, str]) -> None:
 def test_the_markdown_tables(outputs: dict[str, str]) -> None:
     lines = outputs["markdown"].splitlines()
     assert lines[:4] == [
-        "11 packages, 18 clusters.", "",
+        "12 packages, 18 clusters.", "",
         "| Package | Description | Owner | Type | Namespace | Depends on | Provides CRDs | Classes "
         "| Clusters (dev / staging / prod) | Overlay layers | Add to a class |",
         "|---|---|---|---|---|---|---|---|---|---|---|"]

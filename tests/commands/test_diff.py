@@ -286,9 +286,49 @@ def test_clusters_added_and_removed_by_the_inventory(example_repo: pygit2.Reposi
     text = hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--env", "prod")
     assert text.code == 0, text.err
     assert text.out.splitlines()[3] == (
-        "! high    cluster-removed: store-0005 cluster removed from the inventory: its directory "
-        "leaves the env branch: Argo CD deletes its Application and what it applied; Flux stops "
-        "applying it (1 cluster: store-0005)")
+        "! high    cluster-removed: store-0005 cluster store-0005 removed from the inventory: its "
+        "directory leaves env prod: Argo CD's ApplicationSet hydrate-prod deletes Application "
+        "store-0005 and keeps what it applied (preserveResourcesOnDeletion); delete that on "
+        "purpose (docs/guides.md, Retire a cluster safely) (1 cluster: store-0005)")
+
+
+def test_a_cluster_moved_to_another_environment_is_a_high_risk(
+        example_repo: pygit2.Repository) -> None:
+    _edit(example_repo, "fleet/clusters/store-0005.yaml", "environment: prod", "environment: staging")
+    _edit(example_repo, "fleet/environments.yaml", "- name: staging\n",
+          "- name: staging\n  agent: flux\n")
+    commit_all(example_repo, "store-0005 becomes a staging store, and staging moves to Flux")
+    doc = _diff(example_repo)
+    statuses = {g["status"]: [(c["environment"], c["cluster"]) for c in _members(g)]
+                for g in doc["groups"] if g["status"] != "changed"}
+    assert statuses == {"added": [("staging", "store-0005")], "removed": [("prod", "store-0005")]}
+    (moved,) = [r for r in doc["risks"] if r["object"] == "store-0005"]
+    assert (moved["rule"], moved["level"], moved["clusters"]) == ("cluster-moved", "high",
+                                                                  ["store-0005"])
+    assert moved["message"] == (
+        "cluster store-0005 moves from environment prod to staging: Argo CD's ApplicationSet "
+        "hydrate-prod deletes Application store-0005 once prod's branch drops it, keeping its "
+        "objects (preserveResourcesOnDeletion; an ApplicationSet applied before hydrate set it "
+        "deletes them all: apply `hydrate bootstrap --env prod` first); apply `hydrate bootstrap "
+        "--env staging --cluster store-0005` in the cluster so Flux follows staging's branch; in "
+        "between nothing syncs the cluster")
+    assert doc["risks"][0] == moved  # high risks first
+    # Seen from one side alone, it is still a move, not a removal.
+    for env in ("prod", "staging"):
+        one = _diff(example_repo, "--env", env)
+        assert [r["rule"] for r in one["risks"] if r["object"] == "store-0005"] == ["cluster-moved"]
+    text = hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--env", "prod")
+    assert "! high    cluster-moved: store-0005 cluster store-0005 moves from environment prod " \
+        "to staging: " in text.out
+    # Between two Argo CD environments, the new ApplicationSet adopts the kept objects.
+    _edit(example_repo, "fleet/environments.yaml", "  agent: flux\n", "")
+    commit_all(example_repo, "Staging back on Argo CD")
+    doc = _diff(example_repo, "--base", "HEAD~2")
+    (moved,) = [r for r in doc["risks"] if r["object"] == "store-0005"]
+    assert moved["message"].endswith(
+        "apply `hydrate bootstrap --env prod` first); hydrate-staging creates the Application "
+        "again from staging's branch, adopting the objects, once the old one is gone; in between "
+        "nothing syncs the cluster")
 
 
 def test_exit_codes(example_repo: pygit2.Repository) -> None:
@@ -340,10 +380,10 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
         "",
         "#### ⚠️ Risks",
         "",
-        "- 🔴 **cluster-removed** `store-0005`: cluster removed from the inventory: its "
-        "directory leaves the env branch: Argo CD deletes its Application and what it applied; "
-        "Flux stops applying it — 1 cluster: "
-        "store-0005",
+        "- 🔴 **cluster-removed** `store-0005`: cluster store-0005 removed from the inventory: "
+        "its directory leaves env prod: Argo CD's ApplicationSet hydrate-prod deletes "
+        "Application store-0005 and keeps what it applied (preserveResourcesOnDeletion); delete "
+        "that on purpose (docs/guides.md, Retire a cluster safely) — 1 cluster: store-0005",
         "",
         "| environment | class | clusters changed | unchanged | added | removed | objects + "
         "| ~ | − |",

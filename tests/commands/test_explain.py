@@ -298,8 +298,8 @@ def test_values_agree_with_merge_for_every_package_of_the_example_fleet(
     assert checked >= 30
 
 
-SUGGEST_RUNS = ("it runs: namespaces, rbac-baseline, cert-manager, ingress, monitoring-agent, "
-                "log-shipper, pos-app, tracing-collector")
+SUGGEST_RUNS = ("it runs: namespaces, rbac-baseline, cert-manager, cert-manager-issuers, ingress, "
+                "monitoring-agent, log-shipper, pos-app, tracing-collector")
 
 
 @pytest.mark.parametrize(("args", "message"), [

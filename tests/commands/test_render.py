@@ -234,7 +234,7 @@ def test_summary_reports_the_work(example: Path, tmp_path: Path, toolset: tools.
     summary = _summary(result.out)
     out = example / "rendered/staging"
     package_dirs = [p for p in out.glob("*/*") if p.is_dir()]
-    assert summary.packages == len({p.name for p in package_dirs}) == 11
+    assert summary.packages == len({p.name for p in package_dirs}) == 12
     assert summary.pairs == len(package_dirs)
     assert summary.objects == sum(1 for p in out.glob("*/*/*.yaml")
                                   if p.name != "kustomization.yaml")

@@ -68,7 +68,7 @@ def test_add_to_a_class_is_one_line_and_takes_over_a_clusters_own_add(example: P
     }
     assert result.out.splitlines()[:4] == [
         "Add tracing-collector to class pop:",
-        f"  {POP}:13: + - tracing-collector",
+        f"  {POP}:14: + - tracing-collector",
         "  fleet/clusters/store-0003.yaml:8: - packages: {add: [tracing-collector]}",
         "  clusters edited: store-0003",
     ]
@@ -171,11 +171,17 @@ def test_a_missing_dependency_fails_unless_added_with_deps(example: Path) -> Non
 
 
 def test_removing_a_package_others_need_fails_naming_them(example: Path) -> None:
+    # store-0001 without the issuers (which depend on cert-manager): ingress still needs it.
+    with (example / "fleet/clusters/store-0001.yaml").open("a") as f:
+        f.write("packages: {remove: [cert-manager-issuers]}\n")
     before = _snapshot(example)
     for args, error in [
         (("remove", "ingress", "--class", "pop"),
          "cannot remove ingress from class pop: pos-app depends on it (on all 7 clusters of "
          "class pop); remove pos-app first"),
+        (("remove", "cert-manager", "--cluster", "store-0002"),
+         "cannot remove cert-manager from cluster store-0002: cert-manager-issuers depends on "
+         "it; remove cert-manager-issuers first"),
         (("remove", "cert-manager", "--cluster", "store-0001"),  # a CRD, not a dependsOn
          "cannot remove cert-manager from cluster store-0001: ingress renders "
          "Certificate.cert-manager.io objects, whose CRD cert-manager provides; remove ingress "

@@ -68,7 +68,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     result = hydrate("--repo", root, "report", "--html", out, "--remote", remote)
     assert result.code == 0, result.err
     assert re.fullmatch(rf"wrote {re.escape(str(out))}/index.html and 20 more files: 18 clusters, "
-                        r"11 packages, 0 findings in \d+\.\d\ds \(pages \d+\.\d\ds\)\n", result.out)
+                        r"12 packages, 0 findings in \d+\.\d\ds \(pages \d+\.\d\ds\)\n", result.out)
     return root, out
 
 

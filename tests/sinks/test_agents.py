@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from referencing.jsonschema import DRAFT202012
 from pipeline.config import yamlio
 from pipeline.render import tools
 from pipeline.sinks import agents
-from tests.conftest import BYPASS, ROOT, branch_files, commit_all, hydrate
+from tests.conftest import BYPASS, ROOT, branch_files, commit_all, hydrate, replace_in
 
 SCHEMAS = ROOT / "tests" / "data" / "crds"
 URL = "https://github.com/example/fleet-config.git"
@@ -88,8 +89,8 @@ def test_flux_layout_on_the_branch(flux_repo: pygit2.Repository, remote: pygit2.
     assert result.code == 0, result.err
     files = branch_files(remote, "env/staging", "clusters")
     root = yamlio.load(files["store-0006/kustomization.yaml"])
-    packages = ["cert-manager", "ingress", "log-shipper", "monitoring-agent", "namespaces",
-                "pos-app", "rbac-baseline"]
+    packages = ["cert-manager", "cert-manager-issuers", "ingress", "log-shipper",
+                "monitoring-agent", "namespaces", "pos-app", "rbac-baseline"]
     assert root["resources"] == [f"_flux/{p}.yaml" for p in packages]
     flux = {p: yamlio.load(files[f"store-0006/_flux/{p}.yaml"]) for p in packages}
     for package, obj in flux.items():
@@ -103,6 +104,8 @@ def test_flux_layout_on_the_branch(flux_repo: pygit2.Repository, remote: pygit2.
     assert deps["namespaces"] == []
     assert deps["ingress"] == ["hydrate-cert-manager", "hydrate-namespaces"]  # with the CRD edge
     assert deps["pos-app"] == ["hydrate-ingress", "hydrate-namespaces"]
+    # Flux applies the ClusterIssuer only once cert-manager (its webhook) is healthy.
+    assert deps["cert-manager-issuers"] == ["hydrate-cert-manager"]
     # What Flux's root Kustomization applies: exactly the per-package Kustomizations.
     out = tmp_path / "branch"
     for rel, data in files.items():
@@ -197,3 +200,158 @@ def test_a_flux_kustomization_does_not_wait_for_a_package_whose_crds_come_first(
     assert certs["spec"]["dependsOn"] == [{"name": agents.flux_name("mon")},
                                           {"name": agents.flux_name("namespaces")}]
     assert mon["spec"]["dependsOn"] == [{"name": agents.flux_name("namespaces")}]
+
+
+COPIED = json.loads((ROOT / "tests" / "data" / "agents" / "copied-names.json").read_text())
+
+
+def copied_names_fit(obj: dict[str, Any]) -> None:
+    """Every name of `obj` fits every place its agent copies it to (tests/data/agents)."""
+    agent = "flux" if "fluxcd.io" in obj["apiVersion"] else "argocd"
+    for copy in COPIED["copies"]:
+        if (copy["agent"], copy["kind"]) != (agent, obj["kind"]):
+            continue
+        value = obj["metadata"].get(copy["field"].removeprefix("metadata."))
+        if value is None:
+            continue
+        limit = COPIED["limits"][copy["limit"]]
+        where = f"{obj['kind']} {copy['field']} {value!r} does not fit {copy['into']}"
+        assert len(value) <= limit["maxLength"], f"{where} ({len(value)} characters)"
+        assert re.fullmatch(limit["pattern"], value), where
+
+
+LONG = "point-of-sale-receipt-printer-spooler-and-fiscal-archive-bridge"  # 63: the most a name may be
+
+
+def test_every_agent_name_fits_where_the_agent_copies_it(flux_repo: pygit2.Repository,
+                                                         remote: pygit2.Repository) -> None:
+    assert len(LONG) == 63
+    root = Path(flux_repo.workdir)
+    (root / "bases" / LONG).mkdir()
+    (root / "bases" / LONG / "package.yaml").write_text(
+        f"name: {LONG}\ntype: kustomize\nnamespace: pos\ndependsOn: [namespaces]\n")
+    (root / "bases" / LONG / "kustomization.yaml").write_text("resources: [config.yaml]\n")
+    (root / "bases" / LONG / "config.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: spooler}\ndata: {copies: \"2\"}\n")
+    replace_in(root / "fleet/classes/pop.yaml", "- pos-app\n", f"- pos-app\n- {LONG}\n")
+    replace_in(root / "bases/pos-app/package.yaml", "dependsOn: [namespaces, ingress]",
+               f"dependsOn: [namespaces, ingress, {LONG}]")
+    commit_all(flux_repo, "A package with the longest name a package may have")
+    result = hydrate("--repo", flux_repo.workdir, "publish", *BYPASS, "--env", "staging",
+                     "--remote", remote.path, "--push")
+    assert result.code == 0, result.err
+    files = branch_files(remote, "env/staging", "clusters/store-0006/_flux")
+    flux = {name.removesuffix(".yaml"): yamlio.load(data) for name, data in files.items()}
+    for obj in flux.values():
+        validate(obj)
+        copied_names_fit(obj)
+    long = flux[LONG]["metadata"]["name"]
+    assert long.startswith("hydrate-point-of-sale-receipt-printer-spooler-")
+    assert len(long) == 63
+    # The other packages keep their names; the one that depends on it names it as it is.
+    assert flux["pos-app"]["metadata"]["name"] == "hydrate-pos-app"
+    assert {"name": long} in flux["pos-app"]["spec"]["dependsOn"]
+    # Stable, and two long names that share their beginning stay apart.
+    assert agents.flux_name(LONG) == long
+    assert agents.flux_name(LONG[:-1] + "x") != long
+    for obj in _bootstrap(flux_repo.workdir, "--env", "staging", "--cluster", "store-0006"):
+        copied_names_fit(obj)
+
+
+def test_bootstrap_refuses_urls_agents_cannot_clone_and_prints_no_token(
+        flux_repo: pygit2.Repository, tmp_path: Path) -> None:
+    repo = flux_repo.workdir
+    for env, cluster in (("staging", ["--cluster", "store-0006"]), ("prod", [])):
+        for url in ("git://github.com/acme/fleet.git", "ftp://files.acme.example/fleet.git",
+                    "file:///srv/git/fleet.git", "HTTPS://github.com/acme/fleet.git",
+                    "server:repos/fleet.git", str(tmp_path / "fleet.git")):
+            refused = hydrate("--repo", repo, "bootstrap", "--env", env, *cluster, "--repo-url", url)
+            assert refused.code == 2, (env, url, refused.out)
+            assert refused.out == ""
+            assert f"--repo-url {url}" in refused.err
+    # Flux cannot say "relative to the SSH user's home" in an ssh:// URL: refused, with the
+    # two forms that may be meant; Argo CD clones the scp form with git, as it is.
+    home = hydrate("--repo", repo, "bootstrap", "--env", "staging", "--cluster", "store-0006",
+                   "--repo-url", "git@server:repos/fleet.git")
+    assert home.code == 2
+    assert "ssh://git@server/repos/fleet.git if server is a git forge" in home.err
+    (argocd,) = _bootstrap(repo, "--env", "prod", "--repo-url", "git@server:repos/fleet.git")
+    assert argocd["spec"]["generators"][0]["git"]["repoURL"] == "git@server:repos/fleet.git"
+    # A token in --repo-url is printed nowhere, as the origin's is not.
+    token = hydrate("--repo", repo, "bootstrap", "--env", "prod", "--repo-url",
+                    "https://x-access-token:s3cret@github.com/acme/fleet.git")
+    assert token.code == 0
+    assert "s3cret" not in token.out + token.err
+    (appset,) = [d for d in yamlio.load_all(token.out) if d]
+    validate(appset)
+    assert appset["spec"]["template"]["spec"]["source"]["repoURL"] == URL.replace(
+        "example/fleet-config", "acme/fleet")
+    # An ssh origin keeps its user (the agent logs in as it), and Flux gets ssh://.
+    flux_repo.remotes.create("origin", "ssh://git@github.com/acme/fleet.git")
+    docs = [d for d in yamlio.load_all(hydrate("--repo", repo, "bootstrap", "--env", "staging",
+                                               "--cluster", "store-0006").out) if d]
+    validate(docs[0])
+    assert docs[0]["spec"]["url"] == "ssh://git@github.com/acme/fleet.git"
+    flux_repo.remotes.set_url("origin", "git://github.com/acme/fleet.git")
+    origin = hydrate("--repo", repo, "bootstrap", "--env", "prod")
+    assert origin.code == 2
+    assert "the origin remote git://github.com/acme/fleet.git: agents clone" in origin.err
+    assert "(or give --repo-url URL)" in origin.err
+
+
+def test_agents_retry_a_failed_sync_with_back_off(flux_repo: pygit2.Repository,
+                                                   remote: pygit2.Repository) -> None:
+    """Argo CD does not retry a failed automatic sync of the same revision unless
+    `syncPolicy.retry` says so; Flux retries every `retryInterval`."""
+    repo = flux_repo.workdir
+    (appset,) = _bootstrap(repo, "--env", "prod")
+    (app,) = _bootstrap(repo, "--env", "prod", "--cluster", "store-0001")
+    default = {"limit": 5, "backoff": {"duration": "30s", "factor": 2, "maxDuration": "5m"}}
+    for obj, policy in ((appset, appset["spec"]["template"]["spec"]["syncPolicy"]),
+                        (app, app["spec"]["syncPolicy"])):
+        validate(obj)
+        assert policy["retry"] == default
+    # Per environment, in fleet/environments.yaml.
+    replace_in(Path(repo) / "fleet/environments.yaml", "- name: prod\n",
+               "- name: prod\n  retry: {limit: -1, backoff: 1m, factor: 3, maxBackoff: 1h}\n")
+    replace_in(Path(repo) / "fleet/environments.yaml", "  agent: flux\n",
+               "  agent: flux\n  retry: {backoff: 45s}\n")
+    commit_all(flux_repo, "Retry prod without end, staging's Flux every 45s")
+    (appset,) = _bootstrap(repo, "--env", "prod")
+    validate(appset)
+    assert appset["spec"]["template"]["spec"]["syncPolicy"]["retry"] == {
+        "limit": -1, "backoff": {"duration": "1m", "factor": 3, "maxDuration": "1h"}}
+    _source, root = _bootstrap(repo, "--env", "staging", "--cluster", "store-0006")
+    assert root["spec"]["retryInterval"] == "45s"
+    result = hydrate("--repo", repo, "publish", *BYPASS, "--env", "staging", "--remote",
+                     remote.path, "--push")
+    assert result.code == 0, result.err
+    for name, data in branch_files(remote, "env/staging", "clusters/store-0006/_flux").items():
+        obj = yamlio.load(data)
+        validate(obj)
+        assert obj["spec"]["retryInterval"] == "45s", name
+
+
+DELETION = json.loads((ROOT / "tests" / "data" / "agents" / "argocd-applicationset-deletion.json")
+                      .read_text())
+
+
+def generated_finalizers(appset: dict[str, Any]) -> list[str]:
+    """The finalizers Argo CD's ApplicationSet controller gives the Applications it makes
+    (tests/data/agents/argocd-applicationset-deletion.json)."""
+    template = appset["spec"]["template"]["metadata"].get("finalizers") or []
+    preserve = (appset["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion")
+    return template or ([] if preserve else [DELETION["resourcesFinalizer"]])
+
+
+def test_a_cluster_leaving_an_applicationset_keeps_its_objects(example_repo: pygit2.Repository) -> None:
+    """When a cluster's directory leaves the branch (moved to another environment, or
+    removed), the ApplicationSet deletes its Application: without the resources finalizer
+    that deletes nothing in the cluster."""
+    (appset,) = _bootstrap(example_repo.workdir, "--env", "staging")
+    validate(appset)
+    assert appset["spec"]["syncPolicy"] == {"preserveResourcesOnDeletion": True}
+    assert generated_finalizers(appset) == []
+    # A single Application is deleted only by hand: then its objects go, on purpose.
+    (app,) = _bootstrap(example_repo.workdir, "--env", "staging", "--cluster", "store-0006")
+    assert app["metadata"]["finalizers"] == [DELETION["resourcesFinalizer"]]

@@ -45,9 +45,10 @@ def test_every_contract_rule_with_its_default_severity() -> None:
         "host-path": "warning", "privilege-escalation": "warning", "run-as-root": "warning",
         "cluster-admin-binding": "warning", "ingress-without-tls": "warning",
         "namespace-without-psa": "warning", "unrendered-release": "warning", "capacity": "error",
-        "required-package": "error", "waiver-expired": "error", "waiver-unused": "warning"}
+        "required-package": "error", "webhook-not-ready": "warning", "waiver-expired": "error",
+        "waiver-unused": "warning"}
     elsewhere = {"schema", "api-not-served", "unknown-kind", "capacity", "required-package",
-                 "waiver-expired", "waiver-unused"}
+                 "webhook-not-ready", "waiver-expired", "waiver-unused"}
     assert {rid for rid, r in RULES.items() if r.check is None} == elsewhere
     assert all(r.id == rid and r.short and r.full and r.help for rid, r in RULES.items())
     assert {rid: dict(r.params) for rid, r in RULES.items() if r.params} == {
