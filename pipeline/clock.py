@@ -79,6 +79,11 @@ def spell(total: float) -> str:
     return "".join(parts)
 
 
+def rfc3339(when: dt.datetime) -> str:
+    """A time as hydrate writes it in notes and ledgers: UTC, to the second."""
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def stamp(when: dt.datetime) -> str:
     """A time as written in evidence: UTC, to the minute (2026-11-29T14:00Z)."""
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")

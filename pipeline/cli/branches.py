@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pipeline import clock
 from pipeline.cli.group import ago, cli, jobs_option, short
 from pipeline.commands.context import Context
 from pipeline.errors import PipelineError
@@ -161,13 +162,12 @@ def status(ctx: Context, main: str | None, remote: str | None) -> None:
             if row.retired:
                 click.echo(f"{pad} agents reading this branch still apply it: point them "
                            "elsewhere, then delete the branch")
-        if row.rollout.get("pending"):
-            done = list(row.rollout.get("waves", []))
-            last = done[-1] if done else {}
-            click.echo(f"{pad} rollout of {str(row.rollout.get('source', ''))[:7]}: wave "
-                       f"{len(done)} of {row.rollout.get('total', '?')} ({last.get('name', '?')},"
-                       f" {counted(len(last.get('clusters', [])), 'cluster')}) since "
-                       f"{last.get('time', '?')}; next: hydrate promote --to {row.env}")
+        if row.rollout is not None and row.rollout.pending and row.rollout.steps:
+            last = row.rollout.steps[-1]
+            click.echo(f"{pad} rollout of {row.rollout.source[:7]}: wave "
+                       f"{len(row.rollout.steps)} of {row.rollout.total} ({last.wave},"
+                       f" {counted(len(last.clusters), 'cluster')}) since "
+                       f"{clock.rfc3339(last.built)}; next: hydrate promote --to {row.env}")
             if row.waits:
                 click.echo(f"{pad} {row.waits}")
         for source, why in sorted(row.holds.items()):

@@ -13,29 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pygit2
 
 from pipeline import clock
 from pipeline.commands import pullrequest
 from pipeline.commands.context import Context
-from pipeline.commands.publish import MAX_ATTEMPTS, Renders, cluster_output, record_live
+from pipeline.commands.publish import Renders, cluster_output, record_live
 from pipeline.config import inventory as inventory_mod
 from pipeline.config import promotion as promotion_mod
 from pipeline.config.model import Environment, Inventory, Promotion
 from pipeline.config.source import GitTree, config_root, inputs_digest, open_repository, tree_at
-from pipeline.errors import GitError, PipelineError
+from pipeline.errors import PipelineError
 from pipeline.promote import gates, live, notes
 from pipeline.render.tools import discover
 from pipeline.review import diffviews
-from pipeline.sinks import branch, refs
+from pipeline.sinks import branch, landing, ledger, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
-from pipeline.sinks.planning import Changes, branch_head, check_head
+from pipeline.sinks.planning import Changes, branch_head, check_head, reusable, same_tools
 from pipeline.sinks.remote import Remote
 from pipeline.version import engine_digest
 from pipeline.words import counted
@@ -141,7 +139,7 @@ def _first_wave(repo: pygit2.Repository, target: Environment, origin: Environmen
                      else "no source is live on all of its clusters (a rollout under way?)")
             return f"nothing to promote: {origin.name}: {state}"
         source, since, carrier = now_live.source, now_live.since, now_live.commit
-    if to_live.source == source and not to_live.rollout.get("pending"):
+    if to_live.source == source and not (to_live.rollout and to_live.rollout.pending):
         return f"nothing to promote: {source[:12]} is already live on {target.name}"
     found = _gates(p, p.soak, since, origin.name, p.requires,
                    live.checks(repo, origin_head, origin.name, source),
@@ -158,8 +156,9 @@ def _next_wave(repo: pygit2.Repository, target: Environment, p: Promotion,
                to_head: pygit2.Commit | None, to_live: live.Live, now: dt.datetime) -> _Target:
     """Gates of the next wave of the rollout under way on `target`."""
     rollout = to_live.rollout
-    done = list(rollout.get("waves", []))
-    source = str(rollout["source"])
+    assert rollout is not None
+    done = rollout.steps
+    source = rollout.source
     if len(done) >= len(p.waves):
         raise PipelineError(
             f"{target.branch}: the rollout of {source[:7]} has done {counted(len(done), 'wave')}, but "
@@ -168,7 +167,7 @@ def _next_wave(repo: pygit2.Repository, target: Environment, p: Promotion,
             f"{target.name} --source {source[:12]}` after restoring the waves, or promote "
             "another source (a new rollout)")
     previous = p.waves[len(done) - 1]
-    since = clock.parse_time(str(done[-1]["time"]), f"{target.branch}: rollout")
+    since = done[-1].built
     found = _gates(p, previous.soak, since, f"{target.name} wave {previous.name}",
                    previous.requires, live.checks(repo, to_head, target.name, source,
                                                   previous.name),
@@ -205,14 +204,9 @@ def promote(ctx: Context, opts: PromoteOptions) -> PromoteReport:
         remote.heads()
         notes.fetch(repo, remote, who)
     wanted = _resolve(repo, opts.source) if opts.source else None
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        report = _attempt(ctx, repo, root, config, target, origin, p, remote, who, opts, wanted,
-                          attempt)
-        if report is not None:
-            return report
-        time.sleep(0.1 * attempt)
-    raise GitError(f"{target.branch}: gave up after {MAX_ATTEMPTS} attempts: other writers kept "
-                   "moving the branch; run the promotion again")
+    return landing.retrying(
+        lambda n: _attempt(ctx, repo, root, config, target, origin, p, remote, who, opts,
+                           wanted, n), target.branch, "writers", "promotion")
 
 
 def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory,
@@ -223,8 +217,8 @@ def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory
     origin_head = branch_head(repo, origin, remote)
     to_head = branch_head(repo, target, remote)
     to_live = live.live(repo, to_head, target.name)
-    under_way = bool(p.waves) and bool(to_live.rollout.get("pending")) and (
-        wanted is None or wanted == to_live.rollout.get("source"))
+    under_way = bool(p.waves) and to_live.rollout is not None and to_live.rollout.pending and (
+        wanted is None or wanted == to_live.rollout.source)
     chosen = (_next_wave(repo, target, p, to_head, to_live, now) if under_way else
               _first_wave(repo, target, origin, p, origin_head, to_live, wanted, now))
     base = PromoteReport(target.name, target.branch, origin.name, None, waves=len(p.waves),
@@ -268,18 +262,10 @@ def _attempt(ctx: Context, repo: pygit2.Repository, root: str, config: Inventory
             f"Promote `{chosen.source[:7]}` {origin.name} → {target.name}{step}", done.gates,
             remote, opts.push, opts.output, log)
         return replace(done, pushed=opened.pushed, pr_branch=opened.branch, pr_body=opened.body)
-    if remote is not None and opts.push:
-        if remote.push(built.commit, target.branch):
-            return replace(done, pushed=True)
-        return None
-    if remote is not None:
-        repo.create_reference_direct(f"refs/heads/{target.branch}", built.commit, True,
-                                     message=log)
-        return done
-    if refs.update_ref(repo, f"refs/heads/{target.branch}", built.commit,
-                         to_head.id if to_head else None, log):
-        return done
-    return None
+    landed = landing.land(repo, built.commit, landing.Destination(target.branch, remote,
+                                                                  opts.push),
+                          to_head.id if to_head else None, log)
+    return replace(done, pushed=landed.pushed) if landed is not None else None
 
 
 def _build(ctx: Context, repo: pygit2.Repository, root: str, tree: GitTree, inv: Inventory,
@@ -291,35 +277,27 @@ def _build(ctx: Context, repo: pygit2.Repository, root: str, tree: GitTree, inv:
         tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
     engine = engine_digest()
     since = Changes(repo, root, tree, inv, tools)
-    meta = branch.metadata_of(repo, to_head)
-    entries = meta.get("clusters") if isinstance(meta.get("clusters"), dict) else {}
-    assert isinstance(entries, dict)
-    subtrees = branch.subtrees(to_head)
+    led = ledger.read(repo, to_head)
     drifted = set(branch.drift(repo, to_head))
-    same_tools = meta.get("engine") == engine and meta.get("tools", {}).get(
-        "helm") == tools.helm.version and meta.get("tools", {}).get(
-        "kustomize") == tools.kustomize.version
+    same = led is not None and same_tools(led, tools, engine)
     wanted = set(wave_clusters)
-    reuse: dict[str, tuple[pygit2.Oid, Mapping[str, Any]]] = {}
-    render: list[str] = []
     in_inventory = {c.name for c in inv.clusters.values() if c.environment == target.name}
+    usable = reusable(to_head, led, in_inventory - drifted) if to_head and led else {}
+    reuse: dict[str, ledger.Cluster] = {}
+    render: list[str] = []
     for name in sorted(in_inventory):
-        entry = entries.get(name)
-        usable = (name in subtrees and isinstance(entry, dict) and "digest" in entry
-                  and name not in drifted)
+        entry = usable.get(name)
         if name not in wanted:
-            if usable:
-                assert isinstance(entry, dict)
-                reuse[name] = (subtrees[name], entry)  # another wave: keeps its source
+            if entry is not None:
+                reuse[name] = entry  # another wave: keeps its source
             continue
-        if usable and same_tools and isinstance(entry, dict):
+        if entry is not None and same:
             try:
-                touched = {c for e, c in since(str(entry.get("source", ""))).clusters
-                           if e == target.name}
+                touched = {c for e, c in since(entry.source).clusters if e == target.name}
             except (PipelineError, KeyError):
                 touched = {name}
             if name not in touched:
-                reuse[name] = (subtrees[name], {**entry, "source": chosen.source})
+                reuse[name] = replace(entry, source=chosen.source)
                 continue
         render.append(name)
     renders = Renders(ctx, tree, inv, opts.jobs, ctx.cache(), tools)
@@ -329,7 +307,7 @@ def _build(ctx: Context, repo: pygit2.Repository, root: str, tree: GitTree, inv:
                            commit.message.splitlines()[0] if commit.message else "",
                            inputs_digest(tree), root)
     step = _step(repo, target, origin, p, to_head, to_live, chosen, wave_clusters, opts,
-                 notes.stamp(now), branch_head_id=chosen.origin_commit)
+                 now, branch_head_id=chosen.origin_commit)
     versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version,
                 "engine": engine}
     author = refs.signature(repo, ctx.environ, "author")
@@ -339,34 +317,32 @@ def _build(ctx: Context, repo: pygit2.Repository, root: str, tree: GitTree, inv:
 
 def _step(repo: pygit2.Repository, target: Environment, origin: Environment, p: Promotion,
           to_head: pygit2.Commit | None, to_live: live.Live, chosen: _Target,
-          wave_clusters: Sequence[str], opts: PromoteOptions, at: str,
+          wave_clusters: Sequence[str], opts: PromoteOptions, at: dt.datetime,
           branch_head_id: str | None) -> branch.Step:
     trailers: list[tuple[str, str]] = []
     if chosen.wave_index == 0:
-        trailers.append(("Hydrate-Promoted-From", f"{origin.name} {branch_head_id or '-'}"))
+        trailers.append((ledger.PROMOTED_FROM, f"{origin.name} {branch_head_id or '-'}"))
     wave = p.waves[chosen.wave_index] if p.waves else None
     if wave is not None:
-        trailers.append(("Hydrate-Wave", f"{wave.name} ({chosen.wave_index + 1} of "
-                                         f"{len(p.waves)})"))
+        trailers.append((ledger.WAVE, f"{wave.name} ({chosen.wave_index + 1} of "
+                                      f"{len(p.waves)})"))
     verdict = "bypassed" if opts.force else "passed"
-    trailers += [("Hydrate-Gate", f"{g.name} {verdict if not g.passed else 'passed'} "
-                                  f"{g.evidence}") for g in chosen.gates]
+    trailers += [(ledger.GATE, f"{g.name} {verdict if not g.passed else 'passed'} "
+                               f"{g.evidence}") for g in chosen.gates]
     if opts.force:
-        trailers.append(("Hydrate-Bypass-Reason", " ".join((opts.reason or "").split())))
+        trailers.append((ledger.BYPASS_REASON, opts.reason or ""))
     if opts.run_url:
-        trailers.append(("Hydrate-Run", opts.run_url))
-    rollout: dict[str, Any] | None = None
+        trailers.append((ledger.RUN, opts.run_url))
+    rollout: ledger.Rollout | None = None
     if p.waves:
-        done = list(to_live.rollout.get("waves", [])) if chosen.wave_index else []
-        done.append({"name": wave.name if wave else "", "clusters": list(wave_clusters),
-                     "time": at})
-        rollout = {"source": chosen.source, "from": origin.name, "waves": done,
-                   "total": len(p.waves), "pending": len(done) < len(p.waves)}
+        done = list(to_live.rollout.steps) if chosen.wave_index and to_live.rollout else []
+        done.append(ledger.Step(wave.name if wave else "", tuple(wave_clusters), at))
+        rollout = ledger.Rollout(chosen.source, origin.name, tuple(done), len(p.waves),
+                                 len(done) < len(p.waves))
     wave_words = f", wave {wave.name} ({chosen.wave_index + 1} of {len(p.waves)})" if wave else ""
     kind = "forced" if opts.force else "promote"
     return branch.Step(kind, f"Promotion of {chosen.source[:12]} from {origin.name} to "
-                             f"{target.name}{wave_words}", tuple(trailers), rollout,
-                       dict(to_live.holds))
+                             f"{target.name}{wave_words}", tuple(trailers), rollout)
 
 
 def auto(ctx: Context, opts: PromoteOptions) -> list[PromoteReport]:

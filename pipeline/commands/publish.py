@@ -10,7 +10,6 @@ done stay done, and the report says which ones were not tried.
 
 from __future__ import annotations
 
-import random
 import tempfile
 import time
 from collections import Counter
@@ -26,18 +25,18 @@ from pipeline.commands.render import render_fleet
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Environment, Inventory
 from pipeline.config.source import GitTree, config_root, inputs_digest, open_repository, tree_at
-from pipeline.errors import GitError, PipelineError
+from pipeline.errors import PipelineError
 from pipeline.promote import live, notes
 from pipeline.render.cache import Cache
 from pipeline.render.engine import ClusterRender, Stats
 from pipeline.render.tools import Toolset, discover
-from pipeline.sinks import agents, branch, fanin, output, refs
+from pipeline.sinks import agents, branch, fanin, landing, ledger, output, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import Changes, Since, branch_head, check_head, plan, refuse_source_branches
 from pipeline.sinks.remote import PushRefused, Remote
 from pipeline.version import engine_digest
 
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = landing.RETRY.attempts
 
 
 @dataclass(frozen=True)
@@ -145,16 +144,13 @@ def bypassing(envs: Sequence[Environment], opts: PublishOptions) -> tuple[
                         "(recorded)")
 
 
-def _forced(env: Environment, source: branch.Source, reason: str | None,
-            base: pygit2.Commit | None, repo: pygit2.Repository) -> branch.Step | None:
+def _forced(env: Environment, source: branch.Source, reason: str | None) -> branch.Step | None:
     """The record of a publish that bypassed `env`'s promotion (None: not one)."""
     if env.promotion is None:
         return None
-    holds = branch.metadata_of(repo, base).get("holds") or {}
     return branch.Step("forced", f"Render of {source.commit[:12]} for environment {env.name}, "
                        "published past its promotion gates",
-                       (("Hydrate-Bypass-Reason", " ".join((reason or "").split())),),
-                       None, dict(holds), whole=True)
+                       ((ledger.BYPASS_REASON, reason or ""),), whole=True)
 
 
 def record_live(repo: pygit2.Repository, env: Environment, base: pygit2.Commit,
@@ -203,10 +199,6 @@ class Renders:
         return {n: self._done[n] for n in wanted}
 
 
-def _backoff(attempt: int, sleep: Callable[[float], None]) -> None:
-    sleep(min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random()))
-
-
 Outputs = Callable[[Iterable[str]], list[branch.ClusterOutput]]
 
 
@@ -220,25 +212,25 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
     """Commit the source's render to `env`'s branch, retrying when a concurrent publisher
     wins (each attempt plans against the branch head it builds on). A head hydrate did not
     write is refused, unless `force`; a head that shares history with the source, always."""
-    local_ref = f"refs/heads/{env.branch}"
     versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version,
                 "engine": engine}
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        base = branch_head(repo, env, remote)
+    dest = landing.Destination(env.branch, remote, push)
+
+    def attempt(n: int) -> EnvResult | None:
+        base = dest.head(repo)
         if base is not None:
             check_head(repo, base, env, source.commit, force)
         chosen = plan(repo, base, env, inv, tools, engine, full, since)
         outs = outputs(chosen.render)
         built = branch.build(repo, base, env, source, outs, versions, author, committer,
                              reused=chosen.reuse, restored=sorted(chosen.drifted),
-                             step=_forced(env, source, reason, base, repo))
+                             step=_forced(env, source, reason))
 
-        def result(head: str | None, pushed: bool = False, b: branch.Built = built,
-                   n: int = attempt, note: str = chosen.note,
+        def result(head: str | None, pushed: bool = False, note: str = chosen.note,
                    said: tuple[str, ...] = ()) -> EnvResult:
-            return EnvResult(env.name, env.branch, str(b.commit) if b.commit else None, head,
-                             b.added, b.changed, b.removed, b.blobs_written, b.clusters_reused,
-                             n, pushed, note, said)
+            return EnvResult(env.name, env.branch, str(built.commit) if built.commit else None,
+                             head, built.added, built.changed, built.removed,
+                             built.blobs_written, built.clusters_reused, n, pushed, note, said)
 
         if built.commit is None:
             if base is not None and record_live(repo, env, base, source.commit,
@@ -248,22 +240,13 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
                 return result(str(base.id), note=f"{chosen.note}; {source.commit[:7]} is live "
                                                   "on it from now (a note on the head)")
             return result(str(base.id) if base is not None else None)
-        log = f"hydrate publish {source.commit[:7]}"
-        if remote is not None and push:
-            said: list[str] = []
-            # False: the branch moved since the fetch (compare-and-swap); a refusal for any
-            # other reason raises PushRefused with the remote's message.
-            if remote.push(built.commit, env.branch, said.append):
-                return result(str(built.commit), pushed=True, said=tuple(said))
-        elif remote is not None:
-            # Without --push the commit stays local: the branch follows the remote's head.
-            repo.create_reference_direct(local_ref, built.commit, True, message=log)
-            return result(str(built.commit))
-        elif refs.update_ref(repo, local_ref, built.commit, base.id if base else None, log):
-            return result(str(built.commit))
-        _backoff(attempt, sleep)
-    raise GitError(f"{env.branch}: gave up after {MAX_ATTEMPTS} attempts: other publishers kept "
-                   "moving the branch; run the publish again")
+        landed = landing.land(repo, built.commit, dest, base.id if base else None,
+                              f"hydrate publish {source.commit[:7]}")
+        if landed is None:
+            return None
+        return result(landed.commit, pushed=landed.pushed, said=landed.said)
+
+    return landing.retrying(attempt, env.branch, "publishers", "publish", sleep=sleep)
 
 
 def publish(ctx: Context, opts: PublishOptions) -> PublishReport:

@@ -8,8 +8,7 @@ by hand needs `--force --reason`.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pygit2
 
@@ -17,15 +16,12 @@ from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Environment
 from pipeline.config.source import config_root, open_repository, tree_at
-from pipeline.errors import GitError, PipelineError
+from pipeline.errors import PipelineError
 from pipeline.promote import live
-from pipeline.sinks import branch, refs
+from pipeline.sinks import branch, landing, ledger, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
-from pipeline.sinks.planning import branch_head, check_head
+from pipeline.sinks.planning import check_head
 from pipeline.sinks.remote import Remote
-
-ROLLBACK_TRAILER = "Hydrate-Rollback-Of"
-ATTEMPTS = 6
 
 
 @dataclass(frozen=True)
@@ -78,54 +74,37 @@ def rollback(ctx: Context, opts: RollbackOptions) -> RollbackReport:
     if opts.remote is not None:
         configure_tls(ctx.environ)
         remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ), ctx.environ)
-    for _ in range(ATTEMPTS):
-        head = branch_head(repo, env, remote)
+    dest = landing.Destination(env.branch, remote, opts.push)
+    mine = sorted(c.name for c in inv.clusters.values() if c.environment == env.name)
+    who = refs.signature(repo, ctx.environ, "committer")
+    author = refs.signature(repo, ctx.environ, "author")
+    reason = " ".join(opts.reason.split())
+
+    def attempt(_: int) -> RollbackReport | None:
+        head = dest.head(repo)
         if head is None:
             raise PipelineError(f"{env.branch}: nothing published to {env.name}, nothing to "
                                 "roll back")
         state = live.live(repo, head, env.name)
-        current = state.source or str(state.rollout.get("source") or "")
+        current = state.source or (state.rollout.source if state.rollout else "")
         check_head(repo, head, env, current or "0" * 40, False)
         restored, carrier = _carrier(repo, head, env, current, opts.to)
-        commit = _commit(repo, ctx, env, head, carrier, restored, current, opts.reason)
-        report = RollbackReport(env.name, env.branch, current, restored, str(carrier.id),
-                                str(commit), False)
-        if remote is not None and opts.push:
-            if remote.push(commit, env.branch):
-                return replace(report, pushed=True)
-            continue
-        if remote is not None:
-            repo.create_reference_direct(f"refs/heads/{env.branch}", commit, True,
-                                         message=f"hydrate rollback to {restored[:7]}")
-            return report
-        if refs.update_ref(repo, f"refs/heads/{env.branch}", commit, head.id,
-                             f"hydrate rollback to {restored[:7]}"):
-            return report
-    raise GitError(f"{env.branch}: gave up after {ATTEMPTS} attempts: other writers kept moving "
-                   "the branch; run the rollback again")
+        now = ledger.read(repo, head)
+        holds = dict(now.holds if now else {})
+        if current:
+            holds[current] = ledger.Hold(current, f"rolled back: {reason}", str(head.id))
+        step = branch.Step(
+            "rollback", f"Rollback of {env.name} from {current[:12] or 'a mixed rollout'} to "
+            f"{restored[:12]}: the cluster trees of {str(carrier.id)[:12]}, restored as they "
+            "were", ((ledger.ROLLBACK_OF, str(head.id)), (ledger.REASON, reason)),
+            holds=holds, lines=(f"Reason: {reason}",))
+        done = branch.restore(repo, head, carrier, env, mine, False, step, author, who)
+        assert done.built.commit is not None
+        landed = landing.land(repo, done.built.commit, dest, head.id,
+                              f"hydrate rollback to {restored[:7]}")
+        if landed is None:
+            return None
+        return RollbackReport(env.name, env.branch, current, restored, str(carrier.id),
+                              landed.commit, landed.pushed)
 
-
-def _commit(repo: pygit2.Repository, ctx: Context, env: Environment, head: pygit2.Commit,
-            carrier: pygit2.Commit, restored: str, current: str, reason: str) -> pygit2.Oid:
-    meta = branch.metadata_of(repo, carrier)
-    holds = dict(branch.metadata_of(repo, head).get("holds") or {})
-    if current:
-        holds[current] = f"rolled back: {' '.join(reason.split())}"
-    meta.update(kind="rollback", holds=holds)
-    meta.pop("rollout", None)
-    blob = repo.create_blob((json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
-    folder = repo.TreeBuilder()
-    folder.insert("metadata.json", blob, pygit2.enums.FileMode.BLOB)
-    root = repo.TreeBuilder(carrier.tree)
-    root.insert(".hydrate", folder.write(), pygit2.enums.FileMode.TREE)
-    subject = str((meta.get("source") or {}).get("subject", ""))
-    message = "\n".join([
-        f"{restored[:7]}: {subject}", "",
-        f"Rollback of {env.name} from {current[:12] or 'a mixed rollout'} to {restored[:12]}: "
-        f"the cluster trees of {str(carrier.id)[:12]}, restored as they were.",
-        f"Reason: {' '.join(reason.split())}", "",
-        f"{branch.SOURCE_TRAILER}: {restored}", f"{branch.ENV_TRAILER}: {env.name}",
-        f"{ROLLBACK_TRAILER}: {head.id}", ""])
-    who = refs.signature(repo, ctx.environ, "committer")
-    author = refs.signature(repo, ctx.environ, "author")
-    return repo.create_commit(None, author, who, message, root.write(), [head.id])
+    return landing.retrying(attempt, env.branch, "writers", "rollback")

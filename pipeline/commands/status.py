@@ -5,17 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import pygit2
 
+from pipeline import clock
 from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Environment, Inventory
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import GitError
 from pipeline.promote import notes
-from pipeline.sinks import branch, refs
+from pipeline.sinks import branch, ledger, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
 
@@ -61,39 +62,29 @@ class EnvStatus:
     drift: tuple[str, ...] = ()  # clusters edited on the branch since hydrate wrote them
     retired: bool = False  # a hydrate branch of an environment the inventory no longer has
     waits: str = ""  # a rollout under way: what the next wave waits for
-    rollout: Mapping[str, Any] = field(default_factory=dict)  # a rollout in waves, if any
+    rollout: ledger.Rollout | None = None  # a rollout in waves, if any
     holds: Mapping[str, str] = field(default_factory=dict)  # held sources and why
 
 
 def _publish(repo: pygit2.Repository, commit: pygit2.Commit) -> Publish:
-    trailers = commit.message_trailers
+    said = ledger.trailers(commit)
     lines = commit.message.splitlines()
     summary = next((ln for ln in lines[1:] if ln.startswith(("Render of ", "Promotion of ",
                                                               "Rollback of "))), "")
-    meta = branch.metadata_of(repo, commit)
-    clusters = meta.get("clusters")
-    recorded = meta.get("source")
+    led = ledger.read(repo, commit)
     # A commit made by hand keeps the metadata: its source is still the last render's.
-    source = trailers.get(branch.SOURCE_TRAILER) or (
-        str(recorded["commit"]) if isinstance(recorded, dict) and "commit" in recorded else None)
+    source = said.source or (led.source.commit if led is not None else None)
     when = dt.datetime.fromtimestamp(commit.commit_time, dt.timezone(
         dt.timedelta(minutes=commit.commit_time_offset)))
-    by_hydrate = branch.SOURCE_TRAILER in trailers
-
-    def each(key: str) -> tuple[str, ...]:
-        return tuple(line.split(": ", 1)[1] for line in lines if line.startswith(f"{key}: "))
-
-    kind = str(meta.get("kind", "publish")) if by_hydrate else "by hand"
-    if by_hydrate and "Hydrate-Rollback-Of" in trailers:
+    kind = (led.kind if led is not None else "publish") if said.by_hydrate else "by hand"
+    if said.by_hydrate and said.rollback_of:
         kind = "rollback"
     records = tuple(r for r in notes.records(repo, commit.id) if r.kind == "check")
-    return Publish(str(commit.id), when, source,
-                   lines[0] if lines else "", len(clusters) if isinstance(clusters, dict) else None,
+    return Publish(str(commit.id), when, source, lines[0] if lines else "",
+                   len(led.clusters) if led is not None else None,
                    summary.split(": ", 1)[1] if ": " in summary else summary,
-                   by_hydrate, kind, trailers.get("Hydrate-Promoted-From", ""),
-                   trailers.get("Hydrate-Wave", ""), each("Hydrate-Gate"),
-                   trailers.get("Hydrate-Bypass-Reason", ""),
-                   trailers.get("Hydrate-Rollback-Of", ""), records)
+                   said.by_hydrate, kind, said.promoted_from, said.wave, said.gates,
+                   said.bypass_reason, said.rollback_of, records)
 
 
 def _head(repo: pygit2.Repository, name: str,
@@ -156,24 +147,23 @@ def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus
                                    problem))
             continue
         how, behind = lineage(repo, tip, pub.source, shallow)
-        meta = branch.metadata_of(repo, commit)
-        rollout = meta.get("rollout") if isinstance(meta.get("rollout"), dict) else {}
-        holds = meta.get("holds") if isinstance(meta.get("holds"), dict) else {}
+        led = ledger.read(repo, commit)
+        rollout = led.rollout if led is not None else None
         found.append(EnvStatus(env.name, env.branch, env.agent, pub, behind, how, read, None,
-                               branch.drift(repo, commit), waits=_waits(env, rollout or {}),
-                               rollout=rollout or {},
-                               holds=holds or {}))
+                               branch.drift(repo, commit), waits=_waits(env, rollout),
+                               rollout=rollout,
+                               holds={s: h.reason for s, h in (led.holds if led else {}).items()}))
     return found + _retired(repo, inv, rem, tip, shallow)
 
 
-def _waits(env: Environment, rollout: Mapping[str, Any]) -> str:
+def _waits(env: Environment, rollout: ledger.Rollout | None) -> str:
     """What the next wave of a rollout under way waits for (from the configuration)."""
-    done = rollout.get("waves") or []
+    done = rollout.steps if rollout is not None else ()
     waves = env.promotion.waves if env.promotion is not None else ()
-    if not rollout.get("pending") or not done or len(done) >= len(waves):
+    if rollout is None or not rollout.pending or not done or len(done) >= len(waves):
         return ""
     previous, following = waves[len(done) - 1], waves[len(done)]
-    needs = [f"{previous.soak} after {done[-1].get('time', '?')}"] if previous.soak else []
+    needs = [f"{previous.soak} after {clock.rfc3339(done[-1].built)}"] if previous.soak else []
     needs += [f"{check} recorded for wave {previous.name}" for check in previous.requires]
     return f"wave {following.name} waits for {', '.join(needs) or 'nothing but windows'}"
 
@@ -199,13 +189,12 @@ def _retired(repo: pygit2.Repository, inv: Inventory, rem: Remote | None,
         if head is None:
             continue
         commit, read = head
-        meta = branch.metadata_of(repo, commit)
-        env = meta.get("environment")
-        if not isinstance(env, str) or branch.foreign(repo, commit, env) is not None:
+        led = ledger.read(repo, commit)
+        if led is None or branch.foreign(repo, commit, led.environment) is not None:
             continue  # not a hydrate branch: none of our business
         pub = _publish(repo, commit)
         how, behind = lineage(repo, tip, pub.source, shallow)
-        found.append(EnvStatus(env, name, str(meta.get("agent", "?")), pub, behind, how, read,
+        found.append(EnvStatus(led.environment, name, led.agent, pub, behind, how, read,
                                retired=True))
     return found
 

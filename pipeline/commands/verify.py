@@ -63,8 +63,7 @@ def verify(ctx: Context, opts: VerifyOptions) -> VerifyReport:
         raise PipelineError(f"{env.branch}: nothing published to {env.name} yet, so there is "
                             "nothing to verify")
     state = live.live(repo, head, env.name)
-    source = opts.source or state.source or (
-        str(state.rollout["source"]) if state.rollout.get("source") else None)
+    source = opts.source or state.source or (state.rollout.source if state.rollout else None)
     if source is None:
         raise PipelineError(f"{env.branch}: no single source is live on {env.name}; give "
                             "--source SHA")

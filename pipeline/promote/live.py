@@ -15,13 +15,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import pygit2
 
 from pipeline.clock import commit_time
 from pipeline.promote import notes
-from pipeline.sinks import branch
+from pipeline.sinks import ledger
 
 HISTORY_LIMIT = 10_000  # first-parent commits walked to find when a source became live
 
@@ -35,18 +34,14 @@ class Live:
     since: dt.datetime | None
     commit: pygit2.Commit | None
     clusters: Mapping[str, str] = field(default_factory=dict)  # cluster → its source
-    rollout: Mapping[str, Any] = field(default_factory=dict)
+    rollout: ledger.Rollout | None = None
     holds: Mapping[str, str] = field(default_factory=dict)
 
 
 def cluster_sources(repo: pygit2.Repository, commit: pygit2.Commit) -> dict[str, str]:
     """Each cluster's source on `commit` (the branch's source for older metadata)."""
-    meta = branch.metadata_of(repo, commit)
-    default = str((meta.get("source") or {}).get("commit", ""))
-    entries = meta.get("clusters") if isinstance(meta.get("clusters"), dict) else {}
-    assert isinstance(entries, dict)
-    return {name: str(entry.get("source", default)) if isinstance(entry, dict) else default
-            for name, entry in entries.items()}
+    led = ledger.read(repo, commit)
+    return led.sources() if led is not None else {}
 
 
 def _on(repo: pygit2.Repository, commit: pygit2.Commit,
@@ -73,7 +68,7 @@ def live(repo: pygit2.Repository, head: pygit2.Commit | None, env: str) -> Live:
     """What is live on the branch whose head is `head`."""
     if head is None:
         return Live(None, None, None)
-    meta = branch.metadata_of(repo, head)
+    led = ledger.read(repo, head)
     source, since = _on(repo, head, env)
     first = head
     if source is not None:
@@ -82,12 +77,9 @@ def live(repo: pygit2.Repository, head: pygit2.Commit | None, env: str) -> Live:
             if earlier != source:
                 break
             since, first = when, commit
-    rollout = meta.get("rollout") if isinstance(meta.get("rollout"), dict) else {}
-    holds = meta.get("holds") if isinstance(meta.get("holds"), dict) else {}
-    assert isinstance(rollout, dict)
-    assert isinstance(holds, dict)
     return Live(source, since if source is not None else None, first,
-                cluster_sources(repo, head), rollout, {str(k): str(v) for k, v in holds.items()})
+                cluster_sources(repo, head), led.rollout if led else None,
+                {s: h.reason for s, h in (led.holds if led else {}).items()})
 
 
 def was_live(repo: pygit2.Repository, head: pygit2.Commit | None, env: str,

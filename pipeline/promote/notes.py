@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import pygit2
 
+from pipeline import clock
 from pipeline.errors import GitError
 from pipeline.sinks.refs import RefLock
 from pipeline.sinks.remote import Remote
@@ -59,8 +60,7 @@ class Record:
         return record
 
 
-def stamp(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+stamp = clock.rfc3339
 
 
 def _lines(repo: pygit2.Repository, notes: pygit2.Oid | None) -> dict[str, list[str]]:

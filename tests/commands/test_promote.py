@@ -218,7 +218,8 @@ def test_rollback_restores_the_exact_trees_and_holds_the_source(
     assert back.parents[0].id == promoted.id  # a new commit on top, never a force push
     assert back.tree["clusters"].id == first_trees  # the very trees, not a new render
     assert f"Hydrate-Rollback-Of: {promoted.id}" in back.message
-    assert meta(remote, "staging")["holds"] == {second: "rolled back: tills freeze on checkout"}
+    assert meta(remote, "staging")["holds"] == {second: {"reason": "rolled back: tills freeze "
+                                                        "on checkout", "of": str(promoted.id)}}
     held = run(example_repo, remote, "2026-11-30T12:00:00Z", "promote", "--to", "staging",
                "--push")
     assert held.code == 4
