@@ -25,8 +25,8 @@ from pipeline.commands.render import render_fleet
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Environment, Inventory
 from pipeline.config.source import GitTree, config_root, inputs_digest, open_repository, tree_at
-from pipeline.errors import PipelineError
-from pipeline.promote import live, notes
+from pipeline.errors import Blocked, PipelineError, UsageError
+from pipeline.promote import live, notes, record
 from pipeline.render.cache import Cache
 from pipeline.render.engine import ClusterRender, Stats
 from pipeline.render.tools import Toolset, discover
@@ -132,8 +132,8 @@ def bypassing(envs: Sequence[Environment], opts: PublishOptions) -> tuple[
     if opts.force and (opts.reason or "").strip():
         return list(envs), ()
     if opts.force:
-        raise PipelineError(f"--force on {', '.join(e.name for e in gated)} (fed by promotion) "
-                            "needs --reason TEXT: the bypass is recorded in the commit")
+        raise UsageError(f"--force on {', '.join(e.name for e in gated)} (fed by promotion) "
+                         "needs --reason TEXT: the bypass is recorded in the commit")
     if opts.all_envs:
         return [e for e in envs if e.promotion is None], gated
     env = gated[0]
@@ -144,27 +144,44 @@ def bypassing(envs: Sequence[Environment], opts: PublishOptions) -> tuple[
                         "(recorded)")
 
 
-def _forced(env: Environment, source: branch.Source, reason: str | None) -> branch.Step | None:
-    """The record of a publish that bypassed `env`'s promotion (None: not one)."""
-    if env.promotion is None:
+def held(repo: pygit2.Repository, inv: Inventory, remote: Remote | None,
+         source: str) -> tuple[ledger.HeldOn, ...]:
+    """The holds in force on `source`, on any environment's branch (a hold is a hold
+    everywhere)."""
+    ledgers = {env.name: ledger.read(repo, landing.Destination(env.branch, remote).head(repo))
+               for env in inv.environments}
+    return ledger.holds_in_force(ledgers).get(source, ())
+
+
+def refuse_held(holds: Sequence[ledger.HeldOn], source: str, opts: PublishOptions) -> None:
+    """Blocked (exit 4) if `source` is held and the publish does not bypass it."""
+    if not holds or (opts.force and (opts.reason or "").strip()):
+        return
+    where = "; ".join(f"on {h.env}: {h.hold.reason}" for h in holds)
+    lift = (f"or lift the hold first: hydrate hold --release {source[:12]} --env "
+            f"{holds[0].env} --reason TEXT")
+    if opts.force:
+        raise UsageError(f"--force on the held source {source[:7]} needs --reason TEXT: the "
+                         "bypass is recorded, and lifts the hold")
+    raise Blocked(f"{source[:7]} is held ({where}): publishing it needs --force --reason TEXT "
+                  f"(recorded; it lifts the hold), {lift}")
+
+
+def _forced(env: Environment, source: branch.Source, reason: str | None,
+            holds: Sequence[ledger.HeldOn], base: ledger.Ledger | None) -> branch.Step | None:
+    """The record of a publish that bypassed `env`'s promotion or a hold on its source
+    (None: not one). A forced landing lifts the holds on its source."""
+    if env.promotion is None and not holds:
         return None
+    why = " ".join((reason or "").split())
+    what = "its promotion gates" if env.promotion is not None else "a hold"
+    if env.promotion is not None and holds:
+        what = "its promotion gates and a hold"
+    kept, lifted = ledger.lifting(env.name, base, holds, why) if holds else (None, None)
     return branch.Step("forced", f"Render of {source.commit[:12]} for environment {env.name}, "
-                       "published past its promotion gates",
-                       ((ledger.BYPASS_REASON, reason or ""),), whole=True)
-
-
-def record_live(repo: pygit2.Repository, env: Environment, base: pygit2.Commit,
-                source: str, environ: Mapping[str, str]) -> bool:
-    """A publish that changed nothing still makes `source` live on `env` (a note on the
-    head), with a soak of its own. False if it already was."""
-    if live.live(repo, base, env.name).source == source and not any(
-            r.kind == "live" and r.env == env.name and r.source != source
-            for r in notes.records(repo, base.id)):
-        return False
-    who = refs.signature(repo, environ, "committer")
-    notes.add(repo, base.id, [notes.Record("live", env.name, source,
-                                           notes.stamp(clock.now(environ)))], who)
-    return True
+                       f"published past {what}",
+                       ((ledger.BYPASS_REASON, why), *record.released(tuple(holds), why)),
+                       holds=kept, released=lifted, whole=True)
 
 
 def cluster_output(render: ClusterRender, env: Environment) -> branch.ClusterOutput:
@@ -208,7 +225,9 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
                 committer: pygit2.Signature,
                 sleep: Callable[[float], None] = time.sleep, force: bool = False,
                 reason: str | None = None,
-                environ: Mapping[str, str] | None = None) -> EnvResult:
+                environ: Mapping[str, str] | None = None,
+                holds: Sequence[ledger.HeldOn] = (),
+                warn: notes.Warn | None = None) -> EnvResult:
     """Commit the source's render to `env`'s branch, retrying when a concurrent publisher
     wins (each attempt plans against the branch head it builds on). A head hydrate did not
     write is refused, unless `force`; a head that shares history with the source, always."""
@@ -224,7 +243,7 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
         outs = outputs(chosen.render)
         built = branch.build(repo, base, env, source, outs, versions, author, committer,
                              reused=chosen.reuse, restored=sorted(chosen.drifted),
-                             step=_forced(env, source, reason))
+                             step=_forced(env, source, reason, holds, ledger.read(repo, base)))
 
         def result(head: str | None, pushed: bool = False, note: str = chosen.note,
                    said: tuple[str, ...] = ()) -> EnvResult:
@@ -233,10 +252,11 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
                              built.blobs_written, built.clusters_reused, n, pushed, note, said)
 
         if built.commit is None:
-            if base is not None and record_live(repo, env, base, source.commit,
-                                                environ or {}):
-                if remote is not None and push:
-                    notes.push(repo, remote, committer)
+            evidence = (notes.of_remote(repo, remote, warn) if remote is not None
+                        else notes.local(repo, warn))
+            if base is not None and live.make_live(repo, env.name, base, source.commit,
+                                                   evidence, clock.now(environ or {}),
+                                                   committer, remote, push):
                 return result(str(base.id), note=f"{chosen.note}; {source.commit[:7]} is live "
                                                   "on it from now (a note on the head)")
             return result(str(base.id) if base is not None else None)
@@ -266,6 +286,8 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
     refuse_source_branches(repo, envs, opts.source, remote)
     if remote is not None:
         remote.heads()  # reach the remote before any work: a bad URL or token writes nothing
+    holds = held(repo, inv, remote, str(tree.commit.id))
+    refuse_held(holds, str(tree.commit.id), opts)
     loaded = time.monotonic()
     commit = tree.commit
     source = branch.Source(branch.source_url(repo), str(commit.id), commit.message.splitlines()[0]
@@ -302,7 +324,7 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
             results.append(publish_env(repo, env, source, outputs(env), since, inv, tools,
                                        engine, remote, opts.push, full, author, committer,
                                        force=opts.force, reason=opts.reason,
-                                       environ=ctx.environ))
+                                       environ=ctx.environ, holds=holds, warn=ctx.warn))
         except PipelineError as e:
             if len(envs) == 1:
                 raise

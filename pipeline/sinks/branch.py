@@ -293,8 +293,10 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
     changed = tuple(sorted(n for n in entries if n in previous and previous[n] != entries[n]))
     removed = tuple(sorted(n for n in previous if n not in entries))
     parent_clusters = parent.tree["clusters"].id if parent and "clusters" in parent.tree else None
-    # A rollout's step is a commit even when no cluster changed: it records the progress.
-    progress = step is not None and (step.rollout is not None or step.released)
+    # A rollout's step is a commit even when no cluster changed: it records the progress;
+    # so is a landing that lifts a hold.
+    progress = step is not None and (step.rollout is not None or (
+        step.released is not None and step.released != (before.released if before else ())))
     if parent is not None and parent_clusters == clusters_tree and not progress:
         return Built(None, blobs_written=writer.blobs_written, clusters_reused=reuse_count)
     now = {c.name: ledger.Cluster(source.commit, c.digest, ledger.InTree(str(entries[c.name])),

@@ -28,7 +28,7 @@ from pipeline.errors import PipelineError
 
 PATH = ".hydrate/metadata.json"
 SCHEMA_VERSION = 2
-KINDS = ("publish", "promote", "forced", "rollback", "release")
+KINDS = ("publish", "promote", "forced", "rollback", "hold", "release")
 
 # The trailers of hydrate's commits (`git interpret-trailers` reads them).
 SOURCE = "Hydrate-Source-Commit"
