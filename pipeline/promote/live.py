@@ -1,7 +1,8 @@
 """What is live where, and since when: the timeline of an environment branch.
 
 A branch commit records, per cluster, the source it was rendered from (its ledger); the
-source is live on the environment from that commit when every cluster carries it. A
+source is live on the environment from that commit when every cluster carries it and no
+rollout of it is pending (the first waves of a rollout may be all the branch has yet). A
 publish that changed nothing records its source as live with a note on the head
 (`notes.Record(kind="live")`), from that note's time. So the timeline of a branch is its
 first-parent commits, oldest first, each followed by the live records on it in the order
@@ -103,8 +104,11 @@ class Timeline:
                 if r.kind == "live" and r.env == self.env:
                     yield Mark(commit, r.source, r.when, (position, line.index))
             sources = set(led.sources().values()) if led is not None else set()
-            yield Mark(commit, sources.pop() if len(sources) == 1 else None,
-                       commit_time(commit), (position, -1))
+            source = sources.pop() if len(sources) == 1 else None
+            rollout = led.rollout if led is not None else None
+            if rollout is not None and rollout.pending and rollout.source == source:
+                source = None  # the first waves are all the branch has: not live on all yet
+            yield Mark(commit, source, commit_time(commit), (position, -1))
 
     def marks(self) -> Iterator[Mark]:
         """The timeline, newest first."""
