@@ -57,10 +57,15 @@ class Run:
     end: Position | None  # the mark that ended it (None: still live)
     first: pygit2.Commit  # the commit it began on
 
-    def holds(self, at: Position, when: dt.datetime) -> bool:
-        """Whether a record written at `at`, stamped `when`, falls inside the run."""
-        return (self.start <= at and (self.end is None or at < self.end)
-                and when >= self.since and (self.until is None or when <= self.until))
+    def counts(self, at: Position, record: notes.Record) -> bool:
+        """Whether a record written at `at` falls inside the run: written after it began and
+        before it ended. A success must also be stamped inside it (a clock that says it was
+        recorded before the source landed opens nothing); a failure counts however it is
+        stamped."""
+        inside = self.start <= at and (self.end is None or at < self.end)
+        if not inside or record.state != "success":
+            return inside
+        return record.when >= self.since and (self.until is None or record.when <= self.until)
 
 
 @dataclass(frozen=True)
@@ -162,9 +167,9 @@ class Timeline:
     def checks(self, run: Run, wave: str | None = None) -> list[notes.Record]:
         """The check records for the run's source recorded inside the run (for `wave`, if
         given), in the order they were written."""
-        return self._checks(run.source, run.holds, wave, run.start[0])
+        return self._checks(run.source, run.counts, wave, run.start[0])
 
-    def _checks(self, source: str, inside: Callable[[Position, dt.datetime], bool],
+    def _checks(self, source: str, inside: Callable[[Position, notes.Record], bool],
                 wave: str | None, oldest: int) -> list[notes.Record]:
         found: list[tuple[Position, notes.Record]] = []
         for position, commit, _ in self._chain():
@@ -174,7 +179,7 @@ class Timeline:
                 r = line.record
                 if (r.kind == "check" and r.env == self.env and r.source == source
                         and (wave is None or r.wave == wave)
-                        and inside((position, line.index), r.when)):
+                        and inside((position, line.index), r)):
                     found.append(((position, line.index), r))
         return [r for _, r in sorted(found, key=lambda item: item[0])]
 
@@ -199,8 +204,8 @@ class Timeline:
 
     def wave_checks(self, landed: Landing, source: str, wave: str) -> list[notes.Record]:
         """Checks for `wave` of `source` recorded since it landed."""
-        return self._checks(source, lambda at, when: at >= landed.start and when >= landed.since,
-                            wave, landed.start[0])
+        return self._checks(source, lambda at, r: at >= landed.start and (
+            r.state != "success" or r.when >= landed.since), wave, landed.start[0])
 
     def latest_landing(self, wave: str) -> Landing | None:
         """When the newest step of the head's rollout that took `wave` landed."""

@@ -426,3 +426,32 @@ def test_a_dry_run_writes_nothing_anywhere(example_repo: pygit2.Repository,
     assert "dry run: " in out
     assert _footprint(example_repo) == before
     assert _footprint(remote) == remote_before
+
+
+def test_a_waves_check_counts_only_after_that_wave_landed(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    """(4) The canary landed, passed its check, and was rolled back; promoted again by
+    force, it has landed anew: the old check opens nothing for the next wave."""
+    ok(run(example_repo, remote, "2026-11-30T07:00:00Z", "publish", "--env", "prod", "--push",
+           "--force", "--reason", "bootstrap"))
+    source = pop_change(example_repo)
+    ok(run(example_repo, remote, T0, "publish", "--push"))
+    ok(run(example_repo, remote, "2026-11-30T08:40:00Z", "verify", "--env", "dev", "--check",
+           "smoke", "--state", "success", "--push"))
+    ok(run(example_repo, remote, "2026-11-30T08:45:00Z", "promote", "--to", "staging", "--push"))
+    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
+           "--check", "smoke", "--state", "success", "--push"))
+    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod", "--push"))
+    ok(run(example_repo, remote, "2026-12-01T11:05:00Z", "verify", "--env", "prod", "--wave",
+           "canary", "--check", "smoke", "--state", "success", "--push"))
+    ok(run(example_repo, remote, "2026-12-01T11:10:00Z", "rollback", "--env", "prod",
+           "--reason", "canary stores slow", "--push"))
+    again = ok(run(example_repo, remote, "2026-12-01T11:20:00Z", "promote", "--to", "prod",
+                   "--push", "--force", "--reason", "canary again"))
+    assert again.splitlines()[0] == f"promote {source[:7]} staging → prod, wave canary (1 of 3)"
+    later = run(example_repo, remote, "2026-12-01T14:00:00Z", "promote", "--to", "prod", "--push")
+    assert later.code == 4, later.out + later.err
+    assert gate_lines(later.out)["soak"].startswith("pass live on prod wave canary since "
+                                                    "2026-12-01T11:20Z")
+    assert gate_lines(later.out)["checks"].startswith(
+        f"BLOCKED smoke: not recorded for {source[:7]} on prod wave canary")

@@ -155,3 +155,14 @@ def test_a_soak_that_ended_counts_only_until_it_ended() -> None:
     assert gate.opens is None
     assert gate.evidence == ("live on dev from 2026-11-30T08:00Z until 2026-11-30T08:10Z, "
                              "10m of 30m; it is no longer live there")
+
+
+def test_the_last_written_record_of_a_check_wins_whatever_its_clock() -> None:
+    """A success at 08:09, then a failure written after it by a writer whose clock is
+    behind (08:05): the failure is the latest state, and it blocks."""
+    t = at("2026-11-30T08:00:00Z")
+    records = [gates.CheckRecord("smoke", "success", t + dt.timedelta(minutes=9)),
+               gates.CheckRecord("smoke", "failure", t + dt.timedelta(minutes=5))]
+    gate = gates.checks(["smoke"], records, "abc1234 on dev")
+    assert not gate.passed
+    assert gate.evidence == "smoke: failure at 2026-11-30T08:05Z"
