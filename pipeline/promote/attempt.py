@@ -20,9 +20,9 @@ import pygit2
 
 from pipeline import clock
 from pipeline.config.model import Cluster, Environment, Inventory, Promotion
-from pipeline.errors import PipelineError
+from pipeline.errors import GitError, PipelineError
 from pipeline.promote import gates, live, notes, waves
-from pipeline.sinks import ledger
+from pipeline.sinks import branch, ledger
 from pipeline.words import counted
 
 
@@ -90,7 +90,7 @@ def decide(a: Attempt) -> Decision | str:
             return _decision(a, rollout.source, step, rollout.steps, members)
     if a.wanted is not None:
         source = a.wanted
-        if a.timeline(a.origin.name).last_run(source) is None:
+        if _origin(a).last_run(source) is None:
             raise PipelineError(f"--source {source[:12]} was never live on {a.origin.name} "
                                 f"({a.origin.branch}): only a source live on every cluster of "
                                 f"{a.origin.name} can be promoted to {a.target.name}")
@@ -108,9 +108,20 @@ def decide(a: Attempt) -> Decision | str:
     return _decision(a, source, step, done, members)
 
 
+def _origin(a: Attempt) -> live.Timeline:
+    """The timeline of `from`, whose head must be one hydrate wrote for it."""
+    origin = a.timeline(a.origin.name)
+    problem = branch.foreign(a.repo, origin.head, a.origin.name) if origin.head else None
+    if problem is not None:
+        raise GitError(f"environment {a.origin.name}: branch {a.origin.branch} is not a "
+                       f"hydrate environment branch ({problem}): nothing can be promoted "
+                       "from it")
+    return origin
+
+
 def _live_on_origin(a: Attempt) -> tuple[str | None, str]:
     """The source live on every cluster of `from` (None, and why there is none)."""
-    origin = a.timeline(a.origin.name)
+    origin = _origin(a)
     run = origin.current()
     if run is None:
         state = ("nothing published yet" if origin.head is None

@@ -113,7 +113,12 @@ class Evidence:
         return [line.record for line in self.lines(commit)]
 
     def _read(self, commit: str) -> tuple[Line, ...]:
-        if self.repo.references.get(self.ref) is None:
+        ref = self.repo.references.get(self.ref)
+        if ref is None:
+            return ()
+        if not isinstance(self.repo.get(ref.resolve().target), pygit2.Commit):
+            if self.warn is not None:
+                self.warn(f"{self.ref} is not a notes commit: no record in it is read")
             return ()
         try:
             note = self.repo.lookup_note(commit, self.ref)
@@ -194,9 +199,15 @@ def _union(*sides: Mapping[str, list[str]]) -> dict[str, list[str]]:
 
 
 def _adding(repo: pygit2.Repository, base: pygit2.Oid | None, commit: pygit2.Oid,
-            new: Iterable[Record], who: pygit2.Signature) -> pygit2.Oid | None:
+            new: Iterable[Record], who: pygit2.Signature, where: str = "") -> pygit2.Oid | None:
     """A notes commit on `base` with `new` appended to the note on `commit` (None: they
-    are all there already)."""
+    are all there already). `where`: whose notes `base` is ("" for this repository's)."""
+    if base is not None and not isinstance(repo.get(base), pygit2.Commit):
+        there = f" in {where}" if where else ""
+        raise GitError(f"{REF}{there} points at {str(base)[:7]}, which is not a commit: git "
+                       "notes did not write it, so nothing can be added to it; look at it, "
+                       f"then delete it (git update-ref -d {REF}{there}) or point it at the "
+                       "notes commit")
     notes = _lines(repo, base)
     lines = notes.setdefault(str(commit), [])
     added = [r.line() for r in new if r.line() not in lines]
@@ -236,7 +247,11 @@ def _merge_into_local(repo: pygit2.Repository, theirs: pygit2.Oid | None,
 
 def fetch(repo: pygit2.Repository, remote: Remote) -> pygit2.Oid | None:
     """Fetch the remote's notes into their tracking ref; its commit (None: it has none)."""
-    theirs = remote.fetch_ref(REF, remote.notes_tracking_ref(REF))
+    tracking = remote.notes_tracking_ref(REF)
+    try:
+        theirs = remote.fetch_ref(REF, tracking)
+    except ValueError:  # the remote's notes ref is not a commit
+        return _target(repo, tracking)
     return theirs.id if theirs is not None else None
 
 
@@ -249,7 +264,7 @@ def publish(repo: pygit2.Repository, remote: Remote, commit: pygit2.Oid, new: It
     records = list(new)
     for _ in range(ATTEMPTS):
         theirs = fetch(repo, remote)
-        made = _adding(repo, theirs, commit, records, who)
+        made = _adding(repo, theirs, commit, records, who, remote.url)
         if made is None:
             return
         if remote.push_ref(made, REF, said):

@@ -455,3 +455,31 @@ def test_a_waves_check_counts_only_after_that_wave_landed(
                                                     "2026-12-01T11:20Z")
     assert gate_lines(later.out)["checks"].startswith(
         f"BLOCKED smoke: not recorded for {source[:7]} on prod wave canary")
+
+
+@pytest.mark.parametrize(("ledger", "why"), [
+    (b"{", "not JSON"),
+    (b'{"schemaVersion": 9}', "schemaVersion 9 is newer than this hydrate reads (2); upgrade "
+                              "hydrate"),
+])
+def test_a_ledger_hydrate_cannot_read_is_named_never_guessed_at(
+        example_repo: pygit2.Repository, remote: pygit2.Repository, ledger: bytes,
+        why: str) -> None:
+    ok(run(example_repo, remote, T0, "publish", "--push"))
+    ref = remote.references["refs/heads/env/dev"]
+    tip = remote[ref.target].peel(pygit2.Commit)
+    folder = remote.TreeBuilder(tip.tree[".hydrate"])
+    folder.insert("metadata.json", remote.create_blob(ledger), pygit2.enums.FileMode.BLOB)
+    top = remote.TreeBuilder(tip.tree)
+    top.insert(".hydrate", folder.write(), pygit2.enums.FileMode.TREE)
+    edited = remote.create_commit(None, WHO, WHO, "edited by hand", top.write(), [tip.id])
+    ref.set_target(edited)
+    promoted = run(example_repo, remote, "2026-11-30T09:00:00Z", "promote", "--to", "staging")
+    assert promoted.code == 1, promoted.out + promoted.err
+    assert promoted.err.startswith(
+        f"hydrate: error: environment dev: branch env/dev is not a hydrate environment branch "
+        f"(its head {str(edited)[:7]} has a .hydrate/metadata.json hydrate cannot read ")
+    assert why in promoted.err
+    assert promoted.err.rstrip().endswith("nothing can be promoted from it")
+    status = ok(run(example_repo, remote, "2026-11-30T09:00:00Z", "status"))
+    assert why in status.splitlines()[0]
