@@ -20,6 +20,7 @@ from pipeline import clock
 from pipeline.commands import pullrequest
 from pipeline.commands.context import Context
 from pipeline.commands.publish import Renders, cluster_output
+from pipeline.commands.remotes import open_remote
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Inventory
 from pipeline.config.source import config_root, inputs_digest, open_repository, tree_at
@@ -29,7 +30,6 @@ from pipeline.promote.attempt import Attempt, Decision, decide
 from pipeline.render.tools import discover
 from pipeline.review import diffviews
 from pipeline.sinks import branch, landing, ledger, refs, scratch
-from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import Changes, check_head
 from pipeline.sinks.remote import Remote
 from pipeline.version import engine_digest
@@ -80,13 +80,6 @@ class PromoteReport:
         return not self.forced and any(not g.passed for g in self.gates)
 
 
-def _remote(ctx: Context, repo: pygit2.Repository, spec: str | None) -> Remote | None:
-    if spec is None:
-        return None
-    configure_tls(ctx.environ)
-    return Remote(repo, spec, Credentials.from_environ(ctx.environ), ctx.environ)
-
-
 def _resolve(repo: pygit2.Repository, rev: str) -> str:
     try:
         return str(repo.revparse_single(rev).peel(pygit2.Commit).id)
@@ -125,7 +118,7 @@ def _promote(ctx: Context, repo: pygit2.Repository, root: str,
                             f"fleet/environments.yaml: it is fed by `hydrate publish --env "
                             f"{target.name}`")
     origin = config.environment(p.source)
-    remote = _remote(ctx, repo, opts.remote)
+    remote = open_remote(ctx, repo, opts.remote)
     who = refs.signature(repo, ctx.environ, "committer")
     if remote is not None:
         remote.heads()  # reach the remote before any work

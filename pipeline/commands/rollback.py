@@ -17,15 +17,14 @@ from dataclasses import dataclass
 import pygit2
 
 from pipeline.commands.context import Context
+from pipeline.commands.remotes import open_remote
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Environment
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import PipelineError
 from pipeline.promote import live, notes
 from pipeline.sinks import branch, landing, ledger, refs
-from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import check_head
-from pipeline.sinks.remote import Remote
 
 
 @dataclass(frozen=True)
@@ -95,10 +94,7 @@ def rollback(ctx: Context, opts: RollbackOptions) -> RollbackReport:
     repo = open_repository(ctx.repo)
     inv = inventory_mod.load(tree_at(repo, opts.main, config_root(repo, ctx.repo)))
     env = inv.environment(opts.env)
-    remote = None
-    if opts.remote is not None:
-        configure_tls(ctx.environ)
-        remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ), ctx.environ)
+    remote = open_remote(ctx, repo, opts.remote)
     dest = landing.Destination(env.branch, remote, opts.push)
     mine = sorted(c.name for c in inv.clusters.values() if c.environment == env.name)
     who = refs.signature(repo, ctx.environ, "committer")

@@ -17,6 +17,16 @@ from tests.conftest import commit_all, hydrate, replace_in
 WHO = pygit2.Signature("someone", "someone@example.com")
 
 
+def to_prod_canary(repo: pygit2.Repository, remote: pygit2.Repository) -> str:
+    """HEAD published to dev, promoted to staging, checked there a day later and promoted
+    to prod's canary (2026-12-01T09:00Z); its source."""
+    source = to_staging(repo, remote)
+    ok(run(repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging", "--check",
+           "smoke", "--state", "success", "--push"))
+    ok(run(repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod", "--push"))
+    return source
+
+
 def pop_change(repo: pygit2.Repository, replicas: int = 3) -> str:
     """A change every environment renders (the POS replicas of the pop class)."""
     replace_in(Path(repo.workdir) / "fleet/classes/pop.yaml", "posReplicas: 2",
@@ -103,14 +113,8 @@ def test_in_pull_request_mode_a_wave_soaks_from_its_merge(
     commit_all(example_repo, "Prod through pull requests")
     ok(run(example_repo, remote, T0, "publish", "--env", "prod", "--push", "--force",
            "--reason", "bootstrap"))
-    source = pop_change(example_repo)
-    ok(run(example_repo, remote, "2026-11-30T08:00:00Z", "publish", "--push"))
-    ok(run(example_repo, remote, "2026-11-30T08:40:00Z", "verify", "--env", "dev", "--check",
-           "smoke", "--state", "success", "--push"))
-    ok(run(example_repo, remote, "2026-11-30T08:45:00Z", "promote", "--to", "staging", "--push"))
-    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
-           "--check", "smoke", "--state", "success", "--push"))
-    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod", "--push"))
+    pop_change(example_repo)
+    source = to_prod_canary(example_repo, remote)
     nxt, base = head(remote, "prod-next"), head(remote, "prod")
     merged_at = pygit2.Signature("GitHub", "noreply@github.com", 1_796_126_400, 0)  # 12:00Z
     merge = remote.create_commit("refs/heads/env/prod", merged_at, merged_at,
@@ -181,10 +185,7 @@ def test_waves_are_recomputed_and_the_rollout_is_pending_while_a_cluster_lacks_i
     """(6) Canary has run; a cluster of the last wave moves into canary: status names it
     as pending, and the next step (early) takes it along. `verify --wave` of a wave that
     has not landed is refused."""
-    source = to_staging(example_repo, remote)
-    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
-           "--check", "smoke", "--state", "success", "--push"))
-    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod", "--push"))
+    source = to_prod_canary(example_repo, remote)
     not_yet = run(example_repo, remote, "2026-12-01T09:05:00Z", "verify", "--env", "prod",
                   "--wave", "early", "--check", "smoke", "--state", "success")
     assert not_yet.code == 1
@@ -434,14 +435,8 @@ def test_a_waves_check_counts_only_after_that_wave_landed(
     force, it has landed anew: the old check opens nothing for the next wave."""
     ok(run(example_repo, remote, "2026-11-30T07:00:00Z", "publish", "--env", "prod", "--push",
            "--force", "--reason", "bootstrap"))
-    source = pop_change(example_repo)
-    ok(run(example_repo, remote, T0, "publish", "--push"))
-    ok(run(example_repo, remote, "2026-11-30T08:40:00Z", "verify", "--env", "dev", "--check",
-           "smoke", "--state", "success", "--push"))
-    ok(run(example_repo, remote, "2026-11-30T08:45:00Z", "promote", "--to", "staging", "--push"))
-    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
-           "--check", "smoke", "--state", "success", "--push"))
-    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod", "--push"))
+    pop_change(example_repo)
+    source = to_prod_canary(example_repo, remote)
     ok(run(example_repo, remote, "2026-12-01T11:05:00Z", "verify", "--env", "prod", "--wave",
            "canary", "--check", "smoke", "--state", "success", "--push"))
     ok(run(example_repo, remote, "2026-12-01T11:10:00Z", "rollback", "--env", "prod",
