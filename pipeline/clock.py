@@ -19,6 +19,9 @@ from pipeline.errors import ConfigError, PipelineError
 
 NOW = "HYDRATE_NOW"
 _DURATION = re.compile(r"([0-9]+)([smhd])")
+# RFC 3339's date-time: full date, `T`, full time with seconds, and an offset.
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                      r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -35,9 +38,12 @@ def parse_time(text: str, where: str) -> dt.datetime:
 
 
 def now(environ: Mapping[str, str]) -> dt.datetime:
-    """The current time, or HYDRATE_NOW's."""
+    """The current time, or HYDRATE_NOW's (an RFC 3339 date-time, nothing looser)."""
     configured = environ.get(NOW)
     if configured:
+        if not _RFC3339.fullmatch(configured.strip()):
+            raise PipelineError(f"{NOW}: {configured!r} is not an RFC 3339 time (e.g. "
+                                "2026-11-30T09:00:00Z or 2026-11-30T10:00:00+01:00)")
         try:
             return parse_time(configured, NOW)
         except ConfigError as e:
@@ -77,6 +83,11 @@ def spell(total: float) -> str:
         if n:
             parts.append(f"{n}{unit}")
     return "".join(parts)
+
+
+def rfc3339(when: dt.datetime) -> str:
+    """A time as hydrate writes it in notes and ledgers: UTC, to the second."""
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def stamp(when: dt.datetime) -> str:

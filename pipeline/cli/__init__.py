@@ -1,7 +1,8 @@
 """The `hydrate` command line: flags → a frozen options object → one core function.
 
 Reports go to stdout, progress and errors to stderr. Exit status: 0 success, 1 an error
-hydrate explains (one line), 2 a usage error, 3 a crash (traceback saved to a file).
+hydrate explains (one line), 2 a usage error, 3 a crash (traceback saved to a file), 4 a
+change a gate or a hold blocks.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         if sys.stderr.isatty():
             sys.stderr.write("\r\x1b[K")
         click.echo(f"hydrate: error: {e}", err=True)
-        sys.exit(1)
+        sys.exit(e.exit_status)
     except KeyboardInterrupt as e:
         click.echo("hydrate: interrupted", err=True)
         sys.exit(143 if isinstance(e, _Terminated) else 130)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pipeline import clock
 from pipeline.cli.group import ago, cli, jobs_option, short
 from pipeline.commands.context import Context
 from pipeline.errors import PipelineError
@@ -153,25 +154,39 @@ def status(ctx: Context, main: str | None, remote: str | None) -> None:
             what = (f"published {ago(h.time)} as {short(h.commit)}" if h.by_hydrate else
                     f"head {short(h.commit)} committed by hand {ago(h.time)} "
                     f"(\"{h.subject}\")")
-            click.echo(f"{row.env:<10} {row.branch:<14} {short(h.source)} {subject}")
+            shown = h.source
+            if row.noted and row.live:
+                # A publish that changed nothing made it live: it is what runs there.
+                shown, subject = row.live, row.live_subject or "(made live by a note)"
+            click.echo(f"{row.env:<10} {row.branch:<14} {short(shown)} {subject}")
             where = ("retired: not in fleet/environments.yaml" if row.retired
                      else _lineage(row, rev))
             count = counted(h.clusters, "cluster") if h.clusters is not None else "? clusters"
             click.echo(f"{pad} {what}, {count} ({row.agent}); {where}")
+            if row.noted and row.live and row.live_since:
+                click.echo(f"{pad} {short(row.live)} is live since "
+                           f"{clock.rfc3339(row.live_since)}: a publish that changed nothing "
+                           f"made it live (a note on {short(h.commit)})")
             if row.retired:
                 click.echo(f"{pad} agents reading this branch still apply it: point them "
                            "elsewhere, then delete the branch")
-        if row.rollout.get("pending"):
-            done = list(row.rollout.get("waves", []))
-            last = done[-1] if done else {}
-            click.echo(f"{pad} rollout of {str(row.rollout.get('source', ''))[:7]}: wave "
-                       f"{len(done)} of {row.rollout.get('total', '?')} ({last.get('name', '?')},"
-                       f" {counted(len(last.get('clusters', [])), 'cluster')}) since "
-                       f"{last.get('time', '?')}; next: hydrate promote --to {row.env}")
+        if row.rollout is not None and row.lacking:
+            last = row.rollout.steps[-1] if row.rollout.steps else None
+            landed = clock.rfc3339(row.landed) if row.landed else "?"
+            step = (f"wave {len(row.rollout.steps)} of {row.rollout.total} ({last.wave}, "
+                    f"{counted(len(last.clusters), 'cluster')}) since {landed}"
+                    if last else "no wave yet")
+            click.echo(f"{pad} rollout of {row.rollout.source[:7]}: {step}; next: hydrate "
+                       f"promote --to {row.env}")
             if row.waits:
                 click.echo(f"{pad} {row.waits}")
+            n = len(row.lacking)
+            click.echo(f"{pad} pending: {counted(n, 'cluster')} without "
+                       f"{row.rollout.source[:7]} ({', '.join(row.lacking[:10])}"
+                       f"{' …' if n > 10 else ''})")
         for source, why in sorted(row.holds.items()):
-            click.echo(f"{pad} hold on {source[:7]}: {why}")
+            click.echo(f"{pad} hold on {source[:7]}: {why} (lift: hydrate hold --release "
+                       f"{source[:12]} --env {row.env} --reason TEXT)")
         if row.drift:
             n = len(row.drift)
             click.echo(f"{pad} drift: {counted(n, 'cluster')} edited on the branch "
@@ -203,8 +218,9 @@ def _lineage(row: EnvStatus, rev: str) -> str:
 @click.pass_obj
 def history(ctx: Context, env: str, remote: str | None, limit: int | None, fmt: str) -> None:
     """List the commits of an environment branch (first parents), newest first: when,
-    what kind (publish, promote, forced, rollback, by hand), the source, where it was
-    promoted from, the wave, each gate's evidence, and the checks recorded on it."""
+    what kind (publish, promote, forced, rollback, release, by hand), the source, where it
+    was promoted from, the wave, each gate's evidence, a bypass's or a rollback's reason,
+    the holds it lifted, and the checks and no-op publishes recorded on it."""
     import json
 
     from pipeline.commands import status as status_mod
@@ -216,7 +232,9 @@ def history(ctx: Context, env: str, remote: str | None, limit: int | None, fmt: 
             "subject": e.subject, "changed": e.changed, "clusters": e.clusters,
             "promotedFrom": e.promoted_from or None, "wave": e.wave or None,
             "gates": list(e.gates), "bypassReason": e.bypass or None,
-            "rollbackOf": e.rollback_of or None,
+            "rollbackOf": e.rollback_of or None, "reason": e.reason or None,
+            "released": list(e.released),
+            "madeLive": [{"source": r.source, "time": r.time} for r in e.made_live],
             "checks": [{"check": r.check, "state": r.state, "source": r.source,
                         "wave": r.wave or None, "time": r.time, "url": r.url or None}
                        for r in e.checks]} for e in entries], indent=2))
@@ -239,6 +257,13 @@ def history(ctx: Context, env: str, remote: str | None, limit: int | None, fmt: 
             click.echo(f"{pad}bypassed: {entry.bypass}")
         if entry.rollback_of:
             click.echo(f"{pad}rollback of {short(entry.rollback_of)}")
+        if entry.reason:
+            click.echo(f"{pad}reason: {entry.reason}")
+        for lifted in entry.released:
+            click.echo(f"{pad}hold lifted: {lifted}")
+        for made in entry.made_live:
+            click.echo(f"{pad}made live: {short(made.source)} at {made.time} (a publish that "
+                       "changed nothing)")
         for record in entry.checks:
             on = f" (wave {record.wave})" if record.wave else ""
             click.echo(f"{pad}check {record.check} {record.state}{on} at {record.time}"

@@ -58,6 +58,9 @@ def promote(ctx: Context, to: str | None, auto: bool, source: str | None, remote
         raise click.UsageError("--push needs --remote")
     if reason and not force:
         raise click.UsageError("--reason goes with --force")
+    if force and not (reason or "").strip():
+        raise click.UsageError("--force needs --reason TEXT: a bypass is recorded with its "
+                               "reason")
     env = ctx.environ
     run = env.get("GITHUB_RUN_ID")
     run_url = (f"{env.get('GITHUB_SERVER_URL', '')}/{env.get('GITHUB_REPOSITORY', '')}"
@@ -89,6 +92,8 @@ def _show(report: promote_mod.PromoteReport) -> None:
     for gate in report.gates:
         verdict = "pass" if gate.passed else ("bypassed" if report.forced else "BLOCKED")
         click.echo(f"  {gate.name:<8} {verdict:<8} {gate.evidence}")
+    for lifted in report.released:
+        click.echo(f"  lifted the hold on {lifted} (--force --reason)")
     if report.note:
         click.echo(f"  {report.note}")
     if report.blocked:
@@ -149,28 +154,70 @@ def verify(ctx: Context, env: str, check: str, state: str, wave: str | None,
 @cli.command()
 @click.option("--env", "env", required=True, metavar="ENV", help="The environment to roll back.")
 @click.option("--to", "to", metavar="SOURCE",
-              help="The source to put back (default: the one live before the current one).")
+              help="The source to put back (default: the newest earlier one that is not held).")
 @click.option("--reason", required=True, metavar="TEXT",
               help="Why (recorded in the commit, and as the hold on the replaced source).")
+@click.option("--remove-added", "remove_added", is_flag=True,
+              help="Also remove clusters the restored commit does not have (default: they "
+                   "keep their tree while the inventory has them).")
 @click.option("--remote", metavar="NAME|URL", help="Build on this remote's branch head.")
 @click.option("--push", is_flag=True, help="Push the rollback commit to --remote.")
 @click.pass_obj
-def rollback(ctx: Context, env: str, to: str | None, reason: str, remote: str | None,
-             push: bool) -> None:
+def rollback(ctx: Context, env: str, to: str | None, reason: str, remove_added: bool,
+             remote: str | None, push: bool) -> None:
     """Put an environment back on an earlier source, exactly as it was.
 
     Restores the cluster trees of the commit that last carried that source (default: the
-    one live before the current one) as a new commit: never re-rendered, never a force
-    push, no gates. The source it replaces is held: `promote --auto` skips it, and
-    promoting it by hand needs --force --reason."""
+    newest earlier one that is not held) as a new commit: never re-rendered, never a
+    force push, no gates. The source it replaces is held: `promote --auto` skips it, and
+    promoting or publishing it again needs --force --reason (or `hydrate hold
+    --release`). A cluster the restored commit does not have keeps its tree while the
+    inventory has it, unless --remove-added; every cluster changed is listed."""
     from pipeline.commands import rollback as rollback_mod
 
     if push and not remote:
         raise click.UsageError("--push needs --remote")
-    report = rollback_mod.rollback(ctx, rollback_mod.RollbackOptions(env, reason, to, remote,
-                                                                     push))
+    report = rollback_mod.rollback(ctx, rollback_mod.RollbackOptions(
+        env, reason, to, remote, push, remove_added=remove_added))
     done = "pushed" if report.pushed else "committed"
     click.echo(f"rollback {report.env}: {short(report.replaced)} → {short(report.restored)} "
                f"(trees of {short(report.carrier)})")
     click.echo(f"  {report.branch}: {done} {short(report.commit)}; {short(report.replaced)} "
                "is held")
+    for label, names in (("changed", report.changed), ("added", report.added),
+                         ("removed", report.removed),
+                         ("kept (not in the restored commit; --remove-added removes them)",
+                          report.kept),
+                         ("not restored (no longer in the inventory)", report.not_restored)):
+        if names:
+            click.echo(f"  {label}: {', '.join(names)}")
+
+
+@cli.command()
+@click.argument("source", metavar="SOURCE")
+@click.option("--env", "env", required=True, metavar="ENV",
+              help="The environment whose branch records it.")
+@click.option("--reason", required=True, metavar="TEXT", help="Why (recorded in the commit).")
+@click.option("--release", is_flag=True,
+              help="Lift the holds on SOURCE (wherever they were put) instead of putting one.")
+@click.option("--remote", metavar="NAME|URL", help="Build on this remote's branch head.")
+@click.option("--push", is_flag=True, help="Push the commit to --remote.")
+@click.pass_obj
+def hold(ctx: Context, source: str, env: str, reason: str, release: bool, remote: str | None,
+         push: bool) -> None:
+    """Hold SOURCE (or, with --release, lift its holds) without changing any cluster.
+
+    A held source is promoted or published nowhere without --force --reason; `promote
+    --auto` skips it. A rollback holds the source it replaces; a forced landing lifts the
+    holds on what it lands. Either way the branch of ENV records it, in a commit of its
+    own (history shows the reason)."""
+    from pipeline.commands import hold as hold_mod
+
+    if push and not remote:
+        raise click.UsageError("--push needs --remote")
+    report = hold_mod.hold(ctx, hold_mod.HoldOptions(source, env, reason, release, remote,
+                                                     push))
+    done = "pushed" if report.pushed else "committed"
+    what = "lifted the holds on" if release else "holds"
+    click.echo(f"{report.env}: {done} {short(report.commit)}; {what} {short(report.source)}"
+               f"{' (' + '; '.join(report.where) + ')' if report.where else ''}")

@@ -29,7 +29,7 @@ from pipeline.render.tools import Toolset, discover
 from pipeline.review import risks
 from pipeline.review.diff import ClusterRef, ClusterSide, DiffResult, Key, Obj, Revision, compare
 from pipeline.review.redact import Redactor
-from pipeline.sinks import branch
+from pipeline.sinks import branch, ledger
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
 from pipeline.validate import findings, gate
@@ -70,7 +70,8 @@ def side_of_branch(repo: pygit2.Repository, commit: pygit2.Commit, env: str,
                    clusters: Iterable[str] = ()) -> dict[tuple[str, str], ClusterSide]:
     """The objects an env branch commit holds, per cluster."""
     wanted = set(clusters)
-    classes = branch.metadata_of(repo, commit).get("clusters", {})
+    led = ledger.read(repo, commit)
+    classes = led.clusters if led is not None else {}
     found: dict[tuple[str, str], ClusterSide] = {}
     if "clusters" not in commit.tree:
         return found
@@ -87,8 +88,8 @@ def side_of_branch(repo: pygit2.Repository, commit: pygit2.Commit, env: str,
                     continue
                 loaded.append(Obj(pkg.name or "", repo[item.id].peel(pygit2.Blob).data))
         objects = _identify(loaded)
-        info = classes.get(name, {}) if isinstance(classes, dict) else {}
-        found[(env, name)] = ClusterSide(str(info.get("class", "?")), objects)
+        info = classes.get(name)
+        found[(env, name)] = ClusterSide(info.cls or "?" if info else "?", objects)
     return found
 
 

@@ -10,7 +10,6 @@ done stay done, and the report says which ones were not tried.
 
 from __future__ import annotations
 
-import random
 import tempfile
 import time
 from collections import Counter
@@ -26,18 +25,18 @@ from pipeline.commands.render import render_fleet
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Environment, Inventory
 from pipeline.config.source import GitTree, config_root, inputs_digest, open_repository, tree_at
-from pipeline.errors import GitError, PipelineError
-from pipeline.promote import live, notes
+from pipeline.errors import Blocked, PipelineError, UsageError
+from pipeline.promote import live, notes, record
 from pipeline.render.cache import Cache
 from pipeline.render.engine import ClusterRender, Stats
 from pipeline.render.tools import Toolset, discover
-from pipeline.sinks import agents, branch, fanin, output, refs
+from pipeline.sinks import agents, branch, fanin, landing, ledger, output, refs
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import Changes, Since, branch_head, check_head, plan, refuse_source_branches
 from pipeline.sinks.remote import PushRefused, Remote
 from pipeline.version import engine_digest
 
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = landing.RETRY.attempts
 
 
 @dataclass(frozen=True)
@@ -133,8 +132,8 @@ def bypassing(envs: Sequence[Environment], opts: PublishOptions) -> tuple[
     if opts.force and (opts.reason or "").strip():
         return list(envs), ()
     if opts.force:
-        raise PipelineError(f"--force on {', '.join(e.name for e in gated)} (fed by promotion) "
-                            "needs --reason TEXT: the bypass is recorded in the commit")
+        raise UsageError(f"--force on {', '.join(e.name for e in gated)} (fed by promotion) "
+                         "needs --reason TEXT: the bypass is recorded in the commit")
     if opts.all_envs:
         return [e for e in envs if e.promotion is None], gated
     env = gated[0]
@@ -145,30 +144,44 @@ def bypassing(envs: Sequence[Environment], opts: PublishOptions) -> tuple[
                         "(recorded)")
 
 
+def held(repo: pygit2.Repository, inv: Inventory, remote: Remote | None,
+         source: str) -> tuple[ledger.HeldOn, ...]:
+    """The holds in force on `source`, on any environment's branch (a hold is a hold
+    everywhere)."""
+    ledgers = {env.name: ledger.read(repo, landing.Destination(env.branch, remote).head(repo))
+               for env in inv.environments}
+    return ledger.holds_in_force(ledgers).get(source, ())
+
+
+def refuse_held(holds: Sequence[ledger.HeldOn], source: str, opts: PublishOptions) -> None:
+    """Blocked (exit 4) if `source` is held and the publish does not bypass it."""
+    if not holds or (opts.force and (opts.reason or "").strip()):
+        return
+    where = "; ".join(f"on {h.env}: {h.hold.reason}" for h in holds)
+    lift = (f"or lift the hold first: hydrate hold --release {source[:12]} --env "
+            f"{holds[0].env} --reason TEXT")
+    if opts.force:
+        raise UsageError(f"--force on the held source {source[:7]} needs --reason TEXT: the "
+                         "bypass is recorded, and lifts the hold")
+    raise Blocked(f"{source[:7]} is held ({where}): publishing it needs --force --reason TEXT "
+                  f"(recorded; it lifts the hold), {lift}")
+
+
 def _forced(env: Environment, source: branch.Source, reason: str | None,
-            base: pygit2.Commit | None, repo: pygit2.Repository) -> branch.Step | None:
-    """The record of a publish that bypassed `env`'s promotion (None: not one)."""
-    if env.promotion is None:
+            holds: Sequence[ledger.HeldOn], base: ledger.Ledger | None) -> branch.Step | None:
+    """The record of a publish that bypassed `env`'s promotion or a hold on its source
+    (None: not one). A forced landing lifts the holds on its source."""
+    if env.promotion is None and not holds:
         return None
-    holds = branch.metadata_of(repo, base).get("holds") or {}
+    why = " ".join((reason or "").split())
+    what = "its promotion gates" if env.promotion is not None else "a hold"
+    if env.promotion is not None and holds:
+        what = "its promotion gates and a hold"
+    kept, lifted = ledger.lifting(env.name, base, holds, why) if holds else (None, None)
     return branch.Step("forced", f"Render of {source.commit[:12]} for environment {env.name}, "
-                       "published past its promotion gates",
-                       (("Hydrate-Bypass-Reason", " ".join((reason or "").split())),),
-                       None, dict(holds), whole=True)
-
-
-def record_live(repo: pygit2.Repository, env: Environment, base: pygit2.Commit,
-                source: str, environ: Mapping[str, str]) -> bool:
-    """A publish that changed nothing still makes `source` live on `env` (a note on the
-    head), with a soak of its own. False if it already was."""
-    if live.live(repo, base, env.name).source == source and not any(
-            r.kind == "live" and r.env == env.name and r.source != source
-            for r in notes.records(repo, base.id)):
-        return False
-    who = refs.signature(repo, environ, "committer")
-    notes.add(repo, base.id, [notes.Record("live", env.name, source,
-                                           notes.stamp(clock.now(environ)))], who)
-    return True
+                       f"published past {what}",
+                       ((ledger.BYPASS_REASON, why), *record.released(tuple(holds), why)),
+                       holds=kept, released=lifted, whole=True)
 
 
 def cluster_output(render: ClusterRender, env: Environment) -> branch.ClusterOutput:
@@ -203,10 +216,6 @@ class Renders:
         return {n: self._done[n] for n in wanted}
 
 
-def _backoff(attempt: int, sleep: Callable[[float], None]) -> None:
-    sleep(min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random()))
-
-
 Outputs = Callable[[Iterable[str]], list[branch.ClusterOutput]]
 
 
@@ -216,54 +225,48 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
                 committer: pygit2.Signature,
                 sleep: Callable[[float], None] = time.sleep, force: bool = False,
                 reason: str | None = None,
-                environ: Mapping[str, str] | None = None) -> EnvResult:
+                environ: Mapping[str, str] | None = None,
+                holds: Sequence[ledger.HeldOn] = (),
+                warn: notes.Warn | None = None) -> EnvResult:
     """Commit the source's render to `env`'s branch, retrying when a concurrent publisher
     wins (each attempt plans against the branch head it builds on). A head hydrate did not
     write is refused, unless `force`; a head that shares history with the source, always."""
-    local_ref = f"refs/heads/{env.branch}"
     versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version,
                 "engine": engine}
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        base = branch_head(repo, env, remote)
+    dest = landing.Destination(env.branch, remote, push)
+
+    def attempt(n: int) -> EnvResult | None:
+        base = dest.head(repo)
         if base is not None:
             check_head(repo, base, env, source.commit, force)
         chosen = plan(repo, base, env, inv, tools, engine, full, since)
         outs = outputs(chosen.render)
         built = branch.build(repo, base, env, source, outs, versions, author, committer,
                              reused=chosen.reuse, restored=sorted(chosen.drifted),
-                             step=_forced(env, source, reason, base, repo))
+                             step=_forced(env, source, reason, holds, ledger.read(repo, base)))
 
-        def result(head: str | None, pushed: bool = False, b: branch.Built = built,
-                   n: int = attempt, note: str = chosen.note,
+        def result(head: str | None, pushed: bool = False, note: str = chosen.note,
                    said: tuple[str, ...] = ()) -> EnvResult:
-            return EnvResult(env.name, env.branch, str(b.commit) if b.commit else None, head,
-                             b.added, b.changed, b.removed, b.blobs_written, b.clusters_reused,
-                             n, pushed, note, said)
+            return EnvResult(env.name, env.branch, str(built.commit) if built.commit else None,
+                             head, built.added, built.changed, built.removed,
+                             built.blobs_written, built.clusters_reused, n, pushed, note, said)
 
         if built.commit is None:
-            if base is not None and record_live(repo, env, base, source.commit,
-                                                environ or {}):
-                if remote is not None and push:
-                    notes.push(repo, remote, committer)
+            evidence = (notes.of_remote(repo, remote, warn) if remote is not None
+                        else notes.local(repo, warn))
+            if base is not None and live.make_live(repo, env.name, base, source.commit,
+                                                   evidence, clock.now(environ or {}),
+                                                   committer, remote, push):
                 return result(str(base.id), note=f"{chosen.note}; {source.commit[:7]} is live "
                                                   "on it from now (a note on the head)")
             return result(str(base.id) if base is not None else None)
-        log = f"hydrate publish {source.commit[:7]}"
-        if remote is not None and push:
-            said: list[str] = []
-            # False: the branch moved since the fetch (compare-and-swap); a refusal for any
-            # other reason raises PushRefused with the remote's message.
-            if remote.push(built.commit, env.branch, said.append):
-                return result(str(built.commit), pushed=True, said=tuple(said))
-        elif remote is not None:
-            # Without --push the commit stays local: the branch follows the remote's head.
-            repo.create_reference_direct(local_ref, built.commit, True, message=log)
-            return result(str(built.commit))
-        elif refs.update_ref(repo, local_ref, built.commit, base.id if base else None, log):
-            return result(str(built.commit))
-        _backoff(attempt, sleep)
-    raise GitError(f"{env.branch}: gave up after {MAX_ATTEMPTS} attempts: other publishers kept "
-                   "moving the branch; run the publish again")
+        landed = landing.land(repo, built.commit, dest, base.id if base else None,
+                              f"hydrate publish {source.commit[:7]}")
+        if landed is None:
+            return None
+        return result(landed.commit, pushed=landed.pushed, said=landed.said)
+
+    return landing.retrying(attempt, env.branch, "publishers", "publish", sleep=sleep)
 
 
 def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
@@ -283,6 +286,8 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
     refuse_source_branches(repo, envs, opts.source, remote)
     if remote is not None:
         remote.heads()  # reach the remote before any work: a bad URL or token writes nothing
+    holds = held(repo, inv, remote, str(tree.commit.id))
+    refuse_held(holds, str(tree.commit.id), opts)
     loaded = time.monotonic()
     commit = tree.commit
     source = branch.Source(branch.source_url(repo), str(commit.id), commit.message.splitlines()[0]
@@ -319,7 +324,7 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
             results.append(publish_env(repo, env, source, outputs(env), since, inv, tools,
                                        engine, remote, opts.push, full, author, committer,
                                        force=opts.force, reason=opts.reason,
-                                       environ=ctx.environ))
+                                       environ=ctx.environ, holds=holds, warn=ctx.warn))
         except PipelineError as e:
             if len(envs) == 1:
                 raise

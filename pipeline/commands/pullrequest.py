@@ -22,6 +22,7 @@ from pipeline.promote.gates import Gate
 from pipeline.review import diffviews
 from pipeline.review.diff import DiffResult, Revision, compare
 from pipeline.review.redact import Redactor
+from pipeline.sinks import landing
 from pipeline.sinks.remote import Remote
 
 
@@ -59,9 +60,7 @@ def open_or_update(repo: pygit2.Repository, target: Environment,
     body = "\n".join([*lines, "", diffviews.to_markdown(result)])
     if output is not None:
         output.write_text(body if body.endswith("\n") else body + "\n")
-    pushed = False
-    if remote is not None and push:
-        pushed = remote.push_ref(commit, f"refs/heads/{next_branch}", force=True)
-    else:
-        repo.create_reference_direct(f"refs/heads/{next_branch}", commit, True, message=log)
-    return Opened(next_branch, body, pushed)
+    landed = landing.land(repo, commit, landing.Destination(next_branch, remote, push,
+                                                            replace=True), None, log)
+    assert landed is not None  # a replaced branch never loses a race
+    return Opened(next_branch, body, landed.pushed)

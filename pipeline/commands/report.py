@@ -22,7 +22,7 @@ from pipeline.errors import PipelineError
 from pipeline.render.engine import ClusterRender
 from pipeline.report import catalog as catalog_mod
 from pipeline.report import graphview, site, svg
-from pipeline.sinks import branch, places
+from pipeline.sinks import branch, ledger, places
 from pipeline.validate import gate
 from pipeline.validate.findings import Report
 
@@ -86,16 +86,13 @@ def _envs(ctx: Context, inv: Inventory, opts: ReportOptions,
                 problem = str(e).splitlines()[0]
         if repo is not None and st is not None and st.head is not None:
             tip = branch.head(repo, env.branch)
-            meta = branch.metadata_of(repo, tip[0] if tip else None)
-            for name, entry in (meta.get("clusters") or {}).items():
-                if isinstance(entry, dict):
-                    source = entry.get("source") or (head.source if head else None)
-                    per_cluster[name] = (str(source)[:7] if source else None,
-                                         str(entry.get("digest")) if entry.get("digest") else None)
+            led = ledger.read(repo, tip[0] if tip else None)
+            for name, entry in (led.clusters if led else {}).items():
+                source = entry.source or (head.source if head else None)
+                per_cluster[name] = (source[:7] if source else None, entry.digest or None)
         rollout = ""
-        if st is not None and st.rollout:
-            waves = st.rollout.get("waves") or []
-            rollout = f"rollout: {len(waves)} of {st.rollout.get('total', '?')} waves landed" if waves else ""
+        if st is not None and st.rollout is not None and st.rollout.steps:
+            rollout = f"rollout: {len(st.rollout.steps)} of {st.rollout.total} waves landed"
         views.append(site.EnvView(
             env.name, env.branch, env.agent,
             head.source[:7] if head is not None and head.source else None,

@@ -5,17 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import pygit2
 
+from pipeline import clock
 from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
-from pipeline.config.model import Environment, Inventory
+from pipeline.config.model import Cluster, Environment, Inventory
 from pipeline.config.source import config_root, open_repository, tree_at
-from pipeline.errors import GitError
-from pipeline.promote import notes
-from pipeline.sinks import branch, refs
+from pipeline.errors import GitError, PipelineError
+from pipeline.promote import live, notes, waves
+from pipeline.sinks import branch, ledger
 from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
 
@@ -46,6 +47,9 @@ class Publish:
     bypass: str = ""  # the reason of a forced commit
     rollback_of: str = ""
     checks: tuple[notes.Record, ...] = ()  # recorded on this commit (verify)
+    reason: str = ""  # why a person rolled back or released a hold
+    released: tuple[str, ...] = ()  # holds lifted: "<source> on <env>: <reason>"
+    made_live: tuple[notes.Record, ...] = ()  # sources a no-op publish made live on it
 
 
 @dataclass(frozen=True)
@@ -61,39 +65,39 @@ class EnvStatus:
     drift: tuple[str, ...] = ()  # clusters edited on the branch since hydrate wrote them
     retired: bool = False  # a hydrate branch of an environment the inventory no longer has
     waits: str = ""  # a rollout under way: what the next wave waits for
-    rollout: Mapping[str, Any] = field(default_factory=dict)  # a rollout in waves, if any
+    rollout: ledger.Rollout | None = None  # a rollout in waves, if any
     holds: Mapping[str, str] = field(default_factory=dict)  # held sources and why
+    live: str | None = None  # the source live on every cluster (a no-op publish's too)
+    live_since: dt.datetime | None = None
+    noted: bool = False  # `live` was made live by a note (a publish that changed nothing)
+    lacking: tuple[str, ...] = ()  # a rollout under way: the clusters without its source
+    landed: dt.datetime | None = None  # a rollout under way: when its last step landed
+    live_subject: str = ""  # the subject of `live`, when a note made it live
 
 
-def _publish(repo: pygit2.Repository, commit: pygit2.Commit) -> Publish:
-    trailers = commit.message_trailers
+def _publish(repo: pygit2.Repository, commit: pygit2.Commit,
+             evidence: notes.Evidence) -> Publish:
+    said = ledger.trailers(commit)
     lines = commit.message.splitlines()
     summary = next((ln for ln in lines[1:] if ln.startswith(("Render of ", "Promotion of ",
-                                                              "Rollback of "))), "")
-    meta = branch.metadata_of(repo, commit)
-    clusters = meta.get("clusters")
-    recorded = meta.get("source")
+                                                              "Rollback of ", "Release of ", "Hold on "))),
+                   "")
+    led = ledger.read(repo, commit)
     # A commit made by hand keeps the metadata: its source is still the last render's.
-    source = trailers.get(branch.SOURCE_TRAILER) or (
-        str(recorded["commit"]) if isinstance(recorded, dict) and "commit" in recorded else None)
+    source = said.source or (led.source.commit if led is not None else None)
     when = dt.datetime.fromtimestamp(commit.commit_time, dt.timezone(
         dt.timedelta(minutes=commit.commit_time_offset)))
-    by_hydrate = branch.SOURCE_TRAILER in trailers
-
-    def each(key: str) -> tuple[str, ...]:
-        return tuple(line.split(": ", 1)[1] for line in lines if line.startswith(f"{key}: "))
-
-    kind = str(meta.get("kind", "publish")) if by_hydrate else "by hand"
-    if by_hydrate and "Hydrate-Rollback-Of" in trailers:
+    kind = (led.kind if led is not None else "publish") if said.by_hydrate else "by hand"
+    if said.by_hydrate and said.rollback_of:
         kind = "rollback"
-    records = tuple(r for r in notes.records(repo, commit.id) if r.kind == "check")
-    return Publish(str(commit.id), when, source,
-                   lines[0] if lines else "", len(clusters) if isinstance(clusters, dict) else None,
+    records = evidence.records(commit.id)
+    return Publish(str(commit.id), when, source, lines[0] if lines else "",
+                   len(led.clusters) if led is not None else None,
                    summary.split(": ", 1)[1] if ": " in summary else summary,
-                   by_hydrate, kind, trailers.get("Hydrate-Promoted-From", ""),
-                   trailers.get("Hydrate-Wave", ""), each("Hydrate-Gate"),
-                   trailers.get("Hydrate-Bypass-Reason", ""),
-                   trailers.get("Hydrate-Rollback-Of", ""), records)
+                   said.by_hydrate, kind, said.promoted_from, said.wave, said.gates,
+                   said.bypass_reason, said.rollback_of,
+                   tuple(r for r in records if r.kind == "check"), said.reason, said.released,
+                   tuple(r for r in records if r.kind == "live"))
 
 
 def _head(repo: pygit2.Repository, name: str,
@@ -132,54 +136,110 @@ def lineage(repo: pygit2.Repository, tip: pygit2.Commit, source: str | None,
 
 
 def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus]:
-    """Each environment's branch head, its source, how far `main` is ahead of it, and the
-    clusters edited on the branch."""
+    """Each environment's branch head, the source live there, how far `main` is ahead of
+    it, a rollout under way and the clusters edited on the branch."""
     repo = open_repository(ctx.repo)
-    main_tree = tree_at(repo, main, config_root(repo, ctx.repo))
+    root = config_root(repo, ctx.repo)
+    main_tree = tree_at(repo, main, root)
     tip = main_tree.commit
     # Read before any fetch: libgit2 forgets a clone's shallow roots when it fetches an
     # unrelated branch such as an env branch.
     shallow = repo.is_shallow
     inv = inventory_mod.load(main_tree)
     rem = _remote(ctx, repo, remote)
+    evidence = (notes.of_remote(repo, rem, ctx.warn) if rem is not None
+                else notes.local(repo, ctx.warn))
+    heads = {env.name: _head(repo, env.branch, rem) for env in inv.environments}
+    held = ledger.holds_in_force({e: ledger.read(repo, h[0] if h else None)
+                                  for e, h in heads.items()})
     found = []
     for env in inv.environments:
-        head = _head(repo, env.branch, rem)
+        head = heads[env.name]
         if head is None:
             found.append(EnvStatus(env.name, env.branch, env.agent, None, None))
             continue
         commit, read = head
-        pub = _publish(repo, commit)
+        pub = _publish(repo, commit, evidence)
         problem = branch.foreign(repo, commit, env.name)
         if problem is not None:
             found.append(EnvStatus(env.name, env.branch, env.agent, pub, None, "unknown", read,
                                    problem))
             continue
-        how, behind = lineage(repo, tip, pub.source, shallow)
-        meta = branch.metadata_of(repo, commit)
-        rollout = meta.get("rollout") if isinstance(meta.get("rollout"), dict) else {}
-        holds = meta.get("holds") if isinstance(meta.get("holds"), dict) else {}
-        found.append(EnvStatus(env.name, env.branch, env.agent, pub, behind, how, read, None,
-                               branch.drift(repo, commit), waits=_waits(env, rollout or {}),
-                               rollout=rollout or {},
-                               holds=holds or {}))
-    return found + _retired(repo, inv, rem, tip, shallow)
+        timeline = live.Timeline(repo, commit, env.name, evidence)
+        run = timeline.current()
+        live_source = run.source if run is not None else None
+        how, behind = lineage(repo, tip, live_source or pub.source, shallow)
+        rollout = timeline.ledger.rollout if timeline.ledger is not None else None
+        lacking = _lacking(repo, root, inv, env, timeline, rollout)
+        holds = {h.hold.source: h.hold.reason for hs in held.values() for h in hs
+                 if h.env == env.name}
+        last = timeline.landing(len(rollout.steps) - 1) if rollout and rollout.steps else None
+        found.append(EnvStatus(
+            env.name, env.branch, env.agent, pub, behind, how, read, None,
+            branch.drift(repo, commit),
+            waits=_waits(env, timeline, rollout, lacking, _members(repo, root, inv, env, rollout)),
+            rollout=rollout if lacking else None, holds=holds, live=live_source,
+            live_since=run.since if run is not None else None,
+            noted=run is not None and run.start[1] >= 0, lacking=lacking,
+            landed=last.since if last is not None else None,
+            live_subject=_subject(repo, live_source) if run and run.start[1] >= 0 else ""))
+    return found + _retired(repo, inv, rem, tip, shallow, evidence)
 
 
-def _waits(env: Environment, rollout: Mapping[str, Any]) -> str:
-    """What the next wave of a rollout under way waits for (from the configuration)."""
-    done = rollout.get("waves") or []
-    waves = env.promotion.waves if env.promotion is not None else ()
-    if not rollout.get("pending") or not done or len(done) >= len(waves):
+def _subject(repo: pygit2.Repository, sha: str | None) -> str:
+    """The subject of commit `sha` ("" if it is not in this repository)."""
+    try:
+        return repo[sha].peel(pygit2.Commit).message.splitlines()[0] if sha else ""
+    except (KeyError, ValueError, IndexError):
         return ""
-    previous, following = waves[len(done) - 1], waves[len(done)]
-    needs = [f"{previous.soak} after {done[-1].get('time', '?')}"] if previous.soak else []
+
+
+def _members(repo: pygit2.Repository, root: str, inv: Inventory, env: Environment,
+             rollout: ledger.Rollout | None) -> list[Cluster]:
+    """The environment's clusters in the rollout source's configuration (the one it is
+    rendered from), else in main's."""
+    config = inv
+    if rollout is not None:
+        try:
+            config = inventory_mod.load(tree_at(repo, rollout.source, root))
+        except PipelineError:
+            config = inv  # the source is not in this repository (a shallow clone)
+    return sorted((c for c in config.clusters.values() if c.environment == env.name),
+                  key=lambda c: c.name)
+
+
+def _lacking(repo: pygit2.Repository, root: str, inv: Inventory, env: Environment,
+             timeline: live.Timeline, rollout: ledger.Rollout | None) -> tuple[str, ...]:
+    """A rollout's clusters that do not carry its source yet (none: it is done)."""
+    if rollout is None or timeline.ledger is None:
+        return ()
+    members = _members(repo, root, inv, env, rollout)
+    return tuple(sorted(waves.lacking((c.name for c in members), timeline.carried(),
+                                      rollout.source)))
+
+
+def _waits(env: Environment, timeline: live.Timeline, rollout: ledger.Rollout | None,
+           lacking: tuple[str, ...], members: list[Cluster]) -> str:
+    """What the next step of a rollout under way waits for (from the configuration)."""
+    p = env.promotion
+    if rollout is None or not lacking or p is None or not p.waves or timeline.ledger is None:
+        return ""
+    nxt = waves.next_step(p.waves, members, timeline.carried(), rollout.source,
+                          rollout.steps)
+    if nxt is None or nxt.wave is None:
+        return ""
+    previous = nxt.gated_by
+    if previous is None:
+        return f"wave {nxt.wave.name} waits for the gates of {p.source}"
+    landed = timeline.latest_landing(previous.name)
+    since = clock.rfc3339(landed.since) if landed is not None else "?"
+    needs = [f"{previous.soak} after {since}"] if previous.soak else []
     needs += [f"{check} recorded for wave {previous.name}" for check in previous.requires]
-    return f"wave {following.name} waits for {', '.join(needs) or 'nothing but windows'}"
+    return f"wave {nxt.wave.name} waits for {', '.join(needs) or 'nothing but windows'}"
 
 
 def _retired(repo: pygit2.Repository, inv: Inventory, rem: Remote | None,
-             tip: pygit2.Commit, shallow: bool) -> list[EnvStatus]:
+             tip: pygit2.Commit, shallow: bool, evidence: notes.Evidence) -> list[EnvStatus]:
     """Branches hydrate wrote for environments the inventory no longer has: agents that
     read them keep applying what they hold. Local and remote-tracking branches are all
     looked at; of a remote's, those beside the environment branches (e.g. `env/*`)."""
@@ -199,13 +259,12 @@ def _retired(repo: pygit2.Repository, inv: Inventory, rem: Remote | None,
         if head is None:
             continue
         commit, read = head
-        meta = branch.metadata_of(repo, commit)
-        env = meta.get("environment")
-        if not isinstance(env, str) or branch.foreign(repo, commit, env) is not None:
+        led = ledger.read(repo, commit)
+        if led is None or branch.foreign(repo, commit, led.environment) is not None:
             continue  # not a hydrate branch: none of our business
-        pub = _publish(repo, commit)
+        pub = _publish(repo, commit, evidence)
         how, behind = lineage(repo, tip, pub.source, shallow)
-        found.append(EnvStatus(env, name, str(meta.get("agent", "?")), pub, behind, how, read,
+        found.append(EnvStatus(led.environment, name, led.agent, pub, behind, how, read,
                                retired=True))
     return found
 
@@ -228,8 +287,8 @@ def history(ctx: Context, env_name: str, main: str, remote: str | None = None,
     env = inventory_mod.load(tree_at(repo, main, config_root(repo, ctx.repo))).environment(
         env_name)
     rem = _remote(ctx, repo, remote)
-    if rem is not None:
-        notes.fetch(repo, rem, refs.signature(repo, ctx.environ, "committer"))
+    evidence = (notes.of_remote(repo, rem, ctx.warn) if rem is not None
+                else notes.local(repo, ctx.warn))
     head = _head(repo, env.branch, rem)
     if head is None:
         hint = "" if remote else (", no local or remote-tracking branch; use --remote to "
@@ -240,7 +299,7 @@ def history(ctx: Context, env_name: str, main: str, remote: str | None = None,
     walker = repo.walk(head[0].id, pygit2.enums.SortMode.TOPOLOGICAL)
     walker.simplify_first_parent()
     for commit in walker:
-        entries.append(_publish(repo, commit))
+        entries.append(_publish(repo, commit, evidence))
         if limit is not None and len(entries) >= limit:
             break
     return entries

@@ -10,14 +10,12 @@ import pygit2
 
 from pipeline import clock
 from pipeline.commands.context import Context
+from pipeline.commands.remotes import open_remote
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import PipelineError
 from pipeline.promote import live, notes
-from pipeline.sinks import refs
-from pipeline.sinks.credentials import Credentials, configure_tls
-from pipeline.sinks.planning import branch_head
-from pipeline.sinks.remote import Remote
+from pipeline.sinks import landing, refs
 
 
 @dataclass(frozen=True)
@@ -44,6 +42,8 @@ class VerifyReport:
 def verify(ctx: Context, opts: VerifyOptions) -> VerifyReport:
     if opts.state not in notes.STATES:
         raise PipelineError(f"--state {opts.state}: one of {', '.join(notes.STATES)}")
+    if opts.push and opts.remote is None:
+        raise PipelineError("--push needs --remote")
     repo = open_repository(ctx.repo)
     inv = inventory_mod.load(tree_at(repo, opts.main, config_root(repo, ctx.repo)))
     env = inv.environment(opts.env)
@@ -51,33 +51,66 @@ def verify(ctx: Context, opts: VerifyOptions) -> VerifyReport:
     if opts.wave is not None and opts.wave not in waves:
         known = f"its waves are {', '.join(waves)}" if waves else "it has no waves"
         raise PipelineError(f"--wave {opts.wave}: not a wave of {env.name} ({known})")
-    remote = None
-    if opts.remote is not None:
-        configure_tls(ctx.environ)
-        remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ), ctx.environ)
+    remote = open_remote(ctx, repo, opts.remote)
     who = refs.signature(repo, ctx.environ, "committer")
-    if remote is not None:
-        notes.fetch(repo, remote, who)
-    head = branch_head(repo, env, remote)
+    head = landing.Destination(env.branch, remote).head(repo)
     if head is None:
         raise PipelineError(f"{env.branch}: nothing published to {env.name} yet, so there is "
                             "nothing to verify")
-    state = live.live(repo, head, env.name)
-    source = opts.source or state.source or (
-        str(state.rollout["source"]) if state.rollout.get("source") else None)
-    if source is None:
-        raise PipelineError(f"{env.branch}: no single source is live on {env.name}; give "
-                            "--source SHA")
-    if opts.source is not None:
-        try:
-            source = str(repo.revparse_single(opts.source).peel(pygit2.Commit).id)
-        except (KeyError, ValueError):
-            raise PipelineError(f"--source {opts.source}: no such commit") from None
+    evidence = (notes.of_remote(repo, remote, ctx.warn) if remote is not None
+                else notes.local(repo, ctx.warn))
+    wanted = _resolve(repo, opts.source) if opts.source is not None else None
+    source = _judged(live.Timeline(repo, head, env.name, evidence), env.name, opts.wave, wanted)
     record = notes.Record("check", env.name, source, notes.stamp(clock.now(ctx.environ)),
                           opts.wave or "", opts.check, opts.state, opts.url, opts.description)
-    notes.add(repo, head.id, [record], who)
     if remote is not None and opts.push:
-        notes.push(repo, remote, who)
-    elif opts.push:
-        raise PipelineError("--push needs --remote")
+        notes.publish(repo, remote, head.id, [record], who)
+    else:
+        notes.add(repo, head.id, [record], who)
+        if remote is not None and ctx.warn is not None:
+            ctx.warn(f"the record is kept in this repository only: a promotion with --remote "
+                     f"reads {remote.url}'s notes alone (add --push)")
     return VerifyReport(record, str(head.id), remote is not None and opts.push)
+
+
+def _resolve(repo: pygit2.Repository, rev: str) -> str:
+    try:
+        return str(repo.revparse_single(rev).peel(pygit2.Commit).id)
+    except (KeyError, ValueError, pygit2.GitError):
+        raise PipelineError(f"--source {rev}: no such commit") from None
+
+
+def live_words(timeline: live.Timeline) -> str:
+    """What is live on the branch, in words."""
+    run = timeline.current()
+    rollout = timeline.ledger.rollout if timeline.ledger is not None else None
+    if rollout is not None and (run is None or run.source != rollout.source or rollout.pending):
+        landed = ", ".join(s.wave for s in rollout.steps) or "none"
+        return (f"a rollout of {rollout.source[:7]} is there (waves landed: {landed})"
+                + (f"; {run.source[:7]} is live on all clusters" if run is not None else ""))
+    if run is not None:
+        return f"{run.source[:7]} is live there"
+    return "no single source is live there"
+
+
+def _judged(timeline: live.Timeline, env: str, wave: str | None, wanted: str | None) -> str:
+    """The source a check judges: one live on `env` (on `wave`'s clusters, with a wave).
+    A check for a source or wave that is not live there would be evidence about nothing."""
+    run = timeline.current()
+    rollout = timeline.ledger.rollout if timeline.ledger is not None else None
+    if wave is not None:
+        source = wanted or (rollout.source if rollout is not None else None)
+        if (source is None or rollout is None or rollout.source != source
+                or wave not in {s.wave for s in rollout.steps}):
+            what = f"{source[:7]}'s wave {wave}" if source else f"wave {wave}"
+            raise PipelineError(f"--wave {wave}: {what} has not landed on {env}; "
+                                f"{live_words(timeline)}")
+        return source
+    if run is None:
+        raise PipelineError(f"{env}: no single source is live on all its clusters, so a check "
+                            f"would judge nothing; {live_words(timeline)} (give --wave W for "
+                            "a wave that landed)")
+    if wanted is not None and wanted != run.source:
+        raise PipelineError(f"--source {wanted[:7]} is not live on {env}; "
+                            f"{live_words(timeline)}")
+    return run.source

@@ -1,14 +1,17 @@
 """The gates of a promotion, each a pass or a block with its evidence.
 
-Gates are pure functions of what git records (when a source went live, which checks
-were recorded) and the clock; `promote` gathers the facts and prints the verdicts. A
+A gate is a function from the facts of one promotion step (`Facts`: when the source
+became live where it is promoted from and until when, the checks recorded inside that
+stretch, the windows, freezes and holds, the clock) to a verdict, or None when it does not
+apply; `GATES` lists them in the order they are shown, so a new kind of gate is one
+function added there. They are pure: `promote.attempt` gathers the facts from git. A
 blocked gate says what would unblock it and, where time alone does, when.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -40,27 +43,48 @@ class CheckRecord:
     description: str = ""
 
 
-def soak(need_seconds: int, since: dt.datetime | None, where: str, now: dt.datetime) -> Gate:
-    """Live on `where` for at least the soak time, counted from `since`."""
+@dataclass(frozen=True)
+class Facts:
+    """What the gates of one promotion step judge."""
+
+    source: str
+    where: str  # where it soaks: "dev", or "prod wave canary"
+    soak: int  # seconds it must have been live there
+    since: dt.datetime | None  # since when it is (or was) live there; None: never
+    until: dt.datetime | None  # when it stopped being live there (None: it still is)
+    required: tuple[str, ...]
+    checks: tuple[CheckRecord, ...]  # recorded there while it was live
+    record_with: str  # the command that records a missing check
+    now: dt.datetime
+    windows: tuple[Window, ...] = ()
+    freezes: tuple[Freeze, ...] = ()
+    holds: tuple[tuple[str, str], ...] = ()  # (environment, reason) of each hold on it
+
+
+def soak(need_seconds: int, since: dt.datetime | None, where: str, now: dt.datetime,
+         until: dt.datetime | None = None) -> Gate:
+    """Live on `where` for at least the soak time, without interruption: from `since` to
+    now, or to `until` if it stopped being live there."""
     need = spell(need_seconds)
     if since is None:
         return Gate("soak", False, f"not live on {where} yet (needs {need})")
-    lived = (now - since).total_seconds()
-    evidence = f"live on {where} since {stamp(since)}, {spell(lived)} of {need}"
+    end = now if until is None else min(now, until)
+    lived = (end - since).total_seconds()
+    stretch = f"since {stamp(since)}" if until is None else (
+        f"from {stamp(since)} until {stamp(until)}")
+    evidence = f"live on {where} {stretch}, {spell(lived)} of {need}"
     if lived >= need_seconds:
         return Gate("soak", True, evidence)
+    if until is not None:
+        return Gate("soak", False, f"{evidence}; it is no longer live there")
     opens = since + dt.timedelta(seconds=need_seconds)
     return Gate("soak", False, f"{evidence}; passes at {stamp(opens)}", opens)
 
 
 def latest(records: Iterable[CheckRecord]) -> dict[str, CheckRecord]:
-    """The latest record per check (by time; a later line wins a tie)."""
-    found: dict[str, CheckRecord] = {}
-    for record in records:
-        held = found.get(record.check)
-        if held is None or record.time >= held.time:
-            found[record.check] = record
-    return found
+    """The latest record per check: `records` come in the order they were written, and
+    the last written wins (a writer's clock may be behind another's)."""
+    return {record.check: record for record in records}
 
 
 def checks(required: Sequence[str], records: Iterable[CheckRecord], what: str,
@@ -102,19 +126,41 @@ def inside(window: Window, when: dt.datetime) -> bool:
             or ((day - 1) % 7 in window.days and minute < window.end))
 
 
-def _next_start(window: Window, after: dt.datetime) -> dt.datetime:
-    """The first start of `window` at or after `after`."""
+def _transition(day: dt.date, zone: ZoneInfo) -> dt.datetime | None:
+    """The instant on local day `day` at which the zone's offset changes, if it does."""
+    low = dt.datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(dt.UTC)
+    high = low + dt.timedelta(hours=25)
+    before = low.astimezone(zone).utcoffset()
+    if high.astimezone(zone).utcoffset() == before:
+        return None
+    while high - low > dt.timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).utcoffset() == before:
+            low = middle
+        else:
+            high = middle
+    return high.replace(microsecond=0)
+
+
+def _next_start(window: Window, after: dt.datetime) -> dt.datetime | None:
+    """The first instant at or after `after` inside `window`, in the zone's real time: a
+    start that falls in a daylight-saving gap opens when the gap ends (if the window is
+    still open then), a start in an overlap at its first occurrence. None if the window
+    opens on no day of the coming week."""
     zone = ZoneInfo(window.timezone)
     local = after.astimezone(zone)
-    for offset in range(8):
+    found: list[dt.datetime] = []
+    for offset in range(-1, 9):
         day = local.date() + dt.timedelta(days=offset)
-        if day.weekday() not in window.days:
-            continue
-        start = dt.datetime(day.year, day.month, day.day, window.start // 60, window.start % 60,
-                            tzinfo=zone)
-        if start >= after:
-            return start.astimezone(dt.UTC)
-    raise AssertionError("a window opens within a week")  # days is never empty
+        wall = dt.datetime(day.year, day.month, day.day, window.start // 60, window.start % 60)
+        start = wall.replace(tzinfo=zone).astimezone(dt.UTC)
+        if start.astimezone(zone).replace(tzinfo=None) == wall:  # the wall time exists
+            found.append(start)
+        change = _transition(day, zone)
+        if change is not None:
+            found.append(change)
+    opens = [t for t in found if t >= after and inside(window, t)]
+    return min(opens) if opens else None
 
 
 def _freeze_at(freezes: Sequence[Freeze], when: dt.datetime) -> Freeze | None:
@@ -132,7 +178,10 @@ def opening(windows: Sequence[Window], freezes: Sequence[Freeze],
             when = freeze.end
             continue
         if windows and not any(inside(w, when) for w in windows):
-            when = min(_next_start(w, when) for w in windows)
+            starts = [t for w in windows if (t := _next_start(w, when)) is not None]
+            if not starts:
+                return None
+            when = min(starts)
             continue
         return when if when - now < dt.timedelta(days=366) else None
     return None
@@ -168,6 +217,44 @@ def timing(windows: Sequence[Window], freezes: Sequence[Freeze], now: dt.datetim
                               f"can land at {stamp(opens) if opens else 'no time within a year'}",
                               opens))
     return gates
+
+
+def soak_gate(f: Facts) -> Gate:
+    return soak(f.soak, f.since, f.where, f.now, f.until)
+
+
+def checks_gate(f: Facts) -> Gate:
+    return checks(f.required, f.checks, f"{f.source[:7]} on {f.where}", f.record_with)
+
+
+def window_gate(f: Facts) -> Gate | None:
+    found = [g for g in timing(f.windows, f.freezes, f.now) if g.name == "window"]
+    return found[0] if found else None
+
+
+def freeze_gate(f: Facts) -> Gate | None:
+    found = [g for g in timing(f.windows, f.freezes, f.now) if g.name == "freeze"]
+    return found[0] if found else None
+
+
+def hold_gate(f: Facts) -> Gate | None:
+    """A hold on the source, on any environment (a rollback put it there)."""
+    if not f.holds:
+        return None
+    where = "; ".join(f"on {env}: {reason}" for env, reason in f.holds)
+    first = f.holds[0][0]
+    return Gate("hold", False, f"{f.source[:7]} is held ({where}); promote it by hand with "
+                "--force --reason, or lift the hold: hydrate hold --release "
+                f"{f.source[:12]} --env {first} --reason TEXT")
+
+
+Judge = Callable[[Facts], "Gate | None"]
+GATES: tuple[Judge, ...] = (soak_gate, checks_gate, window_gate, freeze_gate, hold_gate)
+
+
+def judge(facts: Facts, gates: Sequence[Judge] = GATES) -> tuple[Gate, ...]:
+    """Every gate that applies to `facts`, in order."""
+    return tuple(g for gate in gates if (g := gate(facts)) is not None)
 
 
 def hold(holds: Mapping[str, str], source: str) -> Gate | None:

@@ -17,36 +17,23 @@ environment (a source commit, another tool's branch) is `foreign`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import pygit2
 
 from pipeline import __version__
 from pipeline.config.model import Environment
-from pipeline.sinks import hydrator, output
+from pipeline.sinks import hydrator, ledger, output
 from pipeline.sinks.credentials import redact
 from pipeline.words import counted
 
-SOURCE_TRAILER = "Hydrate-Source-Commit"
-ENV_TRAILER = "Hydrate-Environment"
-METADATA = ".hydrate/metadata.json"
 LISTED = 40  # clusters named per category in a commit body
 BLOB = pygit2.enums.FileMode.BLOB
 TREE = pygit2.enums.FileMode.TREE
 
-
-@dataclass(frozen=True)
-class Source:
-    """The dry commit a branch is rendered from."""
-
-    repo_url: str
-    commit: str
-    subject: str
-    inputs_digest: str
-    path: str = ""  # the configuration's folder in the source repository ("" at the top)
+Source = ledger.Source
 
 
 @dataclass(frozen=True)
@@ -62,15 +49,18 @@ class ClusterOutput:
 @dataclass(frozen=True)
 class Step:
     """What kind of commit a build makes, beyond a publish of the whole environment: a
-    promotion (of one wave, perhaps) or a rollback, with its trailers and the rollout
-    state and holds to record. Clusters it keeps keep the source they were rendered from."""
+    promotion (of one wave, perhaps), a forced publish, a rollback or a release, with its
+    trailers and the rollout state and holds to record. Clusters it keeps keep the source
+    they were rendered from."""
 
-    kind: str  # promote | rollback | forced (a publish that bypassed promotion)
+    kind: str  # promote | rollback | forced (a publish that bypassed promotion) | release
     headline: str  # the body's first line
     trailers: tuple[tuple[str, str], ...] = ()
-    rollout: Mapping[str, Any] | None = None
-    holds: Mapping[str, str] = field(default_factory=dict)
+    rollout: ledger.Rollout | None = None
+    holds: Mapping[str, ledger.Hold] | None = None  # None: the parent's
+    released: tuple[ledger.Release, ...] | None = None  # None: the parent's
     whole: bool = False  # the whole environment is at the source (a forced publish)
+    lines: tuple[str, ...] = ()  # more of the body, after the summary
 
 
 @dataclass(frozen=True)
@@ -118,29 +108,17 @@ class _Writer:
         return builder.write()
 
 
-def metadata_of(repo: pygit2.Repository, commit: pygit2.Commit | None) -> dict[str, Any]:
-    """The `.hydrate/metadata.json` of an env branch commit ({} if absent or unreadable)."""
-    if commit is None:
-        return {}
-    try:
-        blob = repo[commit.tree[METADATA].id]
-        assert isinstance(blob, pygit2.Blob)
-        data = json.loads(blob.data)
-    except (KeyError, ValueError, AssertionError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def foreign(repo: pygit2.Repository, commit: pygit2.Commit, env: str) -> str | None:
     """Why `commit` is not the head of a hydrate branch of environment `env` (None if it
     is). A hand-made commit on top of hydrate's keeps the metadata, so it still is one."""
-    meta = metadata_of(repo, commit)
-    if not meta or not isinstance(meta.get("clusters"), dict):
-        return f"its head {str(commit.id)[:7]} has no {METADATA}: hydrate did not write it"
-    written_for = meta.get("environment")
-    trailer = commit.message_trailers.get(ENV_TRAILER, written_for)
-    if written_for != env or trailer != env:
-        other = written_for if written_for != env else trailer
+    found = ledger.load(repo, commit)
+    if found is None:
+        return f"its head {str(commit.id)[:7]} has no {ledger.PATH}: hydrate did not write it"
+    if isinstance(found, str):
+        return f"its head {str(commit.id)[:7]} has a {ledger.PATH} hydrate cannot read ({found})"
+    trailer = ledger.trailers(commit).environment or found.environment
+    if found.environment != env or trailer != env:
+        other = found.environment if found.environment != env else trailer
         return f"its head {str(commit.id)[:7]} was written for environment {other}, not {env}"
     return None
 
@@ -179,17 +157,17 @@ def drift(repo: pygit2.Repository, commit: pygit2.Commit | None) -> tuple[str, .
     if commit is None:
         return ()
     actual = subtrees(commit)
-    recorded = metadata_of(repo, commit).get("clusters")
-    recorded = recorded if isinstance(recorded, dict) else {}
+    led = ledger.read(repo, commit)
+    recorded = led.clusters if led is not None else {}
     found = set(actual).symmetric_difference(recorded)
     for name in set(actual) & set(recorded):
-        entry = recorded[name] if isinstance(recorded[name], dict) else {}
-        if "tree" in entry:
-            if entry["tree"] != str(actual[name]):
+        entry = recorded[name]
+        if entry.tree is not None:
+            if entry.tree != str(actual[name]):
                 found.add(name)
             continue
         files = tree_files(repo, actual[name])
-        if files is None or output.digest(files) != entry.get("digest"):
+        if files is None or output.digest(files) != entry.digest:
             found.add(name)
     return tuple(sorted(found))
 
@@ -209,22 +187,24 @@ def _names(names: Sequence[str]) -> str:
 
 
 def message(env: Environment, source: Source, built: Built, total: int,
-            restored: Sequence[str] = (), step: Step | None = None) -> str:
+            restored: Sequence[str] = (), step: Step | None = None,
+            kept: Sequence[str] = ()) -> str:
     """Subject `<sha7>: <source subject>`, a body of what changed, then the trailers."""
     headline = step.headline if step is not None else (
         f"Render of {source.commit[:12]} for environment {env.name}")
     lines = [f"{source.commit[:7]}: {source.subject}", "",
              f"{headline}: "
              f"{counted(len(built.changed), 'cluster')} changed, {len(built.added)} added, "
-             f"{len(built.removed)} removed (of {total}).", ""]
+             f"{len(built.removed)} removed (of {total}).", *(step.lines if step else ()), ""]
     for label, names in (("added", built.added), ("changed", built.changed),
                          ("removed", built.removed),
-                         ("restored (edited on the branch)", tuple(restored))):
+                         ("restored (edited on the branch)", tuple(restored)),
+                         ("kept (not in the restored commit)", tuple(kept))):
         if names:
             lines.append(f"{label}: {_names(names)}")
-    lines += ["", f"{SOURCE_TRAILER}: {source.commit}", f"{ENV_TRAILER}: {env.name}"]
-    lines += [f"{key}: {value}" for key, value in (step.trailers if step is not None else ())]
-    return "\n".join([*lines, ""])
+    pairs = [(ledger.SOURCE, source.commit), (ledger.ENVIRONMENT, env.name),
+             *(step.trailers if step is not None else ())]
+    return "\n".join([*lines, "", *ledger.trailer_lines(pairs), ""])
 
 
 def readme(env: Environment, source: Source, clusters: int) -> bytes:
@@ -245,7 +225,7 @@ commit from the dry configuration, and changes made here are replaced.
 | | |
 |---|---|
 | environment | `{env.name}` (applied by {"Flux" if env.agent == "flux" else "Argo CD"}) |
-| source | `{source.repo_url}` at `{source.commit}` |
+| source | `{source.repo}` at `{source.commit}` |
 | source subject | {source.subject} |
 | clusters | {clusters} |
 
@@ -254,13 +234,13 @@ commit from the dry configuration, and changes made here are replaced.
 * `clusters/<cluster>/`: everything one cluster runs, plain YAML, one object per file;
   point that cluster's agent at this path. Its `kustomization.yaml` {root}.
 * `clusters/<cluster>/<package>/`: one directory per package.
-* `.hydrate/metadata.json`: source commit, tool versions and a digest per cluster.
+* `{ledger.PATH}`: source commit, tool versions and a digest per cluster.
 
 ## Reproduce
 
 With hydrate installed (`pip install hydrate-gitops` at the version the configuration pins,
 then `hydrate tools install` for the helm and kubectl versions named in
-`.hydrate/metadata.json`):
+`{ledger.PATH}`):
 
 ```sh
 git checkout {source.commit}
@@ -275,31 +255,33 @@ hydrate {repo_option}render --env {env.name}
 def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environment, source: Source,
           clusters: Sequence[ClusterOutput], tools: Mapping[str, str],
           author: pygit2.Signature, committer: pygit2.Signature,
-          reused: Mapping[str, tuple[pygit2.Oid, Mapping[str, Any]]] | None = None,
+          reused: Mapping[str, ledger.Cluster] | None = None,
           restored: Sequence[str] = (), step: Step | None = None) -> Built:
     """The next commit of `env`'s branch on top of `parent` (not attached to any ref).
 
-    `clusters` are rendered now; `reused` clusters keep the given subtree and metadata
-    entry (they were not touched by the change since the parent's source). `restored`:
-    clusters that drifted on the branch, named in the message."""
+    `clusters` are rendered now; `reused` clusters keep the subtree and entry their ledger
+    entry names (they were not touched by the change since the parent's source).
+    `restored`: clusters that drifted on the branch, named in the message."""
     writer = _Writer(repo)
     previous = subtrees(parent)
-    recorded = metadata_of(repo, parent).get("clusters", {})
+    before = ledger.read(repo, parent)
+    recorded = before.clusters if before is not None else {}
     entries: dict[str, pygit2.Oid] = {}
     reuse_count = 0
     for out in clusters:
-        old = recorded.get(out.name, {})
+        old = recorded.get(out.name)
         # Reuse only the very tree hydrate recorded: a subtree edited on the branch (or one
         # recorded before tree ids were) is written again, which restores it.
-        if (out.name in previous and isinstance(old, dict) and old.get("digest") == out.digest
-                and old.get("tree") == str(previous[out.name])):
+        if (out.name in previous and old is not None and old.digest == out.digest
+                and old.tree == str(previous[out.name])):
             entries[out.name] = previous[out.name]
             reuse_count += 1
         else:
             entries[out.name] = writer.tree(out.files)
     kept = dict(reused or {})
-    for name, (oid, _) in kept.items():
-        entries[name] = oid
+    for name, entry in kept.items():
+        assert entry.tree is not None, name
+        entries[name] = pygit2.Oid(hex=entry.tree)
         reuse_count += 1
     builder = repo.TreeBuilder()
     for name in sorted(entries):
@@ -309,51 +291,144 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
     changed = tuple(sorted(n for n in entries if n in previous and previous[n] != entries[n]))
     removed = tuple(sorted(n for n in previous if n not in entries))
     parent_clusters = parent.tree["clusters"].id if parent and "clusters" in parent.tree else None
-    # A rollout's step is a commit even when no cluster changed: it records the progress.
-    progress = step is not None and step.rollout is not None
+    # A rollout's step is a commit even when no cluster changed: it records the progress;
+    # so is a landing that lifts a hold.
+    progress = step is not None and (step.rollout is not None or (
+        step.released is not None and step.released != (before.released if before else ())))
     if parent is not None and parent_clusters == clusters_tree and not progress:
         return Built(None, blobs_written=writer.blobs_written, clusters_reused=reuse_count)
-    recorded_now = {c.name: {**c.info, "digest": c.digest, "tree": str(entries[c.name]),
-                             "source": source.commit} for c in clusters}
+    now = {c.name: ledger.Cluster(source.commit, c.digest, ledger.InTree(str(entries[c.name])),
+                                  str(c.info.get("class", "")), str(c.info.get("site", "")),
+                                  _objects(c.info)) for c in clusters}
     # A publish renders the whole environment at the source: a cluster it reuses (the
     # change did not touch it) is the source's render too. A promotion's kept clusters
     # (other waves) keep the source they were rendered from.
-    recorded_now.update((name, {**entry, "tree": str(oid),
-                                "source": entry.get("source", source.commit)
-                                if step is not None and not step.whole else source.commit})
-                        for name, (oid, entry) in kept.items())
+    keep_source = step is not None and not step.whole
+    now.update((name, replace(entry, source=entry.source if keep_source else source.commit))
+               for name, entry in kept.items())
     engine = tools.get("engine")
-    meta = {
-        "schemaVersion": 1,
-        "environment": env.name,
-        "branch": env.branch,
-        "agent": env.agent,
-        "source": {"repo": source.repo_url, "commit": source.commit, "subject": source.subject,
-                   **({"path": source.path} if source.path else {})},
-        "inputsDigest": source.inputs_digest,
-        "tools": {"hydrate": __version__, **{k: v for k, v in tools.items() if k != "engine"}},
-        "engine": engine,
-        "clusters": {name: recorded_now[name] for name in sorted(recorded_now)},
-        "kind": step.kind if step is not None else "publish",
-    }
-    if step is not None and step.rollout is not None:
-        meta["rollout"] = dict(step.rollout)
-    holds = dict(step.holds) if step is not None else dict(
-        metadata_of(repo, parent).get("holds") or {})
-    if holds:
-        meta["holds"] = holds
-    root = repo.TreeBuilder()
-    root.insert("README.md", writer.blob(readme(env, source, len(entries))), BLOB)
-    root.insert(".hydrate", writer.tree({"metadata.json": (json.dumps(meta, indent=2, sort_keys=True)
-                                                           + "\n").encode()}), TREE)
-    root.insert("clusters", clusters_tree, TREE)
-    root.insert("hydrator.metadata", writer.blob(hydrator_metadata(repo, env, source)), BLOB)
+    led = ledger.Ledger(
+        environment=env.name, branch=env.branch, agent=env.agent, source=source,
+        clusters={name: now[name] for name in sorted(now)},
+        kind=step.kind if step is not None else "publish",
+        tools={"hydrate": __version__, **{k: v for k, v in tools.items() if k != "engine"}},
+        engine=engine, rollout=step.rollout if step is not None else None,
+        holds=_carried(step.holds if step else None, before.holds if before else {}),
+        released=_carried(step.released if step else None, before.released if before else ()))
     built = Built(None, added, changed, removed, writer.blobs_written, reuse_count)
     restored = [n for n in restored if n in entries]
-    oid = repo.create_commit(None, author, committer,
-                             message(env, source, built, len(entries), restored, step),
-                             root.write(), [parent.id] if parent is not None else [])
-    return Built(oid, added, changed, removed, writer.blobs_written, reuse_count)
+    text = message(env, source, built, len(entries), restored, step)
+    oid = commit(repo, writer, parent, led, clusters_tree,
+                 writer.blob(readme(env, source, len(entries))),
+                 writer.blob(hydrator_metadata(repo, env, source)), text, author, committer)
+    return replace(built, commit=oid, blobs_written=writer.blobs_written)
+
+
+T = TypeVar("T")
+
+
+def _carried(given: T | None, parents: T) -> T:
+    """What a step gives, or else what the parent had."""
+    return parents if given is None else given
+
+
+def _objects(info: Mapping[str, Any]) -> int | None:
+    found = info.get("objects")
+    return found if isinstance(found, int) else None
+
+
+def commit(repo: pygit2.Repository, writer: _Writer, parent: pygit2.Commit | None,
+           led: ledger.Ledger, clusters_tree: pygit2.Oid, readme_blob: pygit2.Oid,
+           hydrator_blob: pygit2.Oid, text: str, author: pygit2.Signature,
+           committer: pygit2.Signature) -> pygit2.Oid:
+    """Write the commit: README, the ledger, `clusters/` and `hydrator.metadata`."""
+    root = repo.TreeBuilder()
+    root.insert("README.md", readme_blob, BLOB)
+    folder, name = ledger.PATH.split("/")
+    root.insert(folder, writer.tree({name: ledger.dump(led)}), TREE)
+    root.insert("clusters", clusters_tree, TREE)
+    root.insert("hydrator.metadata", hydrator_blob, BLOB)
+    return repo.create_commit(None, author, committer, text, root.write(),
+                              [parent.id] if parent is not None else [])
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A rollback's commit and what it did to each cluster."""
+
+    built: Built
+    kept: tuple[str, ...]  # not in the restored commit, still in the inventory: left as is
+    not_restored: tuple[str, ...]  # in the restored commit, no longer in the inventory
+
+
+def restore(repo: pygit2.Repository, head: pygit2.Commit, carrier: pygit2.Commit,
+            env: Environment, inventory: Iterable[str], remove_added: bool, step: Step,
+            author: pygit2.Signature, committer: pygit2.Signature) -> Restored:
+    """A commit on `head` that puts back the cluster trees of `carrier` exactly as they
+    were (never re-rendered). A cluster the carrier does not have keeps its tree while it
+    is in the inventory (unless `remove_added`); one the inventory no longer has is not
+    brought back."""
+    now, then = ledger.read(repo, head), ledger.read(repo, carrier)
+    assert now is not None
+    assert then is not None
+    wanted = set(inventory)
+    current, old = subtrees(head), subtrees(carrier)
+    entries: dict[str, pygit2.Oid] = {}
+    clusters: dict[str, ledger.Cluster] = {}
+    kept: list[str] = []
+    for name, oid in old.items():
+        if name in wanted or name in current:
+            entries[name] = oid
+            clusters[name] = then.clusters.get(name, ledger.Cluster(then.source.commit, ""))
+    for name, oid in current.items():
+        if name in old or name not in wanted or remove_added:
+            continue
+        entries[name] = oid
+        clusters[name] = now.clusters.get(name, ledger.Cluster(now.source.commit, ""))
+        kept.append(name)
+    writer = _Writer(repo)
+    builder = repo.TreeBuilder()
+    for name in sorted(entries):
+        builder.insert(name, entries[name], TREE)
+    built = Built(None, tuple(sorted(n for n in entries if n not in current)),
+                  tuple(sorted(n for n in entries if n in current and current[n] != entries[n])),
+                  tuple(sorted(n for n in current if n not in entries)))
+    led = replace(then, clusters={n: clusters[n] for n in sorted(clusters)}, kind=step.kind,
+                  rollout=step.rollout, environment=env.name, branch=env.branch,
+                  holds=_carried(step.holds, now.holds),
+                  released=_carried(step.released, now.released))
+    text = message(env, then.source, built, len(entries), (), step, sorted(kept))
+    oid = commit(repo, writer, head, led, builder.write(),
+                 _kept_blob(writer, carrier, "README.md", readme(env, then.source, len(entries))),
+                 _kept_blob(writer, carrier, "hydrator.metadata",
+                            hydrator_metadata(repo, env, then.source)), text, author, committer)
+    return Restored(replace(built, commit=oid, blobs_written=writer.blobs_written), tuple(kept),
+                    tuple(sorted(n for n in old if n not in wanted and n not in current)))
+
+
+def record(repo: pygit2.Repository, head: pygit2.Commit, env: Environment, step: Step,
+           author: pygit2.Signature, committer: pygit2.Signature) -> pygit2.Oid:
+    """A commit on `head` that changes only the ledger (a hold released): the clusters,
+    README and `hydrator.metadata` stay as they are."""
+    now = ledger.read(repo, head)
+    assert now is not None
+    writer = _Writer(repo)
+    led = replace(now, kind=step.kind, holds=_carried(step.holds, now.holds),
+                  released=_carried(step.released, now.released))
+    built = Built(None)
+    text = message(env, now.source, built, len(now.clusters), (), step)
+    tree = head.tree
+    clusters_tree = tree["clusters"].id if "clusters" in tree else repo.TreeBuilder().write()
+    return commit(repo, writer, head, led, clusters_tree,
+                  _kept_blob(writer, head, "README.md", readme(env, now.source, len(now.clusters))),
+                  _kept_blob(writer, head, "hydrator.metadata",
+                             hydrator_metadata(repo, env, now.source)), text, author, committer)
+
+
+def _kept_blob(writer: _Writer, commit: pygit2.Commit, name: str, fallback: bytes) -> pygit2.Oid:
+    """The file `name` of `commit` as it is (written afresh if it is missing)."""
+    entry = commit.tree[name] if name in commit.tree else None
+    return entry.id if entry is not None and entry.filemode == BLOB else writer.blob(fallback)
 
 
 def hydrator_metadata(repo: pygit2.Repository, env: Environment, source: Source) -> bytes:
@@ -364,7 +439,7 @@ def hydrator_metadata(repo: pygit2.Repository, env: Environment, source: Source)
         dry = repo[source.commit].peel(pygit2.Commit)
     except (KeyError, ValueError):
         dry = None
-    return hydrator.metadata(source.repo_url, source.commit, dry)
+    return hydrator.metadata(source.repo, source.commit, dry)
 
 
 def source_url(repo: pygit2.Repository) -> str:

@@ -7,8 +7,7 @@ rest, restore clusters edited on the branch; render everything when unsure).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import pygit2
 
@@ -17,7 +16,7 @@ from pipeline.config.source import GitTree, tree_at
 from pipeline.errors import GitError, PipelineError
 from pipeline.render import affected
 from pipeline.render.tools import Toolset
-from pipeline.sinks import branch
+from pipeline.sinks import branch, landing, ledger
 from pipeline.sinks.remote import Remote
 from pipeline.words import counted
 
@@ -27,7 +26,7 @@ class Plan:
     """What one publish attempt renders, and what it takes from the branch as is."""
 
     render: frozenset[str]
-    reuse: Mapping[str, tuple[pygit2.Oid, Mapping[str, Any]]]
+    reuse: Mapping[str, ledger.Cluster]  # with the subtree they keep
     note: str  # why it is incremental or not, for the report
     drifted: frozenset[str] = frozenset()  # clusters edited on the branch, restored now
 
@@ -76,24 +75,37 @@ def plan(repo: pygit2.Repository, base: pygit2.Commit | None, env: Environment,
 def _incremental(repo: pygit2.Repository, base: pygit2.Commit, env: Environment, tools: Toolset,
                  engine: str, since: Since, names: frozenset[str],
                  drifted: frozenset[str]) -> Plan:
-    meta = branch.metadata_of(repo, base)
-    versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version}
-    recorded = meta.get("tools", {})
-    if meta.get("engine") != engine or meta.get("agent") != env.agent or not isinstance(
-            recorded, dict) or any(recorded.get(k) != v for k, v in versions.items()):
+    led = ledger.read(repo, base)
+    if led is None or not same_tools(led, tools, engine) or led.agent != env.agent:
         return Plan(names, {}, "full render: tools or hydrate changed since the last publish")
     try:
-        found = since(str(meta["source"]["commit"]))
+        found = since(led.source.commit)
     except (PipelineError, KeyError, TypeError):
         return Plan(names, {}, "full render: the branch's source commit is unknown here")
     touched = {c for e, c in found.clusters if e == env.name}
-    subtrees = branch.subtrees(base)
-    entries = meta.get("clusters", {})
-    reuse = {n: (subtrees[n], entries[n]) for n in names - touched - drifted
-             if n in subtrees and isinstance(entries.get(n), dict) and "digest" in entries[n]}
+    reuse = reusable(base, led, names - touched - drifted)
     return Plan(names - frozenset(reuse), reuse,
                 f"incremental: {len(names) - len(reuse)} of {counted(len(names), 'cluster')} rendered "
-                f"since {str(meta['source']['commit'])[:7]}")
+                f"since {led.source.commit[:7]}")
+
+
+def same_tools(led: ledger.Ledger, tools: Toolset, engine: str) -> bool:
+    """Whether the branch was rendered with these helm, kustomize and hydrate."""
+    return (led.engine == engine and led.tools.get("helm") == tools.helm.version
+            and led.tools.get("kustomize") == tools.kustomize.version)
+
+
+def reusable(base: pygit2.Commit, led: ledger.Ledger,
+             names: Iterable[str]) -> dict[str, ledger.Cluster]:
+    """Of `names`, the clusters whose subtree on `base` is the one hydrate recorded, with
+    their entries (pointing at that subtree)."""
+    subtrees = branch.subtrees(base)
+    found = {}
+    for name in names:
+        entry = led.clusters.get(name)
+        if name in subtrees and entry is not None and entry.digest:
+            found[name] = replace(entry, output=ledger.InTree(str(subtrees[name])))
+    return found
 
 
 def check_head(repo: pygit2.Repository, base: pygit2.Commit, env: Environment, source: str,
@@ -153,7 +165,4 @@ def refuse_source_branches(repo: pygit2.Repository, envs: Iterable[Environment],
 def branch_head(repo: pygit2.Repository, env: Environment,
                 remote: Remote | None) -> pygit2.Commit | None:
     """The head an attempt builds on: the remote's (fetched now) or the local branch's."""
-    if remote is not None:
-        return remote.fetch(env.branch)
-    ref = repo.references.get(f"refs/heads/{env.branch}")
-    return repo[ref.target].peel(pygit2.Commit) if ref is not None else None
+    return landing.Destination(env.branch, remote).head(repo)

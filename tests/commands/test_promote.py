@@ -218,12 +218,13 @@ def test_rollback_restores_the_exact_trees_and_holds_the_source(
     assert back.parents[0].id == promoted.id  # a new commit on top, never a force push
     assert back.tree["clusters"].id == first_trees  # the very trees, not a new render
     assert f"Hydrate-Rollback-Of: {promoted.id}" in back.message
-    assert meta(remote, "staging")["holds"] == {second: "rolled back: tills freeze on checkout"}
+    assert meta(remote, "staging")["holds"] == {second: {"reason": "rolled back: tills freeze "
+                                                        "on checkout", "of": str(promoted.id)}}
     held = run(example_repo, remote, "2026-11-30T12:00:00Z", "promote", "--to", "staging",
                "--push")
     assert held.code == 4
-    assert gate_lines(held.out)["hold"].startswith(f"BLOCKED {second[:7]} is held (rolled back: "
-                                                   "tills freeze on checkout)")
+    assert gate_lines(held.out)["hold"].startswith(f"BLOCKED {second[:7]} is held (on staging: "
+                                                   "rolled back: tills freeze on checkout)")
     forced = ok(run(example_repo, remote, "2026-11-30T12:00:00Z", "promote", "--to", "staging",
                     "--push", "--force", "--reason", "fixed by the till vendor"))
     assert "bypassed" in gate_lines(forced)["hold"]
@@ -275,7 +276,6 @@ def test_concurrent_verifies_lose_no_record(example_repo: pygit2.Repository,
 
 @pytest.mark.parametrize(("args", "message"), [
     (("promote", "--to", "dev"), "environment dev has no promotion in fleet/environments.yaml"),
-    (("promote", "--to", "staging", "--force"), "--force needs --reason TEXT"),
     (("verify", "--env", "prod", "--wave", "canery", "--check", "smoke", "--state", "success"),
      "--wave canery: not a wave of prod (its waves are canary, early, rest)"),
     (("rollback", "--env", "dev", "--reason", "x"), "env/dev: nothing published to dev"),
@@ -330,9 +330,12 @@ def test_auto_promotes_what_is_ready_and_exits_0_otherwise(example_repo: pygit2.
     assert head(remote, "staging").message.startswith(f"{source[:7]}: Staging promotes itself")
 
 
-def test_waves_changed_during_a_rollout_is_a_clear_error(example_repo: pygit2.Repository,
-                                                         remote: pygit2.Repository) -> None:
-    to_staging(example_repo, remote)
+def test_waves_changed_during_a_rollout_are_recomputed(example_repo: pygit2.Repository,
+                                                      remote: pygit2.Repository) -> None:
+    """Canary has run; the configuration now has one wave: the next step takes every
+    cluster still without the source (gated by staging, as a first wave is), and the
+    rollout is done."""
+    source = to_staging(example_repo, remote)
     ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
            "--check", "smoke", "--state", "success", "--push"))
     ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod", "--push"))
@@ -340,11 +343,17 @@ def test_waves_changed_during_a_rollout_is_a_clear_error(example_repo: pygit2.Re
     text = envs.read_text()
     envs.write_text(text[:text.index("    waves:")] + "    waves:\n    - {name: rest}\n")
     commit_all(example_repo, "One wave only")
-    result = run(example_repo, remote, "2026-12-01T12:00:00Z", "promote", "--to", "prod")
-    assert result.code == 1, result.out + result.err
-    assert "the rollout of" in result.err
-    assert "has done 1 wave, but fleet/environments.yaml now gives prod 1" in result.err
-    assert "Traceback" not in result.err
+    out = ok(run(example_repo, remote, "2026-12-01T12:00:00Z", "promote", "--to", "prod",
+                 "--push"))
+    assert out.splitlines()[0] == f"promote {source[:7]} staging → prod, wave rest (1 of 1)"
+    prod = sorted(p.stem for p in (Path(example_repo.workdir) / "fleet/clusters").glob("*.yaml")
+                  if "environment: prod" in p.read_text())
+    recorded = meta(remote, "prod")
+    assert sorted(recorded["clusters"]) == prod
+    assert {c["source"] for c in recorded["clusters"].values()} == {source}
+    assert [w["name"] for w in recorded["rollout"]["waves"]] == ["canary", "rest"]
+    assert recorded["rollout"]["pending"] is False
+    assert "rollout of" not in ok(run(example_repo, remote, "2026-12-01T12:05:00Z", "status"))
 
 
 def test_pull_request_mode_pushes_next_and_writes_the_body(example_repo: pygit2.Repository,

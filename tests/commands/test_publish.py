@@ -13,7 +13,7 @@ import pygit2
 import pytest
 
 from pipeline.render import tools
-from pipeline.sinks import branch
+from pipeline.sinks import ledger
 from tests import clirun
 from tests.conftest import (
     BYPASS,
@@ -328,9 +328,10 @@ def test_other_tools_or_hydrate_on_the_branch_mean_a_full_render(
     assert "(1 changed; " in lines[1], lines
     assert lines[2].strip() == "full render: tools or hydrate changed since the last publish"
     assert lines[3].strip().startswith("rendered 4 clusters with "), lines
-    meta = branch.metadata_of(remote, remote.references["refs/heads/env/dev"].peel(pygit2.Commit))
-    assert meta["engine"] != "0" * 64
-    assert "v0.0.1" not in meta["tools"].values()
+    led = ledger.read(remote, remote.references["refs/heads/env/dev"].peel(pygit2.Commit))
+    assert led is not None
+    assert led.engine != "0" * 64
+    assert "v0.0.1" not in led.tools.values()
 
 
 def test_the_same_tools_and_hydrate_reuse_untouched_clusters(

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from pipeline import clock
 from pipeline.config.model import Freeze, Window
 from pipeline.promote import gates
 
@@ -96,9 +97,72 @@ def test_a_note_line_this_version_cannot_read_is_ignored(line: str) -> None:
     but never judged, rather than crashing every promotion."""
     from pipeline.promote.notes import Record
 
-    assert Record.parse(line) is None
+    assert not isinstance(Record.parse(line), Record)
     good = Record.parse('{"kind": "check", "env": "dev", "source": "a", '
                         '"time": "2026-11-30T08:00:00Z", "check": "smoke", "state": "success"}')
-    assert good is not None
+    assert isinstance(good, Record)
     assert (good.check, good.state, good.when) == ("smoke", "success",
                                                    at("2026-11-30T08:00:00Z"))
+
+
+SUNDAY_NIGHT_BERLIN = Window(frozenset({6}), 2 * 60, 3 * 60, "Europe/Berlin")
+
+
+@pytest.mark.parametrize(("now", "opens"), [
+    # 2026-03-29 is the spring-forward Sunday: 02:00-03:00 does not exist in Berlin that
+    # day, so the window opens next on the following Sunday (02:00 CEST = 00:00 UTC).
+    ("2026-03-29T00:30:00Z", "2026-04-05T00:00:00Z"),
+    ("2026-03-28T12:00:00Z", "2026-04-05T00:00:00Z"),
+    # 2026-10-25 falls back: 02:00-03:00 happens twice; it opens at the first.
+    ("2026-10-24T23:30:00Z", "2026-10-25T00:00:00Z"),
+])
+def test_a_window_in_a_daylight_saving_change_opens_in_the_zones_real_time(
+        now: str, opens: str) -> None:
+    (gate,) = gates.timing([SUNDAY_NIGHT_BERLIN], [], at(now))
+    assert not gate.passed
+    assert gate.opens == at(opens)
+    assert gate.evidence.endswith(f"next opens {clock.stamp(at(opens))}")
+
+
+def test_a_window_partly_in_the_gap_opens_when_the_gap_ends() -> None:
+    half = Window(frozenset({6}), 2 * 60 + 30, 4 * 60, "Europe/Berlin")  # 02:30-04:00
+    (gate,) = gates.timing([half], [], at("2026-03-29T00:30:00Z"))
+    assert gate.opens == at("2026-03-29T01:00:00Z")  # 03:00 CEST, the first real minute
+    assert gates.inside(SUNDAY_NIGHT_BERLIN, at("2026-10-25T01:30:00Z"))  # the second 02:30
+
+
+def test_the_gates_are_functions_of_the_facts() -> None:
+    """A held source that soaked, with its check, inside no window: soak and checks pass,
+    window and hold block; a gate that does not apply is not shown."""
+    now = at("2026-12-04T09:00:00Z")  # a Friday
+    facts = gates.Facts("a" * 40, "staging", 3600, at("2026-12-04T07:00:00Z"), None,
+                        ("smoke",), (gates.CheckRecord("smoke", "success", now),),
+                        "hydrate verify --env staging", now, (BERLIN_BUSINESS,), (),
+                        (("dev", "rolled back: broke the tills"),))
+    found = gates.judge(facts)
+    assert [(g.name, g.passed) for g in found] == [("soak", True), ("checks", True),
+                                                    ("window", False), ("hold", False)]
+    assert "held (on dev: rolled back: broke the tills)" in found[-1].evidence
+    assert "hydrate hold --release aaaaaaaaaaaa --env dev" in found[-1].evidence
+
+
+def test_a_soak_that_ended_counts_only_until_it_ended() -> None:
+    """Rolled back (or replaced) after 10 minutes: 10 minutes of soak, however late it is
+    now, and no time at which it would pass."""
+    gate = gates.soak(1800, at("2026-11-30T08:00:00Z"), "dev", at("2026-11-30T12:00:00Z"),
+                      until=at("2026-11-30T08:10:00Z"))
+    assert not gate.passed
+    assert gate.opens is None
+    assert gate.evidence == ("live on dev from 2026-11-30T08:00Z until 2026-11-30T08:10Z, "
+                             "10m of 30m; it is no longer live there")
+
+
+def test_the_last_written_record_of_a_check_wins_whatever_its_clock() -> None:
+    """A success at 08:09, then a failure written after it by a writer whose clock is
+    behind (08:05): the failure is the latest state, and it blocks."""
+    t = at("2026-11-30T08:00:00Z")
+    records = [gates.CheckRecord("smoke", "success", t + dt.timedelta(minutes=9)),
+               gates.CheckRecord("smoke", "failure", t + dt.timedelta(minutes=5))]
+    gate = gates.checks(["smoke"], records, "abc1234 on dev")
+    assert not gate.passed
+    assert gate.evidence == "smoke: failure at 2026-11-30T08:05Z"
