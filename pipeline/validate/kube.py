@@ -8,8 +8,11 @@ validator, compiled on first use from the definitions it reaches.
 
 Read from the data as it is, with two fixes: a kind is found by its full group
 (`x-kubernetes-group-version-kind`), so an `apps.example.com/v1` Deployment is not held
-to apps/v1; and int-or-string and quantities, spelled as a `oneOf` that rejects null,
-become a plain union of types. Unknown fields are errors, as the strict data says.
+to apps/v1; int-or-string, spelled as a `oneOf` that rejects null, becomes a plain union
+of types; and every field that refers to the `resource.Quantity` definition (requests,
+limits, PVC sizes, ResourceQuota, LimitRange, emptyDir sizeLimit, …: the data says which)
+is held to the API server's quantity grammar, which the published schema leaves out.
+Unknown fields are errors, as the strict data says.
 
 Not checked, because the data does not say it: enum values of fields (`imagePullPolicy:
 Sometimes` passes), formats, `x-kubernetes-validations` and the API server's own
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.config import quantity
 from pipeline.errors import PipelineError
 from pipeline.validate.crd import Compile, Compiled, CrdSchemas, compile_schema
 
@@ -36,6 +40,9 @@ _FIRST = 25  # the oldest minor the data holds
 _SCHEMA_VALUED = ("items", "additionalProperties", "not")
 _DROPPED = ("description", "format", "default", "example")
 _STABILITY = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+# A string in the grammar, or a number (the decoder parses a JSON number's text the same way).
+_QUANTITY_SCHEMA = {"type": ["string", "number", "null"], "pattern": quantity.OBJECT_PATTERN}
 
 
 @dataclass(frozen=True)
@@ -193,7 +200,7 @@ class Schemas:
             if cleaned is None:
                 refs: set[str] = set()
                 # A definition the data names but lacks allows anything rather than failing.
-                node = _clean(index.defs.get(current, {}), refs)
+                node = _QUANTITY_SCHEMA if current == QUANTITY else _clean(index.defs.get(current, {}), refs)
                 cleaned = self._cleaned[version, current] = (node, frozenset(refs))
             defs[current] = cleaned[0]
             todo.extend(sorted(cleaned[1] - defs.keys()))

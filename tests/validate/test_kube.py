@@ -117,6 +117,56 @@ def test_int_or_string_and_quantities_refuse_other_types(schemas: Schemas) -> No
     ]
 
 
+def _pod(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "c:1"}], **spec}}
+
+
+QUANTITY_FIELDS = [  # (object, the field holding a malformed quantity, its value)
+    (deployment(container={"resources": {"requests": {"cpu": "1.5.5"}}}),
+     "spec.template.spec.containers[0].resources.requests.cpu", "1.5.5"),
+    (deployment(container={"resources": {"limits": {"memory": "1GB"}}}),
+     "spec.template.spec.containers[0].resources.limits.memory", "1GB"),
+    ({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+      "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10 Gi"}}}},
+     "spec.resources.requests.storage", "10 Gi"),
+    ({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+      "spec": {"serviceName": "db", "selector": {"matchLabels": {"a": "b"}},
+               "template": {"metadata": {"labels": {"a": "b"}},
+                            "spec": {"containers": [{"name": "db", "image": "db:1"}]}},
+               "volumeClaimTemplates": [{"metadata": {"name": "d"}, "spec": {
+                   "resources": {"requests": {"storage": "1e"}}}}]}},
+     "spec.volumeClaimTemplates[0].spec.resources.requests.storage", "1e"),
+    ({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+      "spec": {"hard": {"requests.cpu": "ten"}}}, "spec.hard.requests.cpu", "ten"),
+    ({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l"},
+      "spec": {"limits": [{"type": "Container", "default": {"cpu": "m500"}}]}},
+     "spec.limits[0].default.cpu", "m500"),
+    (_pod(volumes=[{"name": "tmp", "emptyDir": {"sizeLimit": "1.5.5Gi"}}]),
+     "spec.volumes[0].emptyDir.sizeLimit", "1.5.5Gi"),
+    (_pod(overhead={"cpu": "1,5"}), "spec.overhead.cpu", "1,5"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "value"), QUANTITY_FIELDS)
+@pytest.mark.parametrize("engine", ["rs", "py"])
+def test_every_quantity_field_is_held_to_the_api_servers_grammar(body: dict[str, Any], field: str,
+                                                                 value: str, engine: str) -> None:
+    # The published schema says only "string or number"; which fields are quantities comes
+    # from the data (their reference to resource.Quantity), not from a list of names.
+    schemas = Schemas(compile=lambda schema: Compiled(schema, engine=engine))
+    assert schemas.check("1.30", body, NO_CRDS) == [
+        Problem("schema", f"{field}: {value!r} is not a quantity (e.g. 500m, 2, 1.5, 128Mi, 1Gi, 1e3)",
+                field)]
+
+
+@pytest.mark.parametrize("value", ["100m", "1", "1.", ".5", "+1.5", "1e3", "1E-2", "2E", "128Mi", "1Ei",
+                                   "5n", "10u", " 250m ", 1.5, 2, 0, None])
+def test_quantities_the_api_server_accepts_pass(schemas: Schemas, value: object) -> None:
+    body = deployment(container={"resources": {"requests": {"cpu": value, "memory": value}}})
+    assert schemas.check("1.30", body, NO_CRDS) == []
+
+
 @pytest.mark.parametrize(("version", "api", "kind", "fix"), [
     ("1.25", "batch/v1beta1", "CronJob", "batch/v1"),
     ("1.25", "policy/v1beta1", "PodDisruptionBudget", "policy/v1"),
