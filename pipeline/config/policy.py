@@ -1,6 +1,7 @@
 """fleet/policy.yaml: severities per rule, rule parameters, packages every cluster must
-run, and waivers. Optional: without it every rule has its default severity. Which rule
-ids exist is the validate stage's to say (`pipeline.validate.rules`)."""
+run, waivers, and where operators' custom kinds keep their pods (for capacity).
+Optional: without it every rule has its default severity. Which rule ids exist is the
+validate stage's to say (`pipeline.validate.rules`)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,22 @@ class Waiver:
         return _match(f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}", self.objects)
 
 
+@dataclass(frozen=True)
+class Workload:
+    """Where a custom kind keeps the pods its operator runs: field paths (dotted, list
+    items as [n]) to the replica counts (multiplied; a missing one counts 1), to one pod's
+    `resources` block or to its pod spec, and to the storage each pod claims. With `each`,
+    the paths are inside every item of that list (e.g. Elasticsearch's nodeSets)."""
+
+    group: str
+    kind: str
+    replicas: tuple[str, ...] = ("spec.replicas",)
+    resources: str | None = None
+    pod_spec: str | None = None
+    storage: tuple[str, ...] = ()
+    each: str | None = None
+
+
 def _match(value: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(value, p) for p in patterns)
 
@@ -60,6 +77,7 @@ class Policy:
     required: tuple[str, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     document: Document | None = None
+    workloads: tuple[Workload, ...] = ()
 
     def at(self, *key: str | int) -> str:
         """`file:line: key` of a node of policy.yaml (for error messages)."""
@@ -102,4 +120,15 @@ def load(tree: Tree, memo: Memo | None = None) -> Policy:
             line_of(text, ("waivers", index)) or 1, expires,
             **{scope: tuple(str(v) for v in item.get(scope) or ())
                for scope in ("classes", "sites", "clusters", "packages", "objects")}))
-    return Policy(POLICY, severities, params, tuple(data.get("required") or ()), tuple(waivers), doc)
+    for index, item in enumerate(data.get("workloads") or ()):
+        if ("resources" in item) == ("podSpec" in item):
+            raise ConfigError(f"{doc.at('workloads', index)}: give one of resources (the field "
+                              "holding a pod's requests and limits) or podSpec (the field holding "
+                              "a pod spec)")
+    workloads = tuple(
+        Workload(item["apiGroup"], item["kind"], tuple(item.get("replicas", ("spec.replicas",))),
+                 item.get("resources"), item.get("podSpec"), tuple(item.get("storage", ())),
+                 item.get("each"))
+        for item in data.get("workloads") or ())
+    return Policy(POLICY, severities, params, tuple(data.get("required") or ()), tuple(waivers), doc,
+                  workloads)

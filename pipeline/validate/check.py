@@ -17,11 +17,11 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipeline.config.model import Inventory, suggest
-from pipeline.config.policy import Policy
+from pipeline.config.policy import Policy, Workload
 from pipeline.config.schema import line_of
 from pipeline.config.source import Tree
 from pipeline.errors import ConfigError, PipelineError
@@ -29,13 +29,13 @@ from pipeline.render.cache import Cache, NoCache
 from pipeline.render.engine import ClusterRender, PackageRender
 from pipeline.render.postprocess import CRD
 from pipeline.render.resources import Resource
-from pipeline.validate import capacity, rules
+from pipeline.validate import capacity, operators, rules
 from pipeline.validate.crd import CrdCompiler, CrdSchemas
 from pipeline.validate.findings import Finding, ObjectRef, Report, Severity, Source, Usage, merge
 from pipeline.validate.kube import Schemas
 from pipeline.validate.sources import Lines
 
-VERSION = "1"  # of the cached raw hits; bump when their shape or meaning changes
+VERSION = "2"  # of the cached raw hits; bump when their shape or meaning changes
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,12 @@ class Settings:
 
     severity: Mapping[str, Severity]
     params: Mapping[str, Mapping[str, Any]]  # object rules that are on → their parameters
+    workloads: Mapping[tuple[str, str], tuple[Workload, ...]] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.params, sort_keys=True, default=str).encode()).hexdigest()
+        return hashlib.sha256(json.dumps([self.params, sorted(self.workloads.items())],
+                                         sort_keys=True, default=str).encode()).hexdigest()
 
 
 def settle(policy: Policy) -> Settings:
@@ -78,7 +80,7 @@ def settle(policy: Policy) -> Settings:
         severity[rid] = chosen if chosen in ("error", "warning", "off") else known.severity  # type: ignore[assignment]
         if known.check is not None and severity[rid] != "off":
             params[rid] = {**known.params, **policy.params.get(rid, {})}
-    return Settings(severity, params)
+    return Settings(severity, params, operators.merged(policy.workloads))
 
 
 def _bad_parameter(rule: str, name: str, value: Any) -> str | None:
@@ -109,12 +111,12 @@ class Checked:
 
     def dump(self) -> bytes:
         return json.dumps({"hits": [[h.rule, h.index, h.api_version, h.field, h.message] for h in self.hits],
-                           "load": list(self.load)}).encode()
+                           "load": self.load.dump()}).encode()
 
     @classmethod
     def load_from(cls, raw: bytes) -> Checked:
         data = json.loads(raw)
-        return cls(tuple(Hit(*h) for h in data["hits"]), capacity.Load(*data["load"]))
+        return cls(tuple(Hit(*h) for h in data["hits"]), capacity.Load.load(data["load"]))
 
 
 class Validator:
@@ -201,7 +203,8 @@ class Validator:
 
     def _check_objects(self, pkg: PackageRender, version: str, crds: CrdSchemas) -> Checked:
         hits: list[Hit] = []
-        demands: list[capacity.Demand] = []
+        demands: list[tuple[capacity.Ref, capacity.Demand]] = []
+        scalers: list[capacity.Scaler] = []
         for index, res in enumerate(pkg.resources):
             body = res.body
             api = str(body.get("apiVersion", ""))
@@ -214,10 +217,14 @@ class Validator:
                 hits.append(Hit(problem.rule, index, api, problem.path, problem.message))
             for rule, hit in rules.check(body, self._settings.params):
                 hits.append(Hit(rule, index, api, hit.path, hit.message))
-            need = capacity.demand(res.id.group, res.id.kind, body)
+            rid = res.id
+            need = capacity.demand(rid.group, rid.kind, body, self._settings.workloads)
             if need is not None:
-                demands.append(need)
-        return Checked(tuple(hits), capacity.total(demands))
+                demands.append(((rid.namespace, rid.group, rid.kind, rid.name), need))
+            scaler = capacity.scaler(rid.group, rid.kind, rid.namespace, body)
+            if scaler is not None:
+                scalers.append(scaler)
+        return Checked(tuple(hits), capacity.total(demands, scalers))
 
     def _findings(self, render: ClusterRender, pkg: PackageRender, checked: Checked,
                   waivers: tuple[int, ...]) -> tuple[tuple[Finding, ...], frozenset[int]]:

@@ -120,7 +120,7 @@ class Usage:
 
     cluster: str
     class_name: str
-    requested: Mapping[str, float]  # cpu (cores), memory (bytes), pods
+    requested: Mapping[str, float]  # cpu (cores), memory (bytes), pods, storage (bytes)
     capacity: Mapping[str, float]
 
     def percent(self, resource: str) -> float | None:
@@ -129,7 +129,7 @@ class Usage:
 
     @property
     def worst(self) -> float:
-        return max((p for r in ("cpu", "memory", "pods") if (p := self.percent(r)) is not None),
+        return max((p for r in ("cpu", "memory", "pods", "storage") if (p := self.percent(r)) is not None),
                    default=0.0)
 
 

@@ -122,9 +122,10 @@ def missing_requests(pod: Pod, _params: Mapping[str, Any]) -> Iterator[Hit]:
     for c in pod.containers:
         if c.ephemeral:
             continue  # the API forbids resources on ephemeral containers
-        requests = c.resources.get("requests")
-        if dig(requests, "cpu") is None or dig(requests, "memory") is None:
-            missing = [r for r in ("cpu", "memory") if dig(requests, r) is None]
+        requests, limits = c.resources.get("requests"), c.resources.get("limits")
+        # A limit without a request is the request too (Kubernetes defaults it so).
+        missing = [r for r in ("cpu", "memory") if dig(requests, r) is None and dig(limits, r) is None]
+        if missing:
             yield Hit(f"{c.label} requests no {' and no '.join(missing)}: the scheduler "
                       "cannot place it with care, and capacity cannot count it",
                       f"{c.path}.resources")

@@ -165,6 +165,17 @@ def test_requests_say_which_is_missing() -> None:
          "container 'side' has no memory limit: a leak takes the node's memory from every other pod")]
 
 
+def test_a_limit_without_a_request_is_the_request() -> None:
+    # Kubernetes defaults a missing request to the limit, resource by resource.
+    body = _deploy(_box(resources={"requests": {"memory": "10Mi"}, "limits": {"cpu": "8"}}),
+                   _box(name="b", resources={"limits": {"cpu": "1", "memory": "1Gi"}}),
+                   _box(name="c", resources={"requests": {"cpu": "1"}, "limits": {"cpu": "2"}}))
+    assert _run(body, "missing-requests") == [
+        ("missing-requests", f"{POD}.containers[2].resources",
+         "container 'c' requests no memory: the scheduler cannot place it with care, and "
+         "capacity cannot count it")]
+
+
 # privileged, privilege-escalation, run-as-root
 
 def test_privileged_and_privilege_escalation() -> None:

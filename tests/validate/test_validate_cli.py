@@ -224,3 +224,61 @@ def test_an_output_that_cannot_be_written_is_one_line(example: Path, tmp_path: P
     assert result.code == 1
     assert result.err == f"Error: cannot write {target}: No such file or directory\n"
     assert not target.parent.exists()
+
+
+SCALED = COMPONENT + "resources: [scaling.yaml]\n"
+SCALING = """apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: pos-app, namespace: pos}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: pos-app}
+  minReplicas: 30
+  maxReplicas: 40
+  metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: store, namespace: pos}
+spec:
+  replicas: 2
+  resources: {requests: {cpu: "1", memory: 2Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: limited, namespace: pos}
+spec:
+  containers:
+  - name: app
+    image: registry.example.com/app:1.0
+    resources: {requests: {memory: 10Mi}, limits: {cpu: "2", memory: 10Mi}}
+---
+apiVersion: cache.example.com/v1
+kind: Cache
+metadata: {name: tills, namespace: pos}
+spec: {size: 3, pod: {containers: [{name: c, resources: {requests: {cpu: 250m, memory: 1Gi}}}]}}
+"""
+CACHE_KIND = """workloads:   # where the cache operator keeps its pods
+- {apiGroup: cache.example.com, kind: Cache, replicas: [spec.size], podSpec: spec.pod}
+"""
+
+
+def _requested(root: Path, cluster: str) -> dict[str, float]:
+    result = hydrate("--repo", root, "validate", "--cluster", cluster, "--format", "json")
+    assert result.code in (0, 1), result.err
+    (use,) = json.loads(result.out)["capacity"]
+    return dict(use["requested"])
+
+
+def test_capacity_counts_autoscalers_operators_and_limits(example: Path) -> None:
+    before = _requested(example, "store-0001")
+    writing("overlays/clusters/store-0001/pos-app/kustomization.yaml", SCALED)(example)
+    writing("overlays/clusters/store-0001/pos-app/scaling.yaml", SCALING)(example)
+    appending("fleet/policy.yaml", CACHE_KIND)(example)
+    after = _requested(example, "store-0001")
+    # pos-app: 2 replicas of 100m / 192Mi become the autoscaler's 30; the Prometheus its
+    # operator runs, 2 x (1 core, 2Gi); the pod with a CPU limit and no request, 2 cores;
+    # the policy's own kind, 3 x (250m, 1Gi).
+    assert round(after["cpu"] - before["cpu"], 6) == round(28 * 0.1 + 2 * 1 + 2 + 3 * 0.25, 6)
+    assert after["memory"] - before["memory"] == (28 * 192 * 2**20 + 2 * 2 * 2**30 + 10 * 2**20
+                                                  + 3 * 2**30)
+    assert after["pods"] - before["pods"] == 28 + 2 + 1 + 3
