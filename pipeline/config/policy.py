@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from pipeline.config.schema import Document, Memo, Schemas, line_of
 from pipeline.config.source import Tree
 from pipeline.errors import ConfigError
@@ -84,6 +86,44 @@ class Policy:
         return self.document.at(*key) if self.document is not None else POLICY
 
 
+_FALSE_WORDS = frozenset({"off", "Off", "OFF", "no", "No", "NO"})
+_TRUE_WORDS = frozenset({"on", "On", "ON", "yes", "Yes", "YES"})
+
+
+def _severity_words(text: bytes) -> bytes:
+    """The text with each bare severity that YAML 1.1 reads as a boolean quoted: `off`
+    (and `no`) is off whichever YAML reads it, so it is written "off"; `on` and `yes` are
+    quoted as they are, for the schema to say what a severity can be. Lines stay put."""
+    try:
+        root = yaml.compose(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return text  # the strict reader says what is wrong
+    rules = next((v for k, v in root.value if getattr(k, "value", None) == "rules"), None) \
+        if isinstance(root, yaml.MappingNode) else None
+    if not isinstance(rules, yaml.MappingNode):
+        return text
+    spots = []
+    for _, setting in rules.value:
+        if isinstance(setting, yaml.MappingNode):
+            setting = next((v for k, v in setting.value if getattr(k, "value", None) == "severity"), None)
+        if isinstance(setting, yaml.ScalarNode) and not setting.style and \
+                setting.value in _FALSE_WORDS | _TRUE_WORDS:
+            spots.append(setting)
+    if not spots:
+        return text
+    chars = text.decode("utf-8")
+    for node in sorted(spots, key=lambda n: -n.start_mark.index):
+        word = "off" if node.value in _FALSE_WORDS else node.value
+        chars = f'{chars[:node.start_mark.index]}"{word}"{chars[node.end_mark.index:]}'
+    return chars.encode("utf-8")
+
+
+def _severity(value: str | bool) -> str:
+    # The schema let only error, warning, off and false through; a bare `off` is false to
+    # YAML 1.1 (and to PyYAML), so false means off.
+    return "off" if value is False else str(value)
+
+
 def load(tree: Tree, memo: Memo | None = None) -> Policy:
     """fleet/policy.yaml checked against its schema; an empty Policy if there is none.
     `memo`: the render cache (see `Schemas.checked`)."""
@@ -92,7 +132,7 @@ def load(tree: Tree, memo: Memo | None = None) -> Policy:
             raise ConfigError(f"{POLICY}: is a directory; the policy is one YAML file "
                               "(docs/validation.md)")
         return Policy(None)
-    text = tree.read(POLICY)
+    text = _severity_words(tree.read(POLICY))
     data = Schemas.load(memo).checked("policy", POLICY, text)
     if data is None:
         return Policy(POLICY)
@@ -100,11 +140,11 @@ def load(tree: Tree, memo: Memo | None = None) -> Policy:
     severities: dict[str, str] = {}
     params: dict[str, dict[str, Any]] = {}
     for rule, setting in (data.get("rules") or {}).items():
-        if isinstance(setting, str):
-            severities[rule] = setting
+        if not isinstance(setting, dict):
+            severities[rule] = _severity(setting)
             continue
         if "severity" in setting:
-            severities[rule] = setting["severity"]
+            severities[rule] = _severity(setting["severity"])
         params[rule] = {k: v for k, v in setting.items() if k != "severity"}
     waivers = []
     for index, item in enumerate(data.get("waivers") or []):
