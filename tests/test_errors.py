@@ -252,6 +252,23 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
     "waiver of an unknown rule": (
         writing("fleet/policy.yaml", "waivers:\n- rule: privilegd\n  reason: x\n"),
         "fleet/policy.yaml:2: waivers[0].rule: unknown rule 'privilegd' (did you mean 'privileged'?)"),
+    "schema waiver for the whole fleet": (
+        writing("fleet/policy.yaml", "waivers:\n- {rule: schema, reason: the CRDs come later}\n"),
+        "fleet/policy.yaml:2: waivers[0]: a waiver of schema lets objects the API server rejects "
+        "be published, so it must name them (packages and objects: Kind/name or "
+        "Kind/namespace/name) and expire; add packages and objects and expires"),
+    "api-not-served waiver without an expiry": (
+        writing("fleet/policy.yaml", "waivers:\n- {rule: api-not-served, packages: [ingress], "
+                                     "objects: [Ingress/shop/web], reason: moving}\n"),
+        "fleet/policy.yaml:2: waivers[0]: a waiver of api-not-served lets objects the API server "
+        "rejects be published, so it must name them (packages and objects: Kind/name or "
+        "Kind/namespace/name) and expire; add expires"),
+    "schema waiver with a pattern": (
+        writing("fleet/policy.yaml", "waivers:\n- rule: schema\n  packages: ['*']\n"
+                                     "  objects: [Deployment/shop/web]\n  reason: x\n"
+                                     "  expires: 2027-01-01\n"),
+        "fleet/policy.yaml:3: waivers[0].packages[0]: a waiver of schema names each object it "
+        "waives: '*' is a pattern; list the objects one by one"),
     "waiver with an impossible date": (
         writing("fleet/policy.yaml", "waivers:\n- {rule: privileged, reason: x, expires: 2027-02-30}\n"),
         "fleet/policy.yaml:2: waivers[0].expires: '2027-02-30' is not a date (YYYY-MM-DD)"),

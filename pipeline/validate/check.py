@@ -15,10 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.config.model import Inventory, suggest
 from pipeline.config.policy import Policy, Workload
@@ -31,7 +32,16 @@ from pipeline.render.postprocess import CRD
 from pipeline.render.resources import Resource
 from pipeline.validate import capacity, operators, rules
 from pipeline.validate.crd import CrdCompiler, CrdSchemas
-from pipeline.validate.findings import Finding, ObjectRef, Report, Severity, Source, Usage, merge
+from pipeline.validate.findings import (
+    Finding,
+    ObjectRef,
+    Report,
+    Severity,
+    Source,
+    Usage,
+    Waived,
+    merge,
+)
 from pipeline.validate.kube import Schemas
 from pipeline.validate.sources import Lines
 
@@ -73,6 +83,8 @@ def settle(policy: Policy) -> Settings:
         if waiver.rule not in rules.RULES:
             raise ConfigError(f"{policy.at('waivers', index, 'rule')}: unknown rule "
                               f"{waiver.rule!r}{suggest(waiver.rule, rules.RULES)}")
+        if waiver.rule in rules.ENFORCED:
+            _check_enforced(policy, index)
     severity: dict[str, Severity] = {}
     params: dict[str, Mapping[str, Any]] = {}
     for rid, known in rules.RULES.items():
@@ -83,6 +95,27 @@ def settle(policy: Policy) -> Settings:
     return Settings(severity, params, operators.merged(policy.workloads))
 
 
+_PATTERN = re.compile(r"[*?\[]")
+
+
+def _check_enforced(policy: Policy, index: int) -> None:
+    """A waiver of what the API server refuses names its objects and expires."""
+    waiver = policy.waivers[index]
+    missing = [key for key, given in (("packages", waiver.packages), ("objects", waiver.objects))
+               if not given]
+    if missing or waiver.expires is None:
+        what = " and ".join([*missing, *(["expires"] if waiver.expires is None else [])])
+        raise ConfigError(f"{policy.at('waivers', index)}: a waiver of {waiver.rule} lets objects "
+                          "the API server rejects be published, so it must name them (packages "
+                          f"and objects: Kind/name or Kind/namespace/name) and expire; add {what}")
+    for key, given in (("packages", waiver.packages), ("objects", waiver.objects)):
+        for i, value in enumerate(given):
+            if _PATTERN.search(value):
+                raise ConfigError(f"{policy.at('waivers', index, key, i)}: a waiver of {waiver.rule} "
+                                  f"names each object it waives: {value!r} is a pattern; list the "
+                                  "objects one by one")
+
+
 def _bad_parameter(rule: str, name: str, value: Any) -> str | None:
     """What is wrong with a rule parameter's value (None: nothing)."""
     if (rule, name) == ("namespace-without-psa", "level") and value not in (None, *rules.PSA_LEVELS):
@@ -91,6 +124,12 @@ def _bad_parameter(rule: str, name: str, value: Any) -> str | None:
             isinstance(value, list) and all(isinstance(p, str) and p.startswith("/") for p in value)):
         return f"{value!r} is not a list of absolute paths (e.g. [/var/log])"
     return None
+
+
+class _Template(NamedTuple):
+    findings: tuple[Finding, ...]
+    used: frozenset[int]  # waivers that applied
+    waived: tuple[tuple[Finding, int], ...]  # of rules the API server enforces, by waiver
 
 
 @dataclass(frozen=True)
@@ -138,7 +177,7 @@ class Validator:
         # (output, schema version, CRDs) → hits, from the cache?, objects checked
         self._checked: dict[tuple[int, str, str], tuple[Checked, bool, int]] = {}
         self._lines = Lines(self._read)
-        self._templates: dict[tuple[Any, ...], tuple[tuple[Finding, ...], frozenset[int]]] = {}
+        self._templates: dict[tuple[Any, ...], _Template] = {}
         for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
             self._version(name)
 
@@ -227,15 +266,17 @@ class Validator:
         return Checked(tuple(hits), capacity.total(demands, scalers))
 
     def _findings(self, render: ClusterRender, pkg: PackageRender, checked: Checked,
-                  waivers: tuple[int, ...]) -> tuple[tuple[Finding, ...], frozenset[int]]:
-        """The package's findings (clusters left empty) and the waivers that applied;
-        the same for every cluster with this output and these waivers in scope."""
+                  waivers: tuple[int, ...]) -> _Template:
+        """The package's findings (clusters left empty), the waivers that applied and what
+        they waived of the rules the API server enforces; the same for every cluster with
+        this output and these waivers in scope."""
         memo = (id(checked), pkg.name, render.cluster.class_name, waivers)
         found = self._templates.get(memo)
         if found is not None:
             return found
         used: set[int] = set()
         out: list[Finding] = []
+        waived: list[tuple[Finding, int]] = []
         cls = self._inv.classes[render.cluster.class_name]
         for hit in checked.hits:
             severity = self._settings.severity.get(hit.rule, "error")
@@ -246,16 +287,21 @@ class Validator:
             if hit.rule == "plaintext-secret" and self._inv.packages[pkg.name].allow_plaintext_secrets:
                 continue  # the package's own waiver (allowPlaintextSecrets: true)
             waiver = self._waiver(waivers, hit.rule, pkg.name, obj)
-            if waiver is not None:
+            if waiver is not None and hit.rule not in rules.ENFORCED:
                 used.add(waiver)
                 continue
             message = hit.message
             if hit.rule == "api-not-served":
                 message = f"class {cls.name}: {message}"
-            out.append(Finding(hit.rule, severity, message, pkg.name, obj,
-                               self._lines.find(res.origin, res.id.kind, res.id.name, hit.field),
-                               (), hit.field))
-        found = self._templates[memo] = (tuple(out), frozenset(used))
+            finding = Finding(hit.rule, severity, message, pkg.name, obj,
+                              self._lines.find(res.origin, res.id.kind, res.id.name, hit.field),
+                              (), hit.field)
+            if waiver is not None:
+                used.add(waiver)
+                waived.append((finding, waiver))
+            else:
+                out.append(finding)
+        found = self._templates[memo] = _Template(tuple(out), frozenset(used), tuple(waived))
         return found
 
     def _waiver(self, scoped: tuple[int, ...], rule: str, package: str | None,
@@ -277,6 +323,7 @@ class Validator:
         used: set[int] = set()
         found: list[Finding] = []
         where: dict[Finding, list[str]] = {}  # a package finding → the clusters that have it
+        waived: dict[tuple[Finding, int], list[str]] = {}
         capacities: dict[str, dict[str, float]] = {}
         usage: list[Usage] = []
         for render in renders:
@@ -289,10 +336,12 @@ class Validator:
             for pkg in render.packages:
                 checked = self._check(pkg, version, crd_digest)
                 loads.append(checked.load)
-                templates, applied = self._findings(render, pkg, checked, scoped)
-                used.update(applied)
-                for template in templates:  # clusters are gathered, not copied into findings
-                    where.setdefault(template, []).append(cluster.name)
+                template = self._findings(render, pkg, checked, scoped)
+                used.update(template.used)
+                for finding in template.findings:  # clusters are gathered, not copied into findings
+                    where.setdefault(finding, []).append(cluster.name)
+                for pair in template.waived:
+                    waived.setdefault(pair, []).append(cluster.name)
             cls = self._inv.classes[cluster.class_name]
             if cls.name not in capacities:
                 capacities[cls.name] = capacity.capacity_of(cls)
@@ -301,10 +350,14 @@ class Validator:
             found.extend(self._cluster_findings(render, use, scoped, used))
         found.extend(replace(f, clusters=tuple(names)) for f, names in where.items())
         found.extend(self._waiver_findings(used, whole_fleet))
+        accepted = tuple(
+            Waived(f, f"{self._policy.path}:{self._policy.waivers[i].line}", self._policy.waivers[i].reason)
+            for i in sorted({i for _, i in waived})
+            for f in merge(replace(f, clusters=tuple(names)) for (f, j), names in waived.items() if j == i))
         return Report(merge(found), tuple(usage), len(renders),
                       sum(n for _, _, n in self._checked.values()), time.monotonic() - start,
                       sum(1 for _, cached, _ in self._checked.values() if cached),
-                      len(self._checked))
+                      len(self._checked), accepted)
 
     def _cluster_findings(self, render: ClusterRender, use: Usage, scoped: tuple[int, ...],
                           used: set[int]) -> list[Finding]:

@@ -134,6 +134,19 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Waived:
+    """A finding of a rule the API server enforces (the object cannot be applied) that a
+    waiver accepted: published anyway, so every report counts it."""
+
+    finding: Finding
+    waiver: str  # file:line of the waiver
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.finding.as_json(), "waiver": self.waiver, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Report:
     findings: tuple[Finding, ...]
     usage: tuple[Usage, ...] = ()
@@ -142,6 +155,7 @@ class Report:
     seconds: float = 0.0
     cached: int = 0  # distinct outputs whose findings came from the cache
     outputs: int = 0  # distinct outputs checked (each once per schema version and CRDs)
+    waived: tuple[Waived, ...] = ()  # errors the API server enforces, accepted by a waiver
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -154,10 +168,12 @@ class Report:
     def summary(self) -> dict[str, Any]:
         return {"errors": len(self.errors), "warnings": len(self.warnings),
                 "clusters": self.clusters, "objects": self.objects,
-                "rules": dict(sorted(_count(self.findings).items()))}
+                "rules": dict(sorted(_count(self.findings).items())),
+                "waived": dict(sorted(_count(w.finding for w in self.waived).items()))}
 
     def as_json(self) -> dict[str, Any]:
         return {"findings": [f.as_json() for f in self.findings], "summary": self.summary(),
+                "waived": [w.as_json() for w in self.waived],
                 "capacity": [{"cluster": u.cluster, "class": u.class_name,
                               "requested": dict(u.requested), "capacity": dict(u.capacity)}
                              for u in self.usage]}

@@ -75,6 +75,9 @@ _SOPS_VALUE = re.compile(
 _INDEX = re.compile(r"\[(\d+)\]")
 _SHOWN = 5
 PSA_LEVELS = ("privileged", "baseline", "restricted")
+# What the API server itself refuses: a waiver of these publishes objects that cannot be
+# applied, so it must name them, expire, and be counted in every report.
+ENFORCED = frozenset({"schema", "api-not-served"})
 RBAC = "rbac.authorization.k8s.io"
 
 

@@ -282,3 +282,51 @@ def test_capacity_counts_autoscalers_operators_and_limits(example: Path) -> None
     assert after["memory"] - before["memory"] == (28 * 192 * 2**20 + 2 * 2 * 2**30 + 10 * 2**20
                                                   + 3 * 2**30)
     assert after["pods"] - before["pods"] == 28 + 2 + 1 + 3
+
+
+SCHEMA_WAIVER = """- rule: schema
+  packages: [log-shipper]
+  objects: [DaemonSet/logging/log-shipper]
+  reason: the typo ships until fluent-bit 3 (vendor bug 123)
+  expires: 2027-01-31
+"""
+
+
+def test_a_waived_error_the_api_server_enforces_is_counted_in_every_report(example: Path,
+                                                                          tmp_path: Path) -> None:
+    replace_in(example / "bases/log-shipper/daemonset.yaml", "        imagePullPolicy: IfNotPresent",
+               "        imagePullPolcy: IfNotPresent")
+    appending("fleet/policy.yaml", SCHEMA_WAIVER)(example)
+    now = {"HYDRATE_NOW": "2026-12-01T08:00:00Z"}
+    text = hydrate("--repo", example, "validate", "--cluster", "store-0001", env=now)
+    assert text.code == 0, text.out + text.err
+    lines = text.out.splitlines()
+    at = lines.index("waived (1 error the API server rejects, published because fleet/policy.yaml "
+                     "waives them):")
+    assert lines[at + 1] == (
+        "  bases/log-shipper/daemonset.yaml:37: error [schema] DaemonSet/logging/log-shipper: "
+        "spec.template.spec.containers[0].imagePullPolcy: unknown field (not in apps/v1 DaemonSet; "
+        "did you mean 'imagePullPolicy'?)")
+    assert lines[at + 2] == ("      package log-shipper · 1 cluster: store-0001 · waiver "
+                             "fleet/policy.yaml:34 (the typo ships until fluent-bit 3 (vendor bug 123))")
+    assert lines[-1].endswith(": 0 errors, 0 warnings, 1 waived error")
+    report = json.loads(hydrate("--repo", example, "validate", "--cluster", "store-0001",
+                                "--format", "json", env=now).out)
+    assert report["summary"]["waived"] == {"schema": 1}
+    assert [(w["rule"], w["field"], w["waiver"]) for w in report["waived"]] == [
+        ("schema", "spec.template.spec.containers[0].imagePullPolcy", "fleet/policy.yaml:34")]
+    sarif = json.loads(hydrate("--repo", example, "validate", "--cluster", "store-0001",
+                               "--format", "sarif", env=now).out)
+    (suppressed,) = [r for r in sarif["runs"][0]["results"] if r.get("suppressions")]
+    assert suppressed["ruleId"] == "schema"
+    assert suppressed["suppressions"][0]["justification"].startswith("the typo ships until")
+    rendered = hydrate("--repo", example, "render", "--cluster", "store-0001", "--out",
+                       tmp_path / "out", env=now)
+    assert rendered.code == 0, rendered.err
+    assert ("validation: 1 waived error (schema: the API server rejects these objects) "
+            "(`hydrate validate` lists them)") in rendered.err
+    site = hydrate("--repo", example, "report", "--html", tmp_path / "site", env=now)
+    assert site.code == 0, site.err
+    page = (tmp_path / "site/index.html").read_text()
+    assert 'id="waived"' in page
+    assert "DaemonSet/logging/log-shipper" in page[page.index('id="waived"'):]
