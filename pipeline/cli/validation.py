@@ -10,6 +10,7 @@ import click
 from pipeline import __version__
 from pipeline.cli.group import cli, cluster_option, env_option, jobs_option
 from pipeline.commands.context import Context
+from pipeline.words import counted
 
 
 @cli.command()
@@ -60,7 +61,8 @@ def validate(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], fmt
             replace_file(output, text.encode())
         except OSError as e:
             raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from None
-        click.echo(f"wrote {output}: {len(report.errors)} errors, {len(report.warnings)} warnings",
+        click.echo(f"wrote {output}: {counted(len(report.errors), 'error')}, "
+                   f"{counted(len(report.warnings), 'warning')}",
                    err=True)
     else:
         sys.stdout.write(text)

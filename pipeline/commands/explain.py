@@ -36,6 +36,7 @@ from pipeline.render import postprocess
 from pipeline.render.resources import ResId
 from pipeline.render.runner import Runner
 from pipeline.render.tools import Toolset, discover
+from pipeline.words import counted
 
 FORMS = ("a values key (replicaCount, resources.limits.cpu) or an object field "
          "(Kind/name:field.path or Kind/namespace/name:field.path, e.g. "
@@ -322,7 +323,7 @@ def _find(target: _ObjectPath, known: Sequence[ResId]) -> tuple[ResId, Key]:
         found = [rid for rid in known if rid.kind == target.kind and rid.name == name
                  and target.group in (None, rid.group) and namespace in (None, rid.namespace)]
         if len(found) > 1:
-            raise ConfigError(f"{target.text!r} matches {len(found)} objects ("
+            raise ConfigError(f"{target.text!r} matches {counted(len(found), 'object')} ("
                               f"{', '.join(map(ref, found))}); name one as Kind/namespace/name:field")
         if found:
             return found[0], key

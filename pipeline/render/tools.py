@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pipeline.errors import ToolError
 from pipeline.render.toolinstall import user_tools_dir
+from pipeline.words import counted
 
 DEAD_PROXY = "http://127.0.0.1:9"  # discard port: any network attempt fails at once
 DEFAULT_TIMEOUT = 120.0
@@ -223,7 +224,7 @@ def _excerpt(lines: list[str], head: int = 12, tail: int = 4) -> list[str]:
     """The start of a long stderr (where Go puts the panic) and its end."""
     if len(lines) <= head + tail:
         return lines
-    return [*lines[:head], f"... ({len(lines) - head - tail} more lines)", *lines[-tail:]]
+    return [*lines[:head], f"... ({counted(len(lines) - head - tail, 'more line')})", *lines[-tail:]]
 
 
 def display(argv: Sequence[str]) -> str:
