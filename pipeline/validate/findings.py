@@ -158,6 +158,14 @@ class Report:
     waived: tuple[Waived, ...] = ()  # errors the API server enforces, accepted by a waiver
 
     @property
+    def everything(self) -> tuple[Finding, ...]:
+        """The findings and, marked as such, the waived errors: what a diff compares, so a
+        change that waives an error the API server enforces shows it."""
+        return (*self.findings, *(replace(w.finding, message=f"{w.finding.message} (waived by "
+                                                             f"{w.waiver}: {w.reason})")
+                                  for w in self.waived))
+
+    @property
     def errors(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity == "error")
 

@@ -548,6 +548,22 @@ def test_a_configuration_folder_inside_a_bigger_repository(tmp_path: Path) -> No
                                "store-0005", "store-0006", "store-lab"]
 
 
+def test_a_change_that_waives_an_error_the_api_server_enforces_shows_it(
+        example_repo: pygit2.Repository) -> None:
+    root = Path(example_repo.workdir)
+    daemonset = root / "bases/log-shipper/daemonset.yaml"
+    daemonset.write_text(daemonset.read_text().replace("        imagePullPolicy: IfNotPresent",
+                                                       "        imagePullPolcy: IfNotPresent"))
+    with (root / "fleet/policy.yaml").open("a") as f:
+        f.write("- {rule: schema, packages: [log-shipper], objects: [DaemonSet/logging/log-shipper], "
+                "reason: vendor bug, expires: 2099-01-01}\n")
+    commit_all(example_repo, "log-shipper typo, waived")
+    doc = _diff(example_repo, "--cluster", "store-0001")
+    (added,) = doc["findings"]["added"]
+    assert (added["rule"], added["field"]) == ("schema", "spec.template.spec.containers[0].imagePullPolcy")
+    assert added["message"].endswith("(waived by fleet/policy.yaml:34: vendor bug)")
+
+
 def test_findings_the_change_brings_and_fixes(example_repo: pygit2.Repository) -> None:
     # Base: a store runs an untagged image. Head: that is fixed, and a privileged container
     # appears in the same package (a change of one package on one cluster).
