@@ -186,6 +186,7 @@ def load_classes(tree: Tree, schemas: Schemas, packages: Mapping[str, Package]) 
         classes[name] = ClusterClass(
             name, path, data.get("description", ""), str(data["kubernetesVersion"]).lstrip("v"),
             data.get("capacity", {}), tuple(data["packages"]), data.get("vars", {}),
+            tuple(data.get("apiVersions", ())),
         )
     if not classes:
         raise ConfigError(f"{CLASSES}: no cluster classes defined")

@@ -89,6 +89,7 @@ class ClusterClass:
     capacity: Mapping[str, Any]
     packages: tuple[str, ...]
     vars: Mapping[str, Any]
+    api_versions: tuple[str, ...] = ()  # APIs served beyond the defaults (group/version[/Kind])
 
 
 @dataclass(frozen=True)

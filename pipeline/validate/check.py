@@ -175,7 +175,7 @@ class Validator:
         self._crd_objects: dict[str, tuple[Resource, ...]] = {}
         self._crd_compiler = CrdCompiler()  # a CRD shared by clusters compiles once
         # (output, schema version, CRDs) → hits, from the cache?, objects checked
-        self._checked: dict[tuple[int, str, str], tuple[Checked, bool, int]] = {}
+        self._checked: dict[tuple[int, str, str, tuple[str, ...]], tuple[Checked, bool, int]] = {}
         self._lines = Lines(self._read)
         self._templates: dict[tuple[Any, ...], _Template] = {}
         for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
@@ -222,25 +222,27 @@ class Validator:
                 [r.body for r in self._crd_objects[digest]], self._crd_compiler)
         return found
 
-    def _check(self, pkg: PackageRender, version: str, crd_digest: str) -> Checked:
-        memo = (id(pkg.resources), version, crd_digest)
+    def _check(self, pkg: PackageRender, version: str, crd_digest: str,
+               enabled: tuple[str, ...] = ()) -> Checked:
+        memo = (id(pkg.resources), version, crd_digest, enabled)
         found = self._checked.get(memo)
         if found is not None:
             return found[0]
         text = hashlib.sha256(b"\0".join(r.text for r in pkg.resources)).hexdigest()
         key = hashlib.sha256(json.dumps(["validate", VERSION, self._engine, version, crd_digest,
-                                         self._settings.digest, text]).encode()).hexdigest()
+                                         sorted(enabled), self._settings.digest, text]).encode()).hexdigest()
         raw = self._cache.get(key)
         if raw is not None:
             checked, cached = Checked.load_from(raw), True
         else:
-            checked = self._check_objects(pkg, version, self._crd_schemas(crd_digest))
+            checked = self._check_objects(pkg, version, self._crd_schemas(crd_digest), enabled)
             cached = False
             self._cache.put(key, checked.dump())
         self._checked[memo] = (checked, cached, len(pkg.resources))
         return checked
 
-    def _check_objects(self, pkg: PackageRender, version: str, crds: CrdSchemas) -> Checked:
+    def _check_objects(self, pkg: PackageRender, version: str, crds: CrdSchemas,
+                       enabled: tuple[str, ...]) -> Checked:
         hits: list[Hit] = []
         demands: list[tuple[capacity.Ref, capacity.Demand]] = []
         scalers: list[capacity.Scaler] = []
@@ -252,7 +254,7 @@ class Validator:
                 # SOPS-encrypted: the agent (Flux, or Argo CD's SOPS plugin) decrypts it and
                 # drops the sops section before it reaches the API server.
                 applied = {k: v for k, v in body.items() if k != "sops"}
-            for problem in self._schemas.check(version, applied, crds):
+            for problem in self._schemas.check(version, applied, crds, enabled):
                 hits.append(Hit(problem.rule, index, api, problem.path, problem.message))
             for rule, hit in rules.check(body, self._settings.params):
                 hits.append(Hit(rule, index, api, hit.path, hit.message))
@@ -334,7 +336,8 @@ class Validator:
                 cluster.name, cluster.class_name, cluster.site))
             loads: list[capacity.Load] = []
             for pkg in render.packages:
-                checked = self._check(pkg, version, crd_digest)
+                checked = self._check(pkg, version, crd_digest,
+                                      self._inv.classes[cluster.class_name].api_versions)
                 loads.append(checked.load)
                 template = self._findings(render, pkg, checked, scoped)
                 used.update(template.used)

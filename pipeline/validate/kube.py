@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pipeline.config import quantity
 from pipeline.errors import PipelineError
+from pipeline.validate import served
 from pipeline.validate.crd import Compile, Compiled, CrdSchemas, compile_schema
 
 _DIR = re.compile(r"^v1\.(\d+)\.0-local-strict$")
@@ -206,8 +207,10 @@ class Schemas:
             todo.extend(sorted(cleaned[1] - defs.keys()))
         return {"$ref": f"#/$defs/{name}", "$defs": defs}
 
-    def check(self, kubernetes_version: str, body: Mapping[str, Any], crds: CrdSchemas) -> list[Problem]:
-        """Everything the schemas say about one object: [] when it is fine."""
+    def check(self, kubernetes_version: str, body: Mapping[str, Any], crds: CrdSchemas,
+              enabled: tuple[str, ...] = ()) -> list[Problem]:
+        """Everything the schemas say about one object: [] when it is fine. `enabled`: the
+        class's `apiVersions`, alpha and beta APIs its clusters serve beyond the defaults."""
         version = self.schema_version(kubernetes_version)
         api, kind = body.get("apiVersion"), body.get("kind")
         if not isinstance(api, str) or not api or not isinstance(kind, str) or not kind:
@@ -215,14 +218,18 @@ class Schemas:
         group, _, api_version = api.rpartition("/")
         described = f"{api} {kind}"
         validator = self.validator(version, group, api_version, kind)
+        index = self._index(version)
         if validator is not None:
+            if not served.on_by_default(version, group, api_version, kind) and \
+                    not served.enabled(enabled, group, api_version, kind):
+                return [self._off_by_default(index, version, group, api_version, kind)]
             # No version in the message: the same typo on every class is one finding.
             return [Problem("schema", m, p) for p, m in validator.problems(body, described)]
-        index = self._index(version)
         others = index.versions.get((group, kind))
         if others:
+            on = [v for v in others if served.on_by_default(version, group, v, kind)] or list(others)
             return [Problem("api-not-served", f"{described} is not served by Kubernetes {version}; "
-                                              f"use {group}/{others[0]}", "")]
+                                              f"use {group}/{on[0]}", "")]
         if (group, kind) in crds.kinds():
             return self._custom(body, group, api_version, kind, crds)
         if group in index.groups or "." not in group:  # CRD groups need a dot: this one is built in
@@ -233,6 +240,18 @@ class Schemas:
                                               f"has no {kind} in the {group or 'core'} API group; {fix}", "")]
         return [Problem("unknown-kind", f"no schema for {described}: no CRD for it is rendered in this "
                                         f"cluster and it is not built into Kubernetes {version}", "")]
+
+    @staticmethod
+    def _off_by_default(index: _Index, version: str, group: str, api_version: str,
+                        kind: str) -> Problem:
+        api = f"{group}/{api_version}" if group else api_version
+        on = [v for v in index.versions.get((group, kind), ())
+              if served.on_by_default(version, group, v, kind)]
+        fix = f"use {group}/{on[0]}, or, where" if on else f"no version of {kind} is on by default; where"
+        return Problem("api-not-served", f"{api} {kind} is {served.stage(api_version)}: Kubernetes {version} "
+                                         f"serves it only if its API server enables it; {fix} the clusters "
+                                         f"enable it (kube-apiserver --runtime-config), list {api} in the "
+                                         "class's apiVersions", "")
 
     @staticmethod
     def _custom(body: Mapping[str, Any], group: str, api_version: str, kind: str,

@@ -330,3 +330,31 @@ def test_a_waived_error_the_api_server_enforces_is_counted_in_every_report(examp
     page = (tmp_path / "site/index.html").read_text()
     assert 'id="waived"' in page
     assert "DaemonSet/logging/log-shipper" in page[page.index('id="waived"'):]
+
+
+ALPHA_POLICY = COMPONENT + "resources: [policy.yaml]\n"
+VAP = """apiVersion: admissionregistration.k8s.io/v1alpha1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-latest}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations: [{expression: "true"}]
+"""
+
+
+def test_an_api_off_by_default_is_not_served_unless_the_class_enables_it(example: Path) -> None:
+    writing("overlays/clusters/edge-lab/rbac-baseline/kustomization.yaml", ALPHA_POLICY)(example)
+    writing("overlays/clusters/edge-lab/rbac-baseline/policy.yaml", VAP)(example)
+    found = json.loads(hydrate("--repo", example, "validate", "--cluster", "edge-lab", "--format",
+                               "json").out)["findings"]
+    assert [(f["rule"], f["severity"], f["object"]["kind"]) for f in found if f["object"]] == [
+        ("api-not-served", "error", "ValidatingAdmissionPolicy")]
+    assert found[0]["message"].startswith(
+        "class edge: admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicy is alpha: "
+        "Kubernetes 1.29 serves it only if its API server enables it;")
+    appending("fleet/classes/edge.yaml", "apiVersions: [admissionregistration.k8s.io/v1alpha1]\n")(example)
+    result = hydrate("--repo", example, "validate", "--cluster", "edge-lab", "--format", "json")
+    assert result.code == 0, result.out
+    assert [f for f in json.loads(result.out)["findings"] if f["rule"] == "api-not-served"] == []
