@@ -286,7 +286,8 @@ def _builds(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: T
         identity = {"kustomization.yaml": mz.blob(mz.wrapper([mz.HELM_OUTPUT], []))}
         overlays = [mz.Overlay(identity, mz.digest(mz.files_digest(identity))),
                     *(inp.overlay for inp in inputs[1:] if inp.overlay is not None)]
-        runs = [mz.Run("kustomize", (".",), {**o.files, mz.HELM_OUTPUT: mz.blob(chart)},
+        named = mz.blob(postprocess.name_hooks(chart, where))
+        runs = [mz.Run("kustomize", (".",), {**o.files, mz.HELM_OUTPUT: named},
                     mz.overlay_key(tools.kustomize, o.digest, chart), o.probes, o.places) for o in overlays]
     distinct = {run.key: run for run in runs}
     outputs = runner.execute([(run, [where]) for run in distinct.values()])

@@ -32,7 +32,7 @@ from pipeline.render import graph
 from pipeline.render.cache import Cache, NoCache
 from pipeline.render.graph import GroupKind
 from pipeline.render.materialise import HELM_OUTPUT, Input, Materialiser, Run, blob, digest, overlay_key
-from pipeline.render.postprocess import Finisher, Origin
+from pipeline.render.postprocess import Finisher, Origin, name_hooks
 from pipeline.render.recall import Known, Recall
 from pipeline.render.resources import ResId, Resource
 from pipeline.render.runner import Runner
@@ -145,7 +145,8 @@ class _Runs:
     def _overlay_run(self, pair: Pair, key: str) -> Run:
         overlay = self.full(pair).overlay
         assert overlay is not None
-        files = {**overlay.files, HELM_OUTPUT: blob(self.outputs[self.known[pair].run])}
+        files = {**overlay.files,
+                 HELM_OUTPUT: blob(name_hooks(self.outputs[self.known[pair].run], "/".join(pair)))}
         return Run("kustomize", (".",), files, key, overlay.probes, overlay.places)
 
     def final(self, pair: Pair) -> str:
