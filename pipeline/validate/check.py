@@ -176,7 +176,7 @@ class Validator:
         self._crd_compiler = CrdCompiler()  # a CRD shared by clusters compiles once
         # (output, schema version, CRDs) → hits, from the cache?, objects checked
         self._checked: dict[tuple[int, str, str, tuple[str, ...]], tuple[Checked, bool, int]] = {}
-        self._lines = Lines(self._read)
+        self._lines = Lines(self._read, self._files)
         self._templates: dict[tuple[Any, ...], _Template] = {}
         for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
             self._version(name)
@@ -185,6 +185,13 @@ class Validator:
         """A repository file for a finding's line; ValueError for a path that is not one."""
         try:
             return self._tree.read(path) if self._tree.is_file(path) else None
+        except PipelineError as e:
+            raise ValueError(str(e)) from None
+
+    def _files(self, folder: str) -> list[str]:
+        """The files below a repository folder (a chart's, to find the templates it includes)."""
+        try:
+            return self._tree.files(folder) if self._tree.is_dir(folder) else []
         except PipelineError as e:
             raise ValueError(str(e)) from None
 
@@ -295,9 +302,9 @@ class Validator:
             message = hit.message
             if hit.rule == "api-not-served":
                 message = f"class {cls.name}: {message}"
-            finding = Finding(hit.rule, severity, message, pkg.name, obj,
-                              self._lines.find(res.origin, res.id.kind, res.id.name, hit.field),
-                              (), hit.field)
+            source = self._lines.find(res.origin, res.id.kind, res.id.name, hit.field, res.id.namespace,
+                                      res.body if "[" in hit.field else None)
+            finding = Finding(hit.rule, severity, message, pkg.name, obj, source, (), hit.field)
             if waiver is not None:
                 used.add(waiver)
                 waived.append((finding, waiver))
