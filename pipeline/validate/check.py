@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-from pipeline.config.model import Inventory, suggest
+from pipeline.config import kustomizations
+from pipeline.config.model import Cluster, Inventory, suggest
 from pipeline.config.policy import Policy, Workload
 from pipeline.config.schema import line_of
 from pipeline.config.source import Tree
@@ -30,7 +31,7 @@ from pipeline.render.cache import Cache, NoCache
 from pipeline.render.engine import ClusterRender, PackageRender
 from pipeline.render.postprocess import CRD
 from pipeline.render.resources import Resource
-from pipeline.validate import capacity, operators, rules
+from pipeline.validate import capacity, layers, operators, rules
 from pipeline.validate.crd import CrdCompiler, CrdSchemas
 from pipeline.validate.findings import (
     Finding,
@@ -43,7 +44,7 @@ from pipeline.validate.findings import (
     merge,
 )
 from pipeline.validate.kube import Schemas
-from pipeline.validate.sources import Lines
+from pipeline.validate.sources import Lines, item_names
 
 VERSION = "2"  # of the cached raw hits; bump when their shape or meaning changes
 
@@ -177,6 +178,8 @@ class Validator:
         # (output, schema version, CRDs) → hits, from the cache?, objects checked
         self._checked: dict[tuple[int, str, str, tuple[str, ...]], tuple[Checked, bool, int]] = {}
         self._lines = Lines(self._read, self._files)
+        self._setters = layers.Setters(self._read)
+        self._layer_files: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._templates: dict[tuple[Any, ...], _Template] = {}
         for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
             self._version(name)
@@ -279,7 +282,8 @@ class Validator:
         """The package's findings (clusters left empty), the waivers that applied and what
         they waived of the rules the API server enforces; the same for every cluster with
         this output and these waivers in scope."""
-        memo = (id(checked), pkg.name, render.cluster.class_name, waivers)
+        layered = self._layered(render.cluster, pkg.name)
+        memo = (id(checked), pkg.name, render.cluster.class_name, waivers, layered)
         found = self._templates.get(memo)
         if found is not None:
             return found
@@ -302,9 +306,8 @@ class Validator:
             message = hit.message
             if hit.rule == "api-not-served":
                 message = f"class {cls.name}: {message}"
-            source = self._lines.find(res.origin, res.id.kind, res.id.name, hit.field, res.id.namespace,
-                                      res.body if "[" in hit.field else None)
-            finding = Finding(hit.rule, severity, message, pkg.name, obj, source, (), hit.field)
+            source, related = self._where(res, hit, layered)
+            finding = Finding(hit.rule, severity, message, pkg.name, obj, source, (), hit.field, related)
             if waiver is not None:
                 used.add(waiver)
                 waived.append((finding, waiver))
@@ -312,6 +315,46 @@ class Validator:
                 out.append(finding)
         found = self._templates[memo] = _Template(tuple(out), frozenset(used), tuple(waived))
         return found
+
+    def _layered(self, cluster: Cluster, package: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The kustomizations whose patches apply to the package on the cluster, and its
+        values files, in the order they apply (the package's own first)."""
+        layers = self._inv.layers_of(cluster, package)
+        key = (package, tuple(layer.path for layer in layers))
+        found = self._layer_files.get(key)
+        if found is None:
+            pkg = self._inv.packages[package]
+            patches = [f"{pkg.path}/{n}" for n in kustomizations.NAMES if pkg.type == "kustomize"
+                       and self._tree.is_file(f"{pkg.path}/{n}")][:1]
+            values = [f"{pkg.path}/values.yaml"] if pkg.type == "helm" and \
+                self._tree.is_file(f"{pkg.path}/values.yaml") else []
+            for layer in layers:
+                patches += [f"{layer.path}/{f}" for f in layer.files
+                            if f.removesuffix(".j2") in kustomizations.NAMES]
+                if pkg.type == "helm":
+                    values += [f"{layer.path}/{f}" for f in layer.files
+                               if f.removesuffix(".j2") == "values.yaml"]
+            found = self._layer_files[key] = (tuple(patches), tuple(values))
+        return found
+
+    def _where(self, res: Resource, hit: Hit,
+               layered: tuple[tuple[str, ...], tuple[str, ...]]) -> tuple[Source | None, tuple[Source, ...]]:
+        """The finding's source and related locations: the line in the file that produced
+        the object, unless a layer set the field (then that layer's line, and the object's
+        line as related)."""
+        rid = res.id
+        body = res.body if "[" in hit.field else None
+        trace = self._lines.trace(res.origin, rid.kind, rid.name, hit.field, rid.namespace, body)
+        base = trace.source if trace is not None else None
+        if not hit.field or not (layered[0] or layered[1]):
+            return base, ()
+        version = hit.api_version.rpartition("/")[2]
+        obj = layers.Object(rid.group, version, rid.kind, rid.namespace, rid.name, lambda: res.body)
+        names = item_names(res.body, hit.field) if "[" in hit.field else {}
+        setter = self._setters.find(obj, hit.field, trace, names, *layered)
+        if setter is None or setter == base:
+            return base, ()
+        return setter, (base,) if base is not None else ()
 
     def _waiver(self, scoped: tuple[int, ...], rule: str, package: str | None,
                 obj: ObjectRef | None) -> int | None:

@@ -44,12 +44,15 @@ class Finding:
     source: Source | None
     clusters: tuple[str, ...]
     field: str = ""  # the field path inside the object ("" for the object as a whole)
+    # Where else it shows: the object's base file and line when `source` is the overlay
+    # layer (a patch, a values file) that set the field.
+    related: tuple[Source, ...] = ()
 
     @property
     def identity(self) -> tuple[Any, ...]:
         """What makes two findings the same finding (the clusters aside)."""
         return (self.rule, self.severity, self.message, self.package, self.object, self.source,
-                self.field)
+                self.field, self.related)
 
     @property
     def fingerprint(self) -> str:
@@ -66,6 +69,7 @@ class Finding:
             "field": self.field or None,
             "clusters": list(self.clusters),
             "source": {"path": self.source.path, "line": self.source.line} if self.source else None,
+            "related": [{"path": r.path, "line": r.line} for r in self.related],
         }
 
 
@@ -75,7 +79,8 @@ def from_json(d: Mapping[str, Any]) -> Finding:
     return Finding(d["rule"], d["severity"], d["message"], d.get("package"),
                    ObjectRef(o["apiVersion"], o["kind"], o.get("namespace") or "", o["name"]) if o else None,
                    Source(src["path"], src["line"]) if src else None,
-                   tuple(d.get("clusters") or ()), d.get("field") or "")
+                   tuple(d.get("clusters") or ()), d.get("field") or "",
+                   tuple(Source(r["path"], r["line"]) for r in d.get("related") or ()))
 
 
 def changes(base: Iterable[Finding],
@@ -103,9 +108,7 @@ def merge(findings: Iterable[Finding]) -> tuple[Finding, ...]:
             grouped[f.identity] = (f, set(f.clusters))
         else:
             found[1].update(f.clusters)
-    merged = [Finding(f.rule, f.severity, f.message, f.package, f.object, f.source,
-                      tuple(sorted(clusters)), f.field)
-              for f, clusters in grouped.values()]
+    merged = [replace(f, clusters=tuple(sorted(clusters))) for f, clusters in grouped.values()]
     return tuple(sorted(merged, key=_order))
 
 

@@ -40,6 +40,8 @@ def text(report: Report, warnings: bool = True) -> str:
         if f.clusters:
             lines.append(f"    {scope}{counted(len(f.clusters), 'cluster')}: "
                          f"{clusters_text(f.clusters)}")
+        if f.related:  # the layer above set the field; the object itself comes from here
+            lines.append(f"    the object: {', '.join(f'{r.path}:{r.line}' for r in f.related)}")
     if report.waived:
         if lines:
             lines.append("")
@@ -110,6 +112,11 @@ def _result(f: Finding) -> dict[str, Any]:
         result["locations"] = [{"physicalLocation": {
             "artifactLocation": {"uri": f.source.path, "uriBaseId": "%SRCROOT%"},
             "region": {"startLine": max(f.source.line, 1)}}}]
+    if f.related:  # the base file the object comes from, when a layer set the field
+        result["relatedLocations"] = [
+            {"id": n, "message": {"text": "where the object is defined"}, "physicalLocation": {
+                "artifactLocation": {"uri": r.path, "uriBaseId": "%SRCROOT%"},
+                "region": {"startLine": max(r.line, 1)}}} for n, r in enumerate(f.related, 1)]
     return result
 
 

@@ -51,6 +51,12 @@ def _item_name(body: Any, path: Sequence[Step]) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def item_names(body: Any, field: str) -> dict[int, str | None]:
+    """For each list index in `field`, the `name` of that item in the rendered object."""
+    path = steps(field)
+    return {i: _item_name(body, path[:i + 1]) for i, s in enumerate(path) if isinstance(s, int)}
+
+
 def _child(node: yaml.Node, step: Step, name: str | None = None) -> tuple[yaml.Node, int] | None:
     """The node under `step`, and the line that names it (the key's, for a mapping); a
     list item is the one with the rendered item's `name` where there is one."""
@@ -97,6 +103,15 @@ def _document(docs: list[yaml.Node], kind: str, name: str, namespace: str) -> ya
     return candidates[0] if len(candidates) == 1 else None
 
 
+class Trace(NamedTuple):
+    """Where a field was found: the line, the steps of the field below it that the file
+    does not spell out (set by a patch, or by a value the template inserts), the line."""
+
+    source: Source
+    rest: tuple[Step, ...]
+    text: bytes
+
+
 class _Define(NamedTuple):
     path: str
     lines: list[bytes]
@@ -137,6 +152,12 @@ class Lines:
              namespace: str = "", body: Any = None) -> Source | None:
         """The file and line of `field` of the object in `origin` (None: origin unknown).
         `body`: the rendered object, to find list items by their name."""
+        found = self.trace(origin, kind, name, field, namespace, body)
+        return found.source if found is not None else None
+
+    def trace(self, origin: str | None, kind: str | None, name: str | None, field: str,
+              namespace: str = "", body: Any = None) -> Trace | None:
+        """`find`, and what the file does not spell out of the field, and the line's text."""
         if origin is None:
             return None
         try:
@@ -144,40 +165,42 @@ class Lines:
         except ValueError:
             return None  # not a repository path (a tool named something outside): no line
 
-        if text is None:
-            return Source(origin, 1)
-        if path.rsplit("/", 1)[-1] in _KUSTOMIZATIONS and name:
-            return Source(path, _generator(text, name))
         path_steps = steps(field)
-        names = {i: _item_name(body, path_steps[:i + 1]) for i, s in enumerate(path_steps)
-                 if isinstance(s, int)} if body is not None else {}
+        if text is None:
+            return Trace(Source(origin, 1), tuple(path_steps), b"")
+        if path.rsplit("/", 1)[-1] in _KUSTOMIZATIONS and name:
+            return Trace(Source(path, _generator(text, name)), (), b"")
+        names = item_names(body, field) if body is not None else {}
         nodes = self._nodes(path, text) if not path.endswith(".j2") else None
         if nodes is not None and kind and name:
             doc = _document(nodes, kind, name, namespace)
             if doc is not None:
-                return Source(path, _deepest(doc, path_steps, names) + 1)
+                line, done = deepest(doc, path_steps, names)
+                return Trace(Source(path, line + 1), tuple(path_steps[done:]), _line(text, line))
         lines = text.split(b"\n")
         start, end = _segment(lines, kind, name, namespace)
         return self._search(path, lines, start, end, path_steps, names, 0)
 
     def _search(self, path: str, lines: list[bytes], start: int, end: int, path_steps: list[Step],
-                names: Mapping[int, str | None], depth: int, offset: int = 0, base: int = 0) -> Source:
+                names: Mapping[int, str | None], depth: int, offset: int = 0, base: int = 0) -> Trace:
         """The deepest line of `path_steps` in lines[start:end] (which start at line `base`
         of `path`), following includes; `offset`: where `path_steps` start in the field."""
-        found, done, inner = _walk(lines, start, end, path_steps, names, offset)
-        line = Source(path, base + (found if found is not None else start) + 1)
+        found, done, inner = walk(lines, start, end, path_steps, names, offset)
+        at = found if found is not None else start
+        trace = Trace(Source(path, base + at + 1), tuple(path_steps[done:]),
+                      lines[at] if at < len(lines) else b"")
         if done == len(path_steps) or depth >= _MAX_INCLUDES or self._listing is None:
-            return line
+            return trace
         for included in _INCLUDE.findall(b"\n".join(lines[inner[0]:inner[1]])):
             define = self._define(path, included.decode(errors="replace"))
             if define is None:
                 continue
-            deeper, more, _ = _walk(define.lines, 0, len(define.lines), path_steps[done:], names,
+            deeper, more, _ = walk(define.lines, 0, len(define.lines), path_steps[done:], names,
                                     offset + done)
             if deeper is not None and more:
                 return self._search(define.path, define.lines, 0, len(define.lines), path_steps[done:],
                                     names, depth + 1, offset + done, define.first)
-        return line
+        return trace
 
     def _define(self, template: str, name: str) -> _Define | None:
         """The body of `{{ define name }}` among the templates of the chart `template` is in."""
@@ -213,14 +236,22 @@ def _generator(text: bytes, name: str) -> int:
     return text.count(b"\n", 0, match.start()) + 1 if match else 1
 
 
-def _deepest(doc: yaml.Node, path: list[Step], names: Mapping[int, str | None]) -> int:
+def deepest(doc: yaml.Node, path: Sequence[Step], names: Mapping[int, str | None]) -> tuple[int, int]:
+    """The 0-based line of the deepest step of `path` in `doc`, and how many steps it has."""
     node, line = doc, doc.start_mark.line
+    done = 0
     for index, step in enumerate(path):
         found = _child(node, step, names.get(index))
         if found is None:
             break
         node, line = found
-    return line
+        done += 1
+    return line, done
+
+
+def _line(text: bytes, index: int) -> bytes:
+    lines = text.split(b"\n")
+    return lines[index] if 0 <= index < len(lines) else b""
 
 
 # --- templates, as text ------------------------------------------------------------
@@ -262,7 +293,7 @@ def _segment(lines: list[bytes], kind: str | None, name: str | None, namespace: 
     return of_kind[0] if of_kind else (0, len(lines))
 
 
-def _walk(lines: list[bytes], start: int, end: int, path: Sequence[Step],
+def walk(lines: list[bytes], start: int, end: int, path: Sequence[Step],
           names: Mapping[int, str | None], offset: int = 0) -> tuple[int | None, int, tuple[int, int]]:
     """Follow `path` through lines[start:end] by indentation: (the line of the deepest
     step found, how many steps were found, the block of lines under it)."""

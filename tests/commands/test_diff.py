@@ -369,7 +369,8 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
         "<summary><b>cluster removed: store-0005 (class pop, prod)</b> · +0 ~0 -63</summary>"]
     assert "\nClusters: edge-lab, edge-lyon-plant, edge-hamburg-port, edge-rotterdam-port\n" in comment
     assert comment.count("```diff\n") == 1 + 63
-    assert comment.count("_… ") == comment.count("more lines in the full report_")
+    assert comment.count("_… ") == len(re.findall(r"_… (1 more line|\d+ more lines) in the full report_",
+                                                    comment))
     assert len(comment) <= 65_536
 
 
@@ -580,11 +581,14 @@ def test_findings_the_change_brings_and_fixes(example_repo: pygit2.Repository) -
     added, removed = doc["findings"]["added"], doc["findings"]["removed"]
     assert [(f["rule"], f["severity"], f["clusters"], f["field"]) for f in removed] == [
         ("latest-tag", "error", ["store-0003"], "spec.template.spec.containers[0].image")]
-    # The patched object came from the chart's template: the findings point there.
-    template = "bases/pos-app/chart/templates/deployment.yaml:73"
+    # The store's inline patch set the field: the findings point at its operation, with
+    # the chart's template (where the object comes from) as the related location.
+    patch = "overlays/clusters/store-0003/pos-app/kustomization.yaml:6"
     assert sorted((f["rule"], f["clusters"], f"{f['source']['path']}:{f['source']['line']}")
-                  for f in added) == [("privilege-escalation", ["store-0003"], template),
-                                      ("privileged", ["store-0003"], template)]
+                  for f in added) == [("privilege-escalation", ["store-0003"], patch),
+                                      ("privileged", ["store-0003"], patch)]
+    assert all(f["related"] == [{"path": "bases/pos-app/chart/templates/deployment.yaml", "line": 73}]
+               for f in added)
     md = hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--format", "markdown")
     assert "#### 🔎 Validation: 2 new findings, 1 fixed" in md.out
     assert "- ✅ fixed: **latest-tag** `Deployment/pos/pos-app` container 'pos-app' image " in md.out

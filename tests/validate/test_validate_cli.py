@@ -113,8 +113,9 @@ def test_each_planted_defect_is_one_exact_finding(planted: tuple[Path, dict[str,
         ("capacity", "error", None, None, "fleet/classes/edge.yaml:4", EDGE,
          "requests are over the capacity of class edge: cpu 145m of 140m (104 %), memory 264Mi "
          "of 8Gi (3 %), pods 4 of 110 (4 %)"),
+        # Set by the store's values layer: there (the template's line is the related one).
         ("latest-tag", "error", "Deployment/pos-app", "spec.template.spec.containers[0].image",
-         "bases/pos-app/chart/templates/deployment.yaml:38", ("store-0003",),
+         "overlays/clusters/store-0003/pos-app/values.yaml:1", ("store-0003",),
          "container 'pos-app' image 'ghcr.io/example-retail/pos-app:latest' uses the latest tag: "
          "pin a version or a digest"),
         ("required-package", "error", None, None, "fleet/policy.yaml:9", ("edge-lab",),
@@ -145,6 +146,9 @@ def test_each_planted_defect_is_one_exact_finding(planted: tuple[Path, dict[str,
     ]
     assert report["summary"]["errors"] == 9
     assert report["summary"]["warnings"] == 4
+    latest = next(f for f in report["findings"] if f["rule"] == "latest-tag")
+    assert latest["related"] == [{"path": "bases/pos-app/chart/templates/deployment.yaml", "line": 38}]
+    assert all(f["related"] == [] for f in report["findings"] if f is not latest)
 
 
 def test_render_stops_on_error_findings_with_nothing_written(planted: tuple[Path, dict[str, Any]]) -> None:
@@ -153,7 +157,7 @@ def test_render_stops_on_error_findings_with_nothing_written(planted: tuple[Path
     result = hydrate("--repo", root, "render", "--cluster", "store-0003", "--out", out)
     assert result.code == 1
     assert result.err.startswith("hydrate: error: validation found 3 errors; nothing was written\n")
-    assert ("  bases/pos-app/chart/templates/deployment.yaml:38: error [latest-tag] "
+    assert ("  overlays/clusters/store-0003/pos-app/values.yaml:1: error [latest-tag] "
             "Deployment/pos/pos-app: spec.template.spec.containers[0].image: container 'pos-app' image "
             "'ghcr.io/example-retail/pos-app:latest' uses the latest tag: pin a version or a digest "
             "(clusters: store-0003)\n") in result.err
@@ -183,8 +187,13 @@ def test_sarif_for_code_scanning(planted: tuple[Path, dict[str, Any]], tmp_path:
     location = cert["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "overlays/clusters/dc-fra-1/cert-manager/custom.yaml"
     assert location["region"] == {"startLine": 8}
+    latest = next(r for r in results if r["ruleId"] == "latest-tag")
+    assert latest["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
+        "overlays/clusters/store-0003/pos-app/values.yaml"
+    assert [loc["physicalLocation"]["artifactLocation"]["uri"] for loc in latest["relatedLocations"]] == [
+        "bases/pos-app/chart/templates/deployment.yaml"]
     for r in results:  # every location is a repository file, relative
-        for loc in r.get("locations", []):
+        for loc in r.get("locations", []) + r.get("relatedLocations", []):
             assert (root / loc["physicalLocation"]["artifactLocation"]["uri"]).is_file()
 
 
@@ -358,3 +367,17 @@ def test_an_api_off_by_default_is_not_served_unless_the_class_enables_it(example
     result = hydrate("--repo", example, "validate", "--cluster", "edge-lab", "--format", "json")
     assert result.code == 0, result.out
     assert [f for f in json.loads(result.out)["findings"] if f["rule"] == "api-not-served"] == []
+
+
+def test_a_field_a_layer_set_points_at_that_layer(example: Path) -> None:
+    # The site's Component patch makes fluent-bit privileged: the pull request that adds
+    # it touches only the patch, so the finding is there, with the base file as related.
+    replace_in(example / "overlays/sites/rotterdam-port/log-shipper/patch.yaml.j2",
+               "      - name: fluent-bit\n",
+               "      - name: fluent-bit\n        securityContext:\n          privileged: true\n")
+    report = json.loads(hydrate("--repo", example, "validate", "--cluster", "edge-rotterdam-port",
+                                "--format", "json").out)
+    (found,) = [f for f in report["findings"] if f["rule"] == "privileged"]
+    assert (found["source"], found["related"]) == (
+        {"path": "overlays/sites/rotterdam-port/log-shipper/patch.yaml.j2", "line": 13},
+        [{"path": "bases/log-shipper/daemonset.yaml", "line": 73}])
