@@ -124,6 +124,7 @@ def hermetic_env(home: Path, environ: Mapping[str, str]) -> dict[str, str]:
         "HOME": str(home),
         "TMPDIR": environ.get("TMPDIR", "/tmp"),
         "LANG": "C.UTF-8",
+        "TZ": "UTC",  # a chart formatting a date prints the same on every machine
         # helm and kustomize are short-lived Go programs: collecting garbage only costs
         # them time. No collection until the heap nears the limit (same output).
         "GOGC": _go_setting(environ, "HYDRATE_GOGC", "off", _GOGC),

@@ -283,7 +283,7 @@ class Validator:
         they waived of the rules the API server enforces; the same for every cluster with
         this output and these waivers in scope."""
         layered = self._layered(render.cluster, pkg.name)
-        memo = (id(checked), pkg.name, render.cluster.class_name, waivers, layered)
+        memo = (id(checked), pkg.name, render.cluster.class_name, waivers, layered, pkg.unstable)
         found = self._templates.get(memo)
         if found is not None:
             return found
@@ -313,7 +313,34 @@ class Validator:
                 waived.append((finding, waiver))
             else:
                 out.append(finding)
+        for finding in self._unstable(pkg):
+            waiver = self._waiver(waivers, finding.rule, pkg.name, finding.object)
+            if waiver is not None:
+                used.add(waiver)
+            else:
+                out.append(finding)
         found = self._templates[memo] = _Template(tuple(out), frozenset(used), tuple(waived))
+        return found
+
+    def _unstable(self, pkg: PackageRender) -> list[Finding]:
+        """`non-deterministic`: fields that differed between two renders of the chart input."""
+        severity = self._settings.severity["non-deterministic"]
+        if severity == "off":
+            return []
+        found = []
+        for u in pkg.unstable:
+            res = pkg.resources[u.position] if u.position >= 0 else None
+            obj = ObjectRef(str(res.body.get("apiVersion", "")), res.id.kind, res.id.namespace, res.id.name) \
+                if res is not None else None
+            where = "" if res is not None else f"{u.object} (renamed by a Component): "
+            source = self._lines.find(res.origin, res.id.kind, res.id.name, u.field, res.id.namespace) \
+                if res is not None else None
+            found.append(Finding(
+                "non-deterministic", severity,
+                f"{where}{u.field} differs between two renders of the same input (the chart calls "
+                f"{', '.join(u.functions)}): each render, and a fresh CI cache, publishes a new value; "
+                "give it a fixed value through the chart's values (an existing Secret, a fixed "
+                "password or certificate)", pkg.name, obj, source, (), u.field))
         return found
 
     def _layered(self, cluster: Cluster, package: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

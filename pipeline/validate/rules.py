@@ -334,6 +334,13 @@ RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in (
     Rule("waiver-expired", "error", "Expired waiver",
          "A waiver in fleet/policy.yaml is past its expires date: it no longer waives anything.",
          "Fix what it waived and remove it, or extend it with a new reason and date."),
+    Rule("non-deterministic", "error", "Output that changes from render to render",
+         "The chart calls a function whose result is not a function of its input (randAlphaNum, "
+         "genCA, uuidv4, now, ...) and this field differed between two renders of the same input: "
+         "what is published depends on which render the cache kept, and a fresh CI cache rotates "
+         "it on every publish.",
+         "Give the field a fixed value through the chart's values (an existing Secret, e.g. "
+         f"existingSecret; a fixed password or certificate from your secret store). {_WAIVE}"),
     Rule("waiver-unused", "warning", "Unused waiver",
          "A waiver in fleet/policy.yaml matches no finding of the whole fleet.",
          "Remove it (what it waived is fixed), or correct its scope."),

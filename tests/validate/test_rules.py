@@ -45,9 +45,9 @@ def test_every_contract_rule_with_its_default_severity() -> None:
         "host-path": "warning", "privilege-escalation": "warning", "run-as-root": "warning",
         "cluster-admin-binding": "warning", "ingress-without-tls": "warning",
         "namespace-without-psa": "warning", "capacity": "error", "required-package": "error",
-        "waiver-expired": "error", "waiver-unused": "warning"}
+        "waiver-expired": "error", "waiver-unused": "warning", "non-deterministic": "error"}
     elsewhere = {"schema", "api-not-served", "unknown-kind", "capacity", "required-package",
-                 "waiver-expired", "waiver-unused"}
+                 "waiver-expired", "waiver-unused", "non-deterministic"}
     assert {rid for rid, r in RULES.items() if r.check is None} == elsewhere
     assert all(r.id == rid and r.short and r.full and r.help for rid, r in RULES.items())
     assert {rid: dict(r.params) for rid, r in RULES.items() if r.params} == {

@@ -381,3 +381,38 @@ def test_a_field_a_layer_set_points_at_that_layer(example: Path) -> None:
     assert (found["source"], found["related"]) == (
         {"path": "overlays/sites/rotterdam-port/log-shipper/patch.yaml.j2", "line": 13},
         [{"path": "bases/log-shipper/daemonset.yaml", "line": 73}])
+
+
+def test_a_chart_whose_output_changes_between_renders_is_an_error(example: Path, tmp_path: Path) -> None:
+    # The rollme annotation of Helm's docs, and a build date at day resolution (two renders
+    # a second apart print the same day: the second render moves `now` on).
+    replace_in(example / "bases/pos-app/chart/templates/deployment.yaml",
+               '        prometheus.io/scrape: "true"\n',
+               '        prometheus.io/scrape: "true"\n'
+               '        rollme: {{ randAlphaNum 8 | quote }}\n'
+               '        built: {{ now | date "2006-01-02" | quote }}\n'
+               '        note: {{ printf "now" | quote }}\n')
+    env = {"HYDRATE_CACHE_DIR": str(tmp_path / "cache")}
+    runs = []
+    for _ in range(2):  # cold, then warm: the finding does not depend on the cache
+        result = hydrate("--repo", example, "validate", "--cluster", "store-0001", "--format", "json",
+                         env=env)
+        assert result.code == 1, result.err
+        runs.append([f for f in json.loads(result.out)["findings"] if f["rule"] == "non-deterministic"])
+    assert runs[0] == runs[1]
+    template = "bases/pos-app/chart/templates/deployment.yaml"
+    assert [(f["severity"], f"{f['object']['kind']}/{f['object']['name']}", f["field"],
+             f"{f['source']['path']}:{f['source']['line']}") for f in runs[0]] == [
+        ("error", "Deployment/pos-app", "spec.template.metadata.annotations.rollme", f"{template}:26"),
+        ("error", "Deployment/pos-app", "spec.template.metadata.annotations.built", f"{template}:27")]
+    assert runs[0][1]["message"].startswith(
+        "spec.template.metadata.annotations.built differs between two renders of the same input "
+        "(the chart calls now, randAlphaNum): each render, and a fresh CI cache, publishes a new "
+        "value;")
+    # Nothing is written; a waiver (it is an opinion the API server does not enforce) lets it be.
+    out = tmp_path / "out"
+    assert hydrate("--repo", example, "render", "--cluster", "store-0001", "--out", out, env=env).code == 1
+    assert not out.exists()
+    appending("fleet/policy.yaml", "- rule: non-deterministic\n  packages: [pos-app]\n"
+                                   "  reason: the annotation restarts the tills on purpose\n")(example)
+    assert hydrate("--repo", example, "render", "--cluster", "store-0001", "--out", out, env=env).code == 0
