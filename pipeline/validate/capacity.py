@@ -253,8 +253,16 @@ def total(demands: Iterable[tuple[Ref, Demand]], scalers: Iterable[Scaler] = ())
         sums[7 if d.per_node else 6] += d.storage * d.pods
         sums[6] += d.claimed
         if d.scalable:
-            scalable.append((ref, d.pods, float(d.cpu), float(d.memory), float(d.storage)))
-    return _load([float(x) for x in sums], tuple(open_scalers), tuple(scalable))
+            scalable.append((ref, d.pods, _float(d.cpu), _float(d.memory), _float(d.storage)))
+    return _load([_float(x) for x in sums], tuple(open_scalers), tuple(scalable))
+
+
+_HUGE = 1e300  # more than any cluster has, and far from where sums of floats overflow
+
+
+def _float(value: Fraction | int) -> float:
+    """An amount as a float, at most _HUGE (a request of 1e400 is valid and counts as over)."""
+    return _HUGE if value > _HUGE else float(value)
 
 
 def capacity_of(cls: ClusterClass) -> dict[str, float]:
@@ -302,13 +310,20 @@ def message(u: Usage) -> tuple[bool, str] | None:
     worst = u.worst
     if worst <= WARN_PERCENT:
         return None
-    parts = [f"{name} {used} of {have} ({percent:.0f} %)" for name, used, have, percent in shares(u)]
+    parts = [f"{name} {used} of {have} ({percent_text(percent)})" for name, used, have, percent in shares(u)]
     over = "over" if worst > 100.0 else "above 80 % of"
     return (worst > 100.0,
             f"requests are {over} the capacity of class {u.class_name}: {', '.join(parts)}")
 
 
+def percent_text(percent: float) -> str:
+    """`83 %`; a share no cluster could reach in exponent form (`5e+299 %`)."""
+    return f"{percent:.0f} %" if percent < 1e6 else f"{percent:.3g} %"
+
+
 def _show(name: str, value: float) -> str:
+    if value >= 1e15:  # no cluster has this: the request is a typo
+        return f"{value:.3g}"
     if name == "cpu":
         return quantity.cpu(Fraction(value).limit_denominator(1000))
     if name in ("memory", "storage"):

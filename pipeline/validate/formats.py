@@ -80,14 +80,14 @@ def headroom(usage: Sequence[Usage]) -> list[str]:
     lines = ["capacity (requests of the fullest cluster / what the class has):"]
     for name, members in sorted(by_class.items()):
         worst = max(members, key=lambda u: u.worst)
-        cells = [f"{name} {used}/{have} ({percent:.0f} %)"
+        cells = [f"{name} {used}/{have} ({capacity.percent_text(percent)})"
                  for name, used, have, percent in capacity.shares(worst)]
         shown = "; ".join(cells) if cells else "no capacity given"
         lines.append(f"  {name:<12} {counted(len(members), 'cluster'):<12} fullest {worst.cluster}: {shown}")
         runners_up = sorted((u for u in members if u is not worst), key=lambda u: (-u.worst, u.cluster))
         if cells and runners_up:
             lines.append(f"  {'':<12} {'':<12} then " + ", ".join(
-                f"{u.cluster} ({u.worst:.0f} %)" for u in runners_up[:_RUNNERS_UP]))
+                f"{u.cluster} ({capacity.percent_text(u.worst)})" for u in runners_up[:_RUNNERS_UP]))
     return lines
 
 

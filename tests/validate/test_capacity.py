@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from typing import Any
 
@@ -210,3 +211,17 @@ def test_daemonsets_count_once_per_node_and_the_thresholds() -> None:
     assert capacity.message(over) == (
         True, "requests are over the capacity of class pop: cpu 3 of 4 (75 %), "
               "memory 9Gi of 8Gi (112 %), pods 4 of 20 (20 %)")
+
+
+def test_a_request_too_large_to_count_is_over_without_a_crash() -> None:
+    # 1e400 is a valid quantity (the API server takes it); no float holds it.
+    huge = capacity.demand("apps", "Deployment", _workload("Deployment"))
+    assert huge is not None
+    huge = huge._replace(cpu=Fraction(10) ** 400)
+    load = capacity.total([(_ref("web"), huge)])
+    assert capacity.Load.load(json.loads(json.dumps(load.dump()))) == load
+    found = capacity.message(capacity.usage("store-1", CLS, [load, load]))
+    assert found is not None
+    over, text = found
+    assert over
+    assert text.startswith("requests are over the capacity of class pop: cpu 2e+300 of 4 (5e+301 %), ")
