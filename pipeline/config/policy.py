@@ -111,11 +111,14 @@ def _severity_words(text: bytes) -> bytes:
             spots.append(setting)
     if not spots:
         return text
-    chars = text.decode("utf-8")
+    # libyaml's marks count characters after any byte order mark, as these decodings do.
+    encoding = "utf-16" if text[:2] in (b"\xff\xfe", b"\xfe\xff") else \
+        "utf-8-sig" if text.startswith(b"\xef\xbb\xbf") else "utf-8"
+    chars = text.decode(encoding)
     for node in sorted(spots, key=lambda n: -n.start_mark.index):
         word = "off" if node.value in _FALSE_WORDS else node.value
         chars = f'{chars[:node.start_mark.index]}"{word}"{chars[node.end_mark.index:]}'
-    return chars.encode("utf-8")
+    return chars.encode(encoding)
 
 
 def _severity(value: str | bool) -> str:

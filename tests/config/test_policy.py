@@ -48,3 +48,12 @@ def test_other_words_are_refused_with_the_ones_allowed(tmp_path: Path, written: 
     with pytest.raises(Exception, match=r"rules\.ingress-without-tls: .* is not one of: error, "
                                         r"warning, off"):
         _load(tmp_path, f"rules:\n  ingress-without-tls: {written}\n")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-8"])
+def test_off_is_off_in_any_encoding_yaml_reads(tmp_path: Path, encoding: str) -> None:
+    (tmp_path / "fleet").mkdir()
+    text = "# Größe\nrules:\n  ingress-without-tls: off\n  latest-tag: {severity: no}\n"
+    (tmp_path / "fleet/policy.yaml").write_bytes(text.encode(encoding))
+    found = settle(policy.load(DirTree(tmp_path)))
+    assert (found.severity["ingress-without-tls"], found.severity["latest-tag"]) == ("off", "off")
