@@ -32,8 +32,7 @@ _V125 = (_kinds("autoscaling", "v2beta2", "HorizontalPodAutoscaler") | _kinds(_F
          | _kinds(_FLOW, "v1beta2", *_FLOW_KINDS) | _kinds("storage.k8s.io", "v1beta1", "CSIStorageCapacity"))
 _V126 = (_kinds(_FLOW, "v1beta2", *_FLOW_KINDS) | _kinds(_FLOW, "v1beta3", *_FLOW_KINDS)
          | _kinds("storage.k8s.io", "v1beta1", "CSIStorageCapacity"))
-_V127 = (_kinds(_FLOW, "v1beta2", *_FLOW_KINDS) | _kinds(_FLOW, "v1beta3", *_FLOW_KINDS)
-         | _kinds("authentication.k8s.io", "v1beta1", "SelfSubjectReview"))
+_V127 = _kinds(_FLOW, "v1beta2", *_FLOW_KINDS) | _kinds(_FLOW, "v1beta3", *_FLOW_KINDS)
 _V129 = _kinds(_FLOW, "v1beta3", *_FLOW_KINDS)
 
 # (group, version, kind) of the beta APIs on by default, per minor; a minor not listed
