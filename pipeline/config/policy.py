@@ -86,14 +86,15 @@ class Policy:
         return self.document.at(*key) if self.document is not None else POLICY
 
 
-_FALSE_WORDS = frozenset({"off", "Off", "OFF", "no", "No", "NO"})
-_TRUE_WORDS = frozenset({"on", "On", "ON", "yes", "Yes", "YES"})
+_FALSE_WORDS = frozenset({"off", "Off", "OFF", "no", "No", "NO", "false", "False", "FALSE"})
+_TRUE_WORDS = frozenset({"on", "On", "ON", "yes", "Yes", "YES", "true", "True", "TRUE"})
 
 
 def _severity_words(text: bytes) -> bytes:
-    """The text with each bare severity that YAML 1.1 reads as a boolean quoted: `off`
-    (and `no`) is off whichever YAML reads it, so it is written "off"; `on` and `yes` are
-    quoted as they are, for the schema to say what a severity can be. Lines stay put."""
+    """The text with each bare severity that YAML reads as a boolean quoted: `off` (and
+    `no`, `false`) is off whichever YAML reads it, so it is written "off"; `on`, `yes` and
+    `true` are quoted as they are, for the schema to say what a severity can be. Lines
+    stay put."""
     try:
         root = yaml.compose(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError:
@@ -121,12 +122,6 @@ def _severity_words(text: bytes) -> bytes:
     return chars.encode(encoding)
 
 
-def _severity(value: str | bool) -> str:
-    # The schema let only error, warning, off and false through; a bare `off` is false to
-    # YAML 1.1 (and to PyYAML), so false means off.
-    return "off" if value is False else str(value)
-
-
 def load(tree: Tree, memo: Memo | None = None) -> Policy:
     """fleet/policy.yaml checked against its schema; an empty Policy if there is none.
     `memo`: the render cache (see `Schemas.checked`)."""
@@ -143,11 +138,11 @@ def load(tree: Tree, memo: Memo | None = None) -> Policy:
     severities: dict[str, str] = {}
     params: dict[str, dict[str, Any]] = {}
     for rule, setting in (data.get("rules") or {}).items():
-        if not isinstance(setting, dict):
-            severities[rule] = _severity(setting)
+        if isinstance(setting, str):
+            severities[rule] = setting
             continue
         if "severity" in setting:
-            severities[rule] = _severity(setting["severity"])
+            severities[rule] = setting["severity"]
         params[rule] = {k: v for k, v in setting.items() if k != "severity"}
     waivers = []
     for index, item in enumerate(data.get("waivers") or []):
