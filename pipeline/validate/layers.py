@@ -62,8 +62,11 @@ def _selects(target: Mapping[str, Any], obj: Object) -> bool:
         if key in target and str(target[key]) != have:
             return False
     for key, have in (("name", obj.name), ("namespace", obj.namespace)):
-        if key in target and re.fullmatch(str(target[key]), have) is None:
-            return False
+        try:
+            if key in target and re.fullmatch(str(target[key]), have) is None:
+                return False
+        except re.error:
+            return False  # kustomize refuses it too
     for key, meta in (("labelSelector", "labels"), ("annotationSelector", "annotations")):
         if key in target:
             body = obj.body()
@@ -121,7 +124,10 @@ class Setters:
         path = steps(field)
         for kustomization in reversed(kustomizations):
             for patch in reversed(self._patches_of(kustomization)):
-                found = self._written(patch, obj, path, names)
+                try:
+                    found = self._written(patch, obj, path, names)
+                except RecursionError:  # an alias into itself, in a file kustomize never read
+                    continue
                 if found is not None:
                     return found
         if trace is None or not values:

@@ -125,3 +125,25 @@ def test_the_last_values_file_that_sets_an_inserted_value_set_it() -> None:
     # A field the template writes itself is set by no values file.
     assert _setters().find(AGENT, "spec.template.spec.containers[0].name",
                            _trace("spec.template.spec.containers[0].name"), {}, [], values) is None
+
+
+def test_odd_patches_are_no_setter_and_no_crash() -> None:
+    files = {
+        "k/kustomization.yaml": b"""kind: Component
+patches:
+- target: {kind: DaemonSet, name: "node-["}
+  patch: '[{op: add, path: /spec/template/spec/containers/1/securityContext/privileged, value: true}]'
+- path: loop.yaml.j2
+- path: ../../../etc/passwd
+- path: missing.yaml
+- patch: 42
+""",
+        "k/loop.yaml.j2": b"&a [*a]\n",
+    }
+
+    def read(path: str) -> bytes | None:
+        if path.startswith(".."):
+            raise ValueError(f"{path}: leaves the repository")
+        return files.get(path)
+
+    assert Setters(read).find(AGENT, DS, None, item_names(BODY, DS), ["k/kustomization.yaml"], []) is None
