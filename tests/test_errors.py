@@ -255,6 +255,23 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
     "waiver of an unknown rule": (
         writing("fleet/policy.yaml", "waivers:\n- rule: privilegd\n  reason: x\n"),
         "fleet/policy.yaml:2: waivers[0].rule: unknown rule 'privilegd' (did you mean 'privileged'?)"),
+    "schema waiver for the whole fleet": (
+        writing("fleet/policy.yaml", "waivers:\n- {rule: schema, reason: the CRDs come later}\n"),
+        "fleet/policy.yaml:2: waivers[0]: a waiver of schema lets objects the API server rejects "
+        "be published, so it must name them (packages and objects: Kind/name or "
+        "Kind/namespace/name) and expire; add packages and objects and expires"),
+    "api-not-served waiver without an expiry": (
+        writing("fleet/policy.yaml", "waivers:\n- {rule: api-not-served, packages: [ingress], "
+                                     "objects: [Ingress/shop/web], reason: moving}\n"),
+        "fleet/policy.yaml:2: waivers[0]: a waiver of api-not-served lets objects the API server "
+        "rejects be published, so it must name them (packages and objects: Kind/name or "
+        "Kind/namespace/name) and expire; add expires"),
+    "schema waiver with a pattern": (
+        writing("fleet/policy.yaml", "waivers:\n- rule: schema\n  packages: ['*']\n"
+                                     "  objects: [Deployment/shop/web]\n  reason: x\n"
+                                     "  expires: 2027-01-01\n"),
+        "fleet/policy.yaml:3: waivers[0].packages[0]: a waiver of schema names each object it "
+        "waives: '*' is a pattern; list the objects one by one"),
     "waiver with an impossible date": (
         writing("fleet/policy.yaml", "waivers:\n- {rule: privileged, reason: x, expires: 2027-02-30}\n"),
         "fleet/policy.yaml:2: waivers[0].expires: '2027-02-30' is not a date (YYYY-MM-DD)"),
@@ -262,9 +279,33 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         writing("fleet/policy.yaml", "waivers:\n- {rule: privileged, reason: x, objects: [node-exporter]}\n"),
         "fleet/policy.yaml:2: waivers[0].objects[0]: 'node-exporter' is not Kind/name or "
         "Kind/namespace/name (* and ? match)"),
+    "operator kind without its pods": (
+        appending("fleet/policy.yaml", "workloads:\n- {apiGroup: db.example.com, kind: Db}\n"),
+        "fleet/policy.yaml:35: workloads[0]: give one of resources (the field holding a pod's "
+        "requests and limits) or podSpec (the field holding a pod spec)"),
+    "operator kind with a malformed field": (
+        appending("fleet/policy.yaml", "workloads:\n- {apiGroup: db.example.com, kind: Db, "
+                                       "resources: spec..resources}\n"),
+        "fleet/policy.yaml:35: workloads[0].resources: 'spec..resources' is not a field path such "
+        "as spec.replicas or spec.nodeSets[0].count"),
     "capacity that is no quantity": (
         replacing(POP, 'memory: 48Gi', 'memory: 48GB'),
         f"{POP}:4: capacity.memory: '48GB' is not a memory quantity such as 48Gi"),
+    "capacity too large to count": (
+        replacing(POP, 'cpu: "12"', 'cpu: "1e400"'),
+        f"{POP}:4: capacity.cpu: '1e400' is too large to count; give what the class's clusters "
+        "have in all (e.g. \"12\"), or leave it out to not check it"),
+    "capacity of zero": (
+        replacing(POP, 'memory: 48Gi', 'memory: "0"'),
+        f"{POP}:4: capacity.memory: '0' is not a positive amount; give what the class's clusters "
+        "have in all (e.g. 48Gi), or leave it out to not check it"),
+    "negative capacity": (
+        replacing(POP, 'cpu: "12"', 'cpu: -500m'),
+        f"{POP}:4: capacity.cpu: '-500m' is not a positive amount; give what the class's clusters "
+        "have in all (e.g. \"12\"), or leave it out to not check it"),
+    "storage capacity that is no quantity": (
+        replacing(POP, 'memory: 48Gi', 'memory: 48Gi, storage: 2TB'),
+        f"{POP}:4: capacity.storage: '2TB' is not a storage quantity such as 2Ti"),
     "kubernetes version too old": (
         replacing(POP, 'kubernetesVersion: "1.30"', 'kubernetesVersion: "1.22"'),
         f"{POP}:3: kubernetesVersion: Kubernetes 1.22 is older than the schemas hydrate has "

@@ -89,7 +89,7 @@ def publish(ctx: Context, envs: tuple[str, ...], all_envs: bool, source: str,
         what = ", ".join(f"{len(v)} {k}" for k, v in (("added", r.added), ("changed", r.changed),
                                                       ("removed", r.removed)) if v) or "first publish"
         pushed = "pushed" if r.pushed else "committed"
-        retry = f", after {r.attempts} attempts" if r.attempts > 1 else ""
+        retry = f", after {counted(r.attempts, 'attempt')}" if r.attempts > 1 else ""
         click.echo(f"  {r.env:<10} {r.branch}: {pushed} {short(r.commit)} ({what}; "
                    f"{counted(r.blobs_written, 'blob')} written, {counted(r.clusters_reused, 'cluster')} "
                    f"reused{retry})")

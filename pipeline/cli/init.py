@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.group import cli
+from pipeline.words import counted
 
 
 @cli.command()
@@ -45,7 +46,7 @@ def init(directory: Path, from_example: bool, force: bool, requirement: str | No
     from pipeline.commands.init import init as run
 
     done = run(InitOptions(directory, from_example, force, requirement))
-    click.echo(f"initialised {done.directory}: {len(done.written)} files written"
+    click.echo(f"initialised {done.directory}: {counted(len(done.written), 'file')} written"
                + (f", {len(done.kept)} kept as they were" if done.kept else "")
                + (", new git repository (branch main)" if done.git == "created" else ""))
     for path in done.kept:

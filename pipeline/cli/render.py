@@ -60,7 +60,7 @@ def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: 
     report = render_mod.render_to_dir(ctx, render_mod.RenderOptions(envs, clusters, out, jobs, source, shard,
                                                       lock_timeout))
     s = report.stats
-    runs = ", ".join(f"{tool} {n}" + (f" in {s.processes[tool]} process{'es' * (s.processes[tool] != 1)}"
+    runs = ", ".join(f"{tool} {n}" + (f" in {counted(s.processes[tool], 'process', 'processes')}"
                                       if s.processes[tool] < n else "")
                      for tool, n in sorted(s.tool_runs.items())) or "none"
     shown = report.out.relative_to(ctx.repo) if report.out.is_relative_to(ctx.repo) else report.out
@@ -69,16 +69,17 @@ def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: 
     gone = f", {len(w.removed)} removed" if w.removed else ""
     click.echo(f"rendered {counted(s.clusters, 'cluster')} ({', '.join(report.envs)}) into {shown}/: "
                f"{len(w.written)} written{same}{gone}")
-    click.echo(f"  packages  {s.packages} ({s.pairs} cluster×package renders)")
+    click.echo(f"  packages  {s.packages} ({counted(s.pairs, 'cluster×package render')})")
     click.echo(f"  objects   {s.objects:,}")
     cached = f", {s.cache_hits} from the cache" if s.cache_hits else ""
     click.echo(f"  inputs    {s.distinct} distinct → {counted(sum(s.tool_runs.values()), 'tool run')} "
                f"({runs}){cached}")
     v = report.validation
     if v is not None:
+        from_cache = f", {v.cached} of {counted(v.outputs, 'output')} from the cache" if v.cached else ""
         click.echo(f"  checks    {counted(len(v.errors), 'error')}, {counted(len(v.warnings), 'warning')} "
                    f"({counted(v.objects, 'distinct object')} in {v.seconds:.2f}s"
-                   f"{f', {v.cached} of {v.outputs} outputs from the cache' if v.cached else ''})")
+                   f"{from_cache})")
     for line in render_mod.false_checks(report.false_checks):
         click.echo(f"  capabilities  {line}")
     click.echo(f"  time      {s.seconds:.2f}s")
@@ -178,7 +179,7 @@ def cache_info(ctx: Context) -> None:
 
     root = _cache_root(ctx)
     found = entries(root)
-    click.echo(f"{root}: {len(found)} entries, {_size(sum(s for _, s, _ in found))}")
+    click.echo(f"{root}: {counted(len(found), 'entry', 'entries')}, {_size(sum(s for _, s, _ in found))}")
 
 
 @cache.command("prune")
@@ -198,4 +199,4 @@ def cache_prune(ctx: Context, max_size: str, older_than: float | None) -> None:
     root = _cache_root(ctx)
     removed, freed, kept = prune(root, limit, time.time(),
                                  older_than * 86400 if older_than is not None else None)
-    click.echo(f"{root}: removed {removed} entries ({_size(freed)}), {_size(kept)} kept")
+    click.echo(f"{root}: removed {counted(removed, 'entry', 'entries')} ({_size(freed)}), {_size(kept)} kept")

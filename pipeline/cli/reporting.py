@@ -8,6 +8,7 @@ import click
 
 from pipeline.cli.group import cli, jobs_option
 from pipeline.commands.context import Context
+from pipeline.words import counted
 
 
 @cli.command()
@@ -37,6 +38,7 @@ def report(ctx: Context, out: Path, remote: str | None, main: str, jobs: int) ->
     from pipeline.commands import report as report_mod
 
     result = report_mod.report(ctx, report_mod.ReportOptions(out, remote, main, jobs))
-    click.echo(f"wrote {result.out}/index.html and {len(result.files) - 1} more files: "
-               f"{result.clusters} clusters, {result.packages} packages, {result.findings} findings "
+    click.echo(f"wrote {result.out}/index.html and {counted(len(result.files) - 1, 'more file')}: "
+               f"{counted(result.clusters, 'cluster')}, {counted(result.packages, 'package')}, "
+               f"{counted(result.findings, 'finding')} "
                f"in {result.seconds:.2f}s (pages {result.writing:.2f}s)")

@@ -10,6 +10,7 @@ import click
 from pipeline import __version__
 from pipeline.cli.group import cli, cluster_option, env_option, jobs_option
 from pipeline.commands.context import Context
+from pipeline.words import counted
 
 
 @cli.command()
@@ -58,7 +59,8 @@ def validate(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], fmt
     if output is not None:
         # Written whole or not at all: a reader never sees half a report.
         places.write_file(output, text.encode(), what="--output", repo=ctx.repo)
-        click.echo(f"wrote {output}: {len(report.errors)} errors, {len(report.warnings)} warnings",
+        click.echo(f"wrote {output}: {counted(len(report.errors), 'error')}, "
+                   f"{counted(len(report.warnings), 'warning')}",
                    err=True)
     else:
         sys.stdout.write(text)

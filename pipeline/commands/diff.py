@@ -176,7 +176,7 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
                                              Path(tmp) / "head", stats, only)
         except PipelineError as e:
             return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
-        added, removed = findings.changes(base_report.findings, head_report.findings)
+        added, removed = findings.changes(base_report.everything, head_report.everything)
         return replace(compare(base, head, base_rev, head_rev, redactor, inv_head.env_names,
                                untouched, _agents(inv_base), _moves(inv_base, inv_head)),
                        stats=stats, findings_added=added, findings_removed=removed)

@@ -36,6 +36,7 @@ from pipeline.render.resources import ResId, Resource
 from pipeline.render.runner import Runner
 from pipeline.render.tools import Toolset, discover
 from pipeline.validate import sources
+from pipeline.words import counted
 
 FORMS = ("a values key (replicaCount, resources.limits.cpu) or an object field "
          "(Kind/name:field.path or Kind/namespace/name:field.path, e.g. "
@@ -312,7 +313,8 @@ def _builds(tree: Tree, inv: Inventory, cluster: Cluster, pkg: Package, tools: T
         identity = {"kustomization.yaml": mz.blob(mz.wrapper([mz.HELM_OUTPUT], []))}
         overlays = [mz.Overlay(identity, mz.digest(mz.files_digest(identity))),
                     *(inp.overlay for inp in inputs[1:] if inp.overlay is not None)]
-        runs = [mz.Run("kustomize", (".",), {**o.files, mz.HELM_OUTPUT: mz.blob(chart)},
+        named = mz.blob(postprocess.name_hooks(chart, where))
+        runs = [mz.Run("kustomize", (".",), {**o.files, mz.HELM_OUTPUT: named},
                     mz.overlay_key(tools.kustomize, o.digest, chart), o.probes, o.places) for o in overlays]
     distinct = {run.key: run for run in runs}
     outputs = runner.execute([(run, [where]) for run in distinct.values()])
@@ -392,7 +394,7 @@ def _find(target: _ObjectPath, known: Sequence[ResId]) -> tuple[ResId, Key]:
         found = [rid for rid in known if rid.kind == target.kind and rid.name == name
                  and target.group in (None, rid.group) and namespace in (None, rid.namespace)]
         if len(found) > 1:
-            raise ConfigError(f"{target.text!r} matches {len(found)} objects ("
+            raise ConfigError(f"{target.text!r} matches {counted(len(found), 'object')} ("
                               f"{', '.join(map(ref, found))}); name one as Kind/namespace/name:field")
         if found:
             return found[0], key

@@ -25,6 +25,7 @@ from pipeline.report import graphview, site, svg
 from pipeline.sinks import branch, ledger, places
 from pipeline.validate import gate
 from pipeline.validate.findings import Report
+from pipeline.words import counted
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ def _envs(ctx: Context, inv: Inventory, opts: ReportOptions,
                 per_cluster[name] = (source[:7] if source else None, entry.digest or None)
         rollout = ""
         if st is not None and st.rollout is not None and st.rollout.steps:
-            rollout = f"rollout: {len(st.rollout.steps)} of {st.rollout.total} waves landed"
+            rollout = (f"rollout: {len(st.rollout.steps)} of {counted(st.rollout.total, 'wave')} "
+                       "landed")
         views.append(site.EnvView(
             env.name, env.branch, env.agent,
             head.source[:7] if head is not None and head.source else None,
@@ -114,7 +116,8 @@ def _clusters(inv: Inventory, renders: tuple[ClusterRender, ...], report: Report
         source, digest = per_cluster.get(c.name, (None, None))
         rows.append(site.ClusterView(
             c.name, c.environment, c.class_name, c.site, dict(c.labels),
-            tuple((p.name, p.wave, len(p.resources)) for p in r.packages), source, digest,
+            tuple(sorted(((p.name, p.wave, len(p.resources)) for p in r.packages),
+                         key=lambda row: (row[1], row[0]))), source, digest,
             r.objects, findings, usage.get(c.name)))
     order = {e: i for i, e in enumerate(inv.env_names)}
     return tuple(sorted(rows, key=lambda v: (order[v.environment], v.name)))
@@ -138,9 +141,10 @@ def report(ctx: Context, opts: ReportOptions) -> ReportResult:
     matrix = {e: {cls: sum(1 for c in inv.clusters.values() if c.environment == e and c.class_name == cls)
                   for cls in classes} for e in inv.env_names}
     title = ctx.repo.name if ctx.repo.name not in ("", ".") else "fleet"
-    page = site.Site(f"{title}: {len(inv.clusters)} clusters", now.strftime("%Y-%m-%d %H:%M %Z"),
+    page = site.Site(f"{title}: {counted(len(inv.clusters), 'cluster')}", now.strftime("%Y-%m-%d %H:%M %Z"),
                      tuple(envs), classes, matrix, _clusters(inv, renders, found, per_cluster), cat,
-                     svg.render(graphview.view(renders, "fleet")), found.usage, found.findings)
+                     svg.render(graphview.view(renders, "fleet")), found.usage, found.findings,
+                     found.waived)
     written = time.monotonic()
     files = site.write(page, out, protect=(ctx.repo,))
     end = time.monotonic()

@@ -256,7 +256,7 @@ def _check_users(ctx: Context, tree: Tree, inv: Inventory, new: Inventory,
     for (user, why), found in sorted(users.items()):
         groups.setdefault((why, tuple(sorted(found))), []).append(user)
     parts = [f"{_and(names)} {why[len(names) > 1]}" + (
-        "" if len(every) == 1 else f" (on all {len(every)} clusters of {where})"
+        "" if len(every) == 1 else f" (on all {counted(len(every), 'cluster')} of {where})"
         if on == every else f" (on {_some(list(on))})") for (why, on), names in groups.items()]
     raise GraphError(f"cannot remove {opts.package} from {where}: {'; '.join(parts)}; remove "
                      f"{_and(sorted({user for user, _ in users}))} first")

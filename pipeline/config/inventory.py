@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.clock import seconds
-from pipeline.config import kustomizations
+from pipeline.config import kustomizations, quantity
 from pipeline.config import promotion as promotion_mod
 from pipeline.config.model import (
     BASES,
@@ -204,6 +204,7 @@ def load_classes(tree: Tree, schemas: Schemas, packages: Mapping[str, Package]) 
             if pkg not in packages:
                 raise ConfigError(f"{doc.at('packages', i)}: unknown package {pkg!r}"
                                   f"{suggest(pkg, packages)} (packages are the directories in bases/)")
+        _check_capacity(doc)
         classes[name] = ClusterClass(
             name, path, data.get("description", ""), str(data["kubernetesVersion"]).lstrip("v"),
             data.get("capacity", {}), tuple(data["packages"]), data.get("vars", {}),
@@ -214,6 +215,34 @@ def load_classes(tree: Tree, schemas: Schemas, packages: Mapping[str, Package]) 
     for doc in docs:
         _check_stem(doc, "class")
     return classes
+
+
+def _check_capacity(doc: Document) -> None:
+    """Each capacity a positive, finite amount: zero would switch its check off, and a
+    negative or endless one makes every percentage meaningless."""
+    for name in ("cpu", "memory", "storage"):
+        given = (doc.data.get("capacity") or {}).get(name)
+        if given is None:
+            continue
+        try:
+            value = quantity.parse(given)
+        except ValueError as e:
+            raise ConfigError(f"{doc.at('capacity', name)}: {e}") from None
+        problem = ("is not a positive amount" if value <= 0 else
+                   "is too large to count" if not _finite(value) else None)
+        if problem:
+            example = {"cpu": '"12"', "memory": "48Gi", "storage": "2Ti"}[name]
+            raise ConfigError(f"{doc.at('capacity', name)}: {given!r} {problem}; give what the "
+                              f"class's clusters have in all (e.g. {example}), or leave it out to "
+                              "not check it")
+
+
+def _finite(value: Any) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def load_clusters(tree: Tree, schemas: Schemas, classes: Mapping[str, ClusterClass],

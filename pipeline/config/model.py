@@ -104,7 +104,7 @@ class ClusterClass:
     capacity: Mapping[str, Any]
     packages: tuple[str, ...]
     vars: Mapping[str, Any]
-    api_versions: tuple[str, ...] = ()  # extra APIs its clusters serve (Helm Capabilities)
+    api_versions: tuple[str, ...] = ()  # APIs served beyond the defaults (Helm Capabilities, validation)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""Kubernetes resource quantities ("250m", "1.5", "128Mi", "2G", "1e3") as numbers."""
+"""Kubernetes resource quantities ("250m", "1.5", "128Mi", "2G", "1e3") as numbers.
+
+The grammar is the API server's (k8s.io/apimachinery `resource.Quantity`): a signed
+decimal number (`1`, `1.5`, `1.`, `.5`), then nothing, a binary suffix (Ki … Ei), a decimal
+one (n u m k M G T P E) or an integer exponent (`e3`, `E-2`); the JSON decoder trims
+surrounding white space first.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,9 @@ _SUFFIX = {
     "Pi": Fraction(2**50), "Ei": Fraction(2**60),
 }
 PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$"
+# What the API server accepts in an object: the same, white space around it allowed.
+OBJECT_PATTERN = r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?\s*$"
+EXAMPLES = "e.g. 500m, 2, 1.5, 128Mi, 1Gi, 1e3"
 
 
 def parse(value: object) -> Fraction:
@@ -24,7 +33,7 @@ def parse(value: object) -> Fraction:
         return Fraction(str(value))
     match = _QUANTITY.fullmatch(str(value).strip())
     if match is None:
-        raise ValueError(f"{value!r} is not a quantity (e.g. 500m, 2, 128Mi, 1Gi)")
+        raise ValueError(f"{value!r} is not a quantity ({EXAMPLES})")
     number, exponent, suffix = match.groups()
     scale = Fraction(10) ** int(exponent[1:]) if exponent else _SUFFIX[suffix]
     return Fraction(number) * scale

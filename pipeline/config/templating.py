@@ -253,6 +253,13 @@ def _bounded_join(parts: Any) -> str:
     return str(_checked("".join(parts), lambda: "joining text"))
 
 
+def _varying(what: str) -> Callable[..., Any]:
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise SecurityError(f"{what} gives another result on every render, and hydrate renders "
+                            "each input once and keeps the output: choose the value in vars")
+    return refuse
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The sandbox, with every way of multiplying a size bounded."""
 
@@ -263,6 +270,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
+        # Another result on every render: the output would depend on which render the cache kept.
+        self.filters["random"] = _varying("the random filter")
+        self.globals = {**self.globals, "lipsum": _varying("lipsum()")}
 
     @staticmethod
     def bounded_concat(value: str) -> str:

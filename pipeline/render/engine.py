@@ -24,12 +24,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from pipeline.config import yamlio
 from pipeline.config.model import Cluster, Inventory
 from pipeline.config.source import Tree
 from pipeline.errors import RenderError, ToolError
-from pipeline.render import graph, schemaerrors
+from pipeline.render import determinism, graph, schemaerrors
 from pipeline.render.cache import Cache, NoCache
 from pipeline.render.graph import GroupKind
 from pipeline.render.materialise import (
@@ -42,7 +43,7 @@ from pipeline.render.materialise import (
     overlay_key,
     run_key,
 )
-from pipeline.render.postprocess import Finisher, Origin
+from pipeline.render.postprocess import Finisher, Origin, name_hooks
 from pipeline.render.recall import Known, Recall
 from pipeline.render.resources import ResId, Resource
 from pipeline.render.runner import Runner
@@ -52,11 +53,23 @@ from pipeline.version import engine_digest
 Progress = Callable[[str, int, int], None]
 
 
+class Unstable(NamedTuple):
+    """A field that differed between two renders of the package's chart input: the
+    position of its object in `resources` (-1: Components renamed it), the object as the
+    chart wrote it, the field, and the functions the chart calls."""
+
+    position: int
+    object: str
+    field: str
+    functions: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class PackageRender:
     name: str
     wave: int
     resources: tuple[Resource, ...]
+    unstable: tuple[Unstable, ...] = ()  # see `pipeline.render.determinism`
 
 
 @dataclass(frozen=True)
@@ -189,7 +202,8 @@ class _Runs:
     def _overlay_run(self, pair: Pair, key: str) -> Run:
         overlay = self.full(pair).overlay
         assert overlay is not None
-        files = {**overlay.files, HELM_OUTPUT: blob(self.outputs[self.known[pair].run])}
+        files = {**overlay.files,
+                 HELM_OUTPUT: blob(name_hooks(self.outputs[self.known[pair].run], "/".join(pair)))}
         return Run("kustomize", (".",), files, key, overlay.probes, overlay.places)
 
     def final(self, pair: Pair) -> str:
@@ -327,6 +341,43 @@ def _plan(inv: Inventory, cluster: Cluster, names: tuple[str, ...],
     return found
 
 
+class _Variances:
+    """What differed between two renders of a chart input, by run key: this render's runs,
+    else the cache (a miss: the input renders the same every time, or calls nothing that
+    varies). Read once per key."""
+
+    def __init__(self, fresh: Mapping[str, bytes], cache: Cache) -> None:
+        self._fresh, self._cache = fresh, cache
+        self._read: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        if key not in self._read:
+            raw = self._fresh.get(key) or self._cache.get(determinism.cache_key(key))
+            try:
+                self._read[key] = json.loads(raw) if raw is not None else None
+            except ValueError:
+                self._read[key] = None
+        return self._read[key]
+
+
+def _unstable(variances: _Variances, key: str, resources: Sequence[Resource]) -> tuple[Unstable, ...]:
+    """The varying fields of a chart input, on the package's objects."""
+    found = variances.get(key)
+    if not isinstance(found, dict):
+        return ()
+    functions = tuple(found.get("functions") or ())
+    out: list[Unstable] = []
+    for obj in found.get("objects") or ():
+        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+        matches = [i for i, r in enumerate(resources) if (r.id.group, r.id.kind, r.id.name) ==
+                   (group, obj.get("kind"), obj.get("name"))
+                   and obj.get("namespace") in ("", r.id.namespace)]
+        ref = "/".join(p for p in (obj.get("kind"), obj.get("namespace"), obj.get("name")) if p)
+        for field_path in obj.get("fields") or ():
+            out.append(Unstable(matches[0] if matches else -1, ref, str(field_path), functions))
+    return tuple(out)
+
+
 def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Toolset, *,
            jobs: int, workdir: Path, progress: Progress | None = None,
            cache: Cache | None = None) -> FleetRender:
@@ -354,6 +405,7 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
     origins = {pair: _origin(runs.known[pair]) for pair in runs.identities}
     plans: dict[tuple[object, ...], graph.Plan] = {}
     results: list[ClusterRender] = []
+    variances = _Variances(runner.variance, store)
     for index, cluster in enumerate(clusters):
         names = lists[cluster.name]
         keys = {p: final_key[(cluster.name, p)] for p in names}
@@ -384,7 +436,9 @@ def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Tools
                     raise RenderError(f"cluster {cluster.name}: {res.id} is rendered by both "
                                       f"{other} and {name}; keep it in one package")
                 seen[res.id] = name
-            packages.append(PackageRender(name, plan.waves[name], resources))
+            unstable = _unstable(variances, runs.known[(cluster.name, name)].run, resources) \
+                if pkg.type == "helm" else ()
+            packages.append(PackageRender(name, plan.waves[name], resources, unstable))
             made.append(memo)
         results.append(ClusterRender(cluster, plan, tuple(packages), digest(made)))
         if progress:

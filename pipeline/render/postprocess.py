@@ -85,6 +85,49 @@ def _origin(doc: dict[str, Any], fallback: str | None) -> str | None:
     return match.group(1).strip("'\"") if match else fallback
 
 
+HOOKS = ("helm.sh/hook", "argocd.argoproj.io/hook")
+_NAME_LETTERS = "bcdfghjklmnpqrstvwxz2456789"  # what the API server picks generateName suffixes from
+
+
+def _hook_name(doc: dict[str, Any], where: str, source: str | None) -> str:
+    """The name a hook with `generateName` is written under: the prefix and five letters
+    from a digest of the object (stable, so renders stay byte-equal), because kustomize,
+    and so every GitOps agent reading the output, needs a name. RenderError for an object
+    that is not a hook: nothing applies it."""
+    meta = doc["metadata"]
+    prefix = str(meta["generateName"])
+    annotations = meta.get("annotations")
+    if not isinstance(annotations, dict) or not any(h in annotations for h in HOOKS):
+        raise RenderError(f"{where}: {source or 'the output'}: {doc.get('kind', 'an object')} with "
+                          f"generateName {prefix!r} and no name: GitOps agents apply objects by name "
+                          "and cannot apply it except as a hook; give it a metadata.name, or make it "
+                          "a hook (helm.sh/hook or argocd.argoproj.io/hook annotation)")
+    digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).digest()
+    return prefix + "".join(_NAME_LETTERS[b % len(_NAME_LETTERS)] for b in digest[:5])
+
+
+def name_hooks(text: bytes, where: str) -> bytes:
+    """A chart's output with each hook that has only a `generateName` given its stable
+    name (see `_hook_name`), for Components to build on: kustomize needs names."""
+    if b"generateName" not in text:
+        return text
+    out = []
+    for chunk in _DOC_START.split(text):
+        if b"generateName" in chunk:
+            source = _HELM_SOURCE.search(chunk)
+            docs = list(yamlio.load_all(chunk))
+            named = [d for d in docs if isinstance(d, dict) and isinstance(d.get("metadata"), dict)
+                     and d["metadata"].get("generateName") and not d["metadata"].get("name")]
+            for doc in named:
+                doc["metadata"]["name"] = _hook_name(
+                    doc, where, source.group(1).decode(errors="replace") if source else None)
+            if named:
+                chunk = (source.group(0) + b"\n" if source else b"") + yamlio.dump_all(
+                    [d for d in docs if d is not None]).encode()
+        out.append(chunk)
+    return b"---\n".join(out)
+
+
 def parse_output(text: bytes, where: str) -> Output:
     """Objects of a multi-document YAML stream; RenderError naming `where` if malformed."""
     try:
@@ -100,10 +143,15 @@ def parse_output(text: bytes, where: str) -> Output:
         if not isinstance(doc, dict):
             raise RenderError(f"{where}: output holds a {type(doc).__name__}, not an object")
         meta = doc.get("metadata")
+        if isinstance(meta, dict) and not meta.get("name") and meta.get("generateName"):
+            meta["name"] = _hook_name(doc, where, source)
         if not doc.get("apiVersion") or not doc.get("kind") or not isinstance(meta, dict) \
                 or not meta.get("name"):
-            raise RenderError(f"{where}: output holds an object without apiVersion, kind or "
-                              f"metadata.name: {yamlio.dump(doc)[:200]!r}")
+            missing = [k for k, ok in (("apiVersion", doc.get("apiVersion")), ("kind", doc.get("kind")),
+                                       ("metadata.name", isinstance(meta, dict) and meta.get("name")))
+                       if not ok]
+            raise RenderError(f"{where}: {source or 'the output'} has an object "
+                              f"({doc.get('kind') or 'of no kind'}) without {' and '.join(missing)}")
         origins.append(_origin(doc, source))
         docs.append(doc)
     crds: dict[GroupKind, bool] = {}

@@ -22,7 +22,7 @@ from pathlib import Path
 from pipeline.config.schema import parse
 from pipeline.config.source import Tree, readable
 from pipeline.errors import ConfigError, RenderError, ToolError
-from pipeline.render import batching, probes, tools
+from pipeline.render import batching, determinism, probes, tools
 from pipeline.render.cache import Cache, NoCache
 from pipeline.render.materialise import CHART, File, Files, Run, digest, files_digest
 from pipeline.render.probes import Probe
@@ -52,6 +52,10 @@ class Runner:
                             "inputs to a process, the default) or off (one to a process)")
         self._batch = batch == "on"
         self._charts: dict[str, Path] = {}  # chart folders shared by helm runs, by content
+        # chart folder → the functions its templates call that vary between renders, and
+        # the folder the second render runs in (`now` moved on, where it is called)
+        self._twins: dict[Path, tuple[tuple[str, ...], Path]] = {}
+        self.variance: dict[str, bytes] = {}  # run key → what differs between two renders
         self.runs: Counter[str] = Counter()  # inputs built (and probe re-runs), per tool
         self.processes: Counter[str] = Counter()  # tool processes started, per tool
         self.hits = 0
@@ -81,7 +85,13 @@ class Runner:
         key = digest(files_digest(chart))
         found = self._charts.get(key)
         if found is None:
-            found = self._charts[key] = _workspace(self._workdir, "chart-", self._contents(chart, where))
+            contents = self._contents(chart, where)
+            found = self._charts[key] = _workspace(self._workdir, "chart-", contents)
+            calls = determinism.calls(contents)
+            if calls:  # rendered twice; a chart calling `now` in a folder of its own
+                twin = _workspace(self._workdir, "chart-later-", determinism.later(contents)) \
+                    if "now" in calls else found
+                self._twins[found] = (calls, twin)
         return found, rest
 
     def _run_one(self, run: Run, contents: dict[str, bytes], where: str,
@@ -150,7 +160,23 @@ class Runner:
     def _single(self, run: Run, contents: dict[str, bytes], where: str,
                 folder: Path | None = None) -> list[Built]:
         output, count = self._run_one(run, contents, where, folder)
-        return [Built(run, output, count, count)]
+        if run.tool != "helm":
+            return [Built(run, output, count, count)]
+        # A chart calling a function whose result varies is rendered twice (see determinism).
+        if folder is not None:
+            calls, twin = self._twins.get(folder, ((), folder))
+            again = (lambda: self._run_one(run, contents, where, twin)) if calls else None
+        else:
+            calls = determinism.calls(contents)
+            again = (lambda: self._run_one(run, determinism.later(contents), where)) if calls else None
+        if again is None:
+            return [Built(run, output, count, count)]
+        try:
+            second, more = again()
+        except ToolError:  # `now` moved on broke the chart: compare two plain renders
+            second, more = self._run_one(run, contents, where, folder)
+        varies = determinism.variance(output, second, where, calls) if second != output else None
+        return [Built(run, output, count + more, count + more, varies)]
 
     def _matched(self, argv: list[str], workspace: Path, text: bytes, probe: Probe, run: Run,
                  where: str) -> bool:
@@ -246,6 +272,9 @@ class Runner:
                         raise error
                     for built in fut.result():
                         results[built.run.key] = built.output
+                        if built.variance is not None:  # before the output: never one without it
+                            self.variance[built.run.key] = built.variance
+                            self._cache.put(determinism.cache_key(built.run.key), built.variance)
                         self._cache.put(built.run.key, built.output)
                         self.runs[built.run.tool] += built.count
                         self.processes[built.run.tool] += built.processes
@@ -263,6 +292,7 @@ class Built:
     output: bytes
     count: int
     processes: int
+    variance: bytes | None = None  # what differed between two renders (determinism)
 
 
 _MISSING = re.compile(r"missing in charts/ directory: ([^\n]+)")

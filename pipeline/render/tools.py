@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pipeline.errors import ToolError
 from pipeline.render.toolinstall import user_tools_dir
+from pipeline.words import counted
 
 DEAD_PROXY = "http://127.0.0.1:9"  # discard port: any network attempt fails at once
 DEFAULT_TIMEOUT = 120.0
@@ -123,6 +124,7 @@ def hermetic_env(home: Path, environ: Mapping[str, str]) -> dict[str, str]:
         "HOME": str(home),
         "TMPDIR": environ.get("TMPDIR", "/tmp"),
         "LANG": "C.UTF-8",
+        "TZ": "UTC",  # a chart formatting a date prints the same on every machine
         # helm and kustomize are short-lived Go programs: collecting garbage only costs
         # them time. No collection until the heap nears the limit (same output).
         "GOGC": _go_setting(environ, "HYDRATE_GOGC", "off", _GOGC),
@@ -223,7 +225,7 @@ def _excerpt(lines: list[str], head: int = 12, tail: int = 4) -> list[str]:
     """The start of a long stderr (where Go puts the panic) and its end."""
     if len(lines) <= head + tail:
         return lines
-    return [*lines[:head], f"... ({len(lines) - head - tail} more lines)", *lines[-tail:]]
+    return [*lines[:head], f"... ({counted(len(lines) - head - tail, 'more line')})", *lines[-tail:]]
 
 
 def display(argv: Sequence[str]) -> str:

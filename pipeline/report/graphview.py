@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from pipeline.render.engine import ClusterRender
 from pipeline.render.graph import Edge
+from pipeline.words import counted
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def to_text(g: GraphView) -> str:
     single = all(n.clusters == 1 for n in g.nodes)
     for node in g.nodes:
         deps = [f"{e.dependency} ({e.reason})" for e in g.edges if e.dependent == node.name]
-        used = "" if single else f"  {node.clusters:>5} clusters"
+        used = "" if single else f"  {counted(node.clusters, 'cluster'):>14}"
         after = f"  after {', '.join(deps)}" if deps else ""
         lines.append(f"  {_waves(node):<9} {node.name:<{width}}{used}{after}".rstrip())
     return "\n".join(lines) + "\n"

@@ -15,7 +15,8 @@ import jinja2
 
 from pipeline.report.catalog import Catalog
 from pipeline.sinks import places
-from pipeline.validate.findings import Finding, Usage
+from pipeline.validate.findings import Finding, Usage, Waived
+from pipeline.words import counted
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Site:
     graph_svg: str
     usage: tuple[Usage, ...]
     findings: tuple[Finding, ...]
+    waived: tuple[Waived, ...] = ()  # errors the API server rejects, accepted by waivers
 
     def by_rule(self) -> list[tuple[str, list[Finding]]]:
         grouped: dict[str, list[Finding]] = {}
@@ -99,6 +101,7 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0f} %"
+    env.filters["counted"] = counted
     env.filters["level"] = lambda v: "" if v is None else ("over" if v > 100 else "high" if v > 80 else "ok")
     return env
 

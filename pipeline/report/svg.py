@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from html import escape
 
 from pipeline.report.graphview import GraphView
+from pipeline.words import counted
 
 COL, ROW, BOX_W, BOX_H, PAD = 190, 54, 150, 34, 24
 
@@ -73,6 +74,6 @@ def render(g: GraphView) -> str:
     for p in placed.values():
         out.append(f'<g class="node"><rect x="{p.x}" y="{p.y}" width="{BOX_W}" height="{BOX_H}" rx="6"/>'
                    f'<text x="{p.x + 10}" y="{p.y + 21}">{escape(p.name)}</text>'
-                   f'<title>{escape(p.name)}: wave {p.wave}, {p.clusters} clusters</title></g>')
+                   f'<title>{escape(p.name)}: wave {p.wave}, {counted(p.clusters, "cluster")}</title></g>')
     out.append("</svg>")
     return "".join(out)

@@ -135,7 +135,7 @@ def group_title(g: Group) -> str:
         _, name, cls = g.clusters[0]
         return f"{name} (class {cls}, {envs})"
     same = "same change" if len(g.variants) == 1 else "similar change"
-    return f"{same} on {len(g.clusters)} clusters of {_classes(g)} ({envs})"
+    return f"{same} on {counted(len(g.clusters), 'cluster')} of {_classes(g)} ({envs})"
 
 
 def varying_note(g: Group) -> str:
@@ -145,7 +145,7 @@ def varying_note(g: Group) -> str:
     shown = ", ".join(g.varying[:6]) + (f", … {len(g.varying) - 6} more" if len(g.varying) > 6
                                          else "")
     first = g.variants[0].clusters[0][1]
-    return (f"{len(g.variants)} variants; values differ per cluster in {shown}. "
+    return (f"{counted(len(g.variants), 'variant')}; values differ per cluster in {shown}. "
             f"Diffs shown are {first}'s.")
 
 
@@ -238,10 +238,10 @@ def _md_risks(risks: Sequence[RiskEntry]) -> list[str]:
         icon = "🔴" if r.level == HIGH else "🟠"
         package = f" ({r.package})" if r.package else ""  # a removed cluster's has none
         where = f"`{r.object}`{package}: " if r.object else ""
-        lines.append(f"- {icon} **{r.rule}** {where}{r.message} — {len(r.clusters)} "
-                     f"cluster{'s' if len(r.clusters) != 1 else ''}: {_names(r.clusters, 8)}")
+        lines.append(f"- {icon} **{r.rule}** {where}{r.message} — "
+                     f"{counted(len(r.clusters), 'cluster')}: {_names(r.clusters, 8)}")
     if len(risks) > RISKS_SHOWN:
-        lines.append(f"- … and {len(risks) - RISKS_SHOWN} more risks in the full report")
+        lines.append(f"- … and {counted(len(risks) - RISKS_SHOWN, 'more risk')} in the full report")
     return [*lines, ""]
 
 
@@ -258,7 +258,7 @@ def _md_findings(result: DiffResult) -> list[str]:
         clusters = f" — {counted(len(f.clusters), 'cluster')}: {_names(f.clusters, 8)}" if f.clusters else ""
         lines.append(f"- {icon} **{f.rule}** {what}{f.message}{where}{clusters}")
     if len(added) > RISKS_SHOWN:
-        lines.append(f"- … and {len(added) - RISKS_SHOWN} more new findings in the full report")
+        lines.append(f"- … and {counted(len(added) - RISKS_SHOWN, 'more new finding')} in the full report")
     for f in fixed[:RISKS_SHOWN]:
         what = f"`{f.object}` " if f.object else ""
         lines.append(f"- ✅ fixed: **{f.rule}** {what}{f.message}")
@@ -279,7 +279,7 @@ def _fence(diff: str, max_lines: int | None) -> list[str]:
     cut = max_lines is not None and len(lines) > max_lines
     shown = lines[:max_lines] if cut else lines
     body = "\n".join(shown).replace("```", "`\u200b``")
-    note = [f"_… {len(lines) - len(shown)} more lines in the full report_"] if cut else []
+    note = [f"_… {counted(len(lines) - len(shown), 'more line')} in the full report_"] if cut else []
     return ["```diff", body, "```", *note]
 
 

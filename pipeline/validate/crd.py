@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from pipeline.config import quantity
+
 
 def _engine() -> ModuleType | None:
     try:
@@ -194,6 +196,8 @@ def _sentence(f: _Fault) -> str:
     if f.keyword == "enum":
         options = ", ".join(_show(o) for o in f.detail[:10]) + (", ..." if len(f.detail) > 10 else "")
         return f"{_show(f.instance)} is not one of {options}"
+    if f.keyword == "pattern" and f.schema.get("pattern") == quantity.OBJECT_PATTERN:
+        return f"{_show(f.instance)} is not a quantity ({quantity.EXAMPLES})"
     if f.keyword == "pattern":
         return f"{_show(f.instance)} does not match the pattern {f.schema.get('pattern')!r}"
     if f.keyword in ("anyOf", "oneOf") and f.detail is not None:

@@ -44,12 +44,15 @@ class Finding:
     source: Source | None
     clusters: tuple[str, ...]
     field: str = ""  # the field path inside the object ("" for the object as a whole)
+    # Where else it shows: the object's base file and line when `source` is the overlay
+    # layer (a patch, a values file) that set the field.
+    related: tuple[Source, ...] = ()
 
     @property
     def identity(self) -> tuple[Any, ...]:
         """What makes two findings the same finding (the clusters aside)."""
         return (self.rule, self.severity, self.message, self.package, self.object, self.source,
-                self.field)
+                self.field, self.related)
 
     @property
     def fingerprint(self) -> str:
@@ -66,6 +69,7 @@ class Finding:
             "field": self.field or None,
             "clusters": list(self.clusters),
             "source": {"path": self.source.path, "line": self.source.line} if self.source else None,
+            "related": [{"path": r.path, "line": r.line} for r in self.related],
         }
 
 
@@ -75,7 +79,8 @@ def from_json(d: Mapping[str, Any]) -> Finding:
     return Finding(d["rule"], d["severity"], d["message"], d.get("package"),
                    ObjectRef(o["apiVersion"], o["kind"], o.get("namespace") or "", o["name"]) if o else None,
                    Source(src["path"], src["line"]) if src else None,
-                   tuple(d.get("clusters") or ()), d.get("field") or "")
+                   tuple(d.get("clusters") or ()), d.get("field") or "",
+                   tuple(Source(r["path"], r["line"]) for r in d.get("related") or ()))
 
 
 def changes(base: Iterable[Finding],
@@ -103,9 +108,7 @@ def merge(findings: Iterable[Finding]) -> tuple[Finding, ...]:
             grouped[f.identity] = (f, set(f.clusters))
         else:
             found[1].update(f.clusters)
-    merged = [Finding(f.rule, f.severity, f.message, f.package, f.object, f.source,
-                      tuple(sorted(clusters)), f.field)
-              for f, clusters in grouped.values()]
+    merged = [replace(f, clusters=tuple(sorted(clusters))) for f, clusters in grouped.values()]
     return tuple(sorted(merged, key=_order))
 
 
@@ -120,7 +123,7 @@ class Usage:
 
     cluster: str
     class_name: str
-    requested: Mapping[str, float]  # cpu (cores), memory (bytes), pods
+    requested: Mapping[str, float]  # cpu (cores), memory (bytes), pods, storage (bytes)
     capacity: Mapping[str, float]
 
     def percent(self, resource: str) -> float | None:
@@ -129,8 +132,21 @@ class Usage:
 
     @property
     def worst(self) -> float:
-        return max((p for r in ("cpu", "memory", "pods") if (p := self.percent(r)) is not None),
+        return max((p for r in ("cpu", "memory", "pods", "storage") if (p := self.percent(r)) is not None),
                    default=0.0)
+
+
+@dataclass(frozen=True)
+class Waived:
+    """A finding of a rule the API server enforces (the object cannot be applied) that a
+    waiver accepted: published anyway, so every report counts it."""
+
+    finding: Finding
+    waiver: str  # file:line of the waiver
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.finding.as_json(), "waiver": self.waiver, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,15 @@ class Report:
     seconds: float = 0.0
     cached: int = 0  # distinct outputs whose findings came from the cache
     outputs: int = 0  # distinct outputs checked (each once per schema version and CRDs)
+    waived: tuple[Waived, ...] = ()  # errors the API server enforces, accepted by a waiver
+
+    @property
+    def everything(self) -> tuple[Finding, ...]:
+        """The findings and, marked as such, the waived errors: what a diff compares, so a
+        change that waives an error the API server enforces shows it."""
+        return (*self.findings, *(replace(w.finding, message=f"{w.finding.message} (waived by "
+                                                             f"{w.waiver}: {w.reason})")
+                                  for w in self.waived))
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -154,10 +179,12 @@ class Report:
     def summary(self) -> dict[str, Any]:
         return {"errors": len(self.errors), "warnings": len(self.warnings),
                 "clusters": self.clusters, "objects": self.objects,
-                "rules": dict(sorted(_count(self.findings).items()))}
+                "rules": dict(sorted(_count(self.findings).items())),
+                "waived": dict(sorted(_count(w.finding for w in self.waived).items()))}
 
     def as_json(self) -> dict[str, Any]:
         return {"findings": [f.as_json() for f in self.findings], "summary": self.summary(),
+                "waived": [w.as_json() for w in self.waived],
                 "capacity": [{"cluster": u.cluster, "class": u.class_name,
                               "requested": dict(u.requested), "capacity": dict(u.capacity)}
                              for u in self.usage]}

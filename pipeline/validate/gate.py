@@ -43,7 +43,11 @@ def enforce(report: Report, warn: Callable[[str], None] | None) -> Report:
             + "\n  ".join(shown) + (f"\n  … and {more} more" if more else "")
             + "\n  (`hydrate validate` lists every finding; fleet/policy.yaml sets severities "
               "and waivers)")
-    if report.warnings and warn is not None:
-        warn(f"validation: {counted(len(report.warnings), 'warning')} "
-             "(`hydrate validate` lists them)")
+    if (report.warnings or report.waived) and warn is not None:
+        counts = [counted(len(report.warnings), "warning")] if report.warnings else []
+        if report.waived:
+            rules = sorted({w.finding.rule for w in report.waived})
+            counts.append(f"{counted(len(report.waived), 'waived error')} ({', '.join(rules)}: "
+                          "the API server rejects these objects)")
+        warn(f"validation: {', '.join(counts)} (`hydrate validate` lists them)")
     return report

@@ -8,8 +8,11 @@ validator, compiled on first use from the definitions it reaches.
 
 Read from the data as it is, with two fixes: a kind is found by its full group
 (`x-kubernetes-group-version-kind`), so an `apps.example.com/v1` Deployment is not held
-to apps/v1; and int-or-string and quantities, spelled as a `oneOf` that rejects null,
-become a plain union of types. Unknown fields are errors, as the strict data says.
+to apps/v1; int-or-string, spelled as a `oneOf` that rejects null, becomes a plain union
+of types; and every field that refers to the `resource.Quantity` definition (requests,
+limits, PVC sizes, ResourceQuota, LimitRange, emptyDir sizeLimit, …: the data says which)
+is held to the API server's quantity grammar, which the published schema leaves out.
+Unknown fields are errors, as the strict data says.
 
 Not checked, because the data does not say it: enum values of fields (`imagePullPolicy:
 Sometimes` passes), formats, `x-kubernetes-validations` and the API server's own
@@ -27,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.config import quantity
 from pipeline.errors import PipelineError
+from pipeline.validate import served
 from pipeline.validate.crd import Compile, Compiled, CrdSchemas, compile_schema
 
 _DIR = re.compile(r"^v1\.(\d+)\.0-local-strict$")
@@ -36,6 +41,9 @@ _FIRST = 25  # the oldest minor the data holds
 _SCHEMA_VALUED = ("items", "additionalProperties", "not")
 _DROPPED = ("description", "format", "default", "example")
 _STABILITY = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+# A string in the grammar, or a number (the decoder parses a JSON number's text the same way).
+_QUANTITY_SCHEMA = {"type": ["string", "number", "null"], "pattern": quantity.OBJECT_PATTERN}
 
 
 @dataclass(frozen=True)
@@ -193,14 +201,16 @@ class Schemas:
             if cleaned is None:
                 refs: set[str] = set()
                 # A definition the data names but lacks allows anything rather than failing.
-                node = _clean(index.defs.get(current, {}), refs)
+                node = _QUANTITY_SCHEMA if current == QUANTITY else _clean(index.defs.get(current, {}), refs)
                 cleaned = self._cleaned[version, current] = (node, frozenset(refs))
             defs[current] = cleaned[0]
             todo.extend(sorted(cleaned[1] - defs.keys()))
         return {"$ref": f"#/$defs/{name}", "$defs": defs}
 
-    def check(self, kubernetes_version: str, body: Mapping[str, Any], crds: CrdSchemas) -> list[Problem]:
-        """Everything the schemas say about one object: [] when it is fine."""
+    def check(self, kubernetes_version: str, body: Mapping[str, Any], crds: CrdSchemas,
+              enabled: tuple[str, ...] = ()) -> list[Problem]:
+        """Everything the schemas say about one object: [] when it is fine. `enabled`: the
+        class's `apiVersions`, alpha and beta APIs its clusters serve beyond the defaults."""
         version = self.schema_version(kubernetes_version)
         api, kind = body.get("apiVersion"), body.get("kind")
         if not isinstance(api, str) or not api or not isinstance(kind, str) or not kind:
@@ -208,14 +218,18 @@ class Schemas:
         group, _, api_version = api.rpartition("/")
         described = f"{api} {kind}"
         validator = self.validator(version, group, api_version, kind)
+        index = self._index(version)
         if validator is not None:
+            if not served.on_by_default(version, group, api_version, kind) and \
+                    not served.enabled(enabled, group, api_version, kind):
+                return [self._off_by_default(index, version, group, api_version, kind)]
             # No version in the message: the same typo on every class is one finding.
             return [Problem("schema", m, p) for p, m in validator.problems(body, described)]
-        index = self._index(version)
         others = index.versions.get((group, kind))
         if others:
+            on = [v for v in others if served.on_by_default(version, group, v, kind)] or list(others)
             return [Problem("api-not-served", f"{described} is not served by Kubernetes {version}; "
-                                              f"use {group}/{others[0]}", "")]
+                                              f"use {group}/{on[0]}", "")]
         if (group, kind) in crds.kinds():
             return self._custom(body, group, api_version, kind, crds)
         if group in index.groups or "." not in group:  # CRD groups need a dot: this one is built in
@@ -226,6 +240,18 @@ class Schemas:
                                               f"has no {kind} in the {group or 'core'} API group; {fix}", "")]
         return [Problem("unknown-kind", f"no schema for {described}: no CRD for it is rendered in this "
                                         f"cluster and it is not built into Kubernetes {version}", "")]
+
+    @staticmethod
+    def _off_by_default(index: _Index, version: str, group: str, api_version: str,
+                        kind: str) -> Problem:
+        api = f"{group}/{api_version}" if group else api_version
+        on = [v for v in index.versions.get((group, kind), ())
+              if served.on_by_default(version, group, v, kind)]
+        fix = f"use {group}/{on[0]}, or, where" if on else f"no version of {kind} is on by default; where"
+        return Problem("api-not-served", f"{api} {kind} is {served.stage(api_version)}: Kubernetes {version} "
+                                         f"serves it only if its API server enables it; {fix} the clusters "
+                                         f"enable it (kube-apiserver --runtime-config), list {api} in the "
+                                         "class's apiVersions", "")
 
     @staticmethod
     def _custom(body: Mapping[str, Any], group: str, api_version: str, kind: str,

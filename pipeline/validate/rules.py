@@ -75,6 +75,9 @@ _SOPS_VALUE = re.compile(
 _INDEX = re.compile(r"\[(\d+)\]")
 _SHOWN = 5
 PSA_LEVELS = ("privileged", "baseline", "restricted")
+# What the API server itself refuses: a waiver of these publishes objects that cannot be
+# applied, so it must name them, expire, and be counted in every report.
+ENFORCED = frozenset({"schema", "api-not-served"})
 RBAC = "rbac.authorization.k8s.io"
 
 
@@ -122,9 +125,10 @@ def missing_requests(pod: Pod, _params: Mapping[str, Any]) -> Iterator[Hit]:
     for c in pod.containers:
         if c.ephemeral:
             continue  # the API forbids resources on ephemeral containers
-        requests = c.resources.get("requests")
-        if dig(requests, "cpu") is None or dig(requests, "memory") is None:
-            missing = [r for r in ("cpu", "memory") if dig(requests, r) is None]
+        requests, limits = c.resources.get("requests"), c.resources.get("limits")
+        # A limit without a request is the request too (Kubernetes defaults it so).
+        missing = [r for r in ("cpu", "memory") if dig(requests, r) is None and dig(limits, r) is None]
+        if missing:
             yield Hit(f"{c.label} requests no {' and no '.join(missing)}: the scheduler "
                       "cannot place it with care, and capacity cannot count it",
                       f"{c.path}.resources")
@@ -366,6 +370,13 @@ RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in (
     Rule("waiver-expired", "error", "Expired waiver",
          "A waiver in fleet/policy.yaml is past its expires date: it no longer waives anything.",
          "Fix what it waived and remove it, or extend it with a new reason and date."),
+    Rule("non-deterministic", "error", "Output that changes from render to render",
+         "The chart calls a function whose result is not a function of its input (randAlphaNum, "
+         "genCA, uuidv4, now, ...) and this field differed between two renders of the same input: "
+         "what is published depends on which render the cache kept, and a fresh CI cache rotates "
+         "it on every publish.",
+         "Give the field a fixed value through the chart's values (an existing Secret, e.g. "
+         f"existingSecret; a fixed password or certificate from your secret store). {_WAIVE}"),
     Rule("waiver-unused", "warning", "Unused waiver",
          "A waiver in fleet/policy.yaml matches no finding of the whole fleet.",
          "Remove it (what it waived is fixed), or correct its scope."),

@@ -409,7 +409,8 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
         "<summary><b>cluster removed: store-0005 (class pop, prod)</b> · +0 ~0 -63</summary>"]
     assert "\nClusters: edge-lab, edge-lyon-plant, edge-hamburg-port, edge-rotterdam-port\n" in comment
     assert comment.count("```diff\n") == 1 + 63
-    assert comment.count("_… ") == comment.count("more lines in the full report_")
+    assert comment.count("_… ") == len(re.findall(r"_… (1 more line|\d+ more lines) in the full report_",
+                                                    comment))
     assert len(comment) <= 65_536
 
 
@@ -588,6 +589,22 @@ def test_a_configuration_folder_inside_a_bigger_repository(tmp_path: Path) -> No
                                "store-0005", "store-0006", "store-lab"]
 
 
+def test_a_change_that_waives_an_error_the_api_server_enforces_shows_it(
+        example_repo: pygit2.Repository) -> None:
+    root = Path(example_repo.workdir)
+    daemonset = root / "bases/log-shipper/daemonset.yaml"
+    daemonset.write_text(daemonset.read_text().replace("        imagePullPolicy: IfNotPresent",
+                                                       "        imagePullPolcy: IfNotPresent"))
+    with (root / "fleet/policy.yaml").open("a") as f:
+        f.write("- {rule: schema, packages: [log-shipper], objects: [DaemonSet/logging/log-shipper], "
+                "reason: vendor bug, expires: 2099-01-01}\n")
+    commit_all(example_repo, "log-shipper typo, waived")
+    doc = _diff(example_repo, "--cluster", "store-0001")
+    (added,) = doc["findings"]["added"]
+    assert (added["rule"], added["field"]) == ("schema", "spec.template.spec.containers[0].imagePullPolcy")
+    assert added["message"].endswith("(waived by fleet/policy.yaml:34: vendor bug)")
+
+
 def test_findings_the_change_brings_and_fixes(example_repo: pygit2.Repository) -> None:
     # Base: a store runs an untagged image. Head: that is fixed, and a privileged container
     # appears in the same package (a change of one package on one cluster).
@@ -604,11 +621,14 @@ def test_findings_the_change_brings_and_fixes(example_repo: pygit2.Repository) -
     added, removed = doc["findings"]["added"], doc["findings"]["removed"]
     assert [(f["rule"], f["severity"], f["clusters"], f["field"]) for f in removed] == [
         ("latest-tag", "error", ["store-0003"], "spec.template.spec.containers[0].image")]
-    # The patched object came from the chart's template: the findings point there.
-    template = "bases/pos-app/chart/templates/deployment.yaml:73"
+    # The store's inline patch set the field: the findings point at its operation, with
+    # the chart's template (where the object comes from) as the related location.
+    patch = "overlays/clusters/store-0003/pos-app/kustomization.yaml:6"
     assert sorted((f["rule"], f["clusters"], f"{f['source']['path']}:{f['source']['line']}")
-                  for f in added) == [("privilege-escalation", ["store-0003"], template),
-                                      ("privileged", ["store-0003"], template)]
+                  for f in added) == [("privilege-escalation", ["store-0003"], patch),
+                                      ("privileged", ["store-0003"], patch)]
+    assert all(f["related"] == [{"path": "bases/pos-app/chart/templates/deployment.yaml", "line": 73}]
+               for f in added)
     md = hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--format", "markdown")
     assert "#### 🔎 Validation: 2 new findings, 1 fixed" in md.out
     assert "- ✅ fixed: **latest-tag** `Deployment/pos/pos-app` container 'pos-app' image " in md.out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -332,3 +333,41 @@ def test_a_cycle_through_crds_alone_renders_with_the_crds_first(tmp_path: Path) 
     assert "cluster dev-1: dependency cycle" in result.err
     assert "certs needs mon: dependsOn" in result.err
     assert "mon needs certs: dependsOn" in result.err
+
+
+HOOK_JOB = """apiVersion: batch/v1
+kind: Job
+metadata:
+  generateName: {{ .Release.Name }}-migrate-
+  annotations:
+    helm.sh/hook: pre-upgrade
+    helm.sh/hook-delete-policy: before-hook-creation
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: migrate
+        image: ghcr.io/example-retail/pos-app:1.0.0
+        resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {memory: 16Mi}}
+        securityContext: {allowPrivilegeEscalation: false, runAsNonRoot: true}
+"""
+
+
+def test_a_helm_hook_with_generate_name_is_rendered_under_a_stable_name(
+        example: Path, tmp_path: Path, toolset: tools.Toolset) -> None:
+    (example / "bases/pos-app/chart/templates/migrate.yaml").write_text(HOOK_JOB)
+    outs = []
+    for n in (1, 2):
+        result = hydrate("--repo", example, "render", "--cluster", "store-0001", "--out",
+                         tmp_path / f"out-{n}", cold=n == 2)
+        assert result.code == 0, result.err
+        outs.append(tmp_path / f"out-{n}/prod/store-0001")
+    (job_file,) = (outs[0] / "pos-app").glob("job.batch_pos_pos-app-migrate-*.yaml")
+    assert (outs[1] / "pos-app" / job_file.name).read_bytes() == job_file.read_bytes()
+    # What Argo CD and Flux do with the path: the hook is there, with its name.
+    built = subprocess.run([*toolset.kustomize.argv, str(outs[0])], capture_output=True, text=True,
+                           check=True).stdout
+    jobs = [d for d in yaml.safe_load_all(built) if d["kind"] == "Job"]
+    assert [j["metadata"]["name"] for j in jobs] == [job_file.name.split("_")[-1].removesuffix(".yaml")]
+    assert jobs[0]["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"

@@ -31,6 +31,11 @@ def test_renders_with_the_context(tmp_path: Path) -> None:
     ("a: 1\n{% from 'other.j2' import x %}", "t.yaml.j2:2: {% import %} is not supported"),
     ("{% extends 'other.j2' %}", "t.yaml.j2:1: {% extends %} is not supported"),
     ("a: {{ vars.a \n", "t.yaml.j2:1: Jinja2 syntax error"),
+    # What changes from render to render (hydrate keeps one render: the cache would decide).
+    ("a: 1\nb: {{ ['x', 'y'] | random }}\n", "t.yaml.j2:2: not allowed in a sandboxed template: the "
+                                            "random filter gives another result on every render"),
+    ("a: {{ lipsum(1) }}\n", "t.yaml.j2:1: not allowed in a sandboxed template: lipsum() gives "
+                             "another result on every render"),
 ])
 def test_errors_name_the_file_and_line(tmp_path: Path, text: str, expected: str) -> None:
     (tmp_path / "other.j2").write_text("secret")

@@ -3,6 +3,11 @@ annotation), and that the annotation never reaches the output."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
+from pipeline.errors import RenderError
 from pipeline.render.postprocess import ORIGIN_ANNOTATION, Origin, parse_output, place
 
 HELM = b"""---
@@ -96,3 +101,42 @@ def test_the_kept_body_is_what_the_written_text_reads_as() -> None:
         assert res.parsed is not None
         assert res.body == yamlio.load(res.text)  # validation judges exactly what is written
         assert res.body["metadata"]["annotations"]["hydrate.dev/package"] == "shop"
+
+
+HOOK = b"""---
+# Source: shop/templates/migrate.yaml
+apiVersion: batch/v1
+kind: Job
+metadata:
+  generateName: migrate-
+  annotations: {helm.sh/hook: pre-upgrade}
+spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: "m:1"}]}}}
+"""
+
+
+def test_a_hook_with_generate_name_gets_a_stable_name() -> None:
+    # Kustomize (and so every agent reading the output) needs a name; the API server
+    # would pick a random suffix, hydrate a stable one.
+    (job,) = parse_output(HOOK, "c/p").docs
+    name = job["metadata"]["name"]
+    assert re.fullmatch(r"migrate-[bcdfghjklmnpqrstvwxz2456789]{5}", name)
+    assert job["metadata"]["generateName"] == "migrate-"
+    assert parse_output(HOOK, "c/p").docs[0]["metadata"]["name"] == name
+    other = HOOK.replace(b'"m:1"', b'"m:2"')
+    assert parse_output(other, "c/p").docs[0]["metadata"]["name"] != name
+    argo = HOOK.replace(b"helm.sh/hook: pre-upgrade", b"argocd.argoproj.io/hook: PreSync")
+    assert parse_output(argo, "c/p").docs[0]["metadata"]["name"].startswith("migrate-")
+
+
+def test_generate_name_outside_a_hook_is_one_line() -> None:
+    plain = HOOK.replace(b"  annotations: {helm.sh/hook: pre-upgrade}\n", b"")
+    with pytest.raises(RenderError) as e:
+        parse_output(plain, "store-1/shop")
+    assert str(e.value) == (
+        "store-1/shop: shop/templates/migrate.yaml: Job with generateName 'migrate-' and no name: "
+        "GitOps agents apply objects by name and cannot apply it except as a hook; give it a "
+        "metadata.name, or make it a hook (helm.sh/hook or argocd.argoproj.io/hook annotation)")
+    nameless = b"---\n# Source: shop/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"
+    with pytest.raises(RenderError, match=r"^store-1/shop: shop/templates/cm.yaml has an object "
+                                          r"\(ConfigMap\) without metadata.name$"):
+        parse_output(nameless, "store-1/shop")

@@ -89,7 +89,8 @@ def test_timeout_is_an_error(tmp_path: Path) -> None:
 
 def test_runs_are_hermetic(tmp_path: Path) -> None:
     environ = {**os.environ, "GIT_DIR": "/elsewhere", "HELM_REPOSITORY_CONFIG": "/x",
-               "KUBECONFIG": "/root/.kube/config", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}
+               "KUBECONFIG": "/root/.kube/config", "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+               "TZ": "Pacific/Kiritimati"}
     env = tools.hermetic_env(tmp_path, environ)
     out = tools.run(["env"], cwd=tmp_path, env=env).decode()
     names = {line.split("=", 1)[0] for line in out.splitlines()}
@@ -99,6 +100,8 @@ def test_runs_are_hermetic(tmp_path: Path) -> None:
     assert f"HOME={tmp_path}" in out
     assert f"KUBECONFIG={tmp_path}/kubeconfig" in out
     assert f"HTTPS_PROXY={tools.DEAD_PROXY}" in out
+    # A chart that formats a date prints it the same on every machine.
+    assert "TZ=UTC" in out.splitlines()
 
 
 def test_go_tools_run_without_garbage_collection_unless_told(tmp_path: Path) -> None:

@@ -115,6 +115,19 @@ def test_the_numbers_are_the_fleets(site: tuple[Path, Path]) -> None:
     assert "<h2>store-lab</h2>" in store
 
 
+def test_a_cluster_page_lists_its_packages_in_wave_order(site: tuple[Path, Path]) -> None:
+    root, out = site
+    page = (out / "clusters/store-0003.html").read_text()
+    table = page[page.index("Packages, by sync-wave"):]
+    table = table[:table.index("</table>")]
+    rows = [(int(w), p) for w, p in re.findall(r'<tr><td class="num">(\d+)</td><td>([^<]+)</td>', table)]
+    graph = json.loads(hydrate("--repo", root, "graph", "--cluster", "store-0003", "--format", "json").out)
+    waves = {p["name"]: p["waves"][0] for p in graph["packages"]}
+    assert sorted(p for _, p in rows) == sorted(waves)
+    assert rows == sorted((w, p) for p, w in waves.items())  # by wave, then name
+    assert len({w for w, _ in rows}) > 2
+
+
 def test_the_filter_box_filters_the_table_in_a_real_browser(site: tuple[Path, Path], tmp_path: Path) -> None:
     _, out = site
     assert CHROMIUM is not None, "chromium is needed: scripts/test installs it (as root) when missing"

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pipeline.config import yamlio
+from pipeline.validate import served
 from pipeline.validate.crd import Compiled, CrdSchemas, compile_schema
 from pipeline.validate.kube import Problem, Schemas, data_dir, supported_versions
 
@@ -117,6 +118,56 @@ def test_int_or_string_and_quantities_refuse_other_types(schemas: Schemas) -> No
     ]
 
 
+def _pod(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "c:1"}], **spec}}
+
+
+QUANTITY_FIELDS = [  # (object, the field holding a malformed quantity, its value)
+    (deployment(container={"resources": {"requests": {"cpu": "1.5.5"}}}),
+     "spec.template.spec.containers[0].resources.requests.cpu", "1.5.5"),
+    (deployment(container={"resources": {"limits": {"memory": "1GB"}}}),
+     "spec.template.spec.containers[0].resources.limits.memory", "1GB"),
+    ({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+      "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10 Gi"}}}},
+     "spec.resources.requests.storage", "10 Gi"),
+    ({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+      "spec": {"serviceName": "db", "selector": {"matchLabels": {"a": "b"}},
+               "template": {"metadata": {"labels": {"a": "b"}},
+                            "spec": {"containers": [{"name": "db", "image": "db:1"}]}},
+               "volumeClaimTemplates": [{"metadata": {"name": "d"}, "spec": {
+                   "resources": {"requests": {"storage": "1e"}}}}]}},
+     "spec.volumeClaimTemplates[0].spec.resources.requests.storage", "1e"),
+    ({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
+      "spec": {"hard": {"requests.cpu": "ten"}}}, "spec.hard.requests.cpu", "ten"),
+    ({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l"},
+      "spec": {"limits": [{"type": "Container", "default": {"cpu": "m500"}}]}},
+     "spec.limits[0].default.cpu", "m500"),
+    (_pod(volumes=[{"name": "tmp", "emptyDir": {"sizeLimit": "1.5.5Gi"}}]),
+     "spec.volumes[0].emptyDir.sizeLimit", "1.5.5Gi"),
+    (_pod(overhead={"cpu": "1,5"}), "spec.overhead.cpu", "1,5"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "value"), QUANTITY_FIELDS)
+@pytest.mark.parametrize("engine", ["rs", "py"])
+def test_every_quantity_field_is_held_to_the_api_servers_grammar(body: dict[str, Any], field: str,
+                                                                 value: str, engine: str) -> None:
+    # The published schema says only "string or number"; which fields are quantities comes
+    # from the data (their reference to resource.Quantity), not from a list of names.
+    schemas = Schemas(compile=lambda schema: Compiled(schema, engine=engine))
+    assert schemas.check("1.30", body, NO_CRDS) == [
+        Problem("schema", f"{field}: {value!r} is not a quantity (e.g. 500m, 2, 1.5, 128Mi, 1Gi, 1e3)",
+                field)]
+
+
+@pytest.mark.parametrize("value", ["100m", "1", "1.", ".5", "+1.5", "1e3", "1E-2", "2E", "128Mi", "1Ei",
+                                   "5n", "10u", " 250m ", 1.5, 2, 0, None])
+def test_quantities_the_api_server_accepts_pass(schemas: Schemas, value: object) -> None:
+    body = deployment(container={"resources": {"requests": {"cpu": value, "memory": value}}})
+    assert schemas.check("1.30", body, NO_CRDS) == []
+
+
 @pytest.mark.parametrize(("version", "api", "kind", "fix"), [
     ("1.25", "batch/v1beta1", "CronJob", "batch/v1"),
     ("1.25", "policy/v1beta1", "PodDisruptionBudget", "policy/v1"),
@@ -128,6 +179,62 @@ def test_removed_api_versions_are_not_served(schemas: Schemas, version: str, api
     body = {"apiVersion": api, "kind": kind, "metadata": {"name": "x"}, "spec": {}}
     assert schemas.check(version, body, NO_CRDS) == [
         Problem("api-not-served", f"{api} {kind} is not served by Kubernetes {version}; use {fix}", "")]
+
+
+VAP = {"apiVersion": "admissionregistration.k8s.io/v1alpha1", "kind": "ValidatingAdmissionPolicy",
+       "metadata": {"name": "no-latest"},
+       "spec": {"validations": [{"expression": "true"}], "failurePolicy": "Fail"}}
+
+
+def test_alpha_and_new_beta_apis_are_not_served_by_default(schemas: Schemas) -> None:
+    # 1.29 has admissionregistration v1alpha1 and v1beta1 in its schemas, neither on by default.
+    assert schemas.check("1.29", VAP, NO_CRDS) == [Problem(
+        "api-not-served", "admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicy is alpha: "
+        "Kubernetes 1.29 serves it only if its API server enables it; no version of "
+        "ValidatingAdmissionPolicy is on by default; where the clusters enable it (kube-apiserver "
+        "--runtime-config), list admissionregistration.k8s.io/v1alpha1 in the class's apiVersions", "")]
+    beta = {**VAP, "apiVersion": "admissionregistration.k8s.io/v1beta1"}
+    assert schemas.check("1.30", beta, NO_CRDS) == [Problem(
+        "api-not-served", "admissionregistration.k8s.io/v1beta1 ValidatingAdmissionPolicy is beta: "
+        "Kubernetes 1.30 serves it only if its API server enables it; use admissionregistration.k8s.io/v1, "
+        "or, where the clusters enable it (kube-apiserver --runtime-config), list "
+        "admissionregistration.k8s.io/v1beta1 in the class's apiVersions", "")]
+    assert schemas.check("1.30", {**VAP, "apiVersion": "admissionregistration.k8s.io/v1"}, NO_CRDS) == []
+
+
+def test_a_class_enables_more_apis_with_api_versions(schemas: Schemas) -> None:
+    for enabled in (("admissionregistration.k8s.io/v1alpha1",),
+                    ("admissionregistration.k8s.io/v1alpha1/ValidatingAdmissionPolicy",)):
+        assert schemas.check("1.29", VAP, NO_CRDS, enabled) == []
+    # Enabled, then checked against its schema like any other.
+    typo = {**VAP, "spec": {"validationz": []}}
+    alpha = ("admissionregistration.k8s.io/v1alpha1",)
+    assert [p.rule for p in schemas.check("1.29", typo, NO_CRDS, alpha)] == ["schema"]
+    # Another kind of the group is not enabled by naming one kind.
+    binding = {**VAP, "kind": "ValidatingAdmissionPolicyBinding", "spec": {}}
+    assert [p.rule for p in schemas.check(
+        "1.29", binding, NO_CRDS, ("admissionregistration.k8s.io/v1alpha1/ValidatingAdmissionPolicy",))] \
+        == ["api-not-served"]
+
+
+@pytest.mark.parametrize(("version", "api", "kind"), [
+    ("1.25", "autoscaling/v2beta2", "HorizontalPodAutoscaler"),
+    ("1.25", "storage.k8s.io/v1beta1", "CSIStorageCapacity"),
+    ("1.26", "flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema"),
+    ("1.29", "flowcontrol.apiserver.k8s.io/v1beta3", "PriorityLevelConfiguration"),
+])
+def test_the_legacy_betas_stay_served(schemas: Schemas, version: str, api: str, kind: str) -> None:
+    body = {"apiVersion": api, "kind": kind, "metadata": {"name": "x"}}
+    assert [p.rule for p in schemas.check(version, body, NO_CRDS)] in ([], ["schema"])
+    assert all(p.rule != "api-not-served" for p in schemas.check(version, body, NO_CRDS))
+
+
+def test_the_legacy_beta_table_names_apis_the_data_has() -> None:
+    schemas = Schemas()
+    for version, apis in served.LEGACY_BETA.items():
+        for group, api_version, kind in apis:
+            assert schemas.validator(version, group, api_version, kind) is not None, (version, kind)
+            assert served.stage(api_version) == "beta"
 
 
 def test_a_built_in_group_without_the_kind_is_not_served(schemas: Schemas) -> None:

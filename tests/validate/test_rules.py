@@ -46,9 +46,9 @@ def test_every_contract_rule_with_its_default_severity() -> None:
         "cluster-admin-binding": "warning", "ingress-without-tls": "warning",
         "namespace-without-psa": "warning", "unrendered-release": "warning", "capacity": "error",
         "required-package": "error", "webhook-not-ready": "warning", "waiver-expired": "error",
-        "waiver-unused": "warning"}
+        "waiver-unused": "warning", "non-deterministic": "error"}
     elsewhere = {"schema", "api-not-served", "unknown-kind", "capacity", "required-package",
-                 "webhook-not-ready", "waiver-expired", "waiver-unused"}
+                 "webhook-not-ready", "waiver-expired", "waiver-unused", "non-deterministic"}
     assert {rid for rid, r in RULES.items() if r.check is None} == elsewhere
     assert all(r.id == rid and r.short and r.full and r.help for rid, r in RULES.items())
     assert {rid: dict(r.params) for rid, r in RULES.items() if r.params} == {
@@ -164,6 +164,17 @@ def test_requests_say_which_is_missing() -> None:
          "container 'app' has no memory limit: a leak takes the node's memory from every other pod"),
         ("missing-memory-limit", f"{POD}.containers[1].resources",
          "container 'side' has no memory limit: a leak takes the node's memory from every other pod")]
+
+
+def test_a_limit_without_a_request_is_the_request() -> None:
+    # Kubernetes defaults a missing request to the limit, resource by resource.
+    body = _deploy(_box(resources={"requests": {"memory": "10Mi"}, "limits": {"cpu": "8"}}),
+                   _box(name="b", resources={"limits": {"cpu": "1", "memory": "1Gi"}}),
+                   _box(name="c", resources={"requests": {"cpu": "1"}, "limits": {"cpu": "2"}}))
+    assert _run(body, "missing-requests") == [
+        ("missing-requests", f"{POD}.containers[2].resources",
+         "container 'c' requests no memory: the scheduler cannot place it with care, and "
+         "capacity cannot count it")]
 
 
 # privileged, privilege-escalation, run-as-root

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.validate.findings import Source
 from pipeline.validate.sources import Lines, steps
 
@@ -99,3 +101,167 @@ def test_a_path_outside_the_repository_gives_no_source() -> None:
         return None
 
     assert Lines(read).find("bases/x/../../../etc/passwd", "Secret", "s", "data") is None
+
+
+CHART = "bases/app/chart/templates"
+TEMPLATES = {
+    # A container that only some stores run, inside an if: the text is no plain YAML.
+    f"{CHART}/deploy.yaml": b"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "app.fullname" . }}
+spec:
+  template:
+    spec:
+      containers:
+      {{- if .Values.printer.enabled }}
+      - name: printer
+        image: "{{ .Values.printer.image }}"
+        env:
+        - name: app
+          value: "1"
+      {{- end }}
+      - name: app
+        image: "{{ .Values.image }}"
+        securityContext:
+          privileged: true
+""",
+    # The pod comes from a named template in another file.
+    f"{CHART}/statefulset.yaml": b"""apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  serviceName: db
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      {{- include "app.pod" . | nindent 6 }}
+""",
+    f"{CHART}/_pod.tpl": b"""{{- define "app.fullname" -}}
+{{ .Release.Name }}
+{{- end }}
+
+{{- define "app.pod" -}}
+serviceAccountName: db
+containers:
+  - name: db
+    image: "postgres:latest"
+    ports:
+      - containerPort: 5432
+  - name: exporter
+    image: {{ .Values.exporter.image }}
+    securityContext:
+      {{- include "app.security" . | nindent 6 }}
+{{- end }}
+
+{{- define "app.security" -}}
+runAsUser: 0
+privileged: true
+{{- end }}
+""",
+    f"{CHART}/configs.yaml": b"""apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: first
+data:
+  key: a
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: second
+data:
+  key: Yg==
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: second
+  namespace: {{ .Release.Namespace }}
+data:
+  key: b
+""",
+    f"{CHART}/roles.yaml": b"""{{- range $ns := list "shop" "backoffice" }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+  namespace: {{ $ns }}
+rules: []
+{{- end }}
+""",
+    "bases/app/roles.yaml": b"""apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: reader
+  namespace: shop
+roleRef: {kind: Role, name: reader}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: reader
+  namespace: backoffice
+roleRef: {kind: ClusterRole, name: cluster-admin}
+subjects: []
+""",
+}
+
+
+def _listing(folder: str) -> list[str]:
+    return sorted(p.removeprefix(f"{folder}/") for p in TEMPLATES if p.startswith(f"{folder}/"))
+
+
+def _deploy(*names: str) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": {"containers": [{"name": n} for n in names]}}}}
+
+
+def test_list_items_in_a_template_are_found_by_position_and_by_name() -> None:
+    lines = Lines(TEMPLATES.get, _listing)
+    path = f"{CHART}/deploy.yaml"
+    # Both containers rendered: [1] is the app container, whose image is on line 17.
+    assert lines.find(path, "Deployment", "web", "spec.template.spec.containers[1].image") == Source(path, 17)
+    assert lines.find(path, "Deployment", "web", "spec.template.spec.containers[0].image") == Source(path, 11)
+    privileged = "spec.template.spec.containers[1].securityContext.privileged"
+    both = _deploy("printer", "app")
+    assert lines.find(path, "Deployment", "web", privileged, body=both) == Source(path, 19)
+    # Printing off: the app container is [0] of the rendered object; its name finds it
+    # (not the env var of the same name inside the printer container).
+    assert lines.find(path, "Deployment", "web", "spec.template.spec.containers[0].image",
+                      body=_deploy("app")) == Source(path, 17)
+
+
+def test_a_field_in_an_included_template_points_into_it() -> None:
+    lines = Lines(TEMPLATES.get, _listing)
+    pod = "spec.template.spec.containers"
+    tpl = f"{CHART}/_pod.tpl"
+    found = lines.find(f"{CHART}/statefulset.yaml", "StatefulSet", "db", f"{pod}[0].image")
+    assert found == Source(tpl, 9)
+    assert lines.find(f"{CHART}/statefulset.yaml", "StatefulSet", "db", f"{pod}[1].image") == Source(tpl, 13)
+    # An include inside the included template.
+    assert lines.find(f"{CHART}/statefulset.yaml", "StatefulSet", "db",
+                      f"{pod}[1].securityContext.privileged") == Source(tpl, 20)
+    # What the base template spells out stays there.
+    assert lines.find(f"{CHART}/statefulset.yaml", "StatefulSet", "db", "spec.serviceName") == \
+        Source(f"{CHART}/statefulset.yaml", 6)
+    # Without a way to list the chart's files, the include line is as far as it goes.
+    assert Lines(TEMPLATES.get).find(f"{CHART}/statefulset.yaml", "StatefulSet", "db", f"{pod}[0].image") == \
+        Source(f"{CHART}/statefulset.yaml", 10)
+
+
+def test_two_objects_of_one_kind_and_name_are_told_apart_by_namespace() -> None:
+    lines = Lines(TEMPLATES.get, _listing)
+    path = "bases/app/roles.yaml"
+    assert lines.find(path, "RoleBinding", "reader", "roleRef", "backoffice") == Source(path, 13)
+    assert lines.find(path, "RoleBinding", "reader", "roleRef", "shop") == Source(path, 6)
+
+
+def test_the_document_of_a_multi_document_template_is_found_by_kind_and_name() -> None:
+    lines = Lines(TEMPLATES.get, _listing)
+    path = f"{CHART}/configs.yaml"
+    assert lines.find(path, "ConfigMap", "second", "data.key") == Source(path, 21)
+    assert lines.find(path, "ConfigMap", "first", "data.key") == Source(path, 6)
+    assert lines.find(path, "Secret", "second", "data.key") == Source(path, 13)

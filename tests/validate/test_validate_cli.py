@@ -113,8 +113,9 @@ def test_each_planted_defect_is_one_exact_finding(planted: tuple[Path, dict[str,
         ("capacity", "error", None, None, "fleet/classes/edge.yaml:4", EDGE,
          "requests are over the capacity of class edge: cpu 145m of 140m (104 %), memory 264Mi "
          "of 8Gi (3 %), pods 4 of 110 (4 %)"),
+        # Set by the store's values layer: there (the template's line is the related one).
         ("latest-tag", "error", "Deployment/pos-app", "spec.template.spec.containers[0].image",
-         "bases/pos-app/chart/templates/deployment.yaml:38", ("store-0003",),
+         "overlays/clusters/store-0003/pos-app/values.yaml:1", ("store-0003",),
          "container 'pos-app' image 'ghcr.io/example-retail/pos-app:latest' uses the latest tag: "
          "pin a version or a digest"),
         ("required-package", "error", None, None, "fleet/policy.yaml:9", ("edge-lab",),
@@ -145,6 +146,9 @@ def test_each_planted_defect_is_one_exact_finding(planted: tuple[Path, dict[str,
     ]
     assert report["summary"]["errors"] == 9
     assert report["summary"]["warnings"] == 4
+    latest = next(f for f in report["findings"] if f["rule"] == "latest-tag")
+    assert latest["related"] == [{"path": "bases/pos-app/chart/templates/deployment.yaml", "line": 38}]
+    assert all(f["related"] == [] for f in report["findings"] if f is not latest)
 
 
 def test_render_stops_on_error_findings_with_nothing_written(planted: tuple[Path, dict[str, Any]]) -> None:
@@ -153,7 +157,7 @@ def test_render_stops_on_error_findings_with_nothing_written(planted: tuple[Path
     result = hydrate("--repo", root, "render", "--cluster", "store-0003", "--out", out)
     assert result.code == 1
     assert result.err.startswith("hydrate: error: validation found 3 errors; nothing was written\n")
-    assert ("  bases/pos-app/chart/templates/deployment.yaml:38: error [latest-tag] "
+    assert ("  overlays/clusters/store-0003/pos-app/values.yaml:1: error [latest-tag] "
             "Deployment/pos/pos-app: spec.template.spec.containers[0].image: container 'pos-app' image "
             "'ghcr.io/example-retail/pos-app:latest' uses the latest tag: pin a version or a digest "
             "(clusters: store-0003)\n") in result.err
@@ -183,8 +187,13 @@ def test_sarif_for_code_scanning(planted: tuple[Path, dict[str, Any]], tmp_path:
     location = cert["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "overlays/clusters/dc-fra-1/cert-manager/custom.yaml"
     assert location["region"] == {"startLine": 8}
+    latest = next(r for r in results if r["ruleId"] == "latest-tag")
+    assert latest["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
+        "overlays/clusters/store-0003/pos-app/values.yaml"
+    assert [loc["physicalLocation"]["artifactLocation"]["uri"] for loc in latest["relatedLocations"]] == [
+        "bases/pos-app/chart/templates/deployment.yaml"]
     for r in results:  # every location is a repository file, relative
-        for loc in r.get("locations", []):
+        for loc in r.get("locations", []) + r.get("relatedLocations", []):
             assert (root / loc["physicalLocation"]["artifactLocation"]["uri"]).is_file()
 
 
@@ -225,3 +234,186 @@ def test_an_output_that_cannot_be_written_is_one_line(example: Path, tmp_path: P
     assert result.err == (f"hydrate: error: --output {target}: cannot write: No such file or "
                           "directory\n")
     assert not target.parent.exists()
+
+
+SCALED = COMPONENT + "resources: [scaling.yaml]\n"
+SCALING = """apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: pos-app, namespace: pos}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: pos-app}
+  minReplicas: 30
+  maxReplicas: 40
+  metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: store, namespace: pos}
+spec:
+  replicas: 2
+  resources: {requests: {cpu: "1", memory: 2Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: limited, namespace: pos}
+spec:
+  containers:
+  - name: app
+    image: registry.example.com/app:1.0
+    resources: {requests: {memory: 10Mi}, limits: {cpu: "2", memory: 10Mi}}
+---
+apiVersion: cache.example.com/v1
+kind: Cache
+metadata: {name: tills, namespace: pos}
+spec: {size: 3, pod: {containers: [{name: c, resources: {requests: {cpu: 250m, memory: 1Gi}}}]}}
+"""
+CACHE_KIND = """workloads:   # where the cache operator keeps its pods
+- {apiGroup: cache.example.com, kind: Cache, replicas: [spec.size], podSpec: spec.pod}
+"""
+
+
+def _requested(root: Path, cluster: str) -> dict[str, float]:
+    result = hydrate("--repo", root, "validate", "--cluster", cluster, "--format", "json")
+    assert result.code in (0, 1), result.err
+    (use,) = json.loads(result.out)["capacity"]
+    return dict(use["requested"])
+
+
+def test_capacity_counts_autoscalers_operators_and_limits(example: Path) -> None:
+    before = _requested(example, "store-0001")
+    writing("overlays/clusters/store-0001/pos-app/kustomization.yaml", SCALED)(example)
+    writing("overlays/clusters/store-0001/pos-app/scaling.yaml", SCALING)(example)
+    appending("fleet/policy.yaml", CACHE_KIND)(example)
+    after = _requested(example, "store-0001")
+    # pos-app: 2 replicas of 100m / 192Mi become the autoscaler's 30; the Prometheus its
+    # operator runs, 2 x (1 core, 2Gi); the pod with a CPU limit and no request, 2 cores;
+    # the policy's own kind, 3 x (250m, 1Gi).
+    assert round(after["cpu"] - before["cpu"], 6) == round(28 * 0.1 + 2 * 1 + 2 + 3 * 0.25, 6)
+    assert after["memory"] - before["memory"] == (28 * 192 * 2**20 + 2 * 2 * 2**30 + 10 * 2**20
+                                                  + 3 * 2**30)
+    assert after["pods"] - before["pods"] == 28 + 2 + 1 + 3
+
+
+SCHEMA_WAIVER = """- rule: schema
+  packages: [log-shipper]
+  objects: [DaemonSet/logging/log-shipper]
+  reason: the typo ships until fluent-bit 3 (vendor bug 123)
+  expires: 2027-01-31
+"""
+
+
+def test_a_waived_error_the_api_server_enforces_is_counted_in_every_report(example: Path,
+                                                                          tmp_path: Path) -> None:
+    replace_in(example / "bases/log-shipper/daemonset.yaml", "        imagePullPolicy: IfNotPresent",
+               "        imagePullPolcy: IfNotPresent")
+    appending("fleet/policy.yaml", SCHEMA_WAIVER)(example)
+    now = {"HYDRATE_NOW": "2026-12-01T08:00:00Z"}
+    text = hydrate("--repo", example, "validate", "--cluster", "store-0001", env=now)
+    assert text.code == 0, text.out + text.err
+    lines = text.out.splitlines()
+    at = lines.index("waived (1 error the API server rejects, published because fleet/policy.yaml "
+                     "waives them):")
+    assert lines[at + 1] == (
+        "  bases/log-shipper/daemonset.yaml:37: error [schema] DaemonSet/logging/log-shipper: "
+        "spec.template.spec.containers[0].imagePullPolcy: unknown field (not in apps/v1 DaemonSet; "
+        "did you mean 'imagePullPolicy'?)")
+    assert lines[at + 2] == ("      package log-shipper · 1 cluster: store-0001 · waiver "
+                             "fleet/policy.yaml:34 (the typo ships until fluent-bit 3 (vendor bug 123))")
+    assert lines[-1].endswith(": 0 errors, 0 warnings, 1 waived error")
+    report = json.loads(hydrate("--repo", example, "validate", "--cluster", "store-0001",
+                                "--format", "json", env=now).out)
+    assert report["summary"]["waived"] == {"schema": 1}
+    assert [(w["rule"], w["field"], w["waiver"]) for w in report["waived"]] == [
+        ("schema", "spec.template.spec.containers[0].imagePullPolcy", "fleet/policy.yaml:34")]
+    sarif = json.loads(hydrate("--repo", example, "validate", "--cluster", "store-0001",
+                               "--format", "sarif", env=now).out)
+    (suppressed,) = [r for r in sarif["runs"][0]["results"] if r.get("suppressions")]
+    assert suppressed["ruleId"] == "schema"
+    assert suppressed["suppressions"][0]["justification"].startswith("the typo ships until")
+    rendered = hydrate("--repo", example, "render", "--cluster", "store-0001", "--out",
+                       tmp_path / "out", env=now)
+    assert rendered.code == 0, rendered.err
+    assert ("validation: 1 waived error (schema: the API server rejects these objects) "
+            "(`hydrate validate` lists them)") in rendered.err
+    site = hydrate("--repo", example, "report", "--html", tmp_path / "site", env=now)
+    assert site.code == 0, site.err
+    page = (tmp_path / "site/index.html").read_text()
+    assert 'id="waived"' in page
+    assert "DaemonSet/logging/log-shipper" in page[page.index('id="waived"'):]
+
+
+ALPHA_POLICY = COMPONENT + "resources: [policy.yaml]\n"
+VAP = """apiVersion: admissionregistration.k8s.io/v1alpha1
+kind: ValidatingAdmissionPolicy
+metadata: {name: no-latest}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations: [{expression: "true"}]
+"""
+
+
+def test_an_api_off_by_default_is_not_served_unless_the_class_enables_it(example: Path) -> None:
+    writing("overlays/clusters/edge-lab/rbac-baseline/kustomization.yaml", ALPHA_POLICY)(example)
+    writing("overlays/clusters/edge-lab/rbac-baseline/policy.yaml", VAP)(example)
+    found = json.loads(hydrate("--repo", example, "validate", "--cluster", "edge-lab", "--format",
+                               "json").out)["findings"]
+    assert [(f["rule"], f["severity"], f["object"]["kind"]) for f in found if f["object"]] == [
+        ("api-not-served", "error", "ValidatingAdmissionPolicy")]
+    assert found[0]["message"].startswith(
+        "class edge: admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicy is alpha: "
+        "Kubernetes 1.29 serves it only if its API server enables it;")
+    appending("fleet/classes/edge.yaml", "apiVersions: [admissionregistration.k8s.io/v1alpha1]\n")(example)
+    result = hydrate("--repo", example, "validate", "--cluster", "edge-lab", "--format", "json")
+    assert result.code == 0, result.out
+    assert [f for f in json.loads(result.out)["findings"] if f["rule"] == "api-not-served"] == []
+
+
+def test_a_field_a_layer_set_points_at_that_layer(example: Path) -> None:
+    # The site's Component patch makes fluent-bit privileged: the pull request that adds
+    # it touches only the patch, so the finding is there, with the base file as related.
+    replace_in(example / "overlays/sites/rotterdam-port/log-shipper/patch.yaml.j2",
+               "      - name: fluent-bit\n",
+               "      - name: fluent-bit\n        securityContext:\n          privileged: true\n")
+    report = json.loads(hydrate("--repo", example, "validate", "--cluster", "edge-rotterdam-port",
+                                "--format", "json").out)
+    (found,) = [f for f in report["findings"] if f["rule"] == "privileged"]
+    assert (found["source"], found["related"]) == (
+        {"path": "overlays/sites/rotterdam-port/log-shipper/patch.yaml.j2", "line": 13},
+        [{"path": "bases/log-shipper/daemonset.yaml", "line": 73}])
+
+
+def test_a_chart_whose_output_changes_between_renders_is_an_error(example: Path, tmp_path: Path) -> None:
+    # The rollme annotation of Helm's docs, and a build date at day resolution (two renders
+    # a second apart print the same day: the second render moves `now` on).
+    replace_in(example / "bases/pos-app/chart/templates/deployment.yaml",
+               '        prometheus.io/scrape: "true"\n',
+               '        prometheus.io/scrape: "true"\n'
+               '        rollme: {{ randAlphaNum 8 | quote }}\n'
+               '        built: {{ now | date "2006-01-02" | quote }}\n'
+               '        note: {{ printf "now" | quote }}\n')
+    env = {"HYDRATE_CACHE_DIR": str(tmp_path / "cache")}
+    runs = []
+    for _ in range(2):  # cold, then warm: the finding does not depend on the cache
+        result = hydrate("--repo", example, "validate", "--cluster", "store-0001", "--format", "json",
+                         env=env)
+        assert result.code == 1, result.err
+        runs.append([f for f in json.loads(result.out)["findings"] if f["rule"] == "non-deterministic"])
+    assert runs[0] == runs[1]
+    template = "bases/pos-app/chart/templates/deployment.yaml"
+    assert [(f["severity"], f"{f['object']['kind']}/{f['object']['name']}", f["field"],
+             f"{f['source']['path']}:{f['source']['line']}") for f in runs[0]] == [
+        ("error", "Deployment/pos-app", "spec.template.metadata.annotations.rollme", f"{template}:26"),
+        ("error", "Deployment/pos-app", "spec.template.metadata.annotations.built", f"{template}:27")]
+    assert runs[0][1]["message"].startswith(
+        "spec.template.metadata.annotations.built differs between two renders of the same input "
+        "(the chart calls now, randAlphaNum): each render, and a fresh CI cache, publishes a new "
+        "value;")
+    # Nothing is written; a waiver (it is an opinion the API server does not enforce) lets it be.
+    out = tmp_path / "out"
+    assert hydrate("--repo", example, "render", "--cluster", "store-0001", "--out", out, env=env).code == 1
+    assert not out.exists()
+    appending("fleet/policy.yaml", "- rule: non-deterministic\n  packages: [pos-app]\n"
+                                   "  reason: the annotation restarts the tills on purpose\n")(example)
+    assert hydrate("--repo", example, "render", "--cluster", "store-0001", "--out", out, env=env).code == 0
