@@ -251,7 +251,7 @@ class Schemas:
         return Problem("api-not-served", f"{api} {kind} is {served.stage(api_version)}: Kubernetes {version} "
                                          f"serves it only if its API server enables it; {fix} the clusters "
                                          f"enable it (kube-apiserver --runtime-config), list {api} in the "
-                                         "class's apiVersions", "")
+                                         "class's (or the cluster's) apiVersions", "")
 
     @staticmethod
     def _custom(body: Mapping[str, Any], group: str, api_version: str, kind: str,

@@ -192,13 +192,14 @@ def test_alpha_and_new_beta_apis_are_not_served_by_default(schemas: Schemas) -> 
         "api-not-served", "admissionregistration.k8s.io/v1alpha1 ValidatingAdmissionPolicy is alpha: "
         "Kubernetes 1.29 serves it only if its API server enables it; no version of "
         "ValidatingAdmissionPolicy is on by default; where the clusters enable it (kube-apiserver "
-        "--runtime-config), list admissionregistration.k8s.io/v1alpha1 in the class's apiVersions", "")]
+        "--runtime-config), list admissionregistration.k8s.io/v1alpha1 in the class's "
+        "(or the cluster's) apiVersions", "")]
     beta = {**VAP, "apiVersion": "admissionregistration.k8s.io/v1beta1"}
     assert schemas.check("1.30", beta, NO_CRDS) == [Problem(
         "api-not-served", "admissionregistration.k8s.io/v1beta1 ValidatingAdmissionPolicy is beta: "
         "Kubernetes 1.30 serves it only if its API server enables it; use admissionregistration.k8s.io/v1, "
         "or, where the clusters enable it (kube-apiserver --runtime-config), list "
-        "admissionregistration.k8s.io/v1beta1 in the class's apiVersions", "")]
+        "admissionregistration.k8s.io/v1beta1 in the class's (or the cluster's) apiVersions", "")]
     assert schemas.check("1.30", {**VAP, "apiVersion": "admissionregistration.k8s.io/v1"}, NO_CRDS) == []
 
 

@@ -354,7 +354,7 @@ spec:
 """
 
 
-def test_an_api_off_by_default_is_not_served_unless_the_class_enables_it(example: Path) -> None:
+def test_an_api_off_by_default_is_not_served_unless_the_class_or_cluster_enables_it(example: Path) -> None:
     writing("overlays/clusters/edge-lab/rbac-baseline/kustomization.yaml", ALPHA_POLICY)(example)
     writing("overlays/clusters/edge-lab/rbac-baseline/policy.yaml", VAP)(example)
     found = json.loads(hydrate("--repo", example, "validate", "--cluster", "edge-lab", "--format",
@@ -368,6 +368,17 @@ def test_an_api_off_by_default_is_not_served_unless_the_class_enables_it(example
     result = hydrate("--repo", example, "validate", "--cluster", "edge-lab", "--format", "json")
     assert result.code == 0, result.out
     assert [f for f in json.loads(result.out)["findings"] if f["rule"] == "api-not-served"] == []
+    # A cluster's own apiVersions replaces its class's, for validation as for the render.
+    appending("fleet/clusters/edge-lab.yaml", "apiVersions: []\n")(example)
+    result = hydrate("--repo", example, "validate", "--cluster", "edge-lab", "--format", "json")
+    assert result.code == 1
+    assert [f["rule"] for f in json.loads(result.out)["findings"]] == ["api-not-served"]
+    replace_in(example / "fleet/clusters/edge-lab.yaml", "apiVersions: []\n",
+               "apiVersions: [admissionregistration.k8s.io/v1alpha1/ValidatingAdmissionPolicy]\n")
+    replace_in(example / "fleet/classes/edge.yaml",
+               "apiVersions: [admissionregistration.k8s.io/v1alpha1]\n", "")
+    result = hydrate("--repo", example, "validate", "--cluster", "edge-lab", "--format", "json")
+    assert result.code == 0, result.out
 
 
 def test_a_field_a_layer_set_points_at_that_layer(example: Path) -> None:
