@@ -21,8 +21,8 @@ from pipeline.config.model import Inventory
 from pipeline.render.engine import ClusterRender, PackageRender
 from pipeline.render.resources import Resource
 
-# (origin file, kind, name) → (path, line) of the object in the repository, or None
-Locate = Callable[[str | None, str, str], tuple[str, int] | None]
+# (origin file, kind, name, field) → (path, line) of the field in the repository, or None
+Locate = Callable[[str | None, str, str, str], tuple[str, int] | None]
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,9 @@ class Analyzer:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def _source(self, package: str, res: Resource) -> Source:
-        found = self._locate(res.origin, res.id.kind, res.id.name) if self._locate else None
+        # A binding's line to fix is its roleRef (what it grants); a role's, its name.
+        field = "roleRef" if res.id.kind.endswith("Binding") else "metadata.name"
+        found = self._locate(res.origin, res.id.kind, res.id.name, field) if self._locate else None
         if found is None:
             return Source(package, res.origin, 0)
         return Source(package, found[0], found[1])

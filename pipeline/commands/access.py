@@ -36,8 +36,8 @@ def locator(tree: Tree) -> fleet.Locate:
 
     lines = Lines(read)
 
-    def locate(origin: str | None, kind: str, name: str) -> tuple[str, int] | None:
-        found = lines.find(origin, kind, name, "")
+    def locate(origin: str | None, kind: str, name: str, field: str) -> tuple[str, int] | None:
+        found = lines.find(origin, kind, name, field)
         return (found.path, found.line) if found is not None else None
 
     return locate

@@ -60,6 +60,7 @@ class Policy:
     required: tuple[str, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     document: Document | None = None
+    access: Mapping[str, Any] | None = None  # `access:`, the tenant policy (pipeline.access.policy)
 
     def at(self, *key: str | int) -> str:
         """`file:line: key` of a node of policy.yaml (for error messages)."""
@@ -102,4 +103,5 @@ def load(tree: Tree, memo: Memo | None = None) -> Policy:
             line_of(text, ("waivers", index)) or 1, expires,
             **{scope: tuple(str(v) for v in item.get(scope) or ())
                for scope in ("classes", "sites", "clusters", "packages", "objects")}))
-    return Policy(POLICY, severities, params, tuple(data.get("required") or ()), tuple(waivers), doc)
+    return Policy(POLICY, severities, params, tuple(data.get("required") or ()), tuple(waivers), doc,
+                  data.get("access"))

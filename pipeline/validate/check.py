@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pipeline.access import fleet as access_fleet
+from pipeline.access import policy as access_policy
 from pipeline.config.model import Inventory, suggest
 from pipeline.config.policy import Policy
 from pipeline.config.schema import line_of
@@ -137,6 +139,9 @@ class Validator:
         self._checked: dict[tuple[int, str, str], tuple[Checked, bool, int]] = {}
         self._lines = Lines(self._read)
         self._templates: dict[tuple[Any, ...], tuple[tuple[Finding, ...], frozenset[int]]] = {}
+        tenants = access_policy.AccessPolicy.of(policy.access)
+        self._access = None if tenants is None else access_policy.Judge(
+            tenants, access_fleet.Analyzer(inv, self._locate), self._cache, engine)
         for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
             self._version(name)
 
@@ -292,6 +297,8 @@ class Validator:
             use = capacity.usage(cluster.name, cls, loads, capacities[cls.name])
             usage.append(use)
             found.extend(self._cluster_findings(render, use, scoped, used))
+            if self._access is not None:
+                found.extend(self._access_findings(render, scoped, used))
         found.extend(replace(f, clusters=tuple(names)) for f, names in where.items())
         found.extend(self._waiver_findings(used, whole_fleet))
         return Report(merge(found), tuple(usage), len(renders),
@@ -332,6 +339,27 @@ class Validator:
                                  f"clusters do not run it (class {cluster.class_name}, and the "
                                  "cluster's packages: add/remove)", name, None,
                                  self._policy_line("required", index), (cluster.name,)))
+        return found
+
+    def _locate(self, origin: str | None, kind: str, name: str, field: str) -> tuple[str, int] | None:
+        found = self._lines.find(origin, kind, name, field)
+        return (found.path, found.line) if found is not None else None
+
+    def _access_findings(self, render: ClusterRender, scoped: tuple[int, ...],
+                         used: set[int]) -> list[Finding]:
+        """The tenant policy's violations (fleet/policy.yaml `access:`) by the cluster's bindings."""
+        assert self._access is not None
+        found: list[Finding] = []
+        for hit in self._access.hits(render):
+            severity = self._settings.severity[hit.rule]
+            obj = ObjectRef(access_policy.API_VERSION, hit.kind, hit.namespace, hit.name)
+            waiver = self._waiver(scoped, hit.rule, hit.package, obj)
+            if waiver is not None:
+                used.add(waiver)
+            elif severity != "off":
+                found.append(Finding(hit.rule, severity, hit.message, hit.package, obj,
+                                     Source(hit.path, hit.line) if hit.path else None,
+                                     (render.cluster.name,)))
         return found
 
     def _policy_line(self, *key: str | int) -> Source | None:
