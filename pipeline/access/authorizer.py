@@ -39,7 +39,7 @@ def resource_matches(rule: Rule, resource: str, subresource: str) -> bool:
 
 
 def url_matches(rule: Rule, url: str) -> bool:
-    return any(u == "*" or u == url or (u.endswith("*") and url.startswith(u[:-1])) for u in rule.urls)
+    return any(u in ("*", url) or (u.endswith("*") and url.startswith(u[:-1])) for u in rule.urls)
 
 
 def rule_allows(rule: Rule, verb: str, group: str, resource: str, subresource: str, name: str) -> bool:
@@ -99,13 +99,14 @@ class Rbac:
                 role = Role(role.kind, role.namespace, role.name, _unique((*role.rules, *known.rules)),
                             {**known.labels, **role.labels},
                             role.selectors if known.selectors is None else
-                            (*known.selectors, *(s for s in role.selectors or () if s not in known.selectors)),
+                            (*known.selectors,
+                             *(s for s in role.selectors or () if s not in known.selectors)),
                             True, role.source)
             merged[key] = role
         self.roles: Mapping[tuple[str, str, str], Role] = merged
         self.bindings: tuple[Binding, ...] = (*builtin_bindings, *bindings)
         self._effective: dict[str, tuple[Rule, ...]] = {}
-        for (kind, _, name), role in merged.items():
+        for kind, _, name in merged:
             if kind == "ClusterRole":
                 self._resolve(name, set())
 
@@ -204,7 +205,7 @@ def _covers(owner: Rule, verb: str, group: str, resource: str, name: str, url: s
                                      or any(u.endswith("*") and url.startswith(u[:-1]) for u in owner.urls))
     if owner.urls or not _any(owner.groups, group):
         return False
-    res, _, sub = resource.partition("/")
+    sub = resource.partition("/")[2]
     if not (resource in owner.resources or "*" in owner.resources
             or (sub and f"*/{sub}" in owner.resources)):
         return False
@@ -213,7 +214,7 @@ def _covers(owner: Rule, verb: str, group: str, resource: str, name: str, url: s
 
 def uncovered(rule: Rule, owner: Sequence[Rule]) -> list[tuple[str, str, str, str, str]]:
     """The (verb, group, resource, name, url) of `rule` that no rule of `owner` allows."""
-    missing = []
+    missing: list[tuple[str, str, str, str, str]] = []
     names = rule.names or ("",)
     for verb in rule.verbs:
         if rule.urls:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -42,7 +42,7 @@ def dataset_for(kubernetes_version: str) -> str:
     return minors[older[-1] if older else known[0]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(dataset: str) -> Policy:
     """The built-in roles and bindings of a dataset (read once per process)."""
     data = _read(f"{dataset}.json")

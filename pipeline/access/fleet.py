@@ -16,7 +16,18 @@ from typing import Any
 
 from pipeline.access import bootstrap
 from pipeline.access.authorizer import Grant, Rbac, rule_allows, url_matches
-from pipeline.access.model import KINDS, RBAC, Binding, Identity, Role, Rule, Source, Subject, binding_of, role_of
+from pipeline.access.model import (
+    KINDS,
+    RBAC,
+    Binding,
+    Identity,
+    Role,
+    Rule,
+    Source,
+    Subject,
+    binding_of,
+    role_of,
+)
 from pipeline.config.model import Inventory
 from pipeline.render.engine import ClusterRender, PackageRender
 from pipeline.render.resources import Resource
@@ -51,7 +62,7 @@ class Row:
 
 
 def rows_of(grant: Grant) -> list[Row]:
-    """A grant broken down per resource (group × resource) and per URL, verbs merged."""
+    """A grant broken down per resource (group x resource) and per URL, verbs merged."""
     role = ("(missing) " if grant.role is None else "") + (
         f"{grant.binding.role_kind} {grant.binding.namespace}/{grant.binding.role_name}"
         if grant.binding.role_kind == "Role" else f"{grant.binding.role_kind} {grant.binding.role_name}")
@@ -182,10 +193,8 @@ def matches(row: Row, query: Query, who: Identity | None) -> bool:
         return False
     if query.namespace is not None and row.namespace not in ("", query.namespace):
         return False
-    if query.verb is not None and not row.allows(query.verb, query.group, query.resource,
-                                                 query.subresource, query.url):
-        return False
-    return True
+    return query.verb is None or row.allows(query.verb, query.group, query.resource,
+                                            query.subresource, query.url)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ class Subject:
 
     def __str__(self) -> str:
         key = {v: k for k, v in SUBJECT_KINDS.items()}[self.kind]
-        return f"{key}:{self.namespace}/{self.name}" if self.kind == "ServiceAccount" else f"{key}:{self.name}"
+        return (f"{key}:{self.namespace}/{self.name}" if self.kind == "ServiceAccount"
+                else f"{key}:{self.name}")
 
     def as_json(self) -> dict[str, str | None]:
         return {"kind": self.kind, "name": self.name, "namespace": self.namespace or None}
@@ -93,17 +94,18 @@ class Binding:
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
 
 
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def role_of(body: Mapping[str, Any], source: Source) -> Role:
-    meta = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
-    assert isinstance(meta, Mapping)
-    labels = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else {}
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), Mapping) else {}
-    assert isinstance(labels, Mapping) and isinstance(annotations, Mapping)
+    meta = _map(body.get("metadata"))
+    labels, annotations = _map(meta.get("labels")), _map(meta.get("annotations"))
     aggregation = body.get("aggregationRule")
     selectors = None
     if isinstance(aggregation, Mapping):
         found = aggregation.get("clusterRoleSelectors")
-        selectors = tuple(s if isinstance(s, Mapping) else {} for s in found) if isinstance(found, list) else ()
+        selectors = tuple(_map(s) for s in found) if isinstance(found, list) else ()
     rules = body.get("rules")
     return Role(str(body.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name") or ""),
                 tuple(Rule.of(r) for r in rules) if isinstance(rules, list) else (),
@@ -113,9 +115,7 @@ def role_of(body: Mapping[str, Any], source: Source) -> Role:
 
 
 def binding_of(body: Mapping[str, Any], source: Source) -> Binding:
-    meta = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
-    ref = body.get("roleRef") if isinstance(body.get("roleRef"), Mapping) else {}
-    assert isinstance(meta, Mapping) and isinstance(ref, Mapping)
+    meta, ref = _map(body.get("metadata")), _map(body.get("roleRef"))
     subjects = []
     for s in body.get("subjects") or ():
         if isinstance(s, Mapping) and s.get("kind") in SUBJECT_KINDS.values():

@@ -94,8 +94,8 @@ class AccessPolicy:
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps([[t.name, t.subjects, t.namespaces, t.max_role] for t in self.tenants]
-                                         + [sorted((self.allow or {}).items())]).encode()).hexdigest()
+        tenants = [[t.name, t.subjects, t.namespaces, t.max_role] for t in self.tenants]
+        return hashlib.sha256(json.dumps([*tenants, sorted((self.allow or {}).items())]).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ def _impersonates(grant: Grant, kinds: Sequence[str]) -> bool:
     """impersonate on any of `kinds` (users and groups are core, uids and userextras/KEY
     are authentication.k8s.io's; a wildcard group or resource counts)."""
     return any(("*" in r.verbs or "impersonate" in r.verbs) and not r.urls
-               and ("*" in r.resources or any(res.split("/")[0] in kinds or res == "*/*" for res in r.resources))
+               and ("*" in r.resources
+                    or any(res.split("/")[0] in kinds or res == "*/*" for res in r.resources))
                for r in grant.rules)
 
 
@@ -180,7 +181,8 @@ def judge(policy: AccessPolicy, rbac: Rbac) -> list[tuple[str, Grant, str]]:
             limit_role, limit, _ = rbac.role_rules("ClusterRole", "", tenant.max_role)
             missing = [m for rule in grant.rules for m in uncovered(rule, limit)]
             if missing:
-                why = "" if limit_role is not None else f" (ClusterRole {tenant.max_role} does not exist here)"
+                why = ("" if limit_role is not None
+                       else f" (ClusterRole {tenant.max_role} does not exist here)")
                 found.append(("access-tenant-role", grant,
                               f"gives tenant {tenant.name}'s {subject} {role} {where}, beyond its maxRole "
                               f"{tenant.max_role}{why}: {_beyond(list(dict.fromkeys(missing)))}"))

@@ -22,7 +22,9 @@ def clusters_phrase(names: Sequence[str], selected: int, inv: Inventory | None) 
     edge 12 (dev, prod)"."""
     if len(names) <= NAMED:
         return ", ".join(names)
-    lead = f"all {counted(len(names), 'cluster')}" if len(names) == selected else counted(len(names), "cluster")
+    lead = counted(len(names), "cluster")
+    if len(names) == selected:
+        lead = f"all {lead}"
     if inv is None:
         return lead
     by_class: Counter[str] = Counter()
@@ -39,12 +41,15 @@ def clusters_phrase(names: Sequence[str], selected: int, inv: Inventory | None) 
     return f"{lead}: {'; '.join(parts)}"
 
 
+def _target(group: str, resource: str, names: Sequence[str]) -> str:
+    """`secrets`, `deployments.apps/scale`, `configmaps [app-config]`."""
+    name, slash, sub = resource.partition("/")
+    what = (f"{name}.{group}" if group else name) + (f"/{sub}" if slash else "")
+    return what + (f" [{', '.join(names)}]" if names else "")
+
+
 def resource_text(row: Row) -> str:
-    if row.url:
-        return row.url
-    what = row.resource if not row.group else f"{row.resource}.{row.group}" if "/" not in row.resource \
-        else f"{row.resource.split('/')[0]}.{row.group}/{row.resource.split('/', 1)[1]}"
-    return what + (f" [{', '.join(row.names)}]" if row.names else "")
+    return row.url or _target(row.group, row.resource, row.names)
 
 
 def via_text(binding: Binding, role: str, aggregated: bool) -> str:
@@ -59,12 +64,10 @@ def text(report: AccessReport, inv: Inventory | None) -> str:
     selected = len(report.clusters)
     if report.answer is not None:
         q = report.query
-        what = q.url or resource_text(Row(q.subject, "", q.group,  # type: ignore[arg-type]
-                                          f"{q.resource}/{q.subresource}" if q.subresource else q.resource,
-                                          (), "", (), Binding("", "", "", "", "", (), _NO), "", False))
-        where = f" in namespace {q.namespace}" if q.namespace else " cluster-wide"
+        what = q.url or _target(q.group, f"{q.resource}/{q.subresource}" if q.subresource else q.resource, ())
+        scope = f" in namespace {q.namespace}" if q.namespace else " cluster-wide"
         allowed = [n for n in report.clusters if n in report.answer.allowed]
-        lines.append(f"can {q.subject} {q.verb} {what}{where}?")
+        lines.append(f"can {q.subject} {q.verb} {what}{scope}?")
         if allowed:
             lines.append(f"  yes on {clusters_phrase(allowed, selected, inv)}")
             vias: dict[str, list[str]] = {}
@@ -83,9 +86,9 @@ def text(report: AccessReport, inv: Inventory | None) -> str:
         for p in perms:
             via = via_text(p.row.binding, p.row.role, p.row.aggregated)
             groups.setdefault((p.row.namespace, via, p.clusters), []).append(p)
-        for (namespace, via, names), members in groups.items():
+        for (namespace, via, where), members in groups.items():
             lines.append(f"  {'in ' + namespace if namespace else 'cluster-wide'} · "
-                         f"{clusters_phrase(names, selected, inv)}")
+                         f"{clusters_phrase(where, selected, inv)}")
             lines.append(f"    via {via}")
             width = max(len(", ".join(p.row.verbs)) for p in members)
             for p in members:
@@ -101,17 +104,8 @@ def text(report: AccessReport, inv: Inventory | None) -> str:
 def _role_label(grant: Any) -> str:
     b = grant.binding
     missing = "(missing) " if grant.role is None else ""
-    return missing + (f"Role {b.namespace}/{b.role_name}" if b.role_kind == "Role" else f"ClusterRole {b.role_name}")
-
-
-class _NoSource:
-    builtin = True
-    package = None
-    path = None
-    line = 0
-
-
-_NO: Any = _NoSource()
+    role = f"Role {b.namespace}/{b.role_name}" if b.role_kind == "Role" else f"ClusterRole {b.role_name}"
+    return missing + role
 
 
 def _binding_json(binding: Binding) -> dict[str, Any]:

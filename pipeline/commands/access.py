@@ -4,7 +4,7 @@ what, where (or, with `--can`, whether a subject may do one thing on each cluste
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.access import fleet
 from pipeline.commands.context import Context
@@ -20,7 +20,7 @@ class AccessOptions:
     envs: tuple[str, ...] = ()
     clusters: tuple[str, ...] = ()
     classes: tuple[str, ...] = ()
-    query: fleet.Query = fleet.Query()
+    query: fleet.Query = field(default_factory=fleet.Query)
     jobs: int = os.cpu_count() or 1
 
 

@@ -128,6 +128,7 @@ subjects:
 """
 
 G, U, SA = "Group", "User", "ServiceAccount"
+RBAC, AUTHZ = "rbac.authorization.k8s.io", "authorization.k8s.io"
 
 # (subject kind, name, namespace), verb, group, resource, subresource, request namespace,
 # object name or URL, expected — each worked out from the RBAC rules by hand.
@@ -145,7 +146,7 @@ ORACLE: list[tuple[tuple[str, str, str], str, str, str, str, str, str, bool]] = 
     ((U, "dev@example.com", ""), "delete", "", "secrets", "", "shop", "", True),
     ((U, "dev@example.com", ""), "create", "", "pods", "exec", "shop", "", True),
     ((U, "dev@example.com", ""), "update", "widgets.example.com", "widgets", "", "shop", "", True),
-    ((U, "dev@example.com", ""), "create", "rbac.authorization.k8s.io", "rolebindings", "", "shop", "", False),
+    ((U, "dev@example.com", ""), "create", RBAC, "rolebindings", "", "shop", "", False),
     ((U, "dev@example.com", ""), "get", "", "resourcequotas", "", "shop", "", True),  # via view
     ((U, "dev@example.com", ""), "update", "", "resourcequotas", "", "shop", "", False),
     ((U, "dev@example.com", ""), "get", "", "secrets", "", "kube-system", "", False),
@@ -172,7 +173,7 @@ ORACLE: list[tuple[tuple[str, str, str], str, str, str, str, str, str, bool]] = 
     # Service accounts' and users' implicit groups: the built-in bindings count.
     ((SA, "hpa", "autoscaling"), "get", "", "", "", "", "/version", True),
     ((SA, "any", "ns"), "get", "", "", "", "", "/.well-known/openid-configuration", False),
-    ((U, "dev@example.com", ""), "create", "authorization.k8s.io", "selfsubjectaccessreviews", "", "", "", True),
+    ((U, "dev@example.com", ""), "create", AUTHZ, "selfsubjectaccessreviews", "", "", "", True),
     ((G, "shop-team", ""), "get", "", "", "", "", "/version", False),  # a group is not authenticated users
     ((G, "system:masters", ""), "delete", "", "nodes", "", "", "", True),
     ((G, "system:masters", ""), "get", "", "", "", "", "/anything", True),
@@ -193,7 +194,7 @@ def _rbac() -> Rbac:
     return Rbac(roles, bindings, policy.roles, policy.bindings)
 
 
-@pytest.mark.parametrize("who,verb,group,resource,sub,namespace,name,expected", ORACLE)
+@pytest.mark.parametrize(("who", "verb", "group", "resource", "sub", "namespace", "name", "expected"), ORACLE)
 def test_authorizer_agrees_with_the_hand_derived_table(
         who: tuple[str, str, str], verb: str, group: str, resource: str, sub: str, namespace: str,
         name: str, expected: bool) -> None:
@@ -206,7 +207,9 @@ def test_authorizer_agrees_with_the_hand_derived_table(
 
 def test_a_missing_role_is_a_grant_of_nothing_with_the_role_named() -> None:
     grants = [g for g in _rbac().grants(builtin=False) if g.binding.name == "dangling"]
-    assert len(grants) == 1 and grants[0].role is None and grants[0].rules == ()
+    assert len(grants) == 1
+    assert grants[0].role is None
+    assert grants[0].rules == ()
 
 
 def test_rendered_builtin_name_is_reconciled_unless_autoupdate_is_false() -> None:

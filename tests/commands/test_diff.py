@@ -336,7 +336,7 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
         f"### hydrate: rendered diff `HEAD~1 ({_short(example_repo, 'HEAD~1')})` → "
         f"`HEAD ({_short(example_repo, 'HEAD')})`",
         "",
-        "**5 clusters changed in 2 groups, 13 unchanged; objects +0 ~4 -63**",
+        "**5 clusters changed in 2 groups, 13 unchanged; objects +0 ~4 -64**",
         "",
         "#### ⚠️ Risks",
         "",
@@ -358,7 +358,7 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
         "| prod | datacenter | 0 | 2 | 0 | 0 | 0 | 0 | 0 |",
         "| prod | edge | 2 | 0 | 0 | 0 | 0 | 2 | 0 |",
         "| prod | micro-dc | 0 | 2 | 0 | 0 | 0 | 0 | 0 |",
-        "| prod | pop | 0 | 4 | 0 | 1 | 0 | 0 | 63 |",
+        "| prod | pop | 0 | 4 | 0 | 1 | 0 | 0 | 64 |",
         "",
         "✂️ Diffs longer than 25 lines were cut to fit a comment. Full report: the JSON "
         "report (`--format json`).",
@@ -366,7 +366,7 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
     assert re.findall("^<summary><b>.*", comment, re.M) == [
         "<summary><b>same change on 4 clusters of class edge (dev, staging, prod)</b> · +0 ~1 -0"
         "</summary>",
-        "<summary><b>cluster removed: store-0005 (class pop, prod)</b> · +0 ~0 -63</summary>"]
+        "<summary><b>cluster removed: store-0005 (class pop, prod)</b> · +0 ~0 -64</summary>"]
     assert "\nClusters: edge-lab, edge-lyon-plant, edge-hamburg-port, edge-rotterdam-port\n" in comment
     assert comment.count("```diff\n") == 1 + 63
     assert comment.count("_… ") == comment.count("more lines in the full report_")
