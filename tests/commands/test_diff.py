@@ -368,7 +368,7 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
         "</summary>",
         "<summary><b>cluster removed: store-0005 (class pop, prod)</b> · +0 ~0 -64</summary>"]
     assert "\nClusters: edge-lab, edge-lyon-plant, edge-hamburg-port, edge-rotterdam-port\n" in comment
-    assert comment.count("```diff\n") == 1 + 63
+    assert comment.count("```diff\n") == 1 + 64
     assert comment.count("_… ") == comment.count("more lines in the full report_")
     assert len(comment) <= 65_536
 
