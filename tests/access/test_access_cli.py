@@ -147,3 +147,21 @@ def test_the_diff_leads_with_the_access_a_change_gives(example_repo: pygit2.Repo
     body = result.out
     assert body.index("#### 🔐 Access") < body.index("| environment |")
     assert "`group:retail-app-team` gains" in body
+
+
+def test_the_fleet_page_shows_access_per_cluster_and_per_subject(example: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    result = hydrate("--repo", example, "report", "--html", out)
+    assert result.code == 0, result.err
+    store = (out / "clusters/store-0001.html").read_text()
+    edge = (out / "clusters/edge-lab.html").read_text()
+    assert "group:retail-app-team" in store
+    assert f"RoleBinding pos/pos-app-team-edit ({TEAM}:10)" in store
+    assert "group:retail-app-team" not in edge  # no pos-app there
+    pages = list((out / "subjects").glob("group-retail-app-team-*.html"))
+    assert len(pages) == 1
+    page = pages[0].read_text()
+    assert "8 clusters: pop 7 (dev, staging, prod); datacenter 1 (dev)" in page
+    assert 'href="../clusters/store-0001.html"' in page
+    index = (out / "index.html").read_text()
+    assert f'href="subjects/{pages[0].name}"' in index
