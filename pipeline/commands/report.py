@@ -15,9 +15,9 @@ import pygit2
 
 from pipeline import clock
 from pipeline.access.fleet import Analyzer
-from pipeline.commands.access import locator
 from pipeline.commands import promote as promote_mod
 from pipeline.commands import status as status_mod
+from pipeline.commands.access import locator
 from pipeline.commands.context import Context, load_inventory
 from pipeline.commands.render import render_fleet
 from pipeline.config.model import Inventory
@@ -26,9 +26,9 @@ from pipeline.render.engine import ClusterRender
 from pipeline.report import access as access_view
 from pipeline.report import catalog as catalog_mod
 from pipeline.report import graphview, site, svg
+from pipeline.report.access import GrantView
 from pipeline.sinks import branch
 from pipeline.validate import gate
-from pipeline.report.access import GrantView
 from pipeline.validate.findings import Report
 
 
