@@ -97,7 +97,8 @@ def text(report: AccessReport, inv: Inventory | None) -> str:
     shown = len(subjects(report.permissions))
     lines.append(f"{counted(shown, 'subject')}, {counted(len(report.permissions), 'permission')} on "
                  f"{counted(selected, 'cluster')}"
-                 + ("" if report.query.builtin else " (built-in bindings left out: --builtin shows them)"))
+                 + ("" if report.query.builtin or report.query.subject is not None
+                    else " (built-in bindings left out: --builtin shows them)"))
     return "\n".join(lines) + "\n"
 
 
