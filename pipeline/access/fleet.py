@@ -29,6 +29,7 @@ from pipeline.access.model import (
     role_of,
 )
 from pipeline.config.model import Inventory
+from pipeline.errors import ConfigError
 from pipeline.render.engine import ClusterRender, PackageRender
 from pipeline.render.resources import Resource
 
@@ -108,8 +109,11 @@ class Analyzer:
     def dataset(self, class_name: str) -> str:
         found = self._datasets.get(class_name)
         if found is None:
-            found = self._datasets[class_name] = bootstrap.dataset_for(
-                self._inv.classes[class_name].kubernetes_version)
+            cls = self._inv.classes[class_name]
+            try:
+                found = self._datasets[class_name] = bootstrap.dataset_for(cls.kubernetes_version)
+            except ValueError as e:
+                raise ConfigError(f"{cls.path}: kubernetesVersion: {e}; write it as \"1.30\"") from None
         return found
 
     def _package(self, pkg: PackageRender) -> tuple[str, tuple[Resource, ...]]:

@@ -242,3 +242,28 @@ def test_empty_aggregation_selector_takes_every_cluster_role() -> None:
     policy = bootstrap.load(bootstrap.dataset_for("1.30"))
     rbac = Rbac([role_of(everything, Source("p"))], [binding], policy.roles, policy.bindings)
     assert rbac.decide(Identity.of(Subject("User", "x")), "delete", "", "nodes")  # via cluster-admin
+
+
+@pytest.mark.parametrize("body", [
+    {"kind": "ClusterRole", "metadata": None, "rules": None},
+    {"kind": "ClusterRole", "metadata": {"name": "x", "labels": ["not", "a", "map"]}, "rules": "nope"},
+    {"kind": "ClusterRole", "metadata": {"name": "x"}, "rules": [None, {"verbs": "get"}, 3],
+     "aggregationRule": {"clusterRoleSelectors": [None, {"matchExpressions": [
+         {"key": "a", "operator": "Bogus"}]}]}},
+    {"kind": "RoleBinding", "metadata": {"name": "b", "namespace": "n"}, "roleRef": None,
+     "subjects": [None, {"kind": "Robot", "name": "r"}, {"kind": "User"}]},
+    {"kind": "ClusterRoleBinding", "metadata": {"name": "b"}, "roleRef": {"kind": "Role", "name": "x"},
+     "subjects": "everyone"},
+])
+def test_malformed_rbac_grants_nothing_and_does_not_crash(body: dict[str, Any]) -> None:
+    """What the API server would reject grants nothing here (schema validation reports it)."""
+    source = Source("p")
+    role = role_of(body, source) if body["kind"].endswith("Role") else None
+    binding = binding_of(body, source) if body["kind"].endswith("Binding") else None
+    anyone = binding_of({"kind": "ClusterRoleBinding", "metadata": {"name": "z"},
+                         "roleRef": {"kind": "ClusterRole", "name": "x"},
+                         "subjects": [{"kind": "User", "name": "u"}]}, source)
+    rbac = Rbac([role] if role else [], [b for b in (binding, anyone) if b])
+    who = Identity.of(Subject("User", "u"))
+    assert not rbac.decide(who, "get", "", "pods")
+    assert not rbac.decide(who, "get", "", "", url="/metrics")
