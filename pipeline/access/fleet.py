@@ -105,6 +105,7 @@ class Analyzer:
         self._datasets: dict[str, str] = {}
         self._package_digests: dict[int, tuple[str, tuple[Resource, ...]]] = {}
         self._analyses: dict[str, ClusterAccess] = {}
+        self._keys: dict[tuple[str, str], str] = {}
 
     def dataset(self, class_name: str) -> str:
         found = self._datasets.get(class_name)
@@ -126,13 +127,21 @@ class Analyzer:
         return found
 
     def key(self, render: ClusterRender) -> str:
-        """The cluster's RBAC key (see the module's docstring)."""
+        """The cluster's RBAC key (see the module's docstring). Clusters whose files are
+        the same (`ClusterRender.key`) in one class share it without a look at a package."""
+        memo = (render.cluster.class_name, render.key) if render.key else None
+        found = self._keys.get(memo) if memo is not None else None
+        if found is not None:
+            return found
         parts = [self.dataset(render.cluster.class_name)]
         for pkg in render.packages:
             digest, _ = self._package(pkg)
             if digest:
                 parts.append(f"{pkg.name}:{digest}")
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+        found = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+        if memo is not None:
+            self._keys[memo] = found
+        return found
 
     def _source(self, package: str, res: Resource) -> Source:
         # A binding's line to fix is its roleRef (what it grants); a role's, its name.

@@ -20,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pipeline.access import fleet as access_fleet
-from pipeline.access import policy as access_policy
 from pipeline.config.model import Inventory, suggest
 from pipeline.config.policy import Policy
 from pipeline.config.schema import line_of
@@ -139,9 +137,15 @@ class Validator:
         self._checked: dict[tuple[int, str, str], tuple[Checked, bool, int]] = {}
         self._lines = Lines(self._read)
         self._templates: dict[tuple[Any, ...], tuple[tuple[Finding, ...], frozenset[int]]] = {}
-        tenants = access_policy.AccessPolicy.of(policy.access)
-        self._access = None if tenants is None else access_policy.Judge(
-            tenants, access_fleet.Analyzer(inv, self._locate), self._cache, engine)
+        self._access: Any = None  # pipeline.access.policy.Judge, loaded only for an access: policy
+        if policy.access:
+            from pipeline.access import fleet as access_fleet
+            from pipeline.access import policy as access_policy
+
+            tenants = access_policy.AccessPolicy.of(policy.access)
+            if tenants is not None:
+                self._access = access_policy.Judge(tenants, access_fleet.Analyzer(inv, self._locate),
+                                                   self._cache, engine)
         for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
             self._version(name)
 
@@ -352,7 +356,7 @@ class Validator:
         found: list[Finding] = []
         for hit in self._access.hits(render):
             severity = self._settings.severity[hit.rule]
-            obj = ObjectRef(access_policy.API_VERSION, hit.kind, hit.namespace, hit.name)
+            obj = ObjectRef("rbac.authorization.k8s.io/v1", hit.kind, hit.namespace, hit.name)
             waiver = self._waiver(scoped, hit.rule, hit.package, obj)
             if waiver is not None:
                 used.add(waiver)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pipeline.access.policy import RULES as _ACCESS_RULES
+from pipeline.access.rules import RULES as _ACCESS_RULES
 from pipeline.validate.podspec import POD_SPECS, Pod, View, dig, folders, image_tag, is_map, view, within
 
 Severity = Literal["error", "warning", "off"]
