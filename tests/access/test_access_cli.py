@@ -31,6 +31,15 @@ def test_can_answers_per_cluster_and_exits_4_when_one_denies(example: Path) -> N
         assert "no on" in denied.out
 
 
+def test_can_without_a_subject_lists_who_can(example: Path) -> None:
+    result = hydrate("--repo", example, "access", "--class", "edge", "--can", "get", "secrets")
+    assert result.code == 0, result.err
+    who = [line for line in result.out.splitlines() if line and not line.startswith(" ")]
+    assert who[:2] == ["group:platform-admins", "group:platform-developers"]
+    assert "group:retail-app-team" not in result.out  # no pos-app on the edge class
+    assert "edge-lab" in result.out
+
+
 def test_json_lists_each_permission_with_clusters_binding_and_line(example: Path) -> None:
     result = hydrate("--repo", example, "access", "--subject", "group:retail-app-team", "--format", "json")
     assert result.code == 0, result.err
