@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import ROOT, appending, commit_all, hydrate, replace_in, writing
 
 SCHEMA = json.loads((ROOT / "docs/diff.schema.json").read_text())
-TEAM = "bases/pos-app/chart/templates/team-access.yaml"
+TEAM = "overlays/classes/pop/rbac-baseline/retail-app-team.yaml"
 
 
 def test_can_answers_per_cluster_and_exits_4_when_one_denies(example: Path) -> None:
@@ -21,7 +21,7 @@ def test_can_answers_per_cluster_and_exits_4_when_one_denies(example: Path) -> N
                       "--can", "delete", "secrets", "--namespace", "pos")
     assert allowed.code == 0, allowed.err
     assert "yes on all 7 clusters: pop 7 (dev, staging, prod)" in allowed.out
-    assert f"RoleBinding pos/pos-app-team-edit ({TEAM}:" in allowed.out
+    assert f"RoleBinding pos/retail-app-team-edit ({TEAM}:8)" in allowed.out
     # Not cluster-wide, not in another namespace, not on the classes without pos-app.
     for args in (["--class", "pop"], ["--class", "pop", "--namespace", "kube-system"],
                  ["--namespace", "pos"]):
@@ -36,7 +36,7 @@ def test_can_without_a_subject_lists_who_can(example: Path) -> None:
     assert result.code == 0, result.err
     who = [line for line in result.out.splitlines() if line and not line.startswith(" ")]
     assert who[:2] == ["group:platform-admins", "group:platform-developers"]
-    assert "group:retail-app-team" not in result.out  # no pos-app on the edge class
+    assert "group:retail-app-team" not in result.out  # not bound on the edge class
     assert "edge-lab" in result.out
 
 
@@ -50,11 +50,12 @@ def test_json_lists_each_permission_with_clusters_binding_and_line(example: Path
     assert {v for p in secrets for v in p["verbs"]} >= {"get", "delete", "create"}
     assert all(p["namespace"] == "pos" for p in entry["permissions"])
     via = secrets[0]["via"]
-    assert via["binding"]["source"] == {"path": TEAM, "line": 10}  # its roleRef
+    assert via["binding"]["source"] == {"path": TEAM, "line": 8}  # its roleRef
     assert via["role"] == "ClusterRole edit"
     assert via["aggregated"] is True
     assert "store-0001" in secrets[0]["clusters"]
     assert "edge-lab" not in secrets[0]["clusters"]
+    assert "dc-lab-1" not in secrets[0]["clusters"]  # runs pos-app, but is no pop
     # The built-in data is named with its source and licence.
     (source,) = doc["builtin"].values()
     assert "kubernetes/kubernetes" in json.dumps(source)
@@ -103,17 +104,18 @@ roleRef:
 subjects:
 - apiGroup: rbac.authorization.k8s.io
   kind: Group
-  name: {{ .Values.teamGroup | quote }}
+  name: retail-app-team
 """)(example)
     result = hydrate("--repo", example, "validate", "--format", "json")
     assert result.code == 1, result.err
     found = {(f["rule"], f["object"]["name"]): f for f in json.loads(result.out)["findings"]
              if f["rule"].startswith("access-")}
-    role = found[("access-tenant-role", "pos-app-team-edit")]
+    role = found[("access-tenant-role", "retail-app-team-edit")]
     assert role["severity"] == "error"
-    assert role["source"] == {"path": TEAM, "line": 10}
+    assert role["source"] == {"path": TEAM, "line": 8}
     assert "rolebindings.rbac.authorization.k8s.io" in role["message"]  # admin's, not edit's
-    assert len(role["clusters"]) == 8
+    assert role["package"] == "rbac-baseline"
+    assert len(role["clusters"]) == 7
     scope = found[("access-tenant-scope", "team-reads-everything")]
     assert "cluster-wide" in scope["message"]
     # A waiver with a scope takes the finding away, as for any rule.
@@ -150,7 +152,7 @@ def test_the_diff_leads_with_the_access_a_change_gives(example_repo: pygit2.Repo
     assert gained
     assert gained[0]["subject"]["name"] == "retail-app-team"
     assert gained[0]["namespace"] == "pos"
-    assert len(gained[0]["clusters"]) == 8
+    assert len(gained[0]["clusters"]) == 7
     assert gained[0]["via"]["role"] == "ClusterRole admin"
     assert doc["access"]["lost"] == []
     body = result.out
@@ -165,12 +167,12 @@ def test_the_fleet_page_shows_access_per_cluster_and_per_subject(example: Path, 
     store = (out / "clusters/store-0001.html").read_text()
     edge = (out / "clusters/edge-lab.html").read_text()
     assert "group:retail-app-team" in store
-    assert f"RoleBinding pos/pos-app-team-edit ({TEAM}:10)" in store
-    assert "group:retail-app-team" not in edge  # no pos-app there
+    assert f"RoleBinding pos/retail-app-team-edit ({TEAM}:8)" in store
+    assert "group:retail-app-team" not in edge  # not a store
     pages = list((out / "subjects").glob("group-retail-app-team-*.html"))
     assert len(pages) == 1
     page = pages[0].read_text()
-    assert "8 clusters: pop 7 (dev, staging, prod); datacenter 1 (dev)" in page
+    assert "7 clusters: pop 7 (dev, staging, prod)" in page
     assert 'href="../clusters/store-0001.html"' in page
     index = (out / "index.html").read_text()
     assert f'href="subjects/{pages[0].name}"' in index

@@ -140,7 +140,7 @@ def test_each_planted_defect_is_one_exact_finding(planted: tuple[Path, dict[str,
         ("unknown-kind", "warning", "Deployment/d", None, f"{CUSTOM_FILE}:15", ("dc-fra-1",),
          "no schema for apps.example.com/v1 Deployment: no CRD for it is rendered in this cluster "
          "and it is not built into Kubernetes 1.31"),
-        ("waiver-unused", "warning", None, None, "fleet/policy.yaml:34", (),
+        ("waiver-unused", "warning", None, None, "fleet/policy.yaml:56", (),
          "the waiver of privileged (never needed) matches no finding; remove it"),
     ]
     assert report["summary"]["errors"] == 9
@@ -193,7 +193,7 @@ def test_an_expired_waiver_waives_nothing_and_is_an_error(example: Path) -> None
                      env={"HYDRATE_NOW": "2027-07-01T08:00:00Z"})
     assert result.code == 1
     lines = result.out.splitlines()
-    assert ("fleet/policy.yaml:24: error [waiver-expired] the waiver of run-as-root (the node's log "
+    assert ("fleet/policy.yaml:45: error [waiver-expired] the waiver of run-as-root (the node's log "
             "files are readable by root only) expired on 2027-06-30; fix what it waived, or extend "
             "it with a new reason") in lines
     assert ("bases/log-shipper/daemonset.yaml:73: warning [run-as-root] DaemonSet/logging/log-shipper: "
