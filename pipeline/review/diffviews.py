@@ -279,7 +279,8 @@ def _md_access(result: DiffResult) -> list[str]:
         return []
     subjects = {str(c.row.subject) for c in result.access_gained}
     losing = {str(c.row.subject) for c in result.access_lost}
-    lines = [f"#### 🔐 Access: {counted(len(subjects), 'subject')} gain, {len(losing)} lose", ""]
+    lines = [f"#### 🔐 Access: {counted(len(subjects), 'subject')} gaining, "
+             f"{counted(len(losing), 'subject')} losing", ""]
     for line, gain in _access_lines(result, "`"):
         lines.append(f"- {'🔺' if gain else '🔻'} {line[2:]}")
     return [*lines, ""]
