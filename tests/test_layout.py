@@ -10,7 +10,7 @@ import networkx as nx
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 # The road, bottom up: a module may import its own stage and those before it.
-ROAD = ("base", "config", "render", "validate", "sinks", "review", "promote", "report",
+ROAD = ("base", "config", "render", "access", "validate", "sinks", "review", "promote", "report",
         "commands", "cli")
 BASE = {"pipeline", "pipeline.clock", "pipeline.errors", "pipeline.example", "pipeline.pins",
         "pipeline.version", "pipeline.words"}

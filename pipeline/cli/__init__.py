@@ -18,6 +18,7 @@ import click
 
 from pipeline import __version__
 from pipeline.cli import (  # noqa: F401 (each adds its commands)
+    access,
     branches,
     catalog,
     diff,

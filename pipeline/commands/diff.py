@@ -17,6 +17,9 @@ from typing import Any
 
 import pygit2
 
+from pipeline.access import changes as access_changes
+from pipeline.access import fleet as access_fleet
+from pipeline.commands.access import locator
 from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Cluster, Inventory
@@ -121,9 +124,10 @@ def _selected(inv: Inventory, opts: DiffOptions) -> list[Cluster]:
 
 def _render_side(ctx: Context, tree: GitTree, inv: Inventory, tools: Toolset,
                  opts: DiffOptions, cache: Any, workdir: Path, stats: dict[str, int],
-                 only: set[str] | None = None) -> tuple[dict[tuple[str, str], ClusterSide], Report]:
-    """One side's objects per cluster, and what validation finds in them (never raised:
-    a diff shows the findings a change brings)."""
+                 only: set[str] | None = None
+                 ) -> tuple[dict[tuple[str, str], ClusterSide], Report, tuple[engine.ClusterRender, ...]]:
+    """One side's objects per cluster, what validation finds in them (never raised: a
+    diff shows the findings a change brings), and the rendered clusters."""
     chosen = [c for c in _selected(inv, opts) if only is None or c.name in only]
     workdir.mkdir(parents=True, exist_ok=True)
     fleet = engine.render(tree, inv, chosen, tools, jobs=opts.jobs, workdir=workdir,
@@ -132,7 +136,7 @@ def _render_side(ctx: Context, tree: GitTree, inv: Inventory, tools: Toolset,
     stats["cacheHits"] = stats.get("cacheHits", 0) + fleet.stats.cache_hits
     stats["renders"] = stats.get("renders", 0) + fleet.stats.pairs
     report = gate.validator(tree, inv, cache, ctx.environ).run(fleet.clusters, whole_fleet=False)
-    return side_of_render(fleet), report
+    return side_of_render(fleet), report, fleet.clusters
 
 
 def run(ctx: Context, opts: DiffOptions) -> DiffResult:
@@ -167,19 +171,23 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
             return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
         stats: dict[str, int] = {"clustersRendered": len(only)}
         try:
-            base, base_report = _render_side(ctx, base_tree, inv_base, tools, opts, cache,
+            base, base_report, base_renders = _render_side(ctx, base_tree, inv_base, tools, opts, cache,
                                              Path(tmp) / "base", stats, only)
         except PipelineError as e:
             return DiffResult(base_rev, head_rev, error=f"base {opts.base} does not render: {e}")
         try:
-            head, head_report = _render_side(ctx, head_tree, inv_head, tools, opts, cache,
+            head, head_report, head_renders = _render_side(ctx, head_tree, inv_head, tools, opts, cache,
                                              Path(tmp) / "head", stats, only)
         except PipelineError as e:
             return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
         added, removed = findings.changes(base_report.everything, head_report.everything)
+        gained, lost = access_changes.compare(
+            base_renders, head_renders, access_fleet.Analyzer(inv_base, locator(base_tree)),
+            access_fleet.Analyzer(inv_head, locator(head_tree)))
         return replace(compare(base, head, base_rev, head_rev, redactor, inv_head.env_names,
                                untouched, _agents(inv_base), _moves(inv_base, inv_head)),
-                       stats=stats, findings_added=added, findings_removed=removed)
+                       stats=stats, findings_added=added, findings_removed=removed,
+                       access_gained=gained, access_lost=lost)
 
 
 def _agents(inv: Inventory) -> dict[str, str]:
@@ -251,7 +259,7 @@ def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, h
                            True, opts.remote, opts.jobs)
     stats: dict[str, int] = {}
     try:
-        head, _ = _render_side(ctx, head_tree, inv, tools, narrowed, cache, workdir / "head", stats)
+        head, _, _ = _render_side(ctx, head_tree, inv, tools, narrowed, cache, workdir / "head", stats)
     except PipelineError as e:
         return DiffResult(base_rev, head_rev, error=f"head {opts.head} does not render: {e}")
     return replace(compare(base, head, base_rev, head_rev, redactor, inv.env_names,

@@ -7,21 +7,26 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
 
 from pipeline import clock
+from pipeline.access.fleet import Analyzer
 from pipeline.commands import promote as promote_mod
 from pipeline.commands import status as status_mod
+from pipeline.commands.access import locator
 from pipeline.commands.context import Context, load_inventory
 from pipeline.commands.render import render_fleet
 from pipeline.config.model import Inventory
 from pipeline.errors import PipelineError
 from pipeline.render.engine import ClusterRender
+from pipeline.report import access as access_view
 from pipeline.report import catalog as catalog_mod
 from pipeline.report import graphview, site, svg
+from pipeline.report.access import GrantView
 from pipeline.sinks import branch, ledger, places
 from pipeline.validate import gate
 from pipeline.validate.findings import Report
@@ -107,7 +112,8 @@ def _envs(ctx: Context, inv: Inventory, opts: ReportOptions,
 
 
 def _clusters(inv: Inventory, renders: tuple[ClusterRender, ...], report: Report,
-              per_cluster: dict[str, tuple[str | None, str | None]]) -> tuple[site.ClusterView, ...]:
+              per_cluster: dict[str, tuple[str | None, str | None]],
+              access: Mapping[str, tuple[GrantView, ...]]) -> tuple[site.ClusterView, ...]:
     usage = {u.cluster: u for u in report.usage}
     rows = []
     for r in renders:
@@ -118,7 +124,7 @@ def _clusters(inv: Inventory, renders: tuple[ClusterRender, ...], report: Report
             c.name, c.environment, c.class_name, c.site, dict(c.labels),
             tuple(sorted(((p.name, p.wave, len(p.resources)) for p in r.packages),
                          key=lambda row: (row[1], row[0]))), source, digest,
-            r.objects, findings, usage.get(c.name)))
+            r.objects, findings, usage.get(c.name), access.get(c.name, ())))
     order = {e: i for i, e in enumerate(inv.env_names)}
     return tuple(sorted(rows, key=lambda v: (order[v.environment], v.name)))
 
@@ -135,6 +141,7 @@ def report(ctx: Context, opts: ReportOptions) -> ReportResult:
     renders = rendered.fleet.clusters
     found = checker.run(renders, whole_fleet=True)
     cat = catalog_mod.build(tree, inv, renders, rendered.tools)
+    access, subjects = access_view.build(inv, renders, Analyzer(inv, locator(tree)))
     now = clock.now(ctx.environ)
     envs, per_cluster = _envs(ctx, inv, opts, now)
     classes = tuple(sorted(inv.classes))
@@ -142,9 +149,9 @@ def report(ctx: Context, opts: ReportOptions) -> ReportResult:
                   for cls in classes} for e in inv.env_names}
     title = ctx.repo.name if ctx.repo.name not in ("", ".") else "fleet"
     page = site.Site(f"{title}: {counted(len(inv.clusters), 'cluster')}", now.strftime("%Y-%m-%d %H:%M %Z"),
-                     tuple(envs), classes, matrix, _clusters(inv, renders, found, per_cluster), cat,
+                     tuple(envs), classes, matrix, _clusters(inv, renders, found, per_cluster, access), cat,
                      svg.render(graphview.view(renders, "fleet")), found.usage, found.findings,
-                     found.waived)
+                     found.waived, subjects)
     written = time.monotonic()
     files = site.write(page, out, protect=(ctx.repo,))
     end = time.monotonic()

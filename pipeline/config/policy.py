@@ -80,6 +80,7 @@ class Policy:
     waivers: tuple[Waiver, ...] = ()
     document: Document | None = None
     workloads: tuple[Workload, ...] = ()
+    access: Mapping[str, Any] | None = None  # `access:`, the tenant policy (pipeline.access.policy)
 
     def at(self, *key: str | int) -> str:
         """`file:line: key` of a node of policy.yaml (for error messages)."""
@@ -169,4 +170,4 @@ def load(tree: Tree, memo: Memo | None = None) -> Policy:
                  item.get("each"))
         for item in data.get("workloads") or ())
     return Policy(POLICY, severities, params, tuple(data.get("required") or ()), tuple(waivers), doc,
-                  workloads)
+                  workloads, data.get("access"))

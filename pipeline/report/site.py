@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 
+from pipeline.report.access import GrantView, SubjectView
+from pipeline.report.access import pages as access_pages
 from pipeline.report.catalog import Catalog
 from pipeline.sinks import places
 from pipeline.validate.findings import Finding, Usage, Waived
@@ -59,6 +61,7 @@ class ClusterView:
     objects: int
     findings: tuple[Finding, ...]
     usage: Usage | None
+    access: tuple[GrantView, ...] = ()  # who has access and through what (its own bindings)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class Site:
     usage: tuple[Usage, ...]
     findings: tuple[Finding, ...]
     waived: tuple[Waived, ...] = ()  # errors the API server rejects, accepted by waivers
+    subjects: tuple[SubjectView, ...] = ()  # access per subject, one page each
+
+    @property
+    def subject_pages(self) -> dict[str, str]:
+        return {s.subject: s.page for s in self.subjects}
 
     def by_rule(self) -> list[tuple[str, list[Finding]]]:
         grouped: dict[str, list[Finding]] = {}
@@ -126,6 +134,7 @@ def write(site: Site, out: Path, protect: Sequence[Path] = ()) -> list[str]:
     for cluster in site.clusters:
         files[page_name(cluster.name)] = env.get_template("cluster.html.j2").render(
             site=site, c=cluster, root="../")
+    files.update(access_pages(env, site, site.subjects))
     places.replace_dir(out, {rel: text.encode() for rel, text in files.items()},
                        what="--html", stamp=STAMP, protect=protect)
     return sorted(files)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from pipeline.access.changes import AccessChange
 from pipeline.config import yamlio
 from pipeline.render.resources import ResId
 from pipeline.review import risks
@@ -130,6 +131,8 @@ class DiffResult:
     stats: dict[str, int] = field(default_factory=dict)
     findings_added: tuple[Finding, ...] = ()  # validation findings the change brings
     findings_removed: tuple[Finding, ...] = ()  # ... and those it fixes
+    access_gained: tuple[AccessChange, ...] = ()  # permissions subjects gain (pipeline.access)
+    access_lost: tuple[AccessChange, ...] = ()  # ... and lose
 
     @property
     def changed(self) -> bool:

@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pipeline.access import changes as access_changes
+from pipeline.access.views import resource_text, via_text
 from pipeline.review.diff import DiffResult, Group, ObjectChange, Revision, RiskEntry, TableRow, Variant
 from pipeline.review.risks import HIGH, Risk
 from pipeline.validate import findings
@@ -83,6 +85,8 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
         "stats": dict(result.stats),
         "findings": {"added": [f.as_json() for f in result.findings_added],
                      "removed": [f.as_json() for f in result.findings_removed]},
+        "access": {"gained": access_changes.as_json(result.access_gained),
+                   "lost": access_changes.as_json(result.access_lost)},
     }
 
 
@@ -106,7 +110,9 @@ def from_dict(doc: dict[str, Any]) -> DiffResult:
                         tuple(r["clusters"])) for r in doc["risks"]),
         sum(t["unchanged"] for t in doc["table"]), doc["error"], dict(doc.get("stats", {})),
         tuple(findings.from_json(f) for f in doc.get("findings", {}).get("added", [])),
-        tuple(findings.from_json(f) for f in doc.get("findings", {}).get("removed", [])))
+        tuple(findings.from_json(f) for f in doc.get("findings", {}).get("removed", [])),
+        access_changes.from_json(doc.get("access", {}).get("gained", [])),
+        access_changes.from_json(doc.get("access", {}).get("lost", [])))
 
 
 def to_json(result: DiffResult) -> str:
@@ -192,6 +198,10 @@ def to_text(result: DiffResult, style: Style = lambda text, _: text) -> str:
            headline(result), ""]
     if result.error:
         return "\n".join([*out, style(result.error, "red"), ""])
+    for line, gain in _access_lines(result):
+        out.append(style(line, "red" if gain else "green"))
+    if result.access_gained or result.access_lost:
+        out.append("")
     for r in result.risks:
         colour = "red" if r.level == HIGH else "yellow"
         package = f" [{r.package}]" if r.package else ""  # a removed cluster's has none
@@ -242,6 +252,37 @@ def _md_risks(risks: Sequence[RiskEntry]) -> list[str]:
                      f"{counted(len(r.clusters), 'cluster')}: {_names(r.clusters, 8)}")
     if len(risks) > RISKS_SHOWN:
         lines.append(f"- … and {counted(len(risks) - RISKS_SHOWN, 'more risk')} in the full report")
+    return [*lines, ""]
+
+
+def _access_lines(result: DiffResult, code: str = "") -> list[tuple[str, bool]]:
+    """One line per access change: gains first (they are what a reviewer must see)."""
+    lines = []
+    for changes, word, gain in ((result.access_gained, "gains", True), (result.access_lost, "loses", False)):
+        for c in changes[:RISKS_SHOWN]:
+            row = c.row
+            where = f"in {code}{row.namespace}{code}" if row.namespace else "cluster-wide"
+            lines.append((f"{'+' if gain else '-'} {code}{row.subject}{code} {word} "
+                          f"{code}{', '.join(row.verbs)}{code} on {code}{resource_text(row)}{code} {where}"
+                          f" — {counted(len(c.clusters), 'cluster')}: {_names(c.clusters, 8)}"
+                          f" · via {via_text(row.binding, row.role, row.aggregated)}", gain))
+        if len(changes) > RISKS_SHOWN:
+            more = len(changes) - RISKS_SHOWN
+            lines.append((f"{'+' if gain else '-'} … and {more} more in the full report",
+                          gain))
+    return lines
+
+
+def _md_access(result: DiffResult) -> list[str]:
+    """What the change does to who can do what: the first thing a reviewer reads."""
+    if not (result.access_gained or result.access_lost):
+        return []
+    subjects = {str(c.row.subject) for c in result.access_gained}
+    losing = {str(c.row.subject) for c in result.access_lost}
+    lines = [f"#### 🔐 Access: {counted(len(subjects), 'subject')} gaining, "
+             f"{counted(len(losing), 'subject')} losing", ""]
+    for line, gain in _access_lines(result, "`"):
+        lines.append(f"- {'🔺' if gain else '🔻'} {line[2:]}")
     return [*lines, ""]
 
 
@@ -312,7 +353,8 @@ def to_markdown(result: DiffResult, *, limit: int = COMMENT_LIMIT,
     if not result.changed:
         return "\n".join([*head, f"✅ **No rendered changes** ({counted(result.unchanged, 'cluster')} "
                                  "unchanged).", "", *_md_findings(result)])
-    top = [*head, f"**{headline(result)}**", "", *_md_findings(result), *_md_risks(result.risks),
+    top = [*head, f"**{headline(result)}**", "", *_md_access(result), *_md_findings(result),
+           *_md_risks(result.risks),
            *_md_table(result.table)]
     notes = {
         "full": "",

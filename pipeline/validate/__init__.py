@@ -2,5 +2,6 @@
 Kubernetes version and from rendered CRDs, policy rules with waivers, capacity per
 cluster, the source file and line of each finding, and SARIF.
 
-May import: `pipeline.render`, `pipeline.config` and the base modules.
+May import: `pipeline.access` (the tenant policy's rules), `pipeline.render`, `pipeline.config`
+and the base modules.
 """

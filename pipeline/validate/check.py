@@ -182,6 +182,15 @@ class Validator:
         self._layer_files: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._templates: dict[tuple[Any, ...], _Template] = {}
         self._unready: dict[tuple[Any, ...], list[webhooks.Unready]] = {}
+        self._access: Any = None  # pipeline.access.policy.Judge, loaded only for an access: policy
+        if policy.access:
+            from pipeline.access import fleet as access_fleet
+            from pipeline.access import policy as access_policy
+
+            tenants = access_policy.AccessPolicy.of(policy.access)
+            if tenants is not None:
+                self._access = access_policy.Judge(tenants, access_fleet.Analyzer(inv, self._locate),
+                                                   self._cache, engine)
         for name in sorted(inv.classes):  # a class hydrate has no schemas for: say so first
             self._version(name)
 
@@ -429,6 +438,8 @@ class Validator:
             usage.append(use)
             found.extend(self._cluster_findings(render, use, scoped, used))
             found.extend(self._webhook_findings(render, scoped, used))
+            if self._access is not None:
+                found.extend(self._access_findings(render, scoped, used))
         found.extend(replace(f, clusters=tuple(names)) for f, names in where.items())
         found.extend(self._waiver_findings(used, whole_fleet))
         accepted = tuple(
@@ -496,8 +507,31 @@ class Validator:
                 used.add(waiver)
                 continue
             found.append(Finding("webhook-not-ready", severity, item.message, item.placed.package,
-                                 obj, self._lines.find(res.origin, res.id.kind, res.id.name, ""),
+                                 obj, self._lines.find(res.origin, res.id.kind, res.id.name, "",
+                                                       res.id.namespace),
                                  (render.cluster.name,)))
+        return found
+
+    def _locate(self, origin: str | None, kind: str, name: str, field: str,
+                namespace: str = "") -> tuple[str, int] | None:
+        found = self._lines.find(origin, kind, name, field, namespace)
+        return (found.path, found.line) if found is not None else None
+
+    def _access_findings(self, render: ClusterRender, scoped: tuple[int, ...],
+                         used: set[int]) -> list[Finding]:
+        """The tenant policy's violations (fleet/policy.yaml `access:`) by the cluster's bindings."""
+        assert self._access is not None
+        found: list[Finding] = []
+        for hit in self._access.hits(render):
+            severity = self._settings.severity[hit.rule]
+            obj = ObjectRef("rbac.authorization.k8s.io/v1", hit.kind, hit.namespace, hit.name)
+            waiver = self._waiver(scoped, hit.rule, hit.package, obj)
+            if waiver is not None:
+                used.add(waiver)
+            elif severity != "off":
+                found.append(Finding(hit.rule, severity, hit.message, hit.package, obj,
+                                     Source(hit.path, hit.line) if hit.path else None,
+                                     (render.cluster.name,)))
         return found
 
     def _policy_line(self, *key: str | int) -> Source | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from pipeline.access.rules import RULES as _ACCESS_RULES
 from pipeline.validate.podspec import POD_SPECS, Pod, View, dig, folders, image_tag, is_map, view, within
 
 Severity = Literal["error", "warning", "off"]
@@ -381,6 +382,10 @@ RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in (
          "A waiver in fleet/policy.yaml matches no finding of the whole fleet.",
          "Remove it (what it waived is fixed), or correct its scope."),
 )})
+
+
+# The tenant policy's rules (fleet/policy.yaml `access:`), judged by pipeline.access.policy.
+RULES = MappingProxyType({**RULES, **{spec[0]: Rule(*spec) for spec in _ACCESS_RULES}})  # type: ignore[arg-type]
 
 
 def _by_kind() -> Mapping[tuple[str, str], tuple[tuple[str, _Run], ...]]:

@@ -376,7 +376,7 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
         f"### hydrate: rendered diff `HEAD~1 ({_short(example_repo, 'HEAD~1')})` → "
         f"`HEAD ({_short(example_repo, 'HEAD')})`",
         "",
-        "**5 clusters changed in 2 groups, 13 unchanged; objects +0 ~4 -63**",
+        "**5 clusters changed in 2 groups, 13 unchanged; objects +0 ~4 -64**",
         "",
         "#### ⚠️ Risks",
         "",
@@ -398,7 +398,7 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
         "| prod | datacenter | 0 | 2 | 0 | 0 | 0 | 0 | 0 |",
         "| prod | edge | 2 | 0 | 0 | 0 | 0 | 2 | 0 |",
         "| prod | micro-dc | 0 | 2 | 0 | 0 | 0 | 0 | 0 |",
-        "| prod | pop | 0 | 4 | 0 | 1 | 0 | 0 | 63 |",
+        "| prod | pop | 0 | 4 | 0 | 1 | 0 | 0 | 64 |",
         "",
         "✂️ Diffs longer than 25 lines were cut to fit a comment. Full report: the JSON "
         "report (`--format json`).",
@@ -406,9 +406,9 @@ def test_json_round_trips(example_repo: pygit2.Repository, tmp_path: Path) -> No
     assert re.findall("^<summary><b>.*", comment, re.M) == [
         "<summary><b>same change on 4 clusters of class edge (dev, staging, prod)</b> · +0 ~1 -0"
         "</summary>",
-        "<summary><b>cluster removed: store-0005 (class pop, prod)</b> · +0 ~0 -63</summary>"]
+        "<summary><b>cluster removed: store-0005 (class pop, prod)</b> · +0 ~0 -64</summary>"]
     assert "\nClusters: edge-lab, edge-lyon-plant, edge-hamburg-port, edge-rotterdam-port\n" in comment
-    assert comment.count("```diff\n") == 1 + 63
+    assert comment.count("```diff\n") == 1 + 64
     assert comment.count("_… ") == len(re.findall(r"_… (1 more line|\d+ more lines) in the full report_",
                                                     comment))
     assert len(comment) <= 65_536
@@ -595,6 +595,7 @@ def test_a_change_that_waives_an_error_the_api_server_enforces_shows_it(
     daemonset = root / "bases/log-shipper/daemonset.yaml"
     daemonset.write_text(daemonset.read_text().replace("        imagePullPolicy: IfNotPresent",
                                                        "        imagePullPolcy: IfNotPresent"))
+    line = len((root / "fleet/policy.yaml").read_text().splitlines()) + 1  # the waiver's
     with (root / "fleet/policy.yaml").open("a") as f:
         f.write("- {rule: schema, packages: [log-shipper], objects: [DaemonSet/logging/log-shipper], "
                 "reason: vendor bug, expires: 2099-01-01}\n")
@@ -602,7 +603,7 @@ def test_a_change_that_waives_an_error_the_api_server_enforces_shows_it(
     doc = _diff(example_repo, "--cluster", "store-0001")
     (added,) = doc["findings"]["added"]
     assert (added["rule"], added["field"]) == ("schema", "spec.template.spec.containers[0].imagePullPolcy")
-    assert added["message"].endswith("(waived by fleet/policy.yaml:34: vendor bug)")
+    assert added["message"].endswith(f"(waived by fleet/policy.yaml:{line}: vendor bug)")
 
 
 def test_findings_the_change_brings_and_fixes(example_repo: pygit2.Repository) -> None:

@@ -67,7 +67,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = root.parent / "site"
     result = hydrate("--repo", root, "report", "--html", out, "--remote", remote)
     assert result.code == 0, result.err
-    assert re.fullmatch(rf"wrote {re.escape(str(out))}/index.html and 20 more files: 18 clusters, "
+    # 18 cluster pages, the CSS and the JS, and 14 subjects' access pages
+    assert re.fullmatch(rf"wrote {re.escape(str(out))}/index.html and 34 more files: 18 clusters, "
                         r"12 packages, 0 findings in \d+\.\d\ds \(pages \d+\.\d\ds\)\n", result.out)
     return root, out
 
@@ -75,7 +76,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_every_page_parses_and_every_link_resolves(site: tuple[Path, Path]) -> None:
     _, out = site
     pages = sorted(out.rglob("*.html"))
-    assert len(pages) == 19  # index and one page per cluster
+    assert len(pages) == 33  # index, one page per cluster and one per subject with access
     for page in pages:
         parsed = _parse(page)
         for link in parsed.links:

@@ -141,7 +141,7 @@ def test_each_planted_defect_is_one_exact_finding(planted: tuple[Path, dict[str,
         ("unknown-kind", "warning", "Deployment/d", None, f"{CUSTOM_FILE}:15", ("dc-fra-1",),
          "no schema for apps.example.com/v1 Deployment: no CRD for it is rendered in this cluster "
          "and it is not built into Kubernetes 1.31"),
-        ("waiver-unused", "warning", None, None, "fleet/policy.yaml:34", (),
+        ("waiver-unused", "warning", None, None, "fleet/policy.yaml:56", (),
          "the waiver of privileged (never needed) matches no finding; remove it"),
     ]
     assert report["summary"]["errors"] == 9
@@ -202,7 +202,7 @@ def test_an_expired_waiver_waives_nothing_and_is_an_error(example: Path) -> None
                      env={"HYDRATE_NOW": "2027-07-01T08:00:00Z"})
     assert result.code == 1
     lines = result.out.splitlines()
-    assert ("fleet/policy.yaml:24: error [waiver-expired] the waiver of run-as-root (the node's log "
+    assert ("fleet/policy.yaml:45: error [waiver-expired] the waiver of run-as-root (the node's log "
             "files are readable by root only) expired on 2027-06-30; fix what it waived, or extend "
             "it with a new reason") in lines
     assert ("bases/log-shipper/daemonset.yaml:73: warning [run-as-root] DaemonSet/logging/log-shipper: "
@@ -306,6 +306,8 @@ def test_a_waived_error_the_api_server_enforces_is_counted_in_every_report(examp
                                                                           tmp_path: Path) -> None:
     replace_in(example / "bases/log-shipper/daemonset.yaml", "        imagePullPolicy: IfNotPresent",
                "        imagePullPolcy: IfNotPresent")
+    # The waiver's line: the first of SCHEMA_WAIVER, after what the policy holds.
+    waiver = f"fleet/policy.yaml:{len((example / 'fleet/policy.yaml').read_text().splitlines()) + 1}"
     appending("fleet/policy.yaml", SCHEMA_WAIVER)(example)
     now = {"HYDRATE_NOW": "2026-12-01T08:00:00Z"}
     text = hydrate("--repo", example, "validate", "--cluster", "store-0001", env=now)
@@ -318,13 +320,13 @@ def test_a_waived_error_the_api_server_enforces_is_counted_in_every_report(examp
         "spec.template.spec.containers[0].imagePullPolcy: unknown field (not in apps/v1 DaemonSet; "
         "did you mean 'imagePullPolicy'?)")
     assert lines[at + 2] == ("      package log-shipper · 1 cluster: store-0001 · waiver "
-                             "fleet/policy.yaml:34 (the typo ships until fluent-bit 3 (vendor bug 123))")
+                             f"{waiver} (the typo ships until fluent-bit 3 (vendor bug 123))")
     assert lines[-1].endswith(": 0 errors, 0 warnings, 1 waived error")
     report = json.loads(hydrate("--repo", example, "validate", "--cluster", "store-0001",
                                 "--format", "json", env=now).out)
     assert report["summary"]["waived"] == {"schema": 1}
     assert [(w["rule"], w["field"], w["waiver"]) for w in report["waived"]] == [
-        ("schema", "spec.template.spec.containers[0].imagePullPolcy", "fleet/policy.yaml:34")]
+        ("schema", "spec.template.spec.containers[0].imagePullPolcy", waiver)]
     sarif = json.loads(hydrate("--repo", example, "validate", "--cluster", "store-0001",
                                "--format", "sarif", env=now).out)
     (suppressed,) = [r for r in sarif["runs"][0]["results"] if r.get("suppressions")]
