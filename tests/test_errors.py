@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Edit, appending, hydrate, replacing, writing
+from tests.conftest import ROOT, Edit, appending, hydrate, replacing, writing
 
 
 def _copy(src: str, dst: str) -> Edit:
@@ -50,6 +50,8 @@ def _emptying(rel: str) -> Edit:
 COMPONENT = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
 STORE = "fleet/clusters/store-0001.yaml"
 POP = "fleet/classes/pop.yaml"
+# The line of the first item of a list appended to the example's policy, under its key.
+APPENDED_ITEM = len((ROOT / "fleet/policy.yaml").read_text().splitlines()) + 2
 ENVS = "fleet/environments.yaml"
 LOGS = "bases/log-shipper/package.yaml"
 
@@ -281,13 +283,13 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         "Kind/namespace/name (* and ? match)"),
     "operator kind without its pods": (
         appending("fleet/policy.yaml", "workloads:\n- {apiGroup: db.example.com, kind: Db}\n"),
-        "fleet/policy.yaml:35: workloads[0]: give one of resources (the field holding a pod's "
+        f"fleet/policy.yaml:{APPENDED_ITEM}: workloads[0]: give one of resources (the field holding a pod's "
         "requests and limits) or podSpec (the field holding a pod spec)"),
     "operator kind with a malformed field": (
         appending("fleet/policy.yaml", "workloads:\n- {apiGroup: db.example.com, kind: Db, "
                                        "resources: spec..resources}\n"),
-        "fleet/policy.yaml:35: workloads[0].resources: 'spec..resources' is not a field path such "
-        "as spec.replicas or spec.nodeSets[0].count"),
+        f"fleet/policy.yaml:{APPENDED_ITEM}: workloads[0].resources: 'spec..resources' is not a "
+        "field path such as spec.replicas or spec.nodeSets[0].count"),
     "capacity that is no quantity": (
         replacing(POP, 'memory: 48Gi', 'memory: 48GB'),
         f"{POP}:4: capacity.memory: '48GB' is not a memory quantity such as 48Gi"),

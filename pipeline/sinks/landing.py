@@ -23,6 +23,7 @@ import pygit2
 from pipeline.errors import GitError
 from pipeline.sinks import refs
 from pipeline.sinks.remote import Remote
+from pipeline.words import counted
 
 T = TypeVar("T")
 
@@ -105,5 +106,5 @@ def retrying(attempt: Callable[[int], T | None], branch: str, writers: str, comm
             return found
         if n < policy.attempts:
             policy.pause(n, sleep)
-    raise GitError(f"{branch}: gave up after {policy.attempts} attempts: other {writers} "
+    raise GitError(f"{branch}: gave up after {counted(policy.attempts, 'attempt')}: other {writers} "
                    f"kept moving the branch; run the {command} again")
