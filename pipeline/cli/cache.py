@@ -1,0 +1,61 @@
+"""`hydrate cache info|prune`: inspecting and bounding the render cache."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from pipeline.cli.group import cli
+from pipeline.commands.context import Context
+
+
+@cli.group()
+def cache() -> None:
+    """Inspect and bound the render cache (see --cache-dir)."""
+
+
+def _cache_root(ctx: Context) -> Path:
+    from pipeline.render.cache import default_dir
+
+    return ctx.cache_dir or default_dir(ctx.environ)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+@cache.command("info")
+@click.pass_obj
+def cache_info(ctx: Context) -> None:
+    """Where the cache is, how many entries and bytes it holds."""
+    from pipeline.render.cache import entries
+
+    root = _cache_root(ctx)
+    found = entries(root)
+    click.echo(f"{root}: {len(found)} entries, {_size(sum(s for _, s, _ in found))}")
+
+
+@cache.command("prune")
+@click.option("--max-size", default="2G", show_default=True, metavar="SIZE",
+              help="Keep at most this much (500M, 2G, ...), evicting the least recently used.")
+@click.option("--older-than", metavar="DAYS", type=click.FloatRange(min=0),
+              help="Also drop entries unused for this many days.")
+@click.pass_obj
+def cache_prune(ctx: Context, max_size: str, older_than: float | None) -> None:
+    """Evict least recently used entries until the cache fits in --max-size."""
+    from pipeline.render.cache import parse_size, prune
+
+    try:
+        limit = parse_size(max_size)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--max-size") from None
+    root = _cache_root(ctx)
+    removed, freed, kept = prune(root, limit, time.time(),
+                                 older_than * 86400 if older_than is not None else None)
+    click.echo(f"{root}: removed {removed} entries ({_size(freed)}), {_size(kept)} kept")
