@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import click
 
 from pipeline.cli.group import cli
@@ -14,12 +11,6 @@ from pipeline.commands.context import Context
 @cli.group()
 def cache() -> None:
     """Inspect and bound the render cache (see --cache-dir)."""
-
-
-def _cache_root(ctx: Context) -> Path:
-    from pipeline.render.cache import default_dir
-
-    return ctx.cache_dir or default_dir(ctx.environ)
 
 
 def _size(n: float) -> str:
@@ -34,11 +25,10 @@ def _size(n: float) -> str:
 @click.pass_obj
 def cache_info(ctx: Context) -> None:
     """Where the cache is, how many entries and bytes it holds."""
-    from pipeline.render.cache import entries
+    from pipeline.commands import cache as cache_mod
 
-    root = _cache_root(ctx)
-    found = entries(root)
-    click.echo(f"{root}: {len(found)} entries, {_size(sum(s for _, s, _ in found))}")
+    found = cache_mod.info(ctx)
+    click.echo(f"{found.root}: {found.entries} entries, {_size(found.bytes)}")
 
 
 @cache.command("prune")
@@ -49,13 +39,12 @@ def cache_info(ctx: Context) -> None:
 @click.pass_obj
 def cache_prune(ctx: Context, max_size: str, older_than: float | None) -> None:
     """Evict least recently used entries until the cache fits in --max-size."""
-    from pipeline.render.cache import parse_size, prune
+    from pipeline.commands import cache as cache_mod
 
     try:
-        limit = parse_size(max_size)
+        limit = cache_mod.parse_size(max_size)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--max-size") from None
-    root = _cache_root(ctx)
-    removed, freed, kept = prune(root, limit, time.time(),
-                                 older_than * 86400 if older_than is not None else None)
-    click.echo(f"{root}: removed {removed} entries ({_size(freed)}), {_size(kept)} kept")
+    done = cache_mod.prune(ctx, cache_mod.PruneOptions(limit, older_than))
+    click.echo(f"{done.root}: removed {done.removed} entries ({_size(done.freed)}), "
+               f"{_size(done.kept)} kept")

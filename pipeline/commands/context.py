@@ -40,13 +40,17 @@ class Context:
 
         return open_cache(self.environ, self.cache_dir, self.use_cache, warn=self.warn)
 
+    def cache_root(self) -> Path:
+        """The cache directory: --cache-dir, else HYDRATE_CACHE_DIR or the user's."""
+        from pipeline.render.cache import default_dir
+
+        return self.cache_dir or default_dir(self.environ)
+
     def tools_memo(self) -> Path | None:
         """Where tool versions are remembered (in the cache directory), if caching."""
         if not self.use_cache:
             return None
-        from pipeline.render.cache import default_dir
-
-        return (self.cache_dir or default_dir(self.environ)) / "tools.json"
+        return self.cache_root() / "tools.json"
 
 
 def load_inventory(ctx: Context) -> tuple[Tree, Inventory]:
