@@ -6,19 +6,12 @@ import click
 
 from pipeline.cli.group import cli
 from pipeline.commands.context import Context
+from pipeline.words import size
 
 
 @cli.group()
 def cache() -> None:
     """Inspect and bound the render cache (see --cache-dir)."""
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 @cache.command("info")
@@ -28,7 +21,7 @@ def cache_info(ctx: Context) -> None:
     from pipeline.commands import cache as cache_mod
 
     found = cache_mod.info(ctx)
-    click.echo(f"{found.root}: {found.entries} entries, {_size(found.bytes)}")
+    click.echo(f"{found.root}: {found.entries} entries, {size(found.bytes)}")
 
 
 @cache.command("prune")
@@ -46,5 +39,5 @@ def cache_prune(ctx: Context, max_size: str, older_than: float | None) -> None:
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--max-size") from None
     done = cache_mod.prune(ctx, cache_mod.PruneOptions(limit, older_than))
-    click.echo(f"{done.root}: removed {done.removed} entries ({_size(done.freed)}), "
-               f"{_size(done.kept)} kept")
+    click.echo(f"{done.root}: removed {done.removed} entries ({size(done.freed)}), "
+               f"{size(done.kept)} kept")

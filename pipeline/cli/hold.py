@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli.group import cli, short
+from pipeline.cli.group import cli
 from pipeline.commands.context import Context
+from pipeline.words import short
 
 
 @cli.command()

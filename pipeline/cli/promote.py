@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pipeline.cli.group import cli, jobs_option, short
+from pipeline.cli.group import cli, jobs_option
 from pipeline.commands.context import Context
-from pipeline.words import counted
+from pipeline.words import counted, short
 
 if TYPE_CHECKING:
     from pipeline.commands import promote as promote_mod

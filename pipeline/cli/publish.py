@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.group import cli, jobs_option, short
+from pipeline.cli.group import cli, jobs_option
 from pipeline.commands.context import Context
 from pipeline.errors import PipelineError
-from pipeline.words import counted
+from pipeline.words import counted, short
 
 
 @cli.command()

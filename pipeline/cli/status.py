@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import click
 
 from pipeline import clock
-from pipeline.cli.group import ago, cli, short
+from pipeline.cli.group import cli
 from pipeline.commands.context import Context
-from pipeline.words import counted
+from pipeline.words import ago, counted, short
 
 if TYPE_CHECKING:
     from pipeline.commands.status import EnvStatus
@@ -47,8 +47,9 @@ def status(ctx: Context, main: str | None, remote: str | None) -> None:
             click.echo(f"{pad} publish refuses to build on it without --force")
         else:
             subject = h.subject.split(": ", 1)[-1] if h.by_hydrate else "(last render)"
-            what = (f"published {ago(h.time)} as {short(h.commit)}" if h.by_hydrate else
-                    f"head {short(h.commit)} committed by hand {ago(h.time)} "
+            age = ago(h.time, clock.now(ctx.environ))
+            what = (f"published {age} as {short(h.commit)}" if h.by_hydrate else
+                    f"head {short(h.commit)} committed by hand {age} "
                     f"(\"{h.subject}\")")
             shown = h.source
             if row.noted and row.live:
