@@ -25,12 +25,11 @@ from pipeline.errors import GitError, PipelineError
 from pipeline.render import affected, engine, kinds
 from pipeline.render.cache import MemoryCache, NoCache
 from pipeline.render.resources import ResId
-from pipeline.render.tools import Toolset, discover
+from pipeline.render.tools import Toolset
 from pipeline.review import risks
 from pipeline.review.diff import ClusterRef, ClusterSide, DiffResult, Key, Obj, Revision, compare
 from pipeline.review.redact import Redactor
 from pipeline.sinks import branch, ledger
-from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
 from pipeline.validate import findings, gate
 from pipeline.validate.findings import Report
@@ -147,7 +146,7 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
         cache = MemoryCache()  # the two sides still share their renders
     redactor = Redactor(os.environ.get("HYDRATE_DIFF_SALT", "").encode() or os.urandom(16))
     with tempfile.TemporaryDirectory(prefix="hydrate-diff-") as tmp:
-        tools = discover(ctx.environ, Path(tmp), ctx.tools_memo())
+        tools = ctx.tools()
         if opts.against_branch:
             return _against_branch(ctx, repo, head_tree, head_rev, opts, cache, tools, Path(tmp),
                                    redactor)
@@ -228,10 +227,7 @@ def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, h
                     redactor: Redactor) -> DiffResult:
     inv = inventory_mod.load(head_tree)
     envs = [inv.environment(e) for e in opts.envs] or list(inv.environments)
-    remote = None
-    if opts.remote:
-        configure_tls(ctx.environ)
-        remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ))
+    remote = ctx.remote(repo, opts.remote or None)
     base: dict[tuple[str, str], ClusterSide] = {}
     heads = []
     for env in envs:

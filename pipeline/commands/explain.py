@@ -34,7 +34,7 @@ from pipeline.render import materialise as mz
 from pipeline.render import postprocess
 from pipeline.render.resources import ResId, Resource
 from pipeline.render.runner import Runner
-from pipeline.render.tools import Toolset, discover
+from pipeline.render.tools import Toolset
 from pipeline.validate import sources
 
 FORMS = ("a values key (replicaCount, resources.limits.cpu) or an object field "
@@ -134,7 +134,7 @@ def explain(ctx: Context, opts: ExplainOptions) -> Explanation:
     target = _parse_path(opts.path, pkg) if opts.path is not None else None
     layers = _layers(tree, inv, cluster, pkg)
     with tempfile.TemporaryDirectory(prefix="hydrate-explain-") as workdir:
-        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+        tools = ctx.tools()
         caps = _capabilities(ctx, tree, inv, cluster, pkg, tools, Path(workdir), opts.jobs)
         files = values_files(tree, inv, cluster, pkg, mz.Materialiser(tree, inv, tools)) \
             if pkg.type == "helm" else []

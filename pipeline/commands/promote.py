@@ -10,7 +10,6 @@ compare-and-swap, and a lost race is tried again, as a publish is.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,14 +19,12 @@ from pipeline import clock
 from pipeline.commands import pullrequest
 from pipeline.commands.context import Context
 from pipeline.commands.publish import Renders, cluster_output
-from pipeline.commands.remotes import open_remote
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Inventory
 from pipeline.config.source import config_root, inputs_digest, open_repository, tree_at
 from pipeline.errors import PipelineError, UsageError
 from pipeline.promote import gates, live, notes, record, reuse
 from pipeline.promote.attempt import Attempt, Decision, decide
-from pipeline.render.tools import discover
 from pipeline.review import diffviews
 from pipeline.sinks import branch, landing, ledger, refs, scratch
 from pipeline.sinks.planning import Changes, check_head
@@ -118,7 +115,7 @@ def _promote(ctx: Context, repo: pygit2.Repository, root: str,
                             f"fleet/environments.yaml: it is fed by `hydrate publish --env "
                             f"{target.name}`")
     origin = config.environment(p.source)
-    remote = open_remote(ctx, repo, opts.remote)
+    remote = ctx.remote(repo, opts.remote)
     who = refs.signature(repo, ctx.environ, "committer")
     if remote is not None:
         remote.heads()  # reach the remote before any work
@@ -195,8 +192,7 @@ def _build(ctx: Context, repo: pygit2.Repository, root: str, a: Attempt, chosen:
     to_head = a.heads[target.name]
     tree = tree_at(repo, chosen.source, root)
     inv = a.inventory_at(chosen.source)
-    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
-        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+    tools = ctx.tools()
     engine = engine_digest()
     planned = reuse.plan(repo, to_head, target.name, chosen.members, chosen.step.clusters,
                          chosen.source, tools, engine, Changes(repo, root, tree, inv, tools))
