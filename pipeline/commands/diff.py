@@ -126,7 +126,7 @@ def _render_side(ctx: Context, tree: GitTree, inv: Inventory, tools: Toolset,
     chosen = [c for c in _selected(inv, opts) if only is None or c.name in only]
     workdir.mkdir(parents=True, exist_ok=True)
     fleet = engine.render(tree, inv, chosen, tools, jobs=opts.jobs, workdir=workdir,
-                          progress=ctx.progress, cache=cache)
+                          environ=ctx.environ, progress=ctx.progress, cache=cache)
     stats["toolRuns"] = stats.get("toolRuns", 0) + sum(fleet.stats.tool_runs.values())
     stats["cacheHits"] = stats.get("cacheHits", 0) + fleet.stats.cache_hits
     stats["renders"] = stats.get("renders", 0) + fleet.stats.pairs
@@ -144,7 +144,7 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
     cache = ctx.cache()
     if isinstance(cache, NoCache):
         cache = MemoryCache()  # the two sides still share their renders
-    redactor = Redactor(os.environ.get("HYDRATE_DIFF_SALT", "").encode() or os.urandom(16))
+    redactor = Redactor(ctx.environ.get("HYDRATE_DIFF_SALT", "").encode() or os.urandom(16))
     with tempfile.TemporaryDirectory(prefix="hydrate-diff-") as tmp:
         tools = ctx.tools()
         if opts.against_branch:

@@ -169,7 +169,7 @@ def _capabilities(ctx: Context, tree: Tree, inv: Inventory, cluster: Cluster, pk
     from pipeline.render import engine
 
     fleet = engine.render(tree, inv, [cluster], tools, jobs=jobs, workdir=workdir / "render",
-                          cache=ctx.cache())
+                          environ=ctx.environ, cache=ctx.cache())
     pair = (cluster.name, pkg.name)
     return Capabilities(fleet.api_versions.get(pair, ()), tuple(fleet.false_checks.get(pair, ())))
 

@@ -71,7 +71,7 @@ def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...]
         if shard is not None:
             selected = shard_mod.select(inv, selected, Materialiser(tree, inv, tools), shard)
         result = engine.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),
-                               progress=ctx.progress, cache=cache)
+                               environ=ctx.environ, progress=ctx.progress, cache=cache)
     report = None
     if validator is not None:
         report = gate.enforce(validator.run(result.clusters,

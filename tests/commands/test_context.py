@@ -9,10 +9,11 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from pipeline.commands import render as render_mod
 from pipeline.commands.context import Context
-from pipeline.errors import GitError
+from pipeline.errors import GitError, ToolError
 from pipeline.render import tools
-from tests.conftest import SIGNATURE
+from tests.conftest import SIGNATURE, shared_cache
 
 
 def _asking(tmp_path: Path, toolset: tools.Toolset) -> tuple[dict[str, str], Path]:
@@ -70,3 +71,18 @@ def test_remotes_take_credentials_and_git_from_the_contexts_environment(
     assert found is not None
     assert found.push(commit, "main")
     assert pygit2.Repository(str(bare)).references["refs/heads/main"].target == commit
+
+
+@pytest.mark.parametrize(("name", "value"), [("HYDRATE_KUSTOMIZE_BATCH", "sometimes"),
+                                             ("HYDRATE_GOGC", "lots")])
+def test_renders_run_the_tools_with_the_contexts_settings(example: Path, name: str,
+                                                          value: str) -> None:
+    """The tools' settings come from the context's environment: a value the process does
+    not have is still refused (it was read from os.environ, and silently ignored)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HYDRATE_"))}
+    environ["HYDRATE_CACHE_DIR"] = shared_cache()
+    Context(example, environ).tools()  # their versions remembered: asked no more below
+    ctx = Context(example, {**environ, name: value})
+    with pytest.raises(ToolError, match=f"{name}={value!r}"):
+        render_mod.render_to_dir(ctx, render_mod.RenderOptions(clusters=("store-0001",),
+                                                               out=example / "out"))
