@@ -26,7 +26,7 @@ from pipeline.errors import PipelineError, UsageError
 from pipeline.promote import gates, live, notes, record, reuse
 from pipeline.promote.attempt import Attempt, Decision, decide
 from pipeline.review import diffviews
-from pipeline.sinks import branch, landing, ledger, refs, scratch
+from pipeline.sinks import branch, landing, ledger, places, refs, scratch
 from pipeline.sinks.planning import Changes, check_head
 from pipeline.sinks.remote import Remote
 from pipeline.version import engine_digest
@@ -97,6 +97,8 @@ def promote(ctx: Context, opts: PromoteOptions) -> PromoteReport:
     works in a scratch view of the repository: it leaves nothing behind."""
     if opts.force and not (opts.reason or "").strip():
         raise UsageError("--force needs --reason TEXT: a bypass is recorded with its reason")
+    if opts.output is not None and not opts.dry_run:  # refused before the work, not after it
+        places.claim_file(opts.output, what="--output", repo=ctx.repo)
     real = open_repository(ctx.repo)
     root = config_root(real, ctx.repo)
     if opts.dry_run:
@@ -178,7 +180,7 @@ def _try(ctx: Context, repo: pygit2.Repository, root: str, a: Attempt, remote: R
         opened = pullrequest.open_or_update(
             repo, target, to_head, built.commit,
             f"Promote `{chosen.source[:7]}` {origin.name} → {target.name}{step}", done.gates,
-            remote, opts.push, opts.output, log)
+            remote, opts.push, opts.output, log, ctx.repo)
         return replace(done, pushed=opened.pushed, pr_branch=opened.branch, pr_body=opened.body)
     landed = landing.land(repo, built.commit, landing.Destination(target.branch, remote,
                                                                   opts.push),

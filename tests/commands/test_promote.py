@@ -356,18 +356,24 @@ def test_waves_changed_during_a_rollout_are_recomputed(example_repo: pygit2.Repo
     assert "rollout of" not in ok(run(example_repo, remote, "2026-12-01T12:05:00Z", "status"))
 
 
+def _prod_by_pull_request(repo: pygit2.Repository, remote: pygit2.Repository) -> str:
+    """prod with pullRequest: true, its source on staging with smoke passed: ready to promote."""
+    replace_in(Path(repo.workdir) / "fleet/environments.yaml", "    soak: 24h\n",
+               "    soak: 24h\n    pullRequest: true\n")
+    source = str(commit_all(repo, "Prod through pull requests"))
+    to_staging(repo, remote)
+    ok(run(repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
+           "--check", "smoke", "--state", "success", "--push"))
+    return source
+
+
 def test_pull_request_mode_pushes_next_and_writes_the_body(example_repo: pygit2.Repository,
                                                            remote: pygit2.Repository,
                                                            tmp_path: Path) -> None:
     """prod with pullRequest: true: the promotion commit goes to env/prod-next (built on
     env/prod's head, which does not move) and the body holds the gates and the diff; a
     re-run rebuilds -next and rewrites the body."""
-    replace_in(Path(example_repo.workdir) / "fleet/environments.yaml", "    soak: 24h\n",
-               "    soak: 24h\n    pullRequest: true\n")
-    source = str(commit_all(example_repo, "Prod through pull requests"))
-    to_staging(example_repo, remote)
-    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
-           "--check", "smoke", "--state", "success", "--push"))
+    source = _prod_by_pull_request(example_repo, remote)
     body = tmp_path / "body.md"
     out = ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod",
                  "--push", "--output", str(body)))
@@ -386,6 +392,41 @@ def test_pull_request_mode_pushes_next_and_writes_the_body(example_repo: pygit2.
     assert head(remote, "prod-next").parents == []  # env/prod has no commit yet
     status = ok(run(example_repo, remote, "2026-12-01T09:40:00Z", "status"))
     assert "prod-next" not in status  # not taken for a retired environment branch
+
+
+def test_the_pull_request_body_goes_only_where_a_report_may(example_repo: pygit2.Repository,
+                                                           remote: pygit2.Repository,
+                                                           tmp_path: Path) -> None:
+    """--output is a report file like diff's and validate's: never through a link, into a
+    FIFO or a device, or over a file of the configuration; refused in one line before the
+    promotion is built, nothing pushed."""
+    import os
+
+    _prod_by_pull_request(example_repo, remote)
+    outside = tmp_path / "outside.md"
+    outside.write_text("mine\n")
+    link = tmp_path / "link.md"
+    link.symlink_to(outside)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    config = Path(example_repo.workdir) / "fleet/environments.yaml"
+    before = config.read_bytes()
+    for target, what in ((link, "a symbolic link"), (fifo, "a FIFO"),
+                         (config, "is part of the configuration")):
+        refused = run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod",
+                      "--push", "--output", str(target))
+        assert refused.code == 1, refused.out + refused.err
+        assert refused.err.startswith(f"hydrate: error: --output {target}: ")
+        assert what in refused.err
+        assert len(refused.err.splitlines()) == 1
+    assert outside.read_text() == "mine\n"
+    assert config.read_bytes() == before
+    assert "refs/heads/env/prod-next" not in remote.references
+    body = tmp_path / "body.md"
+    body.write_text("an older body\n")
+    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod", "--push",
+           "--output", str(body)))
+    assert body.read_text().startswith("## Promote ")
 
 
 def test_a_refused_push_is_one_clear_error_and_lands_nothing(
