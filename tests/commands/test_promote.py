@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +132,7 @@ def test_publish_leaves_promoted_environments_to_promote(example_repo: pygit2.Re
     out = ok(run(example_repo, remote, T0, "publish", "--all", "--push"))
     assert ("staging    env/staging: fed by promotion from dev (hydrate promote --to staging); "
             "not published") in out
-    assert sorted(remote.references) == ["refs/heads/env/dev"]
+    assert sorted(remote.references) == ["refs/heads/env/dev", "refs/notes/hydrator.metadata"]
     refused = run(example_repo, remote, T0, "publish", "--env", "prod", "--push")
     assert refused.code == 1
     assert refused.err.strip() == (
@@ -252,6 +254,64 @@ def test_a_publish_that_changes_nothing_makes_its_source_live(
                                              "of 30m; passes at 2026-11-30T12:30Z")
     assert gate_lines(early.out)["checks"].startswith(f"BLOCKED smoke: not recorded for "
                                                       f"{change[:7]} on dev")
+
+
+def promoter_note(git_dir: str, commit: pygit2.Oid) -> str | None:
+    """The drySha GitOps Promoter reads for `commit` in the repository `git_dir`, as it reads
+    it (`git notes --ref=refs/notes/hydrator.metadata show`, the output parsed as JSON);
+    None when there is no note."""
+    shown = subprocess.run(["git", "--git-dir", git_dir, "notes", "--ref=refs/notes/hydrator.metadata",
+                            "show", str(commit)], capture_output=True, text=True, check=False,
+                           env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1",
+                                "HOME": git_dir})
+    if shown.returncode != 0:
+        assert "no note found" in shown.stderr, shown.stderr
+        return None
+    body = json.loads(shown.stdout.strip())
+    assert list(body) == ["drySha"]
+    return str(body["drySha"])
+
+
+def test_gitops_promoter_reads_the_source_of_every_head(example_repo: pygit2.Repository,
+                                                        remote: pygit2.Repository) -> None:
+    """Promoter takes a head's dry commit from its note under refs/notes/hydrator.metadata
+    before its root file. Every commit hydrate lands carries one; a publish or promotion
+    that changes nothing names the new source in the note of the head it leaves as it was
+    (without it Promoter waits for a new head forever). A dry run writes none."""
+    first = to_staging(example_repo, remote)
+    dev, staging = head(remote, "dev"), head(remote, "staging")
+    assert promoter_note(remote.path, dev.id) == first
+    assert promoter_note(remote.path, staging.id) == first
+    # A change only prod renders: dev and staging keep their heads; their notes name it.
+    overlay = Path(example_repo.workdir) / "overlays/sites/hamburg-port/edge-gateway/values.yaml"
+    overlay.write_text(overlay.read_text() + "bridge:\n  logLevel: debug\n")
+    change = str(commit_all(example_repo, "Debug the bridge in Hamburg"))
+    assert "no change, no commit" in ok(run(example_repo, remote, "2026-11-30T12:00:00Z",
+                                            "publish", "--push"))
+    assert head(remote, "dev").id == dev.id
+    assert promoter_note(remote.path, dev.id) == change
+    assert promoter_note(example_repo.path, dev.id) == change  # merged into the local notes
+    ok(run(example_repo, remote, "2026-11-30T12:35:00Z", "verify", "--env", "dev", "--check",
+           "smoke", "--state", "success", "--push"))
+    notes = remote.references["refs/notes/hydrator.metadata"].target
+    local = example_repo.references["refs/notes/hydrator.metadata"].target
+    ok(run(example_repo, remote, "2026-11-30T12:40:00Z", "promote", "--to", "staging",
+           "--dry-run"))
+    assert remote.references["refs/notes/hydrator.metadata"].target == notes
+    assert example_repo.references["refs/notes/hydrator.metadata"].target == local
+    promoted = ok(run(example_repo, remote, "2026-11-30T12:40:00Z", "promote", "--to",
+                      "staging", "--push"))
+    assert "no change: the render equals the branch" in promoted
+    assert head(remote, "staging").id == staging.id
+    assert promoter_note(remote.path, staging.id) == change
+    # A rollback lands a commit: its note names the source it puts back; the old head
+    # keeps its own.
+    ok(run(example_repo, remote, "2026-11-30T13:00:00Z", "rollback", "--env", "dev",
+           "--reason", "the bridge logs too much", "--push"))
+    back = head(remote, "dev")
+    assert back.parents[0].id == dev.id
+    assert promoter_note(remote.path, back.id) == first
+    assert promoter_note(remote.path, dev.id) == change
 
 
 def test_concurrent_verifies_lose_no_record(example_repo: pygit2.Repository,
