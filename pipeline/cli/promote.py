@@ -15,7 +15,7 @@ from pipeline.words import counted, short
 if TYPE_CHECKING:
     from pipeline.commands import promote as promote_mod
 
-BLOCKED = 4  # exit status of a promotion a gate blocks (DESIGN §8)
+BLOCKED = 4  # exit status of a promotion a gate blocks (docs/promotion.md, Commands)
 
 
 @cli.command()

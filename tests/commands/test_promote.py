@@ -441,6 +441,7 @@ def test_pull_request_mode_pushes_next_and_writes_the_body(example_repo: pygit2.
     assert "refs/heads/env/prod" not in remote.references
     nxt = head(remote, "prod-next")
     assert sorted(e.name for e in nxt.tree["clusters"]) == ["store-0001"]
+    assert promoter_note(remote.path, nxt.id) == source  # Promoter's proposed branch
     text = body.read_text()
     assert text.startswith(f"## Promote `{source[:7]}` staging → prod, wave canary (1 of 3)")
     assert "| soak | ✅ | live on staging since 2026-11-30T08:45Z, 1d15m of 1d |" in text
