@@ -1,7 +1,7 @@
 """What every command needs from the outside world (the repository, the environment,
 progress and warnings, the cache, the tools and remotes made from them), passed in as
-one `Context`, never global. The environment is read here and nowhere else: commands
-take it from `Context.environ`."""
+one `Context`, never global. The process environment is read once, where the CLI makes
+the context; commands, and what they call, take it from `Context.environ`."""
 
 from __future__ import annotations
 
