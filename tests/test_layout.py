@@ -69,6 +69,24 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
     assert sorted(sorted(c) for c in nx.simple_cycles(_graph())) == []
 
 
+def test_each_cli_module_holds_the_commands_of_the_core_of_its_name() -> None:
+    """cli/<name>.py holds the commands whose core is commands/<name>.py and calls no other
+    core (context aside), and every core has its cli module: a command is found by its
+    name, and nothing below the CLI is reached past a core."""
+    graph = _graph()
+    shared = {"pipeline.cli", "pipeline.cli.group", "pipeline.__main__"}
+    used: dict[str, set[str]] = {}
+    for module in graph:
+        if _stage(module) == "cli" and module not in shared:
+            used[module.rsplit(".", 1)[1]] = {
+                target.rsplit(".", 1)[1] for target in graph.successors(module)
+                if _stage(target) == "commands" and target != "pipeline.commands.context"}
+    assert {name: cores for name, cores in used.items() if cores != {name}} == {}
+    cores = {m.rsplit(".", 1)[1] for m in graph if _stage(m) == "commands"}
+    helpers = {"commands", "context", "pullrequest"}  # used by cores, not by the CLI
+    assert sorted(cores - helpers) == sorted(used)
+
+
 def test_the_checks_see_a_wrong_import(tmp_path: Path) -> None:
     """The reader finds function-level and `from pipeline.x import module` imports."""
     probe = tmp_path / "probe.py"

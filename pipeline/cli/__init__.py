@@ -19,17 +19,24 @@ import click
 from pipeline import __version__
 from pipeline.cli import (  # noqa: F401 (each adds its commands)
     access,
-    branches,
+    bootstrap,
+    cache,
     catalog,
     diff,
     explain,
+    graph,
+    hold,
     init,
-    promotion,
+    promote,
+    publish,
     render,
-    reporting,
+    report,
+    rollback,
     selfservice,
+    status,
     tools,
-    validation,
+    validate,
+    verify,
 )
 from pipeline.cli.group import cli
 from pipeline.errors import PipelineError

@@ -1,9 +1,8 @@
 """The `hydrate` group, its global flags and what every command shares: the options
-used by several commands, progress lines, warnings, short SHAs and ages."""
+used by several commands, progress lines and warnings (text formatters: `pipeline.words`)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 import time
@@ -13,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pipeline import __version__, clock
+from pipeline import __version__
 from pipeline.commands.context import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,15 +86,3 @@ def warner(stream: Any) -> Callable[[str], None]:
 
     return warn
 
-
-def short(sha: str | None) -> str:
-    return sha[:7] if sha else "-"
-
-
-def ago(when: dt.datetime) -> str:
-    """How long before now (HYDRATE_NOW's, when set) `when` was."""
-    seconds = int((clock.now(os.environ) - when).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{max(seconds, 0)}s ago"

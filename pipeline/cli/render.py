@@ -1,8 +1,7 @@
-"""`hydrate render`, `graph`, `affected` and `cache`: rendering and what it keeps."""
+"""`hydrate render` and `affected`: rendering the fleet, and what a change touches."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -10,9 +9,6 @@ import click
 from pipeline.cli.group import cli, cluster_option, env_option, jobs_option
 from pipeline.commands.context import Context
 from pipeline.words import counted
-
-# pipeline.report.graphview.FORMATS (named here so --help needs no render code)
-GRAPH_FORMATS = ["dot", "json", "text"]
 
 
 def _shard_spec(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -86,34 +82,6 @@ def render(ctx: Context, envs: tuple[str, ...], clusters: tuple[str, ...], out: 
 
 
 @cli.command()
-@click.option("--cluster", metavar="CLUSTER", help="Show one cluster's graph, with its waves.")
-@click.option("--format", "fmt", type=click.Choice(GRAPH_FORMATS), default="text",
-              show_default=True)
-@jobs_option
-@click.pass_obj
-def graph(ctx: Context, cluster: str | None, fmt: str, jobs: int) -> None:
-    """Show the package dependency graph.
-
-    Edges come from dependsOn and from CRDs (a package rendering a CRD comes before the
-    packages using its kind); discovering the latter renders the packages. Without
-    --cluster, the union over the whole fleet.
-    """
-    from pipeline.commands import render as render_mod
-    from pipeline.commands.context import load_inventory
-    from pipeline.report import graphview
-
-    tree, inv = load_inventory(ctx)
-    result = render_mod.render_fleet(ctx, tree, inv, (), (cluster,) if cluster else (), jobs,
-                                     validate=False).fleet
-    if cluster:
-        c = inv.cluster(cluster)
-        title = f"cluster {c.name} (class {c.class_name}, site {c.site}, environment {c.environment})"
-    else:
-        title = f"fleet: {counted(len(result.clusters), 'cluster')}"
-    click.echo(graphview.FORMATS[fmt](graphview.view(result.clusters, title)), nl=False)
-
-
-@cli.command()
 @click.option("--base", required=True, metavar="REV", help="The revision before the change.")
 @click.option("--head", default="HEAD", show_default=True, metavar="REV",
               help="The revision with the change.")
@@ -150,53 +118,3 @@ def affected(ctx: Context, base: str, head: str, envs: tuple[str, ...],
     click.echo(f"{counted(len(found.pairs), 'render')} on {len(found.clusters)} of "
                f"{counted(found.total, 'cluster')} affected ({counted(len(found.paths), 'path')} "
                f"changed, {counted(found.candidates, 'cluster')} examined)", err=True)
-
-
-@cli.group()
-def cache() -> None:
-    """Inspect and bound the render cache (see --cache-dir)."""
-
-
-def _cache_root(ctx: Context) -> Path:
-    from pipeline.render.cache import default_dir
-
-    return ctx.cache_dir or default_dir(ctx.environ)
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
-@cache.command("info")
-@click.pass_obj
-def cache_info(ctx: Context) -> None:
-    """Where the cache is, how many entries and bytes it holds."""
-    from pipeline.render.cache import entries
-
-    root = _cache_root(ctx)
-    found = entries(root)
-    click.echo(f"{root}: {counted(len(found), 'entry', 'entries')}, {_size(sum(s for _, s, _ in found))}")
-
-
-@cache.command("prune")
-@click.option("--max-size", default="2G", show_default=True, metavar="SIZE",
-              help="Keep at most this much (500M, 2G, ...), evicting the least recently used.")
-@click.option("--older-than", metavar="DAYS", type=click.FloatRange(min=0),
-              help="Also drop entries unused for this many days.")
-@click.pass_obj
-def cache_prune(ctx: Context, max_size: str, older_than: float | None) -> None:
-    """Evict least recently used entries until the cache fits in --max-size."""
-    from pipeline.render.cache import parse_size, prune
-
-    try:
-        limit = parse_size(max_size)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--max-size") from None
-    root = _cache_root(ctx)
-    removed, freed, kept = prune(root, limit, time.time(),
-                                 older_than * 86400 if older_than is not None else None)
-    click.echo(f"{root}: removed {counted(removed, 'entry', 'entries')} ({_size(freed)}), {_size(kept)} kept")

@@ -28,12 +28,11 @@ from pipeline.errors import GitError, PipelineError
 from pipeline.render import affected, engine, kinds
 from pipeline.render.cache import MemoryCache, NoCache
 from pipeline.render.resources import ResId
-from pipeline.render.tools import Toolset, discover
+from pipeline.render.tools import Toolset
 from pipeline.review import risks
 from pipeline.review.diff import ClusterRef, ClusterSide, DiffResult, Key, Obj, Revision, compare
 from pipeline.review.redact import Redactor
 from pipeline.sinks import branch, ledger
-from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
 from pipeline.validate import findings, gate
 from pipeline.validate.findings import Report
@@ -131,7 +130,7 @@ def _render_side(ctx: Context, tree: GitTree, inv: Inventory, tools: Toolset,
     chosen = [c for c in _selected(inv, opts) if only is None or c.name in only]
     workdir.mkdir(parents=True, exist_ok=True)
     fleet = engine.render(tree, inv, chosen, tools, jobs=opts.jobs, workdir=workdir,
-                          progress=ctx.progress, cache=cache)
+                          environ=ctx.environ, progress=ctx.progress, cache=cache)
     stats["toolRuns"] = stats.get("toolRuns", 0) + sum(fleet.stats.tool_runs.values())
     stats["cacheHits"] = stats.get("cacheHits", 0) + fleet.stats.cache_hits
     stats["renders"] = stats.get("renders", 0) + fleet.stats.pairs
@@ -149,9 +148,9 @@ def run(ctx: Context, opts: DiffOptions) -> DiffResult:
     cache = ctx.cache()
     if isinstance(cache, NoCache):
         cache = MemoryCache()  # the two sides still share their renders
-    redactor = Redactor(os.environ.get("HYDRATE_DIFF_SALT", "").encode() or os.urandom(16))
+    redactor = Redactor(ctx.environ.get("HYDRATE_DIFF_SALT", "").encode() or os.urandom(16))
     with tempfile.TemporaryDirectory(prefix="hydrate-diff-") as tmp:
-        tools = discover(ctx.environ, Path(tmp), ctx.tools_memo())
+        tools = ctx.tools()
         if opts.against_branch:
             return _against_branch(ctx, repo, head_tree, head_rev, opts, cache, tools, Path(tmp),
                                    redactor)
@@ -236,10 +235,7 @@ def _against_branch(ctx: Context, repo: pygit2.Repository, head_tree: GitTree, h
                     redactor: Redactor) -> DiffResult:
     inv = inventory_mod.load(head_tree)
     envs = [inv.environment(e) for e in opts.envs] or list(inv.environments)
-    remote = None
-    if opts.remote:
-        configure_tls(ctx.environ)
-        remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ))
+    remote = ctx.remote(repo, opts.remote or None)
     base: dict[tuple[str, str], ClusterSide] = {}
     heads = []
     for env in envs:

@@ -34,7 +34,7 @@ from pipeline.render import materialise as mz
 from pipeline.render import postprocess
 from pipeline.render.resources import ResId, Resource
 from pipeline.render.runner import Runner
-from pipeline.render.tools import Toolset, discover
+from pipeline.render.tools import Toolset
 from pipeline.validate import sources
 from pipeline.words import counted
 
@@ -135,7 +135,7 @@ def explain(ctx: Context, opts: ExplainOptions) -> Explanation:
     target = _parse_path(opts.path, pkg) if opts.path is not None else None
     layers = _layers(tree, inv, cluster, pkg)
     with tempfile.TemporaryDirectory(prefix="hydrate-explain-") as workdir:
-        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+        tools = ctx.tools()
         caps = _capabilities(ctx, tree, inv, cluster, pkg, tools, Path(workdir), opts.jobs)
         files = values_files(tree, inv, cluster, pkg, mz.Materialiser(tree, inv, tools)) \
             if pkg.type == "helm" else []
@@ -170,7 +170,7 @@ def _capabilities(ctx: Context, tree: Tree, inv: Inventory, cluster: Cluster, pk
     from pipeline.render import engine
 
     fleet = engine.render(tree, inv, [cluster], tools, jobs=jobs, workdir=workdir / "render",
-                          cache=ctx.cache())
+                          environ=ctx.environ, cache=ctx.cache())
     pair = (cluster.name, pkg.name)
     return Capabilities(fleet.api_versions.get(pair, ()), tuple(fleet.false_checks.get(pair, ())))
 

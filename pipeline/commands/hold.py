@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import pygit2
 
 from pipeline.commands.context import Context
-from pipeline.commands.remotes import open_remote
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import PipelineError
@@ -61,7 +60,7 @@ def hold(ctx: Context, opts: HoldOptions) -> HoldReport:
     repo = open_repository(ctx.repo)
     inv = inventory_mod.load(tree_at(repo, opts.main, config_root(repo, ctx.repo)))
     env = inv.environment(opts.env)
-    remote = open_remote(ctx, repo, opts.remote)
+    remote = ctx.remote(repo, opts.remote)
     dest = landing.Destination(env.branch, remote, opts.push)
     who = refs.signature(repo, ctx.environ, "committer")
     author = refs.signature(repo, ctx.environ, "author")

@@ -10,7 +10,6 @@ compare-and-swap, and a lost race is tried again, as a publish is.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,16 +19,14 @@ from pipeline import clock
 from pipeline.commands import pullrequest
 from pipeline.commands.context import Context
 from pipeline.commands.publish import Renders, cluster_output
-from pipeline.commands.remotes import open_remote
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Inventory
 from pipeline.config.source import config_root, inputs_digest, open_repository, tree_at
 from pipeline.errors import PipelineError, UsageError
 from pipeline.promote import gates, live, notes, record, reuse
 from pipeline.promote.attempt import Attempt, Decision, decide
-from pipeline.render.tools import discover
 from pipeline.review import diffviews
-from pipeline.sinks import branch, landing, ledger, refs, scratch
+from pipeline.sinks import branch, landing, ledger, places, refs, scratch
 from pipeline.sinks.planning import Changes, check_head
 from pipeline.sinks.remote import Remote
 from pipeline.version import engine_digest
@@ -100,6 +97,8 @@ def promote(ctx: Context, opts: PromoteOptions) -> PromoteReport:
     works in a scratch view of the repository: it leaves nothing behind."""
     if opts.force and not (opts.reason or "").strip():
         raise UsageError("--force needs --reason TEXT: a bypass is recorded with its reason")
+    if opts.output is not None and not opts.dry_run:  # refused before the work, not after it
+        places.claim_file(opts.output, what="--output", repo=ctx.repo)
     real = open_repository(ctx.repo)
     root = config_root(real, ctx.repo)
     if opts.dry_run:
@@ -118,7 +117,7 @@ def _promote(ctx: Context, repo: pygit2.Repository, root: str,
                             f"fleet/environments.yaml: it is fed by `hydrate publish --env "
                             f"{target.name}`")
     origin = config.environment(p.source)
-    remote = open_remote(ctx, repo, opts.remote)
+    remote = ctx.remote(repo, opts.remote)
     who = refs.signature(repo, ctx.environ, "committer")
     if remote is not None:
         remote.heads()  # reach the remote before any work
@@ -181,7 +180,7 @@ def _try(ctx: Context, repo: pygit2.Repository, root: str, a: Attempt, remote: R
         opened = pullrequest.open_or_update(
             repo, target, to_head, built.commit,
             f"Promote `{chosen.source[:7]}` {origin.name} → {target.name}{step}", done.gates,
-            remote, opts.push, opts.output, log)
+            remote, opts.push, opts.output, log, ctx.repo)
         return replace(done, pushed=opened.pushed, pr_branch=opened.branch, pr_body=opened.body)
     landed = landing.land(repo, built.commit, landing.Destination(target.branch, remote,
                                                                   opts.push),
@@ -195,8 +194,7 @@ def _build(ctx: Context, repo: pygit2.Repository, root: str, a: Attempt, chosen:
     to_head = a.heads[target.name]
     tree = tree_at(repo, chosen.source, root)
     inv = a.inventory_at(chosen.source)
-    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
-        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+    tools = ctx.tools()
     engine = engine_digest()
     planned = reuse.plan(repo, to_head, target.name, chosen.members, chosen.step.clusters,
                          chosen.source, tools, engine, Changes(repo, root, tree, inv, tools))

@@ -10,7 +10,6 @@ done stay done, and the report says which ones were not tried.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,9 +28,8 @@ from pipeline.errors import Blocked, PipelineError, UsageError
 from pipeline.promote import live, notes, record
 from pipeline.render.cache import Cache
 from pipeline.render.engine import ClusterRender, Stats
-from pipeline.render.tools import Toolset, discover
+from pipeline.render.tools import Toolset
 from pipeline.sinks import agents, branch, fanin, landing, ledger, output, refs
-from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.planning import Changes, Since, branch_head, check_head, plan, refuse_source_branches
 from pipeline.sinks.remote import PushRefused, Remote
 from pipeline.version import engine_digest
@@ -277,12 +275,9 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
     tree: GitTree = tree_at(repo, opts.source, root)
     inv = inventory_mod.load(tree)
     envs, promoted_only = bypassing(select_envs(inv, opts), opts)
-    remote = None
     if opts.push and not opts.remote:
         raise PipelineError("--push needs --remote (a remote name such as origin, or a URL)")
-    if opts.remote:
-        configure_tls(ctx.environ)
-        remote = Remote(repo, opts.remote, Credentials.from_environ(ctx.environ), ctx.environ)
+    remote = ctx.remote(repo, opts.remote or None)
     refuse_source_branches(repo, envs, opts.source, remote)
     if remote is not None:
         remote.heads()  # reach the remote before any work: a bad URL or token writes nothing
@@ -295,8 +290,7 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
     author = refs.signature(repo, ctx.environ, "author", opts.author)
     committer = refs.signature(repo, ctx.environ, "committer", opts.committer or opts.author)
     engine = engine_digest()
-    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
-        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+    tools = ctx.tools()
     renders = Renders(ctx, tree, inv, opts.jobs, ctx.cache(), tools)
     full = opts.full
     if opts.from_shards:

@@ -22,7 +22,7 @@ from pipeline.promote.gates import Gate
 from pipeline.review import diffviews
 from pipeline.review.diff import DiffResult, Revision, compare
 from pipeline.review.redact import Redactor
-from pipeline.sinks import landing
+from pipeline.sinks import landing, places
 from pipeline.sinks.remote import Remote
 
 
@@ -47,11 +47,12 @@ def diff_against(repo: pygit2.Repository, target: Environment, to_head: pygit2.C
 def open_or_update(repo: pygit2.Repository, target: Environment,
                    to_head: pygit2.Commit | None, commit: pygit2.Oid, title: str,
                    gates: Sequence[Gate], remote: Remote | None, push: bool,
-                   output: Path | None, log: str) -> Opened:
+                   output: Path | None, log: str, config: Path) -> Opened:
     """Pull-request mode: the promotion commit (built on the environment branch's head)
     goes to `<branch>-next`, which hydrate rebuilds on every run (so it is replaced, the
     one branch hydrate ever moves that way); the body (gates, then the rendered diff
-    against the branch) is written for the workflow to open or update the PR."""
+    against the branch) is written to `output` for the workflow to open or update the PR,
+    as any report file is (never over a file of the configuration `config`)."""
     next_branch = f"{target.branch}-next"
     result = diff_against(repo, target, to_head, commit, next_branch)
     lines = [f"## {title}", "", "| gate | | evidence |", "|---|---|---|"]
@@ -59,7 +60,8 @@ def open_or_update(repo: pygit2.Repository, target: Environment,
               for g in gates]
     body = "\n".join([*lines, "", diffviews.to_markdown(result)])
     if output is not None:
-        output.write_text(body if body.endswith("\n") else body + "\n")
+        places.write_file(output, (body if body.endswith("\n") else body + "\n").encode(),
+                          what="--output", repo=config)
     landed = landing.land(repo, commit, landing.Destination(next_branch, remote, push,
                                                             replace=True), None, log)
     assert landed is not None  # a replaced branch never loses a race

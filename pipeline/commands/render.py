@@ -19,7 +19,7 @@ from pipeline.render import engine
 from pipeline.render import shard as shard_mod
 from pipeline.render.cache import Cache
 from pipeline.render.materialise import Materialiser
-from pipeline.render.tools import Toolset, discover
+from pipeline.render.tools import Toolset
 from pipeline.sinks import output
 from pipeline.validate import gate
 from pipeline.validate.findings import Report
@@ -67,11 +67,11 @@ def render_fleet(ctx: Context, tree: Tree, inv: Inventory, envs: tuple[str, ...]
     validator = gate.validator(tree, inv, cache, ctx.environ) if validate else None
     with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
         if tools is None:
-            tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
+            tools = ctx.tools()
         if shard is not None:
             selected = shard_mod.select(inv, selected, Materialiser(tree, inv, tools), shard)
         result = engine.render(tree, inv, selected, tools, jobs=jobs, workdir=Path(workdir),
-                               progress=ctx.progress, cache=cache)
+                               environ=ctx.environ, progress=ctx.progress, cache=cache)
     report = None
     if validator is not None:
         report = gate.enforce(validator.run(result.clusters,
@@ -144,7 +144,5 @@ def affected(ctx: Context, base: str, head: str, envs: tuple[str, ...] = (),
     """`hydrate affected`: the pairs a change from `base` to `head` touches."""
     repo = open_repository(ctx.repo)
     root = config_root(repo, ctx.repo)
-    with tempfile.TemporaryDirectory(prefix="hydrate-") as workdir:
-        tools = discover(ctx.environ, Path(workdir), ctx.tools_memo())
-        return affected_mod.compute(tree_at(repo, base, root), tree_at(repo, head, root), tools,
-                                    envs=envs, clusters=clusters)
+    return affected_mod.compute(tree_at(repo, base, root), tree_at(repo, head, root),
+                                ctx.tools(), envs=envs, clusters=clusters)

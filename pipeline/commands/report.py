@@ -30,7 +30,7 @@ from pipeline.report.access import GrantView
 from pipeline.sinks import branch, ledger, places
 from pipeline.validate import gate
 from pipeline.validate.findings import Report
-from pipeline.words import counted
+from pipeline.words import ago, counted
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,6 @@ class ReportResult:
     findings: int
     seconds: float  # gathering (render, validation, catalog, branches) and writing
     writing: float  # writing the pages alone
-
-
-def _age(when: dt.datetime, now: dt.datetime) -> str:
-    seconds = int((now - when).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{max(seconds, 0)}s ago"
 
 
 def _subject(subject: str, source: str | None) -> str:
@@ -104,7 +96,7 @@ def _envs(ctx: Context, inv: Inventory, opts: ReportOptions,
             env.name, env.branch, env.agent,
             head.source[:7] if head is not None and head.source else None,
             _subject(head.subject, head.source) if head is not None else "",
-            _age(head.time, now) if head is not None else "",
+            ago(head.time, now) if head is not None else "",
             head.clusters or 0 if head is not None else 0, head is not None, origin, rollout,
             st.waits if st is not None else "", gates, blocked, nxt,
             dict(st.holds) if st is not None else {}, problem))

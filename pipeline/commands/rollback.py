@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import pygit2
 
 from pipeline.commands.context import Context
-from pipeline.commands.remotes import open_remote
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Environment
 from pipeline.config.source import config_root, open_repository, tree_at
@@ -94,7 +93,7 @@ def rollback(ctx: Context, opts: RollbackOptions) -> RollbackReport:
     repo = open_repository(ctx.repo)
     inv = inventory_mod.load(tree_at(repo, opts.main, config_root(repo, ctx.repo)))
     env = inv.environment(opts.env)
-    remote = open_remote(ctx, repo, opts.remote)
+    remote = ctx.remote(repo, opts.remote)
     dest = landing.Destination(env.branch, remote, opts.push)
     mine = sorted(c.name for c in inv.clusters.values() if c.environment == env.name)
     who = refs.signature(repo, ctx.environ, "committer")

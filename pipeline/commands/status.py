@@ -17,7 +17,6 @@ from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import GitError, PipelineError
 from pipeline.promote import live, notes, waves
 from pipeline.sinks import branch, ledger
-from pipeline.sinks.credentials import Credentials, configure_tls
 from pipeline.sinks.remote import Remote
 
 # How the source of a branch relates to the main revision:
@@ -108,13 +107,6 @@ def _head(repo: pygit2.Repository, name: str,
     return branch.head(repo, name)
 
 
-def _remote(ctx: Context, repo: pygit2.Repository, spec: str | None) -> Remote | None:
-    if spec is None:
-        return None
-    configure_tls(ctx.environ)
-    return Remote(repo, spec, Credentials.from_environ(ctx.environ))
-
-
 def lineage(repo: pygit2.Repository, tip: pygit2.Commit, source: str | None,
             shallow: bool) -> tuple[Lineage, int | None]:
     """How `source` relates to `tip`, and how many commits `tip` is ahead of it. `shallow`:
@@ -146,7 +138,7 @@ def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus
     # unrelated branch such as an env branch.
     shallow = repo.is_shallow
     inv = inventory_mod.load(main_tree)
-    rem = _remote(ctx, repo, remote)
+    rem = ctx.remote(repo, remote)
     evidence = (notes.of_remote(repo, rem, ctx.warn) if rem is not None
                 else notes.local(repo, ctx.warn))
     heads = {env.name: _head(repo, env.branch, rem) for env in inv.environments}
@@ -286,7 +278,7 @@ def history(ctx: Context, env_name: str, main: str, remote: str | None = None,
     repo = open_repository(ctx.repo)
     env = inventory_mod.load(tree_at(repo, main, config_root(repo, ctx.repo))).environment(
         env_name)
-    rem = _remote(ctx, repo, remote)
+    rem = ctx.remote(repo, remote)
     evidence = (notes.of_remote(repo, rem, ctx.warn) if rem is not None
                 else notes.local(repo, ctx.warn))
     head = _head(repo, env.branch, rem)

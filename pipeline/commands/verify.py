@@ -10,7 +10,6 @@ import pygit2
 
 from pipeline import clock
 from pipeline.commands.context import Context
-from pipeline.commands.remotes import open_remote
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import PipelineError
@@ -51,7 +50,7 @@ def verify(ctx: Context, opts: VerifyOptions) -> VerifyReport:
     if opts.wave is not None and opts.wave not in waves:
         known = f"its waves are {', '.join(waves)}" if waves else "it has no waves"
         raise PipelineError(f"--wave {opts.wave}: not a wave of {env.name} ({known})")
-    remote = open_remote(ctx, repo, opts.remote)
+    remote = ctx.remote(repo, opts.remote)
     who = refs.signature(repo, ctx.environ, "committer")
     head = landing.Destination(env.branch, remote).head(repo)
     if head is None:

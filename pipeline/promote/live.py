@@ -28,7 +28,7 @@ import pygit2
 
 from pipeline.clock import commit_time
 from pipeline.promote import notes
-from pipeline.sinks import ledger
+from pipeline.sinks import hydrator, ledger
 from pipeline.sinks.remote import Remote
 
 HISTORY_LIMIT = 10_000  # first-parent commits walked to find when a source became live
@@ -237,14 +237,16 @@ def make_live(repo: pygit2.Repository, env: str, head: pygit2.Commit, source: st
               evidence: notes.Evidence, now: dt.datetime, who: pygit2.Signature,
               remote: Remote | None = None, push: bool = False) -> bool:
     """A publish or promotion that changed nothing still makes `source` live on `env`, from
-    now: a live record on the head (on the remote's notes with `push`, else locally).
-    False if it already was live there."""
+    now: a live record on the head (on the remote's notes with `push`, else locally), and
+    the head's note for GitOps Promoter names it (`hydrator.mark`: Promoter would wait
+    for a new head forever). False if it already was live there."""
     run = Timeline(repo, head, env, evidence).current()
-    if run is not None and run.source == source:
-        return False
-    record = notes.Record("live", env, source, notes.stamp(now))
-    if remote is not None and push:
-        notes.publish(repo, remote, head.id, [record], who)
-    else:
-        notes.add(repo, head.id, [record], who)
-    return True
+    made = run is None or run.source != source
+    if made:
+        record = notes.Record("live", env, source, notes.stamp(now))
+        if remote is not None and push:
+            notes.publish(repo, remote, head.id, [record], who)
+        else:
+            notes.add(repo, head.id, [record], who)
+    hydrator.mark(repo, head.id, source, who, remote, push)
+    return made

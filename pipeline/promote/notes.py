@@ -11,25 +11,24 @@ is nowhere but in the repository that wrote it: with `--remote`, evidence is rea
 remote's notes alone.
 
 A line this version cannot read (not JSON, a time without offset, a value that is not a
-string) is ignored with a warning naming the note; it never stops a command.
+string) is ignored with a warning naming the note; it never stops a command. The notes ref
+itself is read, edited and pushed by `pipeline.sinks.gitnotes`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 
 import pygit2
 
 from pipeline import clock
-from pipeline.errors import GitError
-from pipeline.sinks.refs import RefLock
+from pipeline.sinks import gitnotes
 from pipeline.sinks.remote import Remote
 
 REF = "refs/notes/hydrate"
-ATTEMPTS = 6
 STATES = ("success", "failure", "pending")
 KINDS = ("check", "live")
 
@@ -149,110 +148,26 @@ def of_remote(repo: pygit2.Repository, remote: Remote, warn: Warn | None = None)
     return Evidence(repo, remote.notes_tracking_ref(REF), warn)
 
 
-def _lines(repo: pygit2.Repository, notes: pygit2.Oid | None) -> dict[str, list[str]]:
-    """Every note in the notes commit `notes`: annotated object id → its lines."""
-    if notes is None:
-        return {}
-    found: dict[str, list[str]] = {}
+def _appending(new: Iterable[Record]) -> gitnotes.Edit:
+    """The edit that adds the lines of `new` a note does not hold yet, after its own."""
+    wanted = [r.line() for r in new]
 
-    def walk(tree: pygit2.Tree, prefix: str) -> None:
-        for entry in tree:
-            obj = repo.get(entry.id)
-            if isinstance(obj, pygit2.Tree):
-                walk(obj, prefix + str(entry.name))
-            elif isinstance(obj, pygit2.Blob):
-                found[prefix + str(entry.name)] = obj.data.decode("utf-8", "replace").splitlines()
+    def edit(found: list[str]) -> list[str] | None:
+        added = [line for line in wanted if line not in found]
+        return [*found, *added] if added else None
 
-    try:
-        top = repo[notes].peel(pygit2.Commit)
-    except (KeyError, ValueError, pygit2.GitError):
-        return found  # a notes ref that is not a commit holds no notes
-    walk(top.tree, "")
-    return found
-
-
-def _target(repo: pygit2.Repository, ref: str) -> pygit2.Oid | None:
-    found = repo.references.get(ref)
-    if found is None:
-        return None
-    target = found.resolve().target
-    assert isinstance(target, pygit2.Oid)
-    return target
-
-
-def _write(repo: pygit2.Repository, notes: Mapping[str, list[str]], parents: list[pygit2.Oid],
-           who: pygit2.Signature, message: str) -> pygit2.Oid:
-    builder = repo.TreeBuilder()
-    for annotated in sorted(notes):
-        text = "".join(line + "\n" for line in notes[annotated])
-        builder.insert(annotated, repo.create_blob(text.encode()), pygit2.enums.FileMode.BLOB)
-    return repo.create_commit(None, who, who, message, builder.write(), parents)
-
-
-def _union(*sides: Mapping[str, list[str]]) -> dict[str, list[str]]:
-    merged: dict[str, list[str]] = {}
-    for side in sides:
-        for annotated, lines in side.items():
-            have = merged.setdefault(annotated, [])
-            have.extend(line for line in lines if line not in have)
-    return merged
-
-
-def _adding(repo: pygit2.Repository, base: pygit2.Oid | None, commit: pygit2.Oid,
-            new: Iterable[Record], who: pygit2.Signature, where: str = "") -> pygit2.Oid | None:
-    """A notes commit on `base` with `new` appended to the note on `commit` (None: they
-    are all there already). `where`: whose notes `base` is ("" for this repository's)."""
-    if base is not None and not isinstance(repo.get(base), pygit2.Commit):
-        there = f" in {where}" if where else ""
-        raise GitError(f"{REF}{there} points at {str(base)[:7]}, which is not a commit: git "
-                       "notes did not write it, so nothing can be added to it; look at it, "
-                       f"then delete it (git update-ref -d {REF}{there}) or point it at the "
-                       "notes commit")
-    notes = _lines(repo, base)
-    lines = notes.setdefault(str(commit), [])
-    added = [r.line() for r in new if r.line() not in lines]
-    if not added:
-        return None
-    lines.extend(added)
-    return _write(repo, notes, [base] if base is not None else [], who,
-                  f"hydrate: notes for {str(commit)[:7]}")
+    return edit
 
 
 def add(repo: pygit2.Repository, commit: pygit2.Oid, new: Iterable[Record],
         who: pygit2.Signature) -> None:
     """Append `new` to the note on `commit` (locally, under a lock)."""
-    with RefLock(repo, REF):
-        made = _adding(repo, _target(repo, REF), commit, new, who)
-        if made is not None:
-            repo.references.create(REF, made, force=True)
-
-
-def _merge_into_local(repo: pygit2.Repository, theirs: pygit2.Oid | None,
-                      who: pygit2.Signature) -> None:
-    """Make the local notes ref hold the union of itself and `theirs` (records the remote
-    took, kept for commands that read the local notes)."""
-    with RefLock(repo, REF):
-        ours = _target(repo, REF)
-        if theirs is None or ours == theirs:
-            return
-        if ours is None or repo.descendant_of(theirs, ours):
-            merged = theirs
-        elif repo.descendant_of(ours, theirs):
-            return
-        else:
-            merged = _write(repo, _union(_lines(repo, theirs), _lines(repo, ours)),
-                            [theirs, ours], who, "hydrate: merge notes")
-        repo.references.create(REF, merged, force=True)
+    gitnotes.edit_local(repo, REF, commit, _appending(new), who)
 
 
 def fetch(repo: pygit2.Repository, remote: Remote) -> pygit2.Oid | None:
     """Fetch the remote's notes into their tracking ref; its commit (None: it has none)."""
-    tracking = remote.notes_tracking_ref(REF)
-    try:
-        theirs = remote.fetch_ref(REF, tracking)
-    except ValueError:  # the remote's notes ref is not a commit
-        return _target(repo, tracking)
-    return theirs.id if theirs is not None else None
+    return gitnotes.fetch(repo, remote, REF)
 
 
 def publish(repo: pygit2.Repository, remote: Remote, commit: pygit2.Oid, new: Iterable[Record],
@@ -261,16 +176,4 @@ def publish(repo: pygit2.Repository, remote: Remote, commit: pygit2.Oid, new: It
     pushed without force; a concurrent writer that pushed first is fetched and the records
     added again. Only once the remote took them are they merged into the local notes: a
     refused push (PushRefused) leaves no record anywhere."""
-    records = list(new)
-    for _ in range(ATTEMPTS):
-        theirs = fetch(repo, remote)
-        made = _adding(repo, theirs, commit, records, who, remote.url)
-        if made is None:
-            return
-        if remote.push_ref(made, REF, said):
-            tracking = remote.notes_tracking_ref(REF)
-            repo.references.create(tracking, made, force=True)
-            _merge_into_local(repo, made, who)
-            return
-    raise GitError(f"{remote.url}: gave up pushing {REF} after {ATTEMPTS} attempts: other "
-                   "writers kept moving it; run the command again (nothing recorded is lost)")
+    gitnotes.edit_remote(repo, remote, REF, commit, _appending(new), who, gitnotes.union, said)

@@ -379,12 +379,14 @@ def _unstable(variances: _Variances, key: str, resources: Sequence[Resource]) ->
 
 
 def render(tree: Tree, inv: Inventory, clusters: Sequence[Cluster], tools: Toolset, *,
-           jobs: int, workdir: Path, progress: Progress | None = None,
-           cache: Cache | None = None) -> FleetRender:
-    """Render `clusters`; RenderError/ConfigError/GraphError on the first problem."""
+           jobs: int, workdir: Path, environ: Mapping[str, str],
+           progress: Progress | None = None, cache: Cache | None = None) -> FleetRender:
+    """Render `clusters` (the tools run in a hermetic environment made from `environ`);
+    RenderError/ConfigError/GraphError on the first problem."""
     start = time.monotonic()
     store: Cache = cache if cache is not None else NoCache()
-    runner = Runner(tree, tools, workdir=workdir, jobs=jobs, progress=progress, cache=store)
+    runner = Runner(tree, tools, workdir=workdir, jobs=jobs, environ=environ, progress=progress,
+                    cache=store)
     lists = {c.name: graph.packages_for(inv, c) for c in clusters}
     engine = engine_digest()
     mat = Materialiser(tree, inv, tools)

@@ -9,7 +9,6 @@ run with probes (see `pipeline.render.probes`) must show that each targeted patc
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -34,7 +33,7 @@ class Runner:
     """Executes Runs (helm/kustomize) with at most `jobs` at a time; counts them."""
 
     def __init__(self, tree: Tree, toolset: tools.Toolset, *, workdir: Path, jobs: int,
-                 progress: Progress | None = None, environ: Mapping[str, str] | None = None,
+                 environ: Mapping[str, str], progress: Progress | None = None,
                  cache: Cache | None = None) -> None:
         self._tree = tree
         self._tools = toolset
@@ -43,10 +42,9 @@ class Runner:
         self._progress = progress
         self._home = workdir / "home"
         self._home.mkdir(parents=True, exist_ok=True)
-        self._env = tools.hermetic_env(self._home, environ if environ is not None else os.environ)
+        self._env = tools.hermetic_env(self._home, environ)
         self._cache: Cache = cache if cache is not None else NoCache()
-        env = environ if environ is not None else os.environ
-        batch = env.get("HYDRATE_KUSTOMIZE_BATCH", "on")
+        batch = environ.get("HYDRATE_KUSTOMIZE_BATCH", "on")
         if batch not in ("on", "off"):
             raise ToolError(f"HYDRATE_KUSTOMIZE_BATCH={batch!r}: give on (several kustomize "
                             "inputs to a process, the default) or off (one to a process)")

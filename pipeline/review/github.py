@@ -19,7 +19,7 @@ import re
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -106,7 +106,8 @@ def upsert(gh: GitHub, repo: str, pr: int, body: str, marker: str = MARKER) -> t
     return "created", gh.create(repo, pr, body)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None, environ: Mapping[str, str]) -> int:
+    """The `pr-comment` command: `environ` holds GITHUB_TOKEN (and GITHUB_API_URL)."""
     parser = argparse.ArgumentParser(prog="pr-comment", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", required=True, help="OWNER/NAME")
     parser.add_argument("--pr", required=True, help="pull request number")
@@ -118,11 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--repo {args.repo!r}: expected OWNER/NAME")
     if not str(args.pr).strip().isdigit():
         parser.error(f"--pr {args.pr!r}: expected a pull request number")
-    token = os.environ.get("GITHUB_TOKEN")
+    token = environ.get("GITHUB_TOKEN")
     if not token:
         print("pr-comment: error: GITHUB_TOKEN is not set", file=sys.stderr)
         return 1
-    gh = RestGitHub(os.environ.get("GITHUB_API_URL", "https://api.github.com"), token)
+    gh = RestGitHub(environ.get("GITHUB_API_URL", "https://api.github.com"), token)
     pr = int(str(args.pr).strip())
     try:
         body = args.body_file.read_text()
@@ -139,4 +140,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:], os.environ))

@@ -320,7 +320,7 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
     text = message(env, source, built, len(entries), restored, step)
     oid = commit(repo, writer, parent, led, clusters_tree,
                  writer.blob(readme(env, source, len(entries))),
-                 writer.blob(hydrator_metadata(repo, env, source)), text, author, committer)
+                 writer.blob(hydrator_metadata(repo, source)), text, author, committer)
     return replace(built, commit=oid, blobs_written=writer.blobs_written)
 
 
@@ -401,7 +401,7 @@ def restore(repo: pygit2.Repository, head: pygit2.Commit, carrier: pygit2.Commit
     oid = commit(repo, writer, head, led, builder.write(),
                  _kept_blob(writer, carrier, "README.md", readme(env, then.source, len(entries))),
                  _kept_blob(writer, carrier, "hydrator.metadata",
-                            hydrator_metadata(repo, env, then.source)), text, author, committer)
+                            hydrator_metadata(repo, then.source)), text, author, committer)
     return Restored(replace(built, commit=oid, blobs_written=writer.blobs_written), tuple(kept),
                     tuple(sorted(n for n in old if n not in wanted and n not in current)))
 
@@ -422,7 +422,7 @@ def record(repo: pygit2.Repository, head: pygit2.Commit, env: Environment, step:
     return commit(repo, writer, head, led, clusters_tree,
                   _kept_blob(writer, head, "README.md", readme(env, now.source, len(now.clusters))),
                   _kept_blob(writer, head, "hydrator.metadata",
-                             hydrator_metadata(repo, env, now.source)), text, author, committer)
+                             hydrator_metadata(repo, now.source)), text, author, committer)
 
 
 def _kept_blob(writer: _Writer, commit: pygit2.Commit, name: str, fallback: bytes) -> pygit2.Oid:
@@ -431,7 +431,7 @@ def _kept_blob(writer: _Writer, commit: pygit2.Commit, name: str, fallback: byte
     return entry.id if entry is not None and entry.filemode == BLOB else writer.blob(fallback)
 
 
-def hydrator_metadata(repo: pygit2.Repository, env: Environment, source: Source) -> bytes:
+def hydrator_metadata(repo: pygit2.Repository, source: Source) -> bytes:
     """The root `hydrator.metadata` Argo CD's Source Hydrator writes on a hydrated branch
     (`pipeline.sinks.hydrator`), so GitOps Promoter and Argo CD tooling can work on
     hydrate's branches; the same for every environment of one source."""

@@ -10,9 +10,19 @@ the first blank line, known `Argocd-reference-commit-*` lines moved from the bod
 `references`), `util/git/client.go` (`RevisionMetadata`: author `%an <%ae>`, author time,
 the message trimmed; `GetReferences`), `commitserver/commit/hydratorhelper.go`
 (`writeMetadata`: Go's JSON encoder, two-space indent, HTML not escaped, a final newline;
-`AddNote`: `json.Marshal(CommitNote)`, added with `git notes add -m`). GitOps Promoter
-(argoproj-labs/gitops-promoter `internal/git/git.go`, `GetHydratorNote`) reads the note
-of the proposed hydrated commit as JSON and takes its `drySha`.
+`AddNote`: `json.Marshal(CommitNote)`, added with `git notes add -m`; `util/git/client.go`
+`AddAndPushNote`: the note replaced, pushed without force, fetched and added again when
+another writer pushed first). GitOps Promoter (argoproj-labs/gitops-promoter
+`internal/git/git.go`: `FetchNotes`, `GetHydratorNote`; the ChangeTransferPolicy
+controller's `setCommitMetadata`) fetches `refs/notes/hydrator.metadata`, reads the note
+of the proposed branch's head with `git notes --ref=refs/notes/hydrator.metadata show`
+as JSON and takes its `drySha`, before the root file's: a head with no note counts as the
+dry commit its root file names, so a hydration that changed nothing and left the head as
+it was must say so in a note.
+
+`mark` writes that note through `pipeline.sinks.gitnotes`: the one note on a commit is
+replaced (the last writer's dry commit counts, as with Argo CD), notes on other commits
+are never lost to a concurrent writer.
 """
 
 from __future__ import annotations
@@ -26,8 +36,9 @@ from urllib.parse import urlsplit
 
 import pygit2
 
-from pipeline.sinks import mailaddr
+from pipeline.sinks import gitnotes, mailaddr
 from pipeline.sinks.credentials import local_path
+from pipeline.sinks.remote import Remote
 
 NOTES_REF = "refs/notes/hydrator.metadata"
 _DRY_SHA = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
@@ -151,10 +162,38 @@ def metadata(repo_url: str | None, dry_sha: str, dry: pygit2.Commit | None) -> b
     return _encode(data)
 
 
+def is_dry_sha(sha: str) -> bool:
+    """Whether `sha` is a full commit id, the only drySha Promoter takes."""
+    return _DRY_SHA.match(sha) is not None
+
+
 def note(dry_sha: str) -> bytes:
     """The note GitOps Promoter reads on a hydrated commit (`{"drySha":"<sha>"}`, as
     Argo CD adds it): what marks the commit as the hydration of `dry_sha`, also when a
     later hydration of another dry commit changed nothing."""
-    if not _DRY_SHA.match(dry_sha):
+    if not is_dry_sha(dry_sha):
         raise ValueError(f"{dry_sha!r} is not a full commit id (40 or 64 lowercase hex digits)")
     return (json.dumps({"drySha": dry_sha}, separators=(",", ":")) + "\n").encode()
+
+
+def _replaced_by(body: bytes) -> gitnotes.Edit:
+    wanted = body.decode().splitlines()
+    return lambda found: None if found == wanted else list(wanted)
+
+
+def _theirs_first(theirs: gitnotes.Notes, ours: gitnotes.Notes) -> gitnotes.Notes:
+    """A note the remote took wins over this repository's on the same commit."""
+    return {**ours, **theirs}
+
+
+def mark(repo: pygit2.Repository, commit: pygit2.Oid, dry_sha: str, who: pygit2.Signature,
+         remote: Remote | None = None, push: bool = False) -> None:
+    """The note under `NOTES_REF` that makes `commit` the hydration of `dry_sha` for
+    GitOps Promoter: on the remote's notes with `push` (compare-and-swap, retried; then
+    merged into the local ref), else in this repository's. A note that says so already is
+    left as it is."""
+    edit = _replaced_by(note(dry_sha))
+    if remote is not None and push:
+        gitnotes.edit_remote(repo, remote, NOTES_REF, commit, edit, who, _theirs_first)
+    else:
+        gitnotes.edit_local(repo, NOTES_REF, commit, edit, who)

@@ -8,6 +8,10 @@ forced (the remote checks the old value and runs its hooks). A lost race is not 
 the caller reads the new head, builds again and tries again, under one retry policy with
 a jittered back-off. A remote that refuses for another reason (a hook, a protected branch)
 stops the landing with the remote's own words.
+
+Every commit that lands gets the note GitOps Promoter reads (`hydrator.mark`: the source
+its ledger records, under `refs/notes/hydrator.metadata`), pushed right after the branch
+when the branch was pushed, else kept with the local branch.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import TypeVar
 import pygit2
 
 from pipeline.errors import GitError
-from pipeline.sinks import refs
+from pipeline.sinks import hydrator, ledger, refs
 from pipeline.sinks.remote import Remote
 from pipeline.words import counted
 
@@ -78,7 +82,15 @@ def land(repo: pygit2.Repository, commit: pygit2.Oid, dest: Destination,
          expected: pygit2.Oid | None, log: str) -> Landed | None:
     """Put `commit` on `dest` if the branch is still at `expected` (None: absent). None if
     it moved meanwhile (read it again, rebuild, retry); `PushRefused` if the remote refused
-    for another reason."""
+    for another reason. A landed commit gets its note for GitOps Promoter (`_mark`)."""
+    landed = _land(repo, commit, dest, expected, log)
+    if landed is not None:
+        _mark(repo, commit, dest)
+    return landed
+
+
+def _land(repo: pygit2.Repository, commit: pygit2.Oid, dest: Destination,
+          expected: pygit2.Oid | None, log: str) -> Landed | None:
     if dest.remote is not None and dest.push:
         said: list[str] = []
         if dest.replace:
@@ -94,6 +106,24 @@ def land(repo: pygit2.Repository, commit: pygit2.Oid, dest: Destination,
     if refs.update_ref(repo, dest.ref, commit, expected, log):
         return Landed(str(commit))
     return None
+
+
+def _mark(repo: pygit2.Repository, commit: pygit2.Oid, dest: Destination) -> None:
+    """The note GitOps Promoter reads on a landed commit: the source its ledger records
+    (as its root `hydrator.metadata` does), signed as the commit is."""
+    built = repo[commit].peel(pygit2.Commit)
+    found = ledger.read(repo, built)
+    if found is None or not hydrator.is_dry_sha(found.source.commit):
+        return
+    dry = found.source.commit
+    try:
+        hydrator.mark(repo, commit, dry, built.committer, dest.remote, dest.push)
+    except GitError as e:
+        body = hydrator.note(dry).decode().strip()
+        raise GitError(f"{dest.branch}: {str(commit)[:7]} landed, but its note for GitOps "
+                       f"Promoter ({hydrator.NOTES_REF}) was not written: {e}; add it with "
+                       f"git notes --ref={hydrator.NOTES_REF} add -f -m '{body}' {commit} "
+                       f"(and push {hydrator.NOTES_REF})") from e
 
 
 def retrying(attempt: Callable[[int], T | None], branch: str, writers: str, command: str,

@@ -103,9 +103,9 @@ class Remote:
     """A remote (by name in the repository, or a URL or path) for one repository."""
 
     def __init__(self, repo: pygit2.Repository, spec: str, creds: Credentials,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str]) -> None:
         self._repo = repo
-        self._environ = dict(os.environ if environ is None else environ)
+        self._environ = dict(environ)  # what `git push` runs in (local remotes)
         self.name = spec if spec in repo.remotes.names() else None
         if self.name is not None:
             url = repo.remotes[self.name].url or spec

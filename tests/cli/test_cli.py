@@ -55,7 +55,7 @@ def test_an_internal_error_exits_3_with_the_traceback_in_a_file(
 
 def test_graph_formats_named_in_the_cli_are_the_views() -> None:
     """The CLI names them itself (so --help loads no render code): they must agree."""
-    from pipeline.cli.render import GRAPH_FORMATS
+    from pipeline.cli.graph import GRAPH_FORMATS
     from pipeline.report import graphview
 
     assert sorted(GRAPH_FORMATS) == sorted(graphview.FORMATS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,19 @@ import jsonschema
 import pygit2
 import pytest
 
+from pipeline.commands import diff as diff_mod
+from pipeline.commands.context import Context
 from pipeline.review import diffviews
-from tests.conftest import BYPASS, ROOT, Result, commit_all, copy_example, hydrate, replace_in
+from tests.conftest import (
+    BYPASS,
+    ROOT,
+    Result,
+    commit_all,
+    copy_example,
+    hydrate,
+    replace_in,
+    shared_cache,
+)
 
 SCHEMA = json.loads((ROOT / "docs/diff.schema.json").read_text())
 
@@ -124,19 +136,23 @@ def test_the_same_change_with_per_cluster_values_is_one_group(
 SECRET = "hunter2-XYZZY-{}"
 
 
-def test_secret_values_never_appear(example_repo: pygit2.Repository) -> None:
+def _rotate_a_secret(repo: pygit2.Repository) -> None:
+    """Two commits: store-0001 gets a break-glass Secret, then its token is rotated."""
     pkg = "bases/rbac-baseline/package.yaml"
-    _write(example_repo, pkg, (Path(example_repo.workdir) / pkg).read_text()
-           + "allowPlaintextSecrets: true\n")
+    _write(repo, pkg, (Path(repo.workdir) / pkg).read_text() + "allowPlaintextSecrets: true\n")
     component = ("apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
                  "secretGenerator:\n- name: break-glass\n  namespace: default\n"
                  "  options: {{disableNameSuffixHash: true}}\n  literals:\n{}")
     layer = "overlays/clusters/store-0001/rbac-baseline/kustomization.yaml"
-    _write(example_repo, layer, component.format(f"  - token={SECRET.format('old')}\n"))
-    commit_all(example_repo, "Break-glass token")
-    _write(example_repo, layer, component.format(
+    _write(repo, layer, component.format(f"  - token={SECRET.format('old')}\n"))
+    commit_all(repo, "Break-glass token")
+    _write(repo, layer, component.format(
         f"  - token={SECRET.format('new')}\n  - user=oncall-{SECRET.format('user')}\n"))
-    commit_all(example_repo, "Rotate the break-glass token")
+    commit_all(repo, "Rotate the break-glass token")
+
+
+def test_secret_values_never_appear(example_repo: pygit2.Repository) -> None:
+    _rotate_a_secret(example_repo)
     outputs = [hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--cluster",
                        "store-0001", "--format", fmt) for fmt in ("json", "markdown", "text")]
     for result in outputs:
@@ -151,6 +167,26 @@ def test_secret_values_never_appear(example_repo: pygit2.Repository) -> None:
     (obj,) = _objects(doc["groups"][0])
     assert obj["kind"] == "Secret"
     assert obj["paths"] == ["data.token", "data.user"]
+
+
+def test_the_redaction_salt_comes_from_the_command_context(
+        example_repo: pygit2.Repository) -> None:
+    """HYDRATE_DIFF_SALT is read from the context's environment (not the process's): the
+    same salt hides a value behind the same hash in two reports, another salt behind
+    another hash."""
+    _rotate_a_secret(example_repo)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "HYDRATE_"))}
+    environ["HYDRATE_CACHE_DIR"] = shared_cache()
+
+    def hashes(salt: str) -> list[str]:
+        ctx = Context(Path(example_repo.workdir), {**environ, "HYDRATE_DIFF_SALT": salt})
+        found = diff_mod.run(ctx, diff_mod.DiffOptions(base="HEAD~1", clusters=("store-0001",)))
+        return re.findall(r"<secret sha256:[0-9a-f]+>", diffviews.to_json(found))
+
+    first = hashes("one")
+    assert first
+    assert hashes("one") == first
+    assert hashes("two") != first
 
 
 def test_a_generator_hash_rename_is_one_change(example_repo: pygit2.Repository) -> None:

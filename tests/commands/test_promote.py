@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +132,7 @@ def test_publish_leaves_promoted_environments_to_promote(example_repo: pygit2.Re
     out = ok(run(example_repo, remote, T0, "publish", "--all", "--push"))
     assert ("staging    env/staging: fed by promotion from dev (hydrate promote --to staging); "
             "not published") in out
-    assert sorted(remote.references) == ["refs/heads/env/dev"]
+    assert sorted(remote.references) == ["refs/heads/env/dev", "refs/notes/hydrator.metadata"]
     refused = run(example_repo, remote, T0, "publish", "--env", "prod", "--push")
     assert refused.code == 1
     assert refused.err.strip() == (
@@ -254,6 +256,64 @@ def test_a_publish_that_changes_nothing_makes_its_source_live(
                                                       f"{change[:7]} on dev")
 
 
+def promoter_note(git_dir: str, commit: pygit2.Oid) -> str | None:
+    """The drySha GitOps Promoter reads for `commit` in the repository `git_dir`, as it reads
+    it (`git notes --ref=refs/notes/hydrator.metadata show`, the output parsed as JSON);
+    None when there is no note."""
+    shown = subprocess.run(["git", "--git-dir", git_dir, "notes", "--ref=refs/notes/hydrator.metadata",
+                            "show", str(commit)], capture_output=True, text=True, check=False,
+                           env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1",
+                                "HOME": git_dir})
+    if shown.returncode != 0:
+        assert "no note found" in shown.stderr, shown.stderr
+        return None
+    body = json.loads(shown.stdout.strip())
+    assert list(body) == ["drySha"]
+    return str(body["drySha"])
+
+
+def test_gitops_promoter_reads_the_source_of_every_head(example_repo: pygit2.Repository,
+                                                        remote: pygit2.Repository) -> None:
+    """Promoter takes a head's dry commit from its note under refs/notes/hydrator.metadata
+    before its root file. Every commit hydrate lands carries one; a publish or promotion
+    that changes nothing names the new source in the note of the head it leaves as it was
+    (without it Promoter waits for a new head forever). A dry run writes none."""
+    first = to_staging(example_repo, remote)
+    dev, staging = head(remote, "dev"), head(remote, "staging")
+    assert promoter_note(remote.path, dev.id) == first
+    assert promoter_note(remote.path, staging.id) == first
+    # A change only prod renders: dev and staging keep their heads; their notes name it.
+    overlay = Path(example_repo.workdir) / "overlays/sites/hamburg-port/edge-gateway/values.yaml"
+    overlay.write_text(overlay.read_text() + "bridge:\n  logLevel: debug\n")
+    change = str(commit_all(example_repo, "Debug the bridge in Hamburg"))
+    assert "no change, no commit" in ok(run(example_repo, remote, "2026-11-30T12:00:00Z",
+                                            "publish", "--push"))
+    assert head(remote, "dev").id == dev.id
+    assert promoter_note(remote.path, dev.id) == change
+    assert promoter_note(example_repo.path, dev.id) == change  # merged into the local notes
+    ok(run(example_repo, remote, "2026-11-30T12:35:00Z", "verify", "--env", "dev", "--check",
+           "smoke", "--state", "success", "--push"))
+    notes = remote.references["refs/notes/hydrator.metadata"].target
+    local = example_repo.references["refs/notes/hydrator.metadata"].target
+    ok(run(example_repo, remote, "2026-11-30T12:40:00Z", "promote", "--to", "staging",
+           "--dry-run"))
+    assert remote.references["refs/notes/hydrator.metadata"].target == notes
+    assert example_repo.references["refs/notes/hydrator.metadata"].target == local
+    promoted = ok(run(example_repo, remote, "2026-11-30T12:40:00Z", "promote", "--to",
+                      "staging", "--push"))
+    assert "no change: the render equals the branch" in promoted
+    assert head(remote, "staging").id == staging.id
+    assert promoter_note(remote.path, staging.id) == change
+    # A rollback lands a commit: its note names the source it puts back; the old head
+    # keeps its own.
+    ok(run(example_repo, remote, "2026-11-30T13:00:00Z", "rollback", "--env", "dev",
+           "--reason", "the bridge logs too much", "--push"))
+    back = head(remote, "dev")
+    assert back.parents[0].id == dev.id
+    assert promoter_note(remote.path, back.id) == first
+    assert promoter_note(remote.path, dev.id) == change
+
+
 def test_concurrent_verifies_lose_no_record(example_repo: pygit2.Repository,
                                             remote: pygit2.Repository, tmp_path: Path) -> None:
     """Two verifies from two clones: the first is stopped as it starts its `git push` of
@@ -356,18 +416,24 @@ def test_waves_changed_during_a_rollout_are_recomputed(example_repo: pygit2.Repo
     assert "rollout of" not in ok(run(example_repo, remote, "2026-12-01T12:05:00Z", "status"))
 
 
+def _prod_by_pull_request(repo: pygit2.Repository, remote: pygit2.Repository) -> str:
+    """prod with pullRequest: true, its source on staging with smoke passed: ready to promote."""
+    replace_in(Path(repo.workdir) / "fleet/environments.yaml", "    soak: 24h\n",
+               "    soak: 24h\n    pullRequest: true\n")
+    source = str(commit_all(repo, "Prod through pull requests"))
+    to_staging(repo, remote)
+    ok(run(repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
+           "--check", "smoke", "--state", "success", "--push"))
+    return source
+
+
 def test_pull_request_mode_pushes_next_and_writes_the_body(example_repo: pygit2.Repository,
                                                            remote: pygit2.Repository,
                                                            tmp_path: Path) -> None:
     """prod with pullRequest: true: the promotion commit goes to env/prod-next (built on
     env/prod's head, which does not move) and the body holds the gates and the diff; a
     re-run rebuilds -next and rewrites the body."""
-    replace_in(Path(example_repo.workdir) / "fleet/environments.yaml", "    soak: 24h\n",
-               "    soak: 24h\n    pullRequest: true\n")
-    source = str(commit_all(example_repo, "Prod through pull requests"))
-    to_staging(example_repo, remote)
-    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "verify", "--env", "staging",
-           "--check", "smoke", "--state", "success", "--push"))
+    source = _prod_by_pull_request(example_repo, remote)
     body = tmp_path / "body.md"
     out = ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod",
                  "--push", "--output", str(body)))
@@ -375,6 +441,7 @@ def test_pull_request_mode_pushes_next_and_writes_the_body(example_repo: pygit2.
     assert "refs/heads/env/prod" not in remote.references
     nxt = head(remote, "prod-next")
     assert sorted(e.name for e in nxt.tree["clusters"]) == ["store-0001"]
+    assert promoter_note(remote.path, nxt.id) == source  # Promoter's proposed branch
     text = body.read_text()
     assert text.startswith(f"## Promote `{source[:7]}` staging → prod, wave canary (1 of 3)")
     assert "| soak | ✅ | live on staging since 2026-11-30T08:45Z, 1d15m of 1d |" in text
@@ -386,6 +453,41 @@ def test_pull_request_mode_pushes_next_and_writes_the_body(example_repo: pygit2.
     assert head(remote, "prod-next").parents == []  # env/prod has no commit yet
     status = ok(run(example_repo, remote, "2026-12-01T09:40:00Z", "status"))
     assert "prod-next" not in status  # not taken for a retired environment branch
+
+
+def test_the_pull_request_body_goes_only_where_a_report_may(example_repo: pygit2.Repository,
+                                                           remote: pygit2.Repository,
+                                                           tmp_path: Path) -> None:
+    """--output is a report file like diff's and validate's: never through a link, into a
+    FIFO or a device, or over a file of the configuration; refused in one line before the
+    promotion is built, nothing pushed."""
+    import os
+
+    _prod_by_pull_request(example_repo, remote)
+    outside = tmp_path / "outside.md"
+    outside.write_text("mine\n")
+    link = tmp_path / "link.md"
+    link.symlink_to(outside)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    config = Path(example_repo.workdir) / "fleet/environments.yaml"
+    before = config.read_bytes()
+    for target, what in ((link, "a symbolic link"), (fifo, "a FIFO"),
+                         (config, "is part of the configuration")):
+        refused = run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod",
+                      "--push", "--output", str(target))
+        assert refused.code == 1, refused.out + refused.err
+        assert refused.err.startswith(f"hydrate: error: --output {target}: ")
+        assert what in refused.err
+        assert len(refused.err.splitlines()) == 1
+    assert outside.read_text() == "mine\n"
+    assert config.read_bytes() == before
+    assert "refs/heads/env/prod-next" not in remote.references
+    body = tmp_path / "body.md"
+    body.write_text("an older body\n")
+    ok(run(example_repo, remote, "2026-12-01T09:00:00Z", "promote", "--to", "prod", "--push",
+           "--output", str(body)))
+    assert body.read_text().startswith("## Promote ")
 
 
 def test_a_refused_push_is_one_clear_error_and_lands_nothing(

@@ -117,7 +117,7 @@ def test_the_readme_usage_with_a_named_remote(example_repo: pygit2.Repository,
     assert published.out.splitlines()[0] == (f"source {first[:7]}: Initial fleet → "
                                              f"{remote.path.rstrip('/')}")
     assert sorted(remote.references) == ["refs/heads/env/dev", "refs/heads/env/prod",
-                                         "refs/heads/env/staging"]
+                                         "refs/heads/env/staging", "refs/notes/hydrator.metadata"]
     other = pygit2.clone_repository(repo, str(tmp_path / "other"))
     pop = Path(other.workdir) / "fleet/classes/pop.yaml"
     pop.write_text(pop.read_text().replace("posReplicas: 2", "posReplicas: 3"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pygit2
@@ -22,7 +23,7 @@ def _render(tree: GitTree, toolset: tools.Toolset, cache: DiskCache,
             workdir: Path) -> dict[tuple[str, str], dict[str, bytes]]:
     inv = inventory_mod.load(tree)
     fleet = engine.render(tree, inv, list(inv.clusters.values()), toolset, jobs=2,
-                          workdir=workdir, cache=cache)
+                          workdir=workdir, environ=os.environ, cache=cache)
     found: dict[tuple[str, str], dict[str, bytes]] = {}
     for r in fleet.clusters:
         for path, data in output.cluster_files(r).items():

@@ -29,7 +29,7 @@ def _render(root: Path, toolset: tools.Toolset, cache: DiskCache | MemoryCache,
     tree = DirTree(root)
     inv = inventory_mod.load(tree)
     fleet = engine.render(tree, inv, inv.select((), clusters), toolset, jobs=2,
-                          workdir=workdir, cache=cache)
+                          workdir=workdir, environ=os.environ, cache=cache)
     files = {f"{r.cluster.name}/{k}": v for r in fleet.clusters
              for k, v in output.cluster_files(r).items()}
     return fleet.stats.tool_runs, files

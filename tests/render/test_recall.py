@@ -64,7 +64,7 @@ def _render(root: Path, toolset: tools.Toolset, cache: DiskCache | MemoryCache,
     tree = DirTree(root)
     inv = inventory_mod.load(tree)
     fleet = engine.render(tree, inv, list(inv.clusters.values()), toolset, jobs=2,
-                          workdir=workdir, cache=cache)
+                          workdir=workdir, environ=os.environ, cache=cache)
     return {r.cluster.name: (output.cluster_files(r), (r.plan.edges, dict(r.plan.waves)))
             for r in fleet.clusters}
 

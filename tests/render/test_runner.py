@@ -40,7 +40,7 @@ def _alone(run: Run, toolset: tools.Toolset, where: Path) -> bytes:
 def test_runs_of_one_chart_share_its_folder(tmp_path: Path, toolset: tools.Toolset) -> None:
     runs = [_run(b'{"name": "n%d", "greeting": "hello %d"}' % (i, i), toolset) for i in range(5)]
     work = tmp_path / "work"
-    runner = Runner(DirTree(tmp_path), toolset, workdir=work, jobs=2)
+    runner = Runner(DirTree(tmp_path), toolset, workdir=work, jobs=2, environ=os.environ)
     outputs = runner.execute([(run, [f"store-{i}/greeter"]) for i, run in enumerate(runs)])
     for i, run in enumerate(runs):
         (tmp_path / f"alone-{i}").mkdir()
@@ -57,7 +57,7 @@ def test_runs_of_one_chart_share_its_folder(tmp_path: Path, toolset: tools.Tools
 def test_a_failing_run_names_its_pair_and_leaves_nothing(tmp_path: Path,
                                                          toolset: tools.Toolset) -> None:
     work = tmp_path / "work"
-    runner = Runner(DirTree(tmp_path), toolset, workdir=work, jobs=1)
+    runner = Runner(DirTree(tmp_path), toolset, workdir=work, jobs=1, environ=os.environ)
     with pytest.raises(ToolError) as failed:
         runner.execute([(_run(b'{"greeting": "hi"}', toolset), ["store-9/greeter"])])
     assert str(failed.value).startswith("store-9/greeter: helm failed")

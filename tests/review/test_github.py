@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from pipeline.review import github
 from tests.conftest import ROOT
 
 TOKEN = "ghs_stub"
@@ -165,3 +166,20 @@ def test_the_pull_request_number_is_checked(stub: Stub, tmp_path: Path, pr: str)
     assert result.returncode == 2
     assert "expected a pull request number" in result.stderr
     assert stub.requests == []
+
+
+def test_the_token_and_api_come_from_the_environment_given(stub: Stub, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`main` reads the environment it is given (the script passes the process's), never
+    os.environ itself."""
+    monkeypatch.setenv("GITHUB_TOKEN", "from-the-process")
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
+    body = tmp_path / "comment.md"
+    body.write_text("x\n")
+    argv = ["--repo", REPO, "--pr", "7", "--body-file", str(body)]
+    api = f"http://127.0.0.1:{stub.server_address[1]}"
+    assert github.main(argv, {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": api}) == 0
+    assert capsys.readouterr().out == f"created comment 100 on {REPO}#7\n"
+    assert github.main(argv, {"GITHUB_API_URL": api}) == 1
+    assert "GITHUB_TOKEN is not set" in capsys.readouterr().err

@@ -152,7 +152,7 @@ def test_an_intact_pair_of_shards_publishes(rendered: Rendered, tmp_path: Path) 
                      "--push", "--from-shards", *shards)
     assert result.code == 0, result.err
     assert sorted(remote.references) == ["refs/heads/env/dev", "refs/heads/env/prod",
-                                         "refs/heads/env/staging"]
+                                         "refs/heads/env/staging", "refs/notes/hydrator.metadata"]
     for env in ("dev", "staging", "prod"):
         tree = remote.revparse_single(f"env/{env}").peel(pygit2.Commit).tree
         paths = _paths(remote, tree)

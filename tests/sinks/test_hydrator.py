@@ -5,7 +5,9 @@ GitOps Promoter reads them."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,9 @@ import pygit2
 import pytest
 
 from pipeline.sinks import hydrator, mailaddr
-from tests.conftest import BYPASS, ROOT, branch_files, hydrate
+from pipeline.sinks.credentials import Credentials
+from pipeline.sinks.remote import Remote
+from tests.conftest import BYPASS, ROOT, SIGNATURE, branch_files, hydrate
 
 CASES = json.loads((ROOT / "tests" / "data" / "hydrator" / "metadata-cases.json").read_text())
 # What Promoter's status keeps of a note or a file's drySha (HydratorMetadata.DrySha,
@@ -98,3 +102,88 @@ def test_a_published_branch_carries_it(example_repo: pygit2.Repository,
     read = json.loads(files["dev"])
     assert list(read) == ["repoURL", "drySha", "author", "date", "subject"]
     assert read["repoURL"] == "https://github.com/acme/fleet.git"
+
+
+def _note(repo: pygit2.Repository, commit: pygit2.Oid) -> bytes | None:
+    try:
+        return repo.lookup_note(str(commit), hydrator.NOTES_REF).message.encode()
+    except KeyError:
+        return None
+
+
+def test_concurrent_writers_lose_no_note(tmp_path: Path, remote: pygit2.Repository) -> None:
+    """Four clones note four commits on one remote at the same moment (each round one push
+    wins; the last writer needs four of its six tries): each push that lost the race is
+    built again on the notes that won; every note is there, exactly, and each clone's own
+    notes hold its note."""
+    clones = []
+    for i in range(4):
+        repo = pygit2.init_repository(str(tmp_path / f"clone{i}"), bare=True)
+        commit = repo.create_commit(None, SIGNATURE, SIGNATURE, f"hydrated {i}",
+                                    repo.TreeBuilder().write(), [])
+        clones.append((repo, commit, f"{i:x}" * 40))
+    go = threading.Barrier(len(clones))
+    failed: list[BaseException] = []
+
+    def write(repo: pygit2.Repository, commit: pygit2.Oid, dry: str) -> None:
+        try:
+            there = Remote(repo, remote.path, Credentials(), os.environ)
+            go.wait()
+            hydrator.mark(repo, commit, dry, SIGNATURE, there, push=True)
+        except BaseException as e:  # shown below, with the others
+            failed.append(e)
+
+    threads = [threading.Thread(target=write, args=clone) for clone in clones]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == []
+    for repo, commit, dry in clones:
+        assert _note(remote, commit) == hydrator.note(dry)
+        assert _note(repo, commit) == hydrator.note(dry)
+    notes = remote.references[hydrator.NOTES_REF].peel(pygit2.Commit)
+    assert len(notes.tree) == len(clones)
+
+
+def test_a_note_is_replaced_and_one_that_says_so_already_is_left(tmp_path: Path) -> None:
+    """One note per commit, as `git notes add -f` leaves it: the last dry commit counts;
+    writing what is there already makes no notes commit."""
+    repo = pygit2.init_repository(str(tmp_path / "env"), bare=True)
+    commit = repo.create_commit(None, SIGNATURE, SIGNATURE, "hydrated", repo.TreeBuilder().write(), [])
+    hydrator.mark(repo, commit, "a" * 40, SIGNATURE)
+    hydrator.mark(repo, commit, "b" * 40, SIGNATURE)
+    assert _note(repo, commit) == hydrator.note("b" * 40)
+    before = repo.references[hydrator.NOTES_REF].target
+    hydrator.mark(repo, commit, "b" * 40, SIGNATURE)
+    assert repo.references[hydrator.NOTES_REF].target == before
+
+
+def test_a_local_publish_notes_the_local_branch(example_repo: pygit2.Repository) -> None:
+    """Without --remote, the note stays with the local branch it was landed on."""
+    result = hydrate("--repo", example_repo.workdir, "publish", "--env", "dev")
+    assert result.code == 0, result.err
+    tip = example_repo.references["refs/heads/env/dev"].peel(pygit2.Commit)
+    assert _note(example_repo, tip.id) == hydrator.note(str(example_repo.head.target))
+
+
+def test_a_note_the_remote_refuses_names_the_landed_commit_and_the_fix(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    """The branch was pushed, its note refused (a hook on refs/notes/*): one line says the
+    commit landed, what the remote said, and the git command that adds the note."""
+    hook = Path(remote.path) / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nwhile read old new ref; do\n  case $ref in refs/notes/*)"
+                    " echo 'notes by CI only' >&2; exit 1;; esac\ndone\n")
+    hook.chmod(0o755)
+    result = hydrate("--repo", example_repo.workdir, "publish", "--env", "dev", "--remote",
+                     remote.path, "--push")
+    assert result.code == 1
+    landed = str(remote.references["refs/heads/env/dev"].target)
+    source = str(example_repo.head.target)
+    assert result.err == (
+        f"hydrate: error: env/dev: {landed[:7]} landed, but its note for GitOps Promoter "
+        f"(refs/notes/hydrator.metadata) was not written: {remote.path.rstrip('/')} refused the "
+        "push to refs/notes/hydrator.metadata (pre-receive hook declined); the remote said: "
+        "notes by CI only; add it with git notes --ref=refs/notes/hydrator.metadata add -f -m "
+        f"'{{\"drySha\":\"{source}\"}}' {landed} (and push refs/notes/hydrator.metadata)\n")
+    assert hydrator.NOTES_REF not in remote.references

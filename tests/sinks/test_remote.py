@@ -22,12 +22,12 @@ BRANCH = "env/dev"
 # One pusher: opens its own repository, says it is ready, waits for the start signal (so
 # both pushers of a pair hit the remote at the same moment), pushes once, prints the result.
 _PUSHER = """
-import sys, time, pathlib
+import os, sys, time, pathlib
 import pygit2
 from pipeline.sinks.credentials import Credentials
 from pipeline.sinks.remote import Remote
 repo_path, url, commit, branch, ready, go = sys.argv[1:]
-remote = Remote(pygit2.Repository(repo_path), url, Credentials())
+remote = Remote(pygit2.Repository(repo_path), url, Credentials(), os.environ)
 pathlib.Path(ready).touch()
 while not pathlib.Path(go).exists():
     time.sleep(0.0002)
@@ -64,7 +64,7 @@ def test_racing_pushers_lose_no_commit(tmp_path: Path, remote: pygit2.Repository
     reported: list[pygit2.Oid] = []
     winners = []
     for pair in range(10):
-        bases = [Remote(repo, url, Credentials()).fetch(BRANCH) for repo in locals_]
+        bases = [Remote(repo, url, Credentials(), env).fetch(BRANCH) for repo in locals_]
         commits = [_commit_on(repo, base, f"pair {pair} pusher {i}")
                    for i, (repo, base) in enumerate(zip(locals_, bases, strict=True))]
         go = tmp_path / f"go{pair}"
