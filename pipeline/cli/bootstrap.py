@@ -13,7 +13,9 @@ from pipeline.commands.context import Context
 @click.option("--cluster", metavar="CLUSTER",
               help="One cluster (required for Flux). Argo CD without it: an ApplicationSet.")
 @click.option("--repo-url", metavar="URL",
-              help="URL agents clone the branches from. Default: the origin remote's URL.")
+              help="URL agents clone the branches from. Default: the origin remote's URL. "
+                   "An OCI environment: the repository agents pull from (a site's mirror); "
+                   "default: its oci.repository.")
 @click.option("--destination", metavar="NAME",
               help="Argo CD: the destination cluster's name (default: the in-cluster server).")
 @click.option("--secret", metavar="NAME", help="Flux: secret with the git credentials.")
@@ -25,7 +27,9 @@ def bootstrap(ctx: Context, env: str, cluster: str | None, repo_url: str | None,
     Argo CD: an Application for --cluster, or an ApplicationSet with a git directory
     generator over clusters/* for the whole environment. Flux: a GitRepository on the
     env branch and the root Kustomization of the cluster's directory. Options the
-    environment's agent does not use are refused.
+    environment's agent does not use are refused. An environment with `oci:` gets the
+    same on its artifacts at the moving tag: Flux an OCIRepository, Argo CD an OCI
+    source (an ApplicationSet with a list of the clusters).
     """
     from pipeline.commands import bootstrap as bootstrap_mod
 

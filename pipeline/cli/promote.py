@@ -95,6 +95,10 @@ def _show(report: promote_mod.PromoteReport) -> None:
         click.echo(f"  lifted the hold on {lifted} (--force --reason)")
     if report.note:
         click.echo(f"  {report.note}")
+    from pipeline.commands import artifacts
+
+    for line in artifacts.lines(report.oci):
+        click.echo(f"  {line}")
     if report.blocked:
         opens = [g.opens for g in report.gates if not g.passed and g.opens is not None]
         when = f"; earliest: {max(opens).strftime('%Y-%m-%dT%H:%MZ')}" if opens and len(

@@ -49,3 +49,7 @@ def rollback(ctx: Context, env: str, to: str | None, reason: str, remove_added: 
                          ("not restored (no longer in the inventory)", report.not_restored)):
         if names:
             click.echo(f"  {label}: {', '.join(names)}")
+    from pipeline.commands import artifacts
+
+    for line in artifacts.lines(report.oci):
+        click.echo(f"  {line}")

@@ -89,6 +89,8 @@ def status(ctx: Context, main: str | None, remote: str | None) -> None:
             click.echo(f"{pad} drift: {counted(n, 'cluster')} edited on the branch "
                        f"({', '.join(row.drift[:10])}{' …' if n > 10 else ''}); the next "
                        "publish restores them")
+        if row.registry is not None:
+            click.echo(f"{pad} {status_mod.registry_line(row)}")
         if not remote and row.read != f"refs/heads/{row.branch}":
             click.echo(f"{pad} read from {row.read} (there is no local branch)")
 

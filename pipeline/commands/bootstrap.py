@@ -14,6 +14,7 @@ from pipeline.config.source import open_repository
 from pipeline.errors import PipelineError
 from pipeline.sinks import agents, agenturl
 from pipeline.sinks.credentials import local_path
+from pipeline.sinks.oci import artifact
 
 
 class OptionError(PipelineError):
@@ -69,6 +70,9 @@ def bootstrap(ctx: Context, opts: BootstrapOptions) -> str:
         raise PipelineError(f"cluster {cluster.name} is in environment {cluster.environment}, "
                             f"not {env.name}")
     _agent_options(env, opts)
+    if env.oci is not None:
+        return _oci(env, opts, cluster.name if cluster else None,
+                    sorted(c.name for c in inv.clusters.values() if c.environment == env.name))
     try:
         url = (agenturl.check(opts.repo_url, "--repo-url") if opts.repo_url is not None
                else agent_url(open_repository(ctx.repo)))
@@ -87,3 +91,32 @@ def bootstrap(ctx: Context, opts: BootstrapOptions) -> str:
                 else {"server": "https://kubernetes.default.svc"})
         docs = [agents.argocd_application(env, cluster.name, url, dest)]
     return yamlio.dump_all(docs)
+
+
+def _oci(env: Environment, opts: BootstrapOptions, cluster: str | None,
+         clusters: list[str]) -> str:
+    """An OCI environment: the agents pull each cluster's artifact at the moving tag, from
+    the environment's repository or the mirror `--repo-url` names."""
+    assert env.oci is not None
+    repository = (opts.repo_url or env.oci.repository).removeprefix("oci://").rstrip("/")
+    if "://" in repository:
+        raise OptionError(f"--repo-url {opts.repo_url}: environment {env.name} publishes to an "
+                          "OCI registry; give the repository agents pull from as "
+                          "host[/path] or oci://host[/path] (a mirror of "
+                          f"{env.oci.repository})")
+    if env.agent == "flux":
+        assert cluster is not None  # _agent_options asks for it
+        return yamlio.dump_all(agents.flux_oci_source_and_root(env, cluster, repository,
+                                                                opts.secret, env.oci.plain_http))
+    if cluster is None:
+        docs = [agents.argocd_oci_applicationset(env, repository, clusters)]
+    else:
+        dest = ({"name": opts.destination} if opts.destination
+                else {"server": "https://kubernetes.default.svc"})
+        docs = [agents.argocd_oci_application(env, cluster, repository, dest)]
+    note = ""
+    if env.oci.layer == "flux":
+        note = ("# Argo CD's repo-server reads an OCI layer only of a media type it allows: add\n"
+                f"# {artifact.LAYERS['flux']} to its ARGOCD_REPO_SERVER_OCI_LAYER_MEDIA_TYPES,\n"
+                "# or set `layerMediaType: oci` on the environment (docs/output.md).\n")
+    return note + yamlio.dump_all(docs)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pygit2
 
 from pipeline import clock
-from pipeline.commands import pullrequest
+from pipeline.commands import artifacts, pullrequest
 from pipeline.commands.context import Context
 from pipeline.commands.publish import Renders, cluster_output
 from pipeline.config import inventory as inventory_mod
@@ -71,6 +71,7 @@ class PromoteReport:
     forced: bool = False
     attempts: int = 1
     released: tuple[str, ...] = ()  # holds a forced promotion lifts ("<sha7> on <env>")
+    oci: artifacts.OciResult | None = None  # an OCI environment: what the registry got
 
     @property
     def blocked(self) -> bool:
@@ -122,6 +123,15 @@ def _promote(ctx: Context, repo: pygit2.Repository, root: str,
     if remote is not None:
         remote.heads()  # reach the remote before any work
     wanted = _resolve(repo, opts.source) if opts.source else None
+    # An OCI target: its registry reached before any work; the tags brought to what its
+    # branch records first (a promotion merged through a pull request, a run that stopped).
+    target_oci = artifacts.connect(target, ctx.environ, (
+        c.name for c in config.clusters.values() if c.environment == target.name))
+    earlier = None
+    if target_oci is not None and not opts.dry_run:
+        head = landing.Destination(target.branch, remote).head(repo)
+        earlier = artifacts.finish(repo, target_oci, str(head.id) if head else None,
+                                   artifacts.Pushed(), True)
     loaded: dict[str, Inventory] = {}
 
     def inventory_at(sha: str) -> Inventory:
@@ -134,13 +144,15 @@ def _promote(ctx: Context, repo: pygit2.Repository, root: str,
                     else notes.local(repo, ctx.warn))
         found = Attempt(repo, config, target, origin, heads(repo, config, remote), evidence,
                         clock.now(ctx.environ), inventory_at, wanted)
-        return _try(ctx, repo, root, found, remote, who, opts, n)
+        return _try(ctx, repo, root, found, remote, who, opts, n, target_oci)
 
-    return landing.retrying(attempt, target.branch, "writers", "promotion")
+    report = landing.retrying(attempt, target.branch, "writers", "promotion")
+    return report if report.oci is not None or earlier is None else replace(report, oci=earlier)
 
 
 def _try(ctx: Context, repo: pygit2.Repository, root: str, a: Attempt, remote: Remote | None,
-         who: pygit2.Signature, opts: PromoteOptions, n: int) -> PromoteReport | None:
+         who: pygit2.Signature, opts: PromoteOptions, n: int,
+         target_oci: artifacts.Target | None = None) -> PromoteReport | None:
     target, origin, p = a.target, a.origin, a.promotion
     chosen = decide(a)
     base = PromoteReport(target.name, target.branch, origin.name, None, waves=len(p.waves),
@@ -158,7 +170,7 @@ def _try(ctx: Context, repo: pygit2.Repository, root: str, a: Attempt, remote: R
     to_head = a.heads[target.name]
     if to_head is not None:
         check_head(repo, to_head, target, chosen.source, False)
-    built = _build(ctx, repo, root, a, chosen, opts, who)
+    built, stamped = _build(ctx, repo, root, a, chosen, opts, who, target_oci)
     if built.commit is None:
         # Nothing to commit, but the source is live on the target from now (a note on the
         # head), with a soak of its own for the next environment.
@@ -185,11 +197,17 @@ def _try(ctx: Context, repo: pygit2.Repository, root: str, a: Attempt, remote: R
     landed = landing.land(repo, built.commit, landing.Destination(target.branch, remote,
                                                                   opts.push),
                           to_head.id if to_head else None, log)
-    return replace(done, pushed=landed.pushed) if landed is not None else None
+    if landed is None:
+        return None
+    # Each wave's commit changes only its clusters' digests: only their tags move.
+    return replace(done, pushed=landed.pushed,
+                   oci=artifacts.finish(repo, target_oci, landed.commit, stamped, True))
 
 
 def _build(ctx: Context, repo: pygit2.Repository, root: str, a: Attempt, chosen: Decision,
-           opts: PromoteOptions, who: pygit2.Signature) -> branch.Built:
+           opts: PromoteOptions, who: pygit2.Signature,
+           target_oci: artifacts.Target | None) -> tuple[branch.Built,
+                                                          artifacts.Pushed]:
     target = a.target
     to_head = a.heads[target.name]
     tree = tree_at(repo, chosen.source, root)
@@ -209,8 +227,13 @@ def _build(ctx: Context, repo: pygit2.Repository, root: str, a: Attempt, chosen:
     versions = {"helm": tools.helm.version, "kustomize": tools.kustomize.version,
                 "engine": engine}
     author = refs.signature(repo, ctx.environ, "author")
+    # The wave's artifacts are in the registry before the commit recording them exists
+    # (a dry run packs them only, to know their digests).
+    placed, stamped = artifacts.stamp(repo, target_oci, to_head, outputs, planned.reuse, source,
+                                      ctx.environ, {n: e.source for n, e in planned.reuse.items()},
+                                      push=not opts.dry_run)
     return branch.build(repo, to_head, target, source, outputs, versions, author, who,
-                        reused=planned.reuse, step=step)
+                        reused=planned.reuse, step=step, artifacts=placed), stamped
 
 
 def auto(ctx: Context, opts: PromoteOptions) -> list[PromoteReport]:

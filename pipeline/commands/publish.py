@@ -19,6 +19,7 @@ from pathlib import Path
 import pygit2
 
 from pipeline import clock
+from pipeline.commands import artifacts
 from pipeline.commands.context import Context
 from pipeline.commands.render import render_fleet
 from pipeline.config import inventory as inventory_mod
@@ -68,6 +69,7 @@ class EnvResult:
     pushed: bool = False
     note: str = ""
     said: tuple[str, ...] = ()  # what the remote said when it took the push (its hooks)
+    oci: artifacts.OciResult | None = None  # an OCI environment: what the registry got
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,8 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
                 reason: str | None = None,
                 environ: Mapping[str, str] | None = None,
                 holds: Sequence[ledger.HeldOn] = (),
-                warn: notes.Warn | None = None) -> EnvResult:
+                warn: notes.Warn | None = None,
+                target: artifacts.Target | None = None) -> EnvResult:
     """Commit the source's render to `env`'s branch, retrying when a concurrent publisher
     wins (each attempt plans against the branch head it builds on). A head hydrate did not
     write is refused, unless `force`; a head that shares history with the source, always."""
@@ -239,15 +242,22 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
             check_head(repo, base, env, source.commit, force)
         chosen = plan(repo, base, env, inv, tools, engine, full, since)
         outs = outputs(chosen.render)
+        # An OCI environment: the artifacts the ledger will record are in the registry
+        # before the commit that records them exists.
+        placed, stamped = artifacts.stamp(repo, target, base, outs, chosen.reuse, source,
+                                          environ or {}, {n: source.commit for n in chosen.reuse})
         built = branch.build(repo, base, env, source, outs, versions, author, committer,
                              reused=chosen.reuse, restored=sorted(chosen.drifted),
-                             step=_forced(env, source, reason, holds, ledger.read(repo, base)))
+                             step=_forced(env, source, reason, holds, ledger.read(repo, base)),
+                             artifacts=placed)
 
         def result(head: str | None, pushed: bool = False, note: str = chosen.note,
                    said: tuple[str, ...] = ()) -> EnvResult:
+            oci = artifacts.finish(repo, target, head, stamped, built.commit is not None)
             return EnvResult(env.name, env.branch, str(built.commit) if built.commit else None,
                              head, built.added, built.changed, built.removed,
-                             built.blobs_written, built.clusters_reused, n, pushed, note, said)
+                             built.blobs_written, built.clusters_reused, n, pushed, note, said,
+                             oci)
 
         if built.commit is None:
             evidence = (notes.of_remote(repo, remote, warn) if remote is not None
@@ -281,8 +291,7 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
     refuse_source_branches(repo, envs, opts.source, remote)
     if remote is not None:
         remote.heads()  # reach the remote before any work: a bad URL or token writes nothing
-    holds = held(repo, inv, remote, str(tree.commit.id))
-    refuse_held(holds, str(tree.commit.id), opts)
+    holds, targets = _before_work(ctx, repo, inv, remote, str(tree.commit.id), envs, opts)
     loaded = time.monotonic()
     commit = tree.commit
     source = branch.Source(branch.source_url(repo), str(commit.id), commit.message.splitlines()[0]
@@ -318,7 +327,8 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
             results.append(publish_env(repo, env, source, outputs(env), since, inv, tools,
                                        engine, remote, opts.push, full, author, committer,
                                        force=opts.force, reason=opts.reason,
-                                       environ=ctx.environ, holds=holds, warn=ctx.warn))
+                                       environ=ctx.environ, holds=holds, warn=ctx.warn,
+                                       target=targets[env.name]))
         except PipelineError as e:
             if len(envs) == 1:
                 raise
@@ -331,6 +341,20 @@ def publish(ctx: Context, opts: PublishOptions) -> PublishReport:
     return PublishReport(str(commit.id), source.subject, remote.url if remote else None,
                          tuple(results), combine(renders.stats), end - start, timings, stopped,
                          promoted_only)
+
+
+def _before_work(ctx: Context, repo: pygit2.Repository, inv: Inventory, remote: Remote | None,
+                 source: str, envs: Sequence[Environment], opts: PublishOptions) -> tuple[
+                     tuple[ledger.HeldOn, ...], dict[str, artifacts.Target | None]]:
+    """The holds on `source` (refused unless bypassed), and every OCI environment's
+    registry, reached and logged in to: a wrong password or a registry that is down
+    records nothing."""
+    holds = held(repo, inv, remote, source)
+    refuse_held(holds, source, opts)
+    clients: artifacts.Clients = {}
+    return holds, {env.name: artifacts.connect(env, ctx.environ, (
+        c.name for c in inv.clusters.values() if c.environment == env.name), clients)
+        for env in envs}
 
 
 def _stopped(env: Environment, error: PipelineError, later: Sequence[Environment]) -> Stopped:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pygit2
 
+from pipeline.commands import artifacts
 from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.model import Environment
@@ -51,6 +52,7 @@ class RollbackReport:
     removed: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # not in the restored commit, still in the inventory
     not_restored: tuple[str, ...] = ()  # in the restored commit, no longer in the inventory
+    oci: artifacts.OciResult | None = None  # an OCI environment: the tags moved back
 
 
 def _carrier(repo: pygit2.Repository, head: pygit2.Commit, env: Environment,
@@ -99,6 +101,9 @@ def rollback(ctx: Context, opts: RollbackOptions) -> RollbackReport:
     who = refs.signature(repo, ctx.environ, "committer")
     author = refs.signature(repo, ctx.environ, "author")
     reason = " ".join(opts.reason.split())
+    # An OCI environment: its tags go back to the digests the restored commit recorded
+    # (nothing is packed again, unless the registry lost one or it predates the registry).
+    target = artifacts.connect(env, ctx.environ, mine)
 
     def attempt(_: int) -> RollbackReport | None:
         heads = {e.name: landing.Destination(e.branch, remote).head(repo)
@@ -124,16 +129,19 @@ def rollback(ctx: Context, opts: RollbackOptions) -> RollbackReport:
             f"{restored[:12]}: the cluster trees of {str(carrier.id)[:12]}, restored as they "
             "were", ((ledger.ROLLBACK_OF, str(head.id)), (ledger.REASON, reason)),
             holds=holds, lines=(f"Reason: {reason}",))
+        place, pushed = artifacts.placing(repo, target, head, ctx.environ)
         done = branch.restore(repo, head, carrier, env, mine, opts.remove_added, step, author,
-                              who)
+                              who, place)
         assert done.built.commit is not None
         landed = landing.land(repo, done.built.commit, dest, head.id,
                               f"hydrate rollback to {restored[:7]}")
         if landed is None:
             return None
         b = done.built
+        oci = artifacts.finish(repo, target, landed.commit,
+                               pushed[-1] if pushed else artifacts.Pushed(), True)
         return RollbackReport(env.name, env.branch, current, restored, str(carrier.id),
                               landed.commit, landed.pushed, b.changed, b.added, b.removed,
-                              done.kept, done.not_restored)
+                              done.kept, done.not_restored, oci)
 
     return landing.retrying(attempt, env.branch, "writers", "rollback")

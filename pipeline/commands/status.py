@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pygit2
 
@@ -17,7 +17,9 @@ from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import GitError, PipelineError
 from pipeline.promote import live, notes, waves
 from pipeline.sinks import branch, ledger
+from pipeline.sinks.oci import publishing
 from pipeline.sinks.remote import Remote
+from pipeline.words import counted
 
 # How the source of a branch relates to the main revision:
 #   in        the source is in main's history (`behind` says how far main is ahead)
@@ -72,6 +74,10 @@ class EnvStatus:
     lacking: tuple[str, ...] = ()  # a rollout under way: the clusters without its source
     landed: dt.datetime | None = None  # a rollout under way: when its last step landed
     live_subject: str = ""  # the subject of `live`, when a note made it live
+    registry: str | None = None  # an OCI environment: its repository
+    tags: tuple[publishing.Drift, ...] = ()  # moving tags not on the ledger's digest
+    registry_error: str = ""  # the registry could not be read
+    registry_empty: bool = False  # the ledger records no artifact in it yet
 
 
 def _publish(repo: pygit2.Repository, commit: pygit2.Commit,
@@ -174,8 +180,41 @@ def status(ctx: Context, main: str, remote: str | None = None) -> list[EnvStatus
             live_since=run.since if run is not None else None,
             noted=run is not None and run.start[1] >= 0, lacking=lacking,
             landed=last.since if last is not None else None,
-            live_subject=_subject(repo, live_source) if run and run.start[1] >= 0 else ""))
+            live_subject=_subject(repo, live_source) if run and run.start[1] >= 0 else "",
+            **_tags(ctx, env, timeline.ledger)))
     return found + _retired(repo, inv, rem, tip, shallow, evidence)
+
+
+def registry_line(row: EnvStatus) -> str:
+    """What `status` says of an OCI environment's moving tags."""
+    if row.registry_error:
+        return f"registry {row.registry}: cannot read the tags ({row.registry_error})"
+    if row.registry_empty:
+        return (f"registry {row.registry}: the branch records no artifact there yet; the next "
+                "publish (or promotion) pushes every cluster's")
+    if not row.tags:
+        return f"registry {row.registry}: every cluster's tag is on the ledger's digest"
+    shown = "; ".join(f"{d.cluster} at {d.tag[:19] + '…' if d.tag else 'no tag'}, the ledger "
+                      f"records {d.recorded[:19]}…" for d in row.tags[:10])
+    more = f"; … and {len(row.tags) - 10} more" if len(row.tags) > 10 else ""
+    return (f"registry {row.registry}: drift: {counted(len(row.tags), 'tag')} not on the "
+            f"ledger's digest ({shown}{more}); the next publish or promotion puts them back, "
+            "or `hydrate rollback` if someone moved them on purpose")
+
+
+def _tags(ctx: Context, env: Environment, led: ledger.Ledger | None) -> dict[str, Any]:
+    """An OCI environment's moving tags against its ledger (drift: someone retagged by
+    hand, or a run stopped before it moved them)."""
+    if env.oci is None:
+        return {}
+    try:
+        target = publishing.open_target(env, ctx.environ)
+        assert target is not None
+        if not publishing.recorded(target, led):
+            return {"registry": env.oci.repository, "registry_empty": True}
+        return {"registry": env.oci.repository, "tags": tuple(publishing.drift(target, led))}
+    except PipelineError as e:
+        return {"registry": env.oci.repository, "registry_error": str(e)}
 
 
 def _subject(repo: pygit2.Repository, sha: str | None) -> str:

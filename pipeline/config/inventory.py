@@ -29,6 +29,7 @@ from pipeline.config.model import (
     Environment,
     Inventory,
     Layer,
+    Oci,
     Package,
     PackageType,
     Retry,
@@ -42,6 +43,7 @@ from pipeline.errors import ConfigError
 # taken for a typo of it: `fraa` or `lyon-plnt`, but not `muc` for `mun`.
 SITE_TYPO_CUTOFF = 0.8
 _DIGITS = re.compile(r"[0-9]")
+SOURCE_TAG = re.compile(r"^[0-9a-f]{40}$")  # the immutable tag of a source commit
 
 
 def _yaml_files(tree: Tree, folder: str) -> list[str]:
@@ -104,8 +106,26 @@ def load_environments(tree: Tree, schemas: Schemas) -> tuple[tuple[Environment, 
         if any(e.branch == branch for e in envs):
             raise ConfigError(f"{where}: {branch!r} is already the branch of another environment")
         envs.append(Environment(name, branch, promotion, item.get("agent", "argocd"),
-                                _retry(doc, i, item.get("retry") or {})))
+                                _retry(doc, i, item.get("retry") or {}),
+                                _oci(doc, i, name, item["oci"]) if "oci" in item else None))
     return tuple(envs), doc
+
+
+def _oci(doc: Document, index: int, env: str, given: Mapping[str, Any]) -> Oci:
+    repository = given["repository"].removeprefix("oci://")
+    host, _, path = repository.partition("/")
+    if "." not in host and ":" not in host and host != "localhost":
+        raise ConfigError(f"{doc.at('environments', index, 'oci', 'repository')}: "
+                          f"{given['repository']!r} does not start with a registry host (a name "
+                          f"with a dot or a port, or localhost), so {host!r} would be read as a "
+                          f"path on Docker Hub: write it in full, e.g. registry.example.com/{repository}")
+    tag = given.get("tag", env)
+    if SOURCE_TAG.match(tag):
+        raise ConfigError(f"{doc.at('environments', index, 'oci', 'tag')}: {tag!r} looks like a "
+                          "source commit: those tags are the immutable ones hydrate writes per "
+                          "source; choose a name such as the environment's")
+    return Oci(host.lower(), path, tag, given.get("layerMediaType", "flux"),
+               bool(given.get("plainHTTP", False)))
 
 
 def _retry(doc: Document, index: int, given: Mapping[str, Any]) -> Retry:

@@ -87,12 +87,33 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Oci:
+    """An environment whose clusters' manifests go to an OCI registry, one artifact per
+    cluster (`<repository>/<cluster>`); its branch stays the ledger."""
+
+    host: str  # registry host[:port]
+    path: str  # the repository path under which each cluster has its own ("" at the top)
+    tag: str  # the moving tag the agents follow
+    layer: Literal["flux", "oci"] = "flux"  # the layer's media type
+    plain_http: bool = False  # allowed beyond loopback
+
+    @property
+    def repository(self) -> str:
+        return f"{self.host}/{self.path}" if self.path else self.host
+
+    def name(self, cluster: str) -> str:
+        """The registry's name of `cluster`'s repository (without the host)."""
+        return f"{self.path}/{cluster}" if self.path else cluster
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     branch: str
     promotion: Promotion | None
     agent: Literal["argocd", "flux"] = "argocd"
     retry: Retry = Retry()
+    oci: Oci | None = None  # None: the manifests go to the branch
 
 
 @dataclass(frozen=True)

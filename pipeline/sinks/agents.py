@@ -18,6 +18,7 @@ from pipeline.config import yamlio
 from pipeline.config.model import Environment
 from pipeline.render.graph import Edge
 from pipeline.sinks import output
+from pipeline.sinks.oci import artifact
 
 if TYPE_CHECKING:
     from pipeline.render.engine import ClusterRender
@@ -52,10 +53,11 @@ def flux_kustomization(cluster: str, package: str, edges: Sequence[Edge],
         "interval": "10m",
         "retryInterval": env.retry.backoff,
         "timeout": "5m",
-        "path": f"./clusters/{cluster}/{package}",
+        # In an OCI artifact the cluster's directory is the artifact's root.
+        "path": f"./{package}" if env.oci else f"./clusters/{cluster}/{package}",
         "prune": True,
         "wait": True,
-        "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME},
+        "sourceRef": {"kind": _source_kind(env), "name": SOURCE_NAME},
     }
     if deps:
         spec["dependsOn"] = [{"name": flux_name(d)} for d in deps]
@@ -66,6 +68,10 @@ def flux_kustomization(cluster: str, package: str, edges: Sequence[Edge],
                      "labels": {"hydrate.dev/environment": env.name}},
         "spec": spec,
     }
+
+
+def _source_kind(env: Environment) -> str:
+    return "OCIRepository" if env.oci else "GitRepository"
 
 
 def cluster_files(render: ClusterRender, env: Environment) -> dict[str, bytes]:
@@ -167,3 +173,58 @@ def flux_source_and_root(env: Environment, cluster: str, repo_url: str,
                   "path": f"./clusters/{cluster}", "prune": True,
                   "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME}}},
     ]
+
+
+def oci_url(repository: str, cluster: str) -> str:
+    """What agents pull a cluster's artifact from: `oci://<repository>/<cluster>`."""
+    return f"oci://{repository.removeprefix('oci://').rstrip('/')}/{cluster}"
+
+
+def flux_oci_source_and_root(env: Environment, cluster: str, repository: str,
+                             secret: str | None, insecure: bool) -> list[dict[str, Any]]:
+    """An `OCIRepository` on the cluster's artifact at the moving tag, and the root
+    Kustomization of the artifact (`repository`: where agents pull from, a mirror maybe)."""
+    assert env.oci is not None
+    spec: dict[str, Any] = {"interval": "1m", "url": oci_url(repository, cluster),
+                            "ref": {"tag": env.oci.tag},
+                            "layerSelector": {"mediaType": artifact.LAYERS[env.oci.layer],
+                                              "operation": "extract"}}
+    if secret:
+        spec["secretRef"] = {"name": secret}
+    if insecure:
+        spec["insecure"] = True
+    return [
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+         "metadata": {"name": SOURCE_NAME, "namespace": FLUX_NS}, "spec": spec},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+         "metadata": {"name": SOURCE_NAME, "namespace": FLUX_NS},
+         "spec": {"interval": "10m", "retryInterval": env.retry.backoff, "path": "./",
+                  "prune": True, "sourceRef": {"kind": "OCIRepository", "name": SOURCE_NAME}}},
+    ]
+
+
+def argocd_oci_application(env: Environment, cluster: str, repository: str,
+                           destination: Mapping[str, str]) -> dict[str, Any]:
+    """An Application on the cluster's artifact at the moving tag."""
+    assert env.oci is not None
+    app = argocd_application(env, cluster, oci_url(repository, cluster), destination)
+    app["spec"]["source"] = {"repoURL": oci_url(repository, cluster),
+                             "targetRevision": env.oci.tag, "path": "."}
+    return app
+
+
+def argocd_oci_applicationset(env: Environment, repository: str,
+                              clusters: Sequence[str]) -> dict[str, Any]:
+    """One Application per cluster of the environment (a list generator: a registry has
+    no directories to walk), each on its artifact at the moving tag and sent to the Argo CD
+    cluster registered under the cluster's name."""
+    assert env.oci is not None
+    appset = argocd_applicationset(env, repository)
+    spec = appset["spec"]
+    spec["generators"] = [{"list": {"elements": [{"cluster": c} for c in sorted(clusters)]}}]
+    template = spec["template"]
+    template["metadata"]["name"] = "{{.cluster}}"
+    template["spec"]["source"] = {"repoURL": oci_url(repository, "{{.cluster}}"),
+                                  "targetRevision": env.oci.tag, "path": "."}
+    template["spec"]["destination"] = {"name": "{{.cluster}}"}
+    return appset

@@ -17,7 +17,7 @@ environment (a source commit, another tool's branch) is `foreign`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -256,12 +256,15 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
           clusters: Sequence[ClusterOutput], tools: Mapping[str, str],
           author: pygit2.Signature, committer: pygit2.Signature,
           reused: Mapping[str, ledger.Cluster] | None = None,
-          restored: Sequence[str] = (), step: Step | None = None) -> Built:
+          restored: Sequence[str] = (), step: Step | None = None,
+          artifacts: Mapping[str, ledger.Artifact] | None = None) -> Built:
     """The next commit of `env`'s branch on top of `parent` (not attached to any ref).
 
     `clusters` are rendered now; `reused` clusters keep the subtree and entry their ledger
     entry names (they were not touched by the change since the parent's source).
-    `restored`: clusters that drifted on the branch, named in the message."""
+    `restored`: clusters that drifted on the branch, named in the message. `artifacts`:
+    an OCI environment's, by cluster (already in the registry); the branch keeps the files
+    too."""
     writer = _Writer(repo)
     previous = subtrees(parent)
     before = ledger.read(repo, parent)
@@ -295,16 +298,24 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
     # so is a landing that lifts a hold.
     progress = step is not None and (step.rollout is not None or (
         step.released is not None and step.released != (before.released if before else ())))
+    placed = _placing(artifacts or {}, entries)
+    # A cluster's artifact is part of what the ledger records: a new one is a change even
+    # where the files are not (an environment switched to OCI, or back).
+    progress = progress or any(placed(n) != recorded[n].output for n in entries
+                               if n in recorded and (n in (artifacts or {})
+                                                     or recorded[n].artifact is not None))
     if parent is not None and parent_clusters == clusters_tree and not progress:
         return Built(None, blobs_written=writer.blobs_written, clusters_reused=reuse_count)
-    now = {c.name: ledger.Cluster(source.commit, c.digest, ledger.InTree(str(entries[c.name])),
+    now = {c.name: ledger.Cluster(source.commit, c.digest, placed(c.name),
                                   str(c.info.get("class", "")), str(c.info.get("site", "")),
                                   _objects(c.info)) for c in clusters}
     # A publish renders the whole environment at the source: a cluster it reuses (the
     # change did not touch it) is the source's render too. A promotion's kept clusters
     # (other waves) keep the source they were rendered from.
     keep_source = step is not None and not step.whole
-    now.update((name, replace(entry, source=entry.source if keep_source else source.commit))
+    now.update((name, replace(entry, source=entry.source if keep_source else source.commit,
+                              output=(placed(name) if artifacts is not None or entry.artifact is not None
+                                      else entry.output)))
                for name, entry in kept.items())
     engine = tools.get("engine")
     led = ledger.Ledger(
@@ -322,6 +333,17 @@ def build(repo: pygit2.Repository, parent: pygit2.Commit | None, env: Environmen
                  writer.blob(readme(env, source, len(entries))),
                  writer.blob(hydrator_metadata(repo, source)), text, author, committer)
     return replace(built, commit=oid, blobs_written=writer.blobs_written)
+
+
+def _placing(artifacts: Mapping[str, ledger.Artifact],
+             entries: Mapping[str, pygit2.Oid]) -> Callable[[str], ledger.Output]:
+    """Where a cluster's manifests go: its artifact (with the subtree the branch keeps),
+    else the subtree alone."""
+    def placed(name: str) -> ledger.Output:
+        tree = str(entries[name])
+        found = artifacts.get(name)
+        return replace(found, tree=tree) if found is not None else ledger.InTree(tree)
+    return placed
 
 
 T = TypeVar("T")
@@ -361,13 +383,18 @@ class Restored:
     not_restored: tuple[str, ...]  # in the restored commit, no longer in the inventory
 
 
+Placing = Callable[[Mapping[str, ledger.Cluster]], Mapping[str, ledger.Artifact]]
+
+
 def restore(repo: pygit2.Repository, head: pygit2.Commit, carrier: pygit2.Commit,
             env: Environment, inventory: Iterable[str], remove_added: bool, step: Step,
-            author: pygit2.Signature, committer: pygit2.Signature) -> Restored:
+            author: pygit2.Signature, committer: pygit2.Signature,
+            place: Placing | None = None) -> Restored:
     """A commit on `head` that puts back the cluster trees of `carrier` exactly as they
     were (never re-rendered). A cluster the carrier does not have keeps its tree while it
     is in the inventory (unless `remove_added`); one the inventory no longer has is not
-    brought back."""
+    brought back. `place`: an OCI environment's, the artifact of each cluster the commit
+    records (in the registry before the commit exists)."""
     now, then = ledger.read(repo, head), ledger.read(repo, carrier)
     assert now is not None
     assert then is not None
@@ -393,6 +420,9 @@ def restore(repo: pygit2.Repository, head: pygit2.Commit, carrier: pygit2.Commit
     built = Built(None, tuple(sorted(n for n in entries if n not in current)),
                   tuple(sorted(n for n in entries if n in current and current[n] != entries[n])),
                   tuple(sorted(n for n in current if n not in entries)))
+    if place is not None:
+        placed = _placing(place(clusters), entries)
+        clusters = {n: replace(c, output=placed(n)) for n, c in clusters.items()}
     led = replace(then, clusters={n: clusters[n] for n in sorted(clusters)}, kind=step.kind,
                   rollout=step.rollout, environment=env.name, branch=env.branch,
                   holds=_carried(step.holds, now.holds),

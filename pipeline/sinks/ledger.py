@@ -3,10 +3,9 @@ commits hydrate writes, as typed values.
 
 This is the one module that reads or writes that file or spells a trailer. Every commit
 hydrate makes on a branch carries a ledger: what it was built from and with, per cluster
-the source it was rendered from, its digest and where its manifests went (today a subtree
-of the branch; the place is a value of its own so that another kind of output can be
-recorded beside the same source and digest), the rollout of a source in waves, the holds
-rollbacks put on sources and the holds lifted since.
+the source it was rendered from, its digest and where its manifests went (a subtree of
+the branch, or an OCI artifact whose files the branch keeps as well), the rollout of a
+source in waves, the holds rollbacks put on sources and the holds lifted since.
 
 The format has a `schemaVersion`. Version 1 (hydrate before holds could be released)
 is read as well: a hold was a string there. A version newer than this module knows is
@@ -65,7 +64,21 @@ class InTree:
     tree: str
 
 
-Output = InTree  # where a cluster's manifests went (one kind of place so far)
+@dataclass(frozen=True)
+class Artifact:
+    """The manifests went to an OCI registry as one artifact: `repository` (host and name)
+    at the manifest `digest`, built from `revision` at `created` (its annotations, so that
+    the same files packed again give the same digest). The branch keeps the files as well,
+    under `tree`, so every artifact can be checked, and pushed again, from git alone."""
+
+    repository: str
+    digest: str  # sha256:... of the manifest
+    revision: str  # the source commit the artifact was built from
+    created: str  # RFC 3339, the manifest's org.opencontainers.image.created
+    tree: str | None = None  # the branch subtree with the same files
+
+
+Output = InTree | Artifact  # where a cluster's manifests went
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,12 @@ class Cluster:
     @property
     def tree(self) -> str | None:
         """The branch subtree hydrate wrote for it, if its manifests are in the branch."""
-        return self.output.tree if isinstance(self.output, InTree) else None
+        return self.output.tree if self.output is not None else None
+
+    @property
+    def artifact(self) -> Artifact | None:
+        """Its artifact, if its manifests went to a registry."""
+        return self.output if isinstance(self.output, Artifact) else None
 
 
 @dataclass(frozen=True)
@@ -180,13 +198,27 @@ def _time(value: object, where: str) -> dt.datetime:
     return when
 
 
+def _output(entry: Mapping[str, Any], where: str) -> Output | None:
+    tree = entry.get("tree")
+    tree = _str(tree, f"{where}.tree") if tree is not None else None
+    found = entry.get("artifact")
+    if found is None:
+        return InTree(tree) if tree is not None else None
+    item = _map(found, f"{where}.artifact")
+    digest = _str(item.get("digest"), f"{where}.artifact.digest")
+    if not digest.startswith("sha256:"):
+        raise LedgerError(f"{where}.artifact.digest: {digest!r} is not a sha256 digest")
+    return Artifact(_str(item.get("repository"), f"{where}.artifact.repository"), digest,
+                    _str(item.get("revision"), f"{where}.artifact.revision"),
+                    _str(item.get("created"), f"{where}.artifact.created"), tree)
+
+
 def _cluster(data: object, default_source: str, where: str) -> Cluster:
     entry = _map(data, where)
-    tree = entry.get("tree")
     objects = entry.get("objects")
     return Cluster(source=_str(entry.get("source", default_source), f"{where}.source"),
                    digest=str(entry.get("digest", "")),
-                   output=InTree(_str(tree, f"{where}.tree")) if tree is not None else None,
+                   output=_output(entry, where),
                    cls=str(entry.get("class", "")), site=str(entry.get("site", "")),
                    objects=objects if isinstance(objects, int) else None)
 
@@ -293,8 +325,12 @@ def read(repo: pygit2.Repository, commit: pygit2.Commit | None) -> Ledger | None
 
 def _dump_cluster(c: Cluster) -> dict[str, Any]:
     entry: dict[str, Any] = {"digest": c.digest, "source": c.source}
-    if isinstance(c.output, InTree):
+    if c.output is not None and c.output.tree is not None:
         entry["tree"] = c.output.tree
+    if isinstance(c.output, Artifact):
+        a = c.output
+        entry["artifact"] = {"repository": a.repository, "digest": a.digest,
+                             "revision": a.revision, "created": a.created}
     if c.cls:
         entry["class"] = c.cls
     if c.site:

@@ -102,3 +102,37 @@ def test_environment_layers_apply_first_and_must_name_an_environment(example: Pa
                                           r"'prd' \(did you mean 'prod'\?\); this layer would "
                                           r"never apply$"):
         inventory_mod.load(DirTree(example))
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ("{repository: fleet/images}", "'fleet/images' does not start with a registry host (a name "
+     "with a dot or a port, or localhost), so 'fleet' would be read as a path on Docker Hub"),
+    ("{repository: registry.example.com/Fleet}", "environments[0].oci.repository: "
+     "'registry.example.com/Fleet' is not a registry host and repository path"),
+    ("{repository: registry.example.com/fleet, tag: " + "a" * 40 + "}",
+     "looks like a source commit: those tags are the immutable ones hydrate writes"),
+    ("{repository: registry.example.com/fleet, layerMediaType: docker}",
+     "environments[0].oci.layerMediaType"),
+    ("{registry: registry.example.com}", "environments[0].oci"),
+])
+def test_an_oci_output_that_is_wrong_names_the_key(example: Path, given: str,
+                                                   message: str) -> None:
+    path = example / "fleet/environments.yaml"
+    path.write_text(path.read_text().replace("  branch: env/dev\n",
+                                             f"  branch: env/dev\n  oci: {given}\n"))
+    with pytest.raises(ConfigError) as caught:
+        inventory_mod.load(DirTree(example))
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("fleet/environments.yaml:")
+
+
+def test_an_oci_output_is_read_with_its_defaults(example: Path) -> None:
+    path = example / "fleet/environments.yaml"
+    path.write_text(path.read_text().replace(
+        "  branch: env/dev\n", "  branch: env/dev\n  oci: {repository: oci://Registry.Example.com:5000/edge/fleet}\n"))
+    dev = inventory_mod.load(DirTree(example)).environment("dev")
+    assert dev.oci is not None
+    assert (dev.oci.host, dev.oci.path, dev.oci.tag, dev.oci.layer, dev.oci.plain_http) == (
+        "registry.example.com:5000", "edge/fleet", "dev", "flux", False)
+    assert dev.oci.name("store-lab") == "edge/fleet/store-lab"
+    assert inventory_mod.load(DirTree(example)).environment("prod").oci is None

@@ -61,6 +61,28 @@ def test_written_back_in_this_format_and_read_again_the_same() -> None:
     assert ledger.dump(again) == data  # stable bytes: equal ledgers are equal blobs
 
 
+def test_an_artifact_is_recorded_beside_the_tree_and_read_back() -> None:
+    art = ledger.Artifact("registry.example.com/fleet/store-1", "sha256:" + "5" * 64, "b" * 40,
+                          "2026-11-30T08:00:00Z", "2" * 40)
+    led = ledger.parse(json.dumps(VERSION_1).encode())
+    led = replace(led, clusters={**led.clusters, "store-1": replace(led.clusters["store-1"],
+                                                                     output=art)})
+    doc = json.loads(ledger.dump(led))
+    assert doc["clusters"]["store-1"]["tree"] == "2" * 40
+    assert doc["clusters"]["store-1"]["artifact"] == {
+        "repository": "registry.example.com/fleet/store-1", "digest": "sha256:" + "5" * 64,
+        "revision": "b" * 40, "created": "2026-11-30T08:00:00Z"}
+    again = ledger.parse(ledger.dump(led))
+    assert again.clusters["store-1"].artifact == art
+    assert again.clusters["store-1"].tree == "2" * 40
+    assert again.clusters["store-2"].artifact is None
+    bad = json.loads(ledger.dump(led))
+    bad["clusters"]["store-1"]["artifact"]["digest"] = "md5:abc"
+    with pytest.raises(ledger.LedgerError, match=re.escape(
+            "clusters.store-1.artifact.digest: 'md5:abc' is not a sha256 digest")):
+        ledger.parse(json.dumps(bad).encode())
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"schemaVersion": 3}, "schemaVersion 3 is newer than this hydrate reads (2); upgrade"),
     ({"clusters": []}, "clusters: expected a mapping"),
