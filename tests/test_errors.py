@@ -196,6 +196,22 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         "overlays/clusters/store-0001/log-shipper/kustomization.yaml: transformers[0]: "
         "../../../../../../../tmp: leaves the layer directory; a package and each layer must be "
         "self-contained within overlays/clusters/store-0001/log-shipper"),
+    "a sibling folder sharing the layer's name": (
+        _both(writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
+                      f"{COMPONENT}resources: [../log-shipper-extra/cm.yaml]\n"),
+              writing("overlays/clusters/store-0001/log-shipper-extra/cm.yaml",
+                      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: leak}\n")),
+        "overlays/clusters/store-0001/log-shipper/kustomization.yaml: resources[0]: "
+        "../log-shipper-extra/cm.yaml: leaves the layer directory; a package and each layer "
+        "must be self-contained within overlays/clusters/store-0001/log-shipper"),
+    "a sibling file sharing the package's name": (
+        _both(replacing("bases/log-shipper/kustomization.yaml", "- daemonset.yaml\n",
+                        "- daemonset.yaml\n- ../log-shipper.yaml\n"),
+              writing("bases/log-shipper.yaml",
+                      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: leak}\n")),
+        "bases/log-shipper/kustomization.yaml: resources[2]: ../log-shipper.yaml: leaves the "
+        "package directory; a package and each layer must be self-contained within "
+        "bases/log-shipper"),
     "remote resource in scp form": (
         writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
                f"{COMPONENT}resources: ['git@github.com:org/repo//p']\n"),

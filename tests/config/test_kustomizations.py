@@ -65,6 +65,12 @@ ESCAPES = {
         "transformers[0].replacements[0].path"),
     "absolute path": ("resources: [/etc/hostname]", "resources[0]"),
     "into a sibling layer": ("resources: [../ingress/x.yaml]", "resources[0]"),
+    # A sibling whose name starts with the layer's: `startswith(root)` would let it pass.
+    "into a sibling sharing the name as a prefix": ("resources: [../pos-app-secrets/s.yaml]",
+                                                    "resources[0]"),
+    "a sibling file sharing the name as a prefix": ("components: [../pos-app.yaml]",
+                                                   "components[0]"),
+    "up and back in through the prefix": ("resources: [../pos-apps]", "resources[0]"),
 }
 
 
@@ -102,18 +108,53 @@ def test_every_remote_form_is_refused(ref: str) -> None:
         _check(f"components: ['{ref}']")
 
 
-def test_local_paths_and_inline_configs_pass() -> None:
-    _check(
-        "resources: [pdb.yaml, ./extra/svc.yaml, sub]\n"
-        "patches:\n- path: spread.yaml\n  target: {kind: Deployment}\n"
-        "- patch: |-\n    - {op: remove, path: /spec/replicas}\n  target: {kind: Deployment}\n"
-        "patchesStrategicMerge:\n- |-\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: x}\n"
-        "configMapGenerator:\n- name: c\n  files: [conf=config/app.conf, config/other.conf]\n"
-        "  envs: [config/a.env]\n"
-        "transformers:\n- |\n  apiVersion: builtin\n  kind: PatchTransformer\n"
-        "  metadata: {name: p}\n  path: spread.yaml\n  target: {kind: Deployment}\n"
-        "replacements:\n- source: {kind: ConfigMap, name: x}\n  targets: []\n"
-    )
+LOCAL = (
+    "resources: [pdb.yaml, ./extra/svc.yaml, sub]\n"
+    "patches:\n- path: spread.yaml\n  target: {kind: Deployment}\n"
+    "- patch: |-\n    - {op: remove, path: /spec/replicas}\n  target: {kind: Deployment}\n"
+    "patchesStrategicMerge:\n- |-\n  apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: x}\n"
+    "- strategic.yaml\n"
+    "configMapGenerator:\n- name: c\n  files: [conf=config/app.conf, config/other.conf]\n"
+    "  envs: [config/a.env]\n"
+    "secretGenerator:\n- name: s\n  env: config/s.env\n"
+    "transformers:\n- |\n  apiVersion: builtin\n  kind: PatchTransformer\n"
+    "  metadata: {name: p}\n  path: spread.yaml\n  target: {kind: Deployment}\n"
+    "- |\n  apiVersion: builtin\n  kind: PatchStrategicMergeTransformer\n"
+    "  metadata: {name: m}\n  paths: [merge.yaml, '{kind: ConfigMap}']\n"
+    "- ./labels.yaml\n"
+    "generators:\n- |\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n"
+    "  metadata: {name: g}\n  files: [config/g.conf]\n  envs: [config/g.env]\n"
+    "validators: [check.yaml]\n"
+    "replacements:\n- source: {kind: ConfigMap, name: x}\n  targets: []\n- path: repl.yaml\n"
+    "crds: [crds/widget.yaml]\nconfigurations: [names.yaml]\n"
+    "components: [../pos-app/part]\n"  # up and back into the layer itself
+    "openapi: {path: schema.json}\n"
+    "patchesJson6902: [{path: p.json, target: {kind: Deployment, name: x}}]\n"
+)
+
+
+def test_local_paths_and_inline_configs_pass_and_every_reference_is_collected() -> None:
+    """Nothing here leaves the layer, so `check` passes; `references` names every path
+    the kustomization holds, with its key, and none of the inline configs or patches."""
+    _check(LOCAL)
+    data = load("kind: Component\n" + LOCAL)
+    assert list(kustomizations.references(FILE, data)) == [
+        ("resources[0]", "pdb.yaml"), ("resources[1]", "./extra/svc.yaml"),
+        ("resources[2]", "sub"), ("components[0]", "../pos-app/part"),
+        ("crds[0]", "crds/widget.yaml"), ("configurations[0]", "names.yaml"),
+        ("generators[0].files[0]", "config/g.conf"), ("generators[0].envs[0]", "config/g.env"),
+        ("transformers[0].path", "spread.yaml"), ("transformers[1].paths[0]", "merge.yaml"),
+        ("transformers[2]", "./labels.yaml"),
+        ("validators[0]", "check.yaml"),
+        ("patches[0].path", "spread.yaml"), ("patchesJson6902[0].path", "p.json"),
+        ("patchesStrategicMerge[1]", "strategic.yaml"),
+        ("replacements[1].path", "repl.yaml"),
+        ("configMapGenerator[0].files[0]", "config/app.conf"),
+        ("configMapGenerator[0].files[1]", "config/other.conf"),
+        ("configMapGenerator[0].envs[0]", "config/a.env"),
+        ("secretGenerator[0].env", "config/s.env"),
+        ("openapi.path", "schema.json"),
+    ]
 
 
 def test_a_package_may_use_its_own_subfolders() -> None:
