@@ -104,6 +104,15 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
                       f"{STORE}:6: vars.storeId: 0042 is read as the octal number 34 by YAML 1.1 "
                       '(Kubernetes, Helm) but as 42 by YAML 1.2; write "0042" (quoted) for the '
                       "text"),
+    "ambiguous item of a list": (
+        replacing(STORE, 'vars: {storeId: "0001"}', 'vars: {storeId: "0001", tills: [1, 0042]}'),
+        f"{STORE}:6: vars.tills[1]: 0042 is read as the octal number 34 by YAML 1.1 "
+        '(Kubernetes, Helm) but as 42 by YAML 1.2; write "0042" (quoted) for the text'),
+    "ambiguous item of a class's list": (
+        replacing(POP, "- pos-app\n", "- pos-app\n- no\n"),
+        f"{POP}:14: packages[8]: no is read as the boolean false by YAML 1.1 (Kubernetes, "
+        'Helm) but as the text "no" by YAML 1.2; write "no" (quoted) for the text, or false '
+        "for the boolean"),
     "yaml 1.1 boolean": (replacing(STORE, "country: de", "country: NO"),
                          f"{STORE}:5: labels.country: NO is read as the boolean false by YAML "
                          '1.1 (Kubernetes, Helm) but as the text "NO" by YAML 1.2; write "NO" '

@@ -127,6 +127,25 @@ def test_ambiguous_scalars_are_refused_with_the_quoted_form(
     assert yamlio.load_strict(text)["vars"]["k"] == yamlio.load(text)["vars"]["k"]  # values
 
 
+@pytest.mark.parametrize(("text", "key", "line"), [
+    ("ports:\n- 8080\n- 0042\n", ("ports", 1), 3),
+    ("stores: [0001, '0002']\n", ("stores", 0), 1),
+    ("a:\n  b:\n  - {c: [x, NO]}\n", ("a", "b", 0, "c", 1), 3),
+    ("- - on\n", (0, 0), 1),
+])
+def test_ambiguous_scalars_inside_lists_are_refused(
+        text: str, key: tuple[str | int, ...], line: int) -> None:
+    """A list item is checked like a mapping's value, however deep, with its index in
+    the key (`- 0042` is the octal 34 to Kubernetes)."""
+    with pytest.raises(yamlio.StrictError) as err:
+        yamlio.load_strict(text, scalars=True)
+    assert err.value.key == key
+    assert err.value.problem_mark is not None
+    assert err.value.problem_mark.line + 1 == line
+    assert " is read as " in str(err.value.problem)
+    yamlio.load_strict(text)  # only asked for: the document itself is valid
+
+
 @pytest.mark.parametrize("scalar", ["42", "-3", "0", "1.5", "0.25", "-2.5", "true", "False",
                                     "null", "~", '"0042"', "'NO'", "text", "1.30.1", "v1.10",
                                     "2026-11-23", "30m", "|\n    0042"])
