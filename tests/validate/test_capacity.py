@@ -225,3 +225,32 @@ def test_a_request_too_large_to_count_is_over_without_a_crash() -> None:
     over, text = found
     assert over
     assert text.startswith("requests are over the capacity of class pop: cpu 2e+300 of 4 (5e+301 %), ")
+
+
+def test_zero_replicas_count_no_pods() -> None:
+    """`replicas: 0` (a workload scaled to zero) asks for nothing; only a missing or
+    malformed count falls back to the default (one for a Deployment)."""
+    for kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+        zero = capacity.demand("apps", kind, _workload(kind, replicas=0))
+        assert zero is not None
+        assert zero.pods == 0, kind
+    assert capacity.demand("batch", "Job", _workload("Job", parallelism=0)).pods == 0
+    assert capacity.demand("batch", "CronJob", _workload("CronJob", parallelism=0)).pods == 0
+    for junk in (-1, "3", True, None, 2.5):
+        assert capacity.demand("apps", "Deployment", _workload("Deployment", replicas=junk)
+                               ).pods == 1, junk
+    load = capacity.total([(_ref("idle"), capacity.demand(
+        "apps", "Deployment", _workload("Deployment", replicas=0)))])
+    assert (load.cpu, load.memory, load.pods) == (0.0, 0.0, 0.0)
+
+
+def test_an_autoscaler_with_a_minimum_of_zero_counts_zero() -> None:
+    hpa = {"spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                       "name": "web"}, "minReplicas": 0}}
+    assert capacity.scaler("autoscaling", "HorizontalPodAutoscaler", "shop", hpa) == \
+        capacity.Scaler(("shop", "apps", "Deployment", "web"), 0)
+    keda = {"spec": {"scaleTargetRef": {"name": "web"}}}
+    assert capacity.scaler("keda.sh", "ScaledObject", "shop", keda) == \
+        capacity.Scaler(("shop", "apps", "Deployment", "web"), 0)
+    unset = {"spec": {"scaleTargetRef": {"name": "web"}}}
+    assert capacity.scaler("autoscaling", "HorizontalPodAutoscaler", "shop", unset).minimum == 1

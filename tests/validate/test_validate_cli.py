@@ -294,6 +294,18 @@ def test_capacity_counts_autoscalers_operators_and_limits(example: Path) -> None
     assert after["pods"] - before["pods"] == 28 + 2 + 1 + 3
 
 
+def test_a_workload_scaled_to_zero_requests_nothing(example: Path) -> None:
+    """pos-app at 0 replicas on store-0001: its 2 pods (100m, 192Mi each) leave the
+    capacity count entirely (a zero taken for "unset" would count one)."""
+    before = _requested(example, "store-0001")
+    replace_in(example / "fleet/clusters/store-0001.yaml", 'vars: {storeId: "0001"}',
+               'vars: {storeId: "0001", posReplicas: 0}')
+    after = _requested(example, "store-0001")
+    assert before["pods"] - after["pods"] == 2
+    assert round(before["cpu"] - after["cpu"], 6) == 0.2
+    assert before["memory"] - after["memory"] == 2 * 192 * 2**20
+
+
 SCHEMA_WAIVER = """- rule: schema
   packages: [log-shipper]
   objects: [DaemonSet/logging/log-shipper]
