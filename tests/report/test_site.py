@@ -236,7 +236,7 @@ def _model(tmp_path: Path) -> site_mod.Site:
     waived = Waived(finding, "fleet/policy.yaml:4", f"reason {HOSTILE}")
     return site_mod.Site(f"fleet {HOSTILE}", "2026-11-30T08:00Z", (env,), ("pop",),
                          {"dev": {"pop": 1}}, (cluster,), Catalog(("dev",), 1, (entry,)),
-                         "<svg></svg>", (full, busy, calm, other), (warning, finding),
+                         "<svg></svg>", (full, busy, calm, other), (finding, warning),
                          (waived,), (subject,))
 
 
@@ -322,3 +322,16 @@ def test_findings_are_grouped_by_rule_in_order(tmp_path: Path) -> None:
     index = (out / "index.html").read_text()
     assert index.index("<h3>capacity <span") < index.index("<h3>latest-tag <span")
     assert '<li class="error"><span class="sev">waived</span> [latest-tag]' in index
+
+
+@pytest.mark.parametrize(("value", "level", "shown"), [
+    (None, "", "–"), (0.0, "ok", "0 %"), (80.0, "ok", "80 %"), (80.4, "high", "80 %"),
+    (100.0, "high", "100 %"), (100.5, "over", "100 %"), (82.6, "high", "83 %"),
+])
+def test_a_share_is_shown_rounded_and_levelled_above_80_and_100(
+        value: float | None, level: str, shown: str) -> None:
+    from pipeline.report import site as site_mod
+
+    env = site_mod._env()
+    assert env.filters["level"](value) == level
+    assert env.filters["pct"](value) == shown
