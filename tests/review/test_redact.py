@@ -163,3 +163,7 @@ def test_the_group_is_read_from_the_api_version() -> None:
     assert Redactor(SALT).object(sealed) == sealed
     bare = {"kind": "Secret", "data": {"a": "b"}}
     assert Redactor(SALT).object(bare)["data"] == {"a": token("b")}
+    # The group is all before the last '/': an apiVersion with more slashes than
+    # group/version is no bitnami.com SealedSecret, and is hashed.
+    odd = {"apiVersion": "bitnami.com/extra/v1", "kind": "SealedSecret", "data": {"a": "b"}}
+    assert Redactor(SALT).object(odd)["data"] == {"a": token("b")}
