@@ -71,6 +71,11 @@ ESCAPES = {
     "a sibling file sharing the name as a prefix": ("components: [../pos-app.yaml]",
                                                    "components[0]"),
     "up and back in through the prefix": ("resources: [../pos-apps]", "resources[0]"),
+    "a Windows path": ("resources: ['sub\\..\\..\\x.yaml']", "resources[0]"),
+    "the second of two inline configs": (
+        "transformers:\n- |\n  apiVersion: builtin\n  kind: LabelTransformer\n"
+        "  metadata: {name: l}\n  ---\n  apiVersion: builtin\n  kind: PatchTransformer\n"
+        f"  metadata: {{name: p}}\n  path: {OUT}/p.yaml\n", "transformers[0].path"),
 }
 
 
@@ -80,7 +85,8 @@ def test_every_path_field_must_stay_in_the_layer(case: str) -> None:
     with pytest.raises(ConfigError) as err:
         _check(text)
     assert str(err.value).startswith(f"{FILE}: {key}: ")
-    assert f"self-contained within {LAYER}" in str(err.value)
+    assert str(err.value).endswith(": leaves the layer directory; a package and each layer "
+                                   f"must be self-contained within {LAYER}")
 
 
 REMOTES = [
@@ -188,3 +194,75 @@ def test_programs_and_helm_are_refused(text: str, message: str) -> None:
 def test_a_malformed_field_is_a_config_error(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         _check(text)
+
+
+@pytest.mark.parametrize(("ref", "remote"), [
+    ("config/a:b.yaml", False),      # a colon after the first '/' is part of a file name
+    ("config/a:b/c.yaml", False),
+    ("a:b/c.yaml", True),            # before it: host:path, as git reads scp-like URLs
+    ("deploy/https://example.com/x", True),  # a URL anywhere in it
+    ("deploy@example.com/org/repo", True),   # user@host
+    ("./deploy", False),
+    ("deploy", False),
+])
+def test_which_references_are_remote(ref: str, remote: bool) -> None:
+    assert kustomizations.is_remote(ref) is remote
+
+
+def test_the_remote_refusal_says_what_to_do() -> None:
+    with pytest.raises(ConfigError) as err:
+        _check("resources: ['gh:org/repo']")
+    assert str(err.value) == (f"{FILE}: resources[0]: gh:org/repo: remote resources are not "
+                              "allowed (no network at render time); vendor it into the "
+                              "repository")
+
+
+@pytest.mark.parametrize(("data", "component", "message"), [
+    ([], True, "expected a mapping (a kustomization)"),
+    ({}, True, "kind: Kustomization: an overlay layer must be a Component (apiVersion: "
+               "kustomize.config.k8s.io/v1alpha1, kind: Component)"),
+    ({"kind": "Component"}, False, "kind: Component: a package's kustomization must be a "
+                                   "Kustomization"),
+])
+def test_the_wrong_kind_is_said_in_full(data: object, component: bool, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        kustomizations.check(FILE, data, component=component, root=LAYER)
+    assert str(err.value) == f"{FILE}: {message}"
+
+
+def test_a_package_kustomization_may_leave_out_its_kind() -> None:
+    kustomizations.check("bases/x/kustomization.yaml", {"resources": ["a.yaml"]},
+                         component=False, root="bases/x")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("patches: spread.yaml", "patches: expected a list, got str"),
+    ("patchesStrategicMerge: {a: 1}", "patchesStrategicMerge: expected a list, got dict"),
+    ("replacements: x", "replacements: expected a list, got str"),
+    ("openapi: schema.json", "openapi: expected a mapping, got 'schema.json'"),
+    ("configMapGenerator: [{name: c, files: ['conf=']}]",
+     "configMapGenerator[0].files[0]: expected a path, got ''"),
+    ("transformers:\n- '[1, 2]'\n", "transformers[0]: an inline config must be a mapping"),
+    ("transformers:\n- |\n  apiVersion: example.com/v1\n  kind: Sed\n  metadata:\n"
+     "    name: s\n    annotations:\n      config.kubernetes.io/function: x\n",
+     "transformers[0]: config.kubernetes.io/function: KRM functions and plugins are not "
+     "allowed (a render runs no programs but helm and kustomize)"),
+])
+def test_each_malformed_field_is_said_in_full(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _check(text)
+    assert str(err.value) == f"{FILE}: {message}"
+
+
+def test_odd_entries_are_read_as_kustomize_reads_them() -> None:
+    """A generator file `key=path` whose path holds '=' keeps it; an entry that parses to
+    nothing (a comment) is a path; two inline configs are both read."""
+    data = load("kind: Component\n"
+                "configMapGenerator: [{name: c, files: ['conf=dir/a=b.conf']}]\n"
+                "transformers:\n- '# only a comment'\n- |\n  apiVersion: builtin\n"
+                "  kind: PatchTransformer\n  metadata: {name: a}\n  path: a.yaml\n  ---\n"
+                "  apiVersion: builtin\n  kind: PatchTransformer\n  metadata: {name: b}\n"
+                "  path: b.yaml\n")
+    assert list(kustomizations.references(FILE, data)) == [
+        ("transformers[0]", "# only a comment"), ("transformers[1].path", "a.yaml"),
+        ("transformers[1].path", "b.yaml"), ("configMapGenerator[0].files[0]", "dir/a=b.conf")]
