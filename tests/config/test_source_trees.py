@@ -181,6 +181,24 @@ def test_what_was_left_out_is_noted_folders_with_a_slash(ignoring: DirTree) -> N
     third = DirTree(ignoring.root, GitIgnore.of(ignoring.root))
     assert not third.is_file("bases/app/tmp/t.yaml")
     assert list(third.left_out) == ["bases/app/tmp/"]
+    assert not third.is_file("bases/app/b.secret")
+    assert list(third.left_out) == ["bases/app/tmp/", "bases/app/b.secret"]  # a file: no /
+    fourth = DirTree(ignoring.root, GitIgnore.of(ignoring.root))
+    assert fourth.files("bases/app/tmp") == []
+    assert list(fourth.left_out) == ["bases/app/tmp/"]  # the folder, not what is in it
+
+
+def test_a_top_level_folder_git_ignores_is_not_there(tree: Path) -> None:
+    write(tree, {".gitignore": "/overlays/\nbuild/\n", "overlays/o.yaml": "o\n",
+                 "bases/app/build": "a file named like an ignored folder\n"})
+    pygit2.init_repository(str(tree), initial_head="main")
+    t = DirTree(tree, GitIgnore.of(tree))
+    assert not t.is_dir("overlays")
+    assert list(t.left_out) == ["overlays/"]
+    assert t.listdir("") == [".gitignore", "bases", "fleet", "scripts"]
+    assert t.ignored_by("overlays/") == ".gitignore:1 `/overlays/`"
+    assert t.ignored_by("bases/app/build") is None  # `build/` ignores folders only
+    assert t.ignored_by("bases/app/build/") == ".gitignore:2 `build/`"
 
 
 def test_reading_an_ignored_file_names_the_rule(ignoring: DirTree) -> None:
@@ -311,8 +329,8 @@ def test_a_commit_names_the_rule_that_kept_a_file_out(repo: pygit2.Repository) -
     assert t.ignored_by("bases/app/charts/c.yaml") == "config/.gitignore:1 `charts/`"
     assert t.ignored_by("bases/app/k.yaml") is None
     assert t.ignored_by("bases/app/sub/y.yaml") is None
-    top = GitTree(repo, _commit(repo, {".gitignore": b"tmp/\n", "bases/a.yaml": b"a\n"}))
-    assert top.ignored_by("bases/tmp/x.yaml") == ".gitignore:1 `tmp/`"
+    top = GitTree(repo, _commit(repo, {".gitignore": b"/bases/tmp/\n", "bases/a.yaml": b"a\n"}))
+    assert top.ignored_by("bases/tmp/x.yaml") == ".gitignore:1 `/bases/tmp/`"
 
 
 def test_the_inputs_digest_is_of_the_three_configuration_folders_only(
@@ -350,8 +368,8 @@ def test_a_repository_is_found_from_any_folder_in_it(tmp_path: Path) -> None:
 
 
 def test_a_revision_that_names_no_commit_says_why(tmp_path: Path) -> None:
-    repo = pygit2.init_repository(str(tmp_path / "r"), initial_head="trunk")
-    where = str(tmp_path / "r")
+    repo = pygit2.init_repository(str(tmp_path / "rX"), initial_head="trunk")
+    where = str(tmp_path / "rX")  # named in full, whatever its last letter
     for rev in ("HEAD", "@", "trunk"):
         with pytest.raises(GitError) as err:
             source.tree_at(repo, rev)
@@ -360,8 +378,8 @@ def test_a_revision_that_names_no_commit_says_why(tmp_path: Path) -> None:
     with pytest.raises(GitError) as err:
         source.tree_at(repo, "main")
     assert str(err.value).startswith(f"main: no such revision in {where} (")
-    (tmp_path / "r/fleet").mkdir()
-    (tmp_path / "r/fleet/a.yaml").write_text("a\n")
+    (tmp_path / "rX/fleet").mkdir()
+    (tmp_path / "rX/fleet/a.yaml").write_text("a\n")
     commit_all(repo, "Fleet")
     with pytest.raises(GitError) as err:
         source.tree_at(repo, "HEAD~3")
