@@ -186,6 +186,9 @@ def test_what_was_left_out_is_noted_folders_with_a_slash(ignoring: DirTree) -> N
     fourth = DirTree(ignoring.root, GitIgnore.of(ignoring.root))
     assert fourth.files("bases/app/tmp") == []
     assert list(fourth.left_out) == ["bases/app/tmp/"]  # the folder, not what is in it
+    fifth = DirTree(ignoring.root, GitIgnore.of(ignoring.root))
+    assert fifth.listdir("bases/app/tmp") == []
+    assert list(fifth.left_out) == ["bases/app/tmp/"]
 
 
 def test_a_top_level_folder_git_ignores_is_not_there(tree: Path) -> None:
@@ -246,17 +249,17 @@ def repo(tmp_path: Path) -> pygit2.Repository:
 
 
 BASE = {"fleet/a.yaml": b"a\n", "bases/app/k.yaml": b"k\n", "bases/app/sub/s.yaml": b"s\n",
-        "bases/app/sub/deeper/d.yaml": b"d\n"}
+        "bases/app/sub/deeper/d.yaml": b"d\n", "bases/app/boX/x.yaml": b"x\n"}
 
 
 def test_a_commit_reads_lists_and_walks_like_the_folder(repo: pygit2.Repository) -> None:
     c = _commit(repo, BASE)
     t = GitTree(repo, c)
     assert t.read("bases/app/k.yaml") == b"k\n"
-    assert t.files("bases/app") == ["k.yaml", "sub/deeper/d.yaml", "sub/s.yaml"]
+    assert t.files("bases/app") == ["boX/x.yaml", "k.yaml", "sub/deeper/d.yaml", "sub/s.yaml"]
     assert t.files("bases/app/sub") == ["deeper/d.yaml", "s.yaml"]
     assert t.files("bases/app/k.yaml") == []
-    assert t.listdir("bases/app") == ["k.yaml", "sub"]
+    assert t.listdir("bases/app") == ["boX", "k.yaml", "sub"]
     assert t.listdir("bases/app/k.yaml") == []
     assert t.listdir("") == ["bases", "fleet"]
     assert t.label == f"commit {str(c.id)[:7]}"
