@@ -374,6 +374,11 @@ def test_the_site_is_not_written_over_the_repository(tmp_path: Path) -> None:
             site_mod.write(_model(tmp_path), out, protect=[repo])
         assert str(err.value).startswith(f"--html {out}: ")
     assert (repo / "fleet/x.yaml").read_text() == "x\n"
+    empty = tmp_path / "empty-repository"  # claimable as an empty folder, but protected
+    empty.mkdir()
+    with pytest.raises(PipelineError, match=rf"^--html {empty}: "):
+        site_mod.write(_model(tmp_path), empty, protect=[empty])
+    assert list(empty.iterdir()) == []
 
 
 def test_a_class_without_clusters_is_skipped_and_the_next_shown(tmp_path: Path) -> None:
