@@ -104,6 +104,15 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
                       f"{STORE}:6: vars.storeId: 0042 is read as the octal number 34 by YAML 1.1 "
                       '(Kubernetes, Helm) but as 42 by YAML 1.2; write "0042" (quoted) for the '
                       "text"),
+    "ambiguous item of a list": (
+        replacing(STORE, 'vars: {storeId: "0001"}', 'vars: {storeId: "0001", tills: [1, 0042]}'),
+        f"{STORE}:6: vars.tills[1]: 0042 is read as the octal number 34 by YAML 1.1 "
+        '(Kubernetes, Helm) but as 42 by YAML 1.2; write "0042" (quoted) for the text'),
+    "ambiguous item of a class's list": (
+        replacing(POP, "- pos-app\n", "- pos-app\n- no\n"),
+        f"{POP}:14: packages[8]: no is read as the boolean false by YAML 1.1 (Kubernetes, "
+        'Helm) but as the text "no" by YAML 1.2; write "no" (quoted) for the text, or false '
+        "for the boolean"),
     "yaml 1.1 boolean": (replacing(STORE, "country: de", "country: NO"),
                          f"{STORE}:5: labels.country: NO is read as the boolean false by YAML "
                          '1.1 (Kubernetes, Helm) but as the text "NO" by YAML 1.2; write "NO" '
@@ -196,6 +205,22 @@ CASES: dict[str, tuple[Edit, str | list[str]]] = {
         "overlays/clusters/store-0001/log-shipper/kustomization.yaml: transformers[0]: "
         "../../../../../../../tmp: leaves the layer directory; a package and each layer must be "
         "self-contained within overlays/clusters/store-0001/log-shipper"),
+    "a sibling folder sharing the layer's name": (
+        _both(writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
+                      f"{COMPONENT}resources: [../log-shipper-extra/cm.yaml]\n"),
+              writing("overlays/clusters/store-0001/log-shipper-extra/cm.yaml",
+                      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: leak}\n")),
+        "overlays/clusters/store-0001/log-shipper/kustomization.yaml: resources[0]: "
+        "../log-shipper-extra/cm.yaml: leaves the layer directory; a package and each layer "
+        "must be self-contained within overlays/clusters/store-0001/log-shipper"),
+    "a sibling file sharing the package's name": (
+        _both(replacing("bases/log-shipper/kustomization.yaml", "- daemonset.yaml\n",
+                        "- daemonset.yaml\n- ../log-shipper.yaml\n"),
+              writing("bases/log-shipper.yaml",
+                      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: leak}\n")),
+        "bases/log-shipper/kustomization.yaml: resources[2]: ../log-shipper.yaml: leaves the "
+        "package directory; a package and each layer must be self-contained within "
+        "bases/log-shipper"),
     "remote resource in scp form": (
         writing("overlays/clusters/store-0001/log-shipper/kustomization.yaml",
                f"{COMPONENT}resources: ['git@github.com:org/repo//p']\n"),

@@ -86,3 +86,28 @@ def test_only_a_release_tag_can_write_to_the_repository_in_the_wheel_workflow() 
     assert writers["release"]["if"] == "startsWith(github.ref, 'refs/tags/v')"
     steps = "\n".join(step.get("run", "") for step in doc["jobs"]["build"]["steps"])
     assert "scripts/smoke-wheel dist/" in steps  # nothing is kept that was not smoke-tested
+
+
+def test_the_mutation_workflow_runs_all_modules_on_schedule_and_the_changed_ones_on_prs() -> None:
+    """scripts/mutate on every safety-critical module weekly and by hand, on a pull request
+    only on those it changes (from its base commit), and the report uploaded either way."""
+    doc = yaml.safe_load((ROOT / ".github/workflows/mutate.yml").read_text())
+    triggers = doc[True]  # YAML 1.1 reads the key `on` as true
+    assert {"schedule", "workflow_dispatch", "pull_request"} <= set(triggers)
+    assert triggers["schedule"][0]["cron"]
+    assert doc["permissions"] == {"contents": "read"}
+    (job,) = doc["jobs"].values()
+    steps = job["steps"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0  # the base commit is there to diff against
+    runs = {s["if"]: s for s in steps if "scripts/mutate" in s.get("run", "")}
+    on_pr = runs["github.event_name == 'pull_request'"]
+    assert on_pr["run"] == 'scripts/mutate --changed-since "$BASE_SHA"'
+    assert on_pr["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    otherwise = runs["github.event_name != 'pull_request'"]
+    assert otherwise["run"] == "scripts/mutate $MODULES"
+    assert otherwise["env"]["MODULES"] == "${{ inputs.modules }}"
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()"
+    assert {".mutate/report.md", ".mutate/report.json"} <= set(upload["with"]["path"].split())
+    assert upload["with"]["include-hidden-files"] is True

@@ -27,7 +27,7 @@ from pipeline.report import access as access_view
 from pipeline.report import catalog as catalog_mod
 from pipeline.report import graphview, site, svg
 from pipeline.report.access import GrantView
-from pipeline.sinks import branch, ledger, places
+from pipeline.sinks import ledger, places
 from pipeline.validate import gate
 from pipeline.validate.findings import Report
 from pipeline.words import ago, counted
@@ -83,8 +83,9 @@ def _envs(ctx: Context, inv: Inventory, opts: ReportOptions,
             except PipelineError as e:
                 problem = str(e).splitlines()[0]
         if repo is not None and st is not None and st.head is not None:
-            tip = branch.head(repo, env.branch)
-            led = ledger.read(repo, tip[0] if tip else None)
+            # The head status read (the remote's, with --remote), never a local branch
+            # that may be stale or absent.
+            led = ledger.read(repo, repo[st.head.commit].peel(pygit2.Commit))
             for name, entry in (led.clusters if led else {}).items():
                 source = entry.source or (head.source if head else None)
                 per_cluster[name] = (source[:7] if source else None, entry.digest or None)

@@ -35,6 +35,11 @@ class Waiver:
     packages: tuple[str, ...] = ()
     objects: tuple[str, ...] = ()  # Kind/name or Kind/namespace/name, shell-style patterns
 
+    def lapsed(self, today: dt.date) -> bool:
+        """Past its expiry: it waives nothing from the day after `expires` on (on that day
+        itself it still holds)."""
+        return self.expires is not None and self.expires < today
+
     def covers_cluster(self, cluster: str, class_name: str, site: str) -> bool:
         return ((not self.clusters or _match(cluster, self.clusters))
                 and (not self.classes or _match(class_name, self.classes))

@@ -146,11 +146,12 @@ def _next_start(window: Window, after: dt.datetime) -> dt.datetime | None:
     """The first instant at or after `after` inside `window`, in the zone's real time: a
     start that falls in a daylight-saving gap opens when the gap ends (if the window is
     still open then), a start in an overlap at its first occurrence. None if the window
-    opens on no day of the coming week."""
+    opens on no day of the coming two weeks (two: a window wholly inside a gap, e.g.
+    Sunday 02:00-02:30 in Berlin, skips the week of the change)."""
     zone = ZoneInfo(window.timezone)
     local = after.astimezone(zone)
     found: list[dt.datetime] = []
-    for offset in range(-1, 9):
+    for offset in range(-1, 16):
         day = local.date() + dt.timedelta(days=offset)
         wall = dt.datetime(day.year, day.month, day.day, window.start // 60, window.start % 60)
         start = wall.replace(tzinfo=zone).astimezone(dt.UTC)

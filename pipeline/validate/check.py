@@ -407,8 +407,7 @@ class Validator:
         """The findings for `renders`; `whole_fleet`: every cluster is there, so a waiver
         nothing used is worth a warning."""
         start = time.monotonic()
-        live = tuple(i for i, w in enumerate(self._policy.waivers)
-                     if w.expires is None or w.expires >= self._today)
+        live = tuple(i for i, w in enumerate(self._policy.waivers) if not w.lapsed(self._today))
         used: set[int] = set()
         found: list[Finding] = []
         where: dict[Finding, list[str]] = {}  # a package finding → the clusters that have it
@@ -544,12 +543,12 @@ class Validator:
         found: list[Finding] = []
         for index, w in enumerate(self._policy.waivers):
             source = Source(self._policy.path or "fleet/policy.yaml", w.line)
-            if w.expires is not None and w.expires < self._today:
+            if w.lapsed(self._today):
                 severity = self._settings.severity["waiver-expired"]
                 if severity != "off":
                     found.append(Finding("waiver-expired", severity,
                                          f"the waiver of {w.rule} ({w.reason}) expired on "
-                                         f"{w.expires.isoformat()}; fix what it waived, or "
+                                         f"{w.expires}; fix what it waived, or "
                                          "extend it with a new reason", None, None, source, ()))
             elif whole_fleet and index not in used:
                 severity = self._settings.severity["waiver-unused"]

@@ -169,6 +169,45 @@ def test_secret_values_never_appear(example_repo: pygit2.Repository) -> None:
     assert obj["paths"] == ["data.token", "data.user"]
 
 
+LAST_APPLIED_COPY = json.dumps({"apiVersion": "v1", "kind": "Secret",
+                                "metadata": {"name": "db", "namespace": "default"},
+                                "stringData": {"password": "hunter2-APPLIED-COPY"}})
+
+
+def test_the_last_applied_configuration_is_scrubbed_from_every_diff(
+        example_repo: pygit2.Repository) -> None:
+    """A Secret, and a ConfigMap, each carrying kubectl's last-applied-configuration
+    annotation with a copy of a Secret in it: no value of the copy reaches any format of
+    the diff, nor the Secret's own stringData; the annotation is there, scrubbed."""
+    pkg = "bases/rbac-baseline/package.yaml"
+    _write(example_repo, pkg, (Path(example_repo.workdir) / pkg).read_text()
+           + "allowPlaintextSecrets: true\n")
+    layer = "overlays/clusters/store-0001/rbac-baseline"
+    _write(example_repo, f"{layer}/kustomization.yaml",
+           "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+           "resources: [applied.yaml]\n")
+    annotation = json.dumps(LAST_APPLIED_COPY)
+    _write(example_repo, f"{layer}/applied.yaml",
+           "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: default\n"
+           f"  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: {annotation}\n"
+           "stringData: {password: hunter2-OWN-VALUE}\n---\n"
+           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\n"
+           f"  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: {annotation}\n"
+           "data: {level: info}\n")
+    commit_all(example_repo, "Objects once applied by hand")
+    for fmt in ("json", "markdown", "text"):
+        result = hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1", "--cluster",
+                         "store-0001", "--format", fmt)
+        assert result.code == 0, result.err
+        assert "hunter2" not in result.out
+        assert "<scrubbed>" in result.out
+        assert "level: info" in result.out  # the ConfigMap's own data is shown
+    doc = _valid(hydrate("--repo", example_repo.workdir, "diff", "--base", "HEAD~1",
+                         "--cluster", "store-0001", "--format", "json").out)
+    kinds = sorted(o["kind"] for o in _objects(doc["groups"][0]))
+    assert kinds == ["ConfigMap", "Secret"]
+
+
 def test_the_redaction_salt_comes_from_the_command_context(
         example_repo: pygit2.Repository) -> None:
     """HYDRATE_DIFF_SALT is read from the context's environment (not the process's): the

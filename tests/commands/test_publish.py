@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -533,6 +534,30 @@ def test_an_environment_branch_may_not_be_the_source_branch(
                 in result.err)
     assert example_repo.references["refs/heads/main"].target == main
     assert list(remote.references) == []
+
+
+def test_the_remotes_default_branch_is_the_source_branch_in_a_detached_ci_checkout(
+        example_repo: pygit2.Repository, tmp_path: Path) -> None:
+    """CI clones the repository and checks the commit out detached: no branch is checked
+    out, yet main (origin's default branch) holds the configuration, so dev may not be
+    published onto it."""
+    _edit(example_repo, "fleet/environments.yaml", "branch: env/dev", "branch: main")
+    commit_all(example_repo, "Publish dev to main")
+    main = example_repo.references["refs/heads/main"].target
+    ci = tmp_path / "ci"
+    git = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    for args in (["clone", "-q", example_repo.workdir, str(ci)],
+                 ["-C", str(ci), "-c", "advice.detachedHead=false", "checkout", "-q",
+                  "--detach", str(main)]):
+        subprocess.run(["git", *args], check=True, env=git, capture_output=True)
+    assert pygit2.Repository(str(ci)).head_is_detached
+    result = hydrate("--repo", ci, "publish", "--env", "dev", "--remote", "origin", "--push")
+    assert result.code == 1, result.out + result.err
+    assert result.err == (
+        "hydrate: error: fleet/environments.yaml: environment dev: branch main is the source "
+        "branch (it holds the configuration hydrate renders); give dev a branch only hydrate "
+        "writes (`branch: env/dev`, the default)\n")
+    assert example_repo.references["refs/heads/main"].target == main
 
 
 def test_a_branch_moved_onto_source_history_is_refused_even_with_force(

@@ -166,3 +166,113 @@ def test_the_last_written_record_of_a_check_wins_whatever_its_clock() -> None:
     gate = gates.checks(["smoke"], records, "abc1234 on dev")
     assert not gate.passed
     assert gate.evidence == "smoke: failure at 2026-11-30T08:05Z"
+
+
+# --- the exact edges of every time rule (issue 27) --------------------------------------
+
+def test_two_records_of_a_check_in_the_same_second_the_later_written_wins() -> None:
+    """A success and a failure stamped with the same second: whichever was written last is
+    the check's state, in either order (a comparison of times that lets the first of two
+    equal stamps stand would keep the success)."""
+    t = at("2026-11-30T08:00:00Z")
+    success, failure = (gates.CheckRecord("smoke", "success", t),
+                        gates.CheckRecord("smoke", "failure", t))
+    assert gates.latest([success, failure]) == {"smoke": failure}
+    assert gates.latest([failure, success]) == {"smoke": success}
+    blocked = gates.checks(["smoke"], [success, failure], "abc1234 on dev")
+    assert (blocked.passed, blocked.evidence) == (False, "smoke: failure at 2026-11-30T08:00Z")
+    assert gates.checks(["smoke"], [failure, success], "abc1234 on dev").passed
+
+
+@pytest.mark.parametrize("state", ["pending", "failure", "skipped"])
+def test_only_success_passes_the_checks_gate(state: str) -> None:
+    """A pending check (or any state but success) blocks: "passed" is "success", never
+    "not a failure"."""
+    t = at("2026-11-30T08:00:00Z")
+    records = [gates.CheckRecord("smoke", "success", t),
+               gates.CheckRecord("smoke", state, t + dt.timedelta(minutes=1))]
+    gate = gates.checks(["smoke"], records, "abc1234 on dev")
+    assert not gate.passed
+    assert gate.evidence == f"smoke: {state} at 2026-11-30T08:01Z"
+    # Two checks: one passed does not carry the other.
+    both = gates.checks(["load", "smoke"], [gates.CheckRecord("load", "success", t), *records],
+                        "abc1234 on dev")
+    assert not both.passed
+    assert gates.checks(["load"], [gates.CheckRecord("load", "success", t), *records],
+                        "abc1234 on dev").passed
+
+
+def test_soak_is_one_second_short_just_before_the_exact_time() -> None:
+    since = at("2026-11-30T08:00:00Z")
+    short = gates.soak(1800, since, "dev", at("2026-11-30T08:29:59Z"))
+    assert not short.passed
+    assert short.opens == at("2026-11-30T08:30:00Z")
+    exact = gates.soak(1800, since, "dev", at("2026-11-30T08:30:00Z"))
+    assert (exact.passed, exact.opens) == (True, None)
+    assert exact.evidence == "live on dev since 2026-11-30T08:00Z, 30m of 30m"
+    # It stopped being live exactly when the soak was done: that soak counts.
+    ended = gates.soak(1800, since, "dev", at("2026-11-30T12:00:00Z"),
+                       until=at("2026-11-30T08:30:00Z"))
+    assert ended.passed
+    assert not gates.soak(1800, since, "dev", at("2026-11-30T12:00:00Z"),
+                          until=at("2026-11-30T08:29:59Z")).passed
+    # No soak asked for: live is enough, from its first second.
+    assert gates.soak(0, since, "dev", since).passed
+
+
+FREEZE = Freeze(at("2026-12-18T00:00:00Z"), at("2027-01-04T00:00:00Z"), "peak trading")
+
+
+@pytest.mark.parametrize(("now", "frozen"), [
+    ("2026-12-17T23:59:59Z", False),  # the last second before it
+    ("2026-12-18T00:00:00Z", True),   # its first instant
+    ("2027-01-03T23:59:59Z", True),   # its last second
+    ("2027-01-04T00:00:00Z", False),  # its end: open again
+])
+def test_a_freeze_holds_from_its_first_instant_up_to_its_end(now: str, frozen: bool) -> None:
+    (gate,) = gates.timing([], [FREEZE], at(now))
+    assert gate.name == "freeze"
+    assert gate.passed is not frozen
+    if frozen:
+        assert gate.opens == at("2027-01-04T00:00:00Z")  # no window: the freeze's end
+        assert gate.evidence == ("frozen 2026-12-18T00:00Z to 2027-01-04T00:00Z (peak "
+                                 "trading); can land at 2027-01-04T00:00Z")
+    else:
+        assert gate.evidence == f"no freeze at {clock.stamp(at(now))}"
+    assert gates.opening([], [FREEZE], at(now)) == (at("2027-01-04T00:00:00Z") if frozen
+                                                    else at(now))
+
+
+def test_a_window_is_open_from_its_first_minute_and_closed_at_its_last() -> None:
+    """08:00-16:00 Berlin (UTC+1 in December): 07:00:00Z opens, 14:59:59Z is still inside,
+    15:00:00Z is closed; the gate says so and when it opens next."""
+    monday = [(at("2026-11-30T06:59:59Z"), False), (at("2026-11-30T07:00:00Z"), True),
+              (at("2026-11-30T14:59:59Z"), True), (at("2026-11-30T15:00:00Z"), False)]
+    for when, open_ in monday:
+        (gate,) = gates.timing([BERLIN_BUSINESS], [], when)
+        assert gate.passed is open_, when
+        assert gate.opens == (None if open_ else
+                              at("2026-11-30T07:00:00Z") if when.hour < 7 else
+                              at("2026-12-01T07:00:00Z"))
+
+
+def test_back_to_back_freezes_land_after_the_last() -> None:
+    """A freeze that starts where another ends: the first instant both leave open."""
+    second = Freeze(FREEZE.end, at("2027-01-10T00:00:00Z"), "stock take")
+    assert gates.opening([], [FREEZE, second], at("2026-12-20T00:00:00Z")) == \
+        at("2027-01-10T00:00:00Z")
+    (gate,) = gates.timing([], [FREEZE, second], at("2027-01-04T00:00:00Z"))
+    assert not gate.passed
+    assert "(stock take)" in gate.evidence
+
+
+@pytest.mark.parametrize(("now", "inside"), [
+    ("2026-12-04T21:59:59Z", False),  # Friday, a second before 22:00
+    ("2026-12-04T22:00:00Z", True),   # its first minute
+    ("2026-12-05T05:59:59Z", True),   # Saturday morning, its last second
+    ("2026-12-05T06:00:00Z", False),  # its end
+    ("2026-12-04T05:59:00Z", False),  # Friday morning: Thursday is not listed
+])
+def test_a_window_past_midnight_has_exact_edges(now: str, inside: bool) -> None:
+    night = Window(frozenset({4}), 22 * 60, 6 * 60, "UTC")  # Friday 22:00 to Saturday 06:00
+    assert gates.inside(night, at(now)) is inside

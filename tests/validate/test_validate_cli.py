@@ -212,6 +212,51 @@ def test_an_expired_waiver_waives_nothing_and_is_an_error(example: Path) -> None
                         lines[-1]), lines[-1]
 
 
+def _rules(root: Path, cluster: str, now: str) -> list[tuple[str, str, str | None]]:
+    """(rule, severity, object kind/name) of each finding `validate --cluster` reports."""
+    result = hydrate("--repo", root, "validate", "--cluster", cluster, "--format", "json",
+                     env={"HYDRATE_NOW": now})
+    assert result.code in (0, 1), result.err
+    return [(f["rule"], f["severity"], f"{f['object']['kind']}/{f['object']['name']}"
+             if f["object"] else None) for f in json.loads(result.out)["findings"]]
+
+
+def test_a_waiver_still_holds_on_its_expiry_day(example: Path) -> None:
+    """The run-as-root waiver expires 2027-06-30: on that day, up to its last second, it
+    waives; from the first second of the next day it is an error and waives nothing."""
+    for now in ("2027-06-30T00:00:00Z", "2027-06-30T23:59:59Z"):
+        assert _rules(example, "store-0001", now) == [], now
+    assert _rules(example, "store-0001", "2027-07-01T00:00:00Z") == [
+        ("waiver-expired", "error", None),
+        ("run-as-root", "warning", "DaemonSet/log-shipper")]
+
+
+HOST_PATH_WAIVER = """- rule: host-path
+  packages: [log-shipper]
+  objects: [DaemonSet/logging/log-shipper]
+  reason: fluent-bit tails the node's container logs and keeps its position on the node
+"""
+
+
+@pytest.mark.parametrize(("scope", "waived", "not_waived"), [
+    ("  sites: [store-0001]\n", "store-0001", "store-0002"),
+    ("  classes: [pop]\n", "store-0002", "dc-fra-1"),
+    ("  clusters: [dc-*]\n", "dc-fra-1", "store-0001"),
+])
+def test_a_waiver_scoped_to_sites_or_classes_applies_there_only(
+        example: Path, scope: str, waived: str, not_waived: str) -> None:
+    """The log-shipper's host-path waiver narrowed to a site, a class or clusters: the
+    finding is waived there and reported everywhere else."""
+    path = example / "fleet/policy.yaml"
+    text = path.read_text()
+    assert HOST_PATH_WAIVER in text
+    path.write_text(text.replace(HOST_PATH_WAIVER, HOST_PATH_WAIVER + scope))
+    now = "2026-12-01T08:00:00Z"
+    host_path = ("host-path", "warning", "DaemonSet/log-shipper")
+    assert host_path not in _rules(example, waived, now)
+    assert host_path in _rules(example, not_waived, now)
+
+
 def test_publish_stops_on_error_findings_with_nothing_pushed(tmp_path: Path) -> None:
     root = copy_example(tmp_path / "config")
     writing("overlays/clusters/store-lab/pos-app/values.yaml", "image: {tag: latest}\n")(root)
@@ -292,6 +337,18 @@ def test_capacity_counts_autoscalers_operators_and_limits(example: Path) -> None
     assert after["memory"] - before["memory"] == (28 * 192 * 2**20 + 2 * 2 * 2**30 + 10 * 2**20
                                                   + 3 * 2**30)
     assert after["pods"] - before["pods"] == 28 + 2 + 1 + 3
+
+
+def test_a_workload_scaled_to_zero_requests_nothing(example: Path) -> None:
+    """pos-app at 0 replicas on store-0001: its 2 pods (100m, 192Mi each) leave the
+    capacity count entirely (a zero taken for "unset" would count one)."""
+    before = _requested(example, "store-0001")
+    replace_in(example / "fleet/clusters/store-0001.yaml", 'vars: {storeId: "0001"}',
+               'vars: {storeId: "0001", posReplicas: 0}')
+    after = _requested(example, "store-0001")
+    assert before["pods"] - after["pods"] == 2
+    assert round(before["cpu"] - after["cpu"], 6) == 0.2
+    assert before["memory"] - after["memory"] == 2 * 192 * 2**20
 
 
 SCHEMA_WAIVER = """- rule: schema
