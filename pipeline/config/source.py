@@ -113,10 +113,11 @@ class DirTree:
         found = self._ignore.rule(normalize(path) + ("/" if path.endswith("/") else ""))
         return None if found is None else str(found)
 
-    def _inside_ignored(self, norm: str) -> bool:
-        """Whether `norm` or a folder above it is left out of a commit."""
+    def _inside_ignored(self, norm: str, folder: bool = False) -> bool:
+        """Whether `norm` (a folder if `folder`) or a folder above it is left out of a
+        commit."""
         parts = norm.split("/")
-        return any(self._leaves_out("/".join(parts[:i]), folder=i < len(parts))
+        return any(self._leaves_out("/".join(parts[:i]), folder=folder or i < len(parts))
                    for i in range(1, len(parts) + 1))
 
     @property
@@ -178,7 +179,7 @@ class DirTree:
         return str(pygit2.hash(self.read(path)))
 
     def is_dir(self, path: str) -> bool:
-        return self._path(path).is_dir() and not self._inside_ignored(normalize(path))
+        return self._path(path).is_dir() and not self._inside_ignored(normalize(path), True)
 
     def is_file(self, path: str) -> bool:
         return self._path(path).is_file() and not self._inside_ignored(normalize(path))
@@ -192,7 +193,7 @@ class DirTree:
         if self._ignore is None:
             return names
         norm = normalize(path)
-        if norm and self._inside_ignored(norm):
+        if norm and self._inside_ignored(norm, folder=True):
             return []
         return [n for n in names if not self._leaves_out(posixpath.join(norm, n),
                                                          folder=(folder / n).is_dir())]
@@ -201,7 +202,7 @@ class DirTree:
         base = self._path(path)
         found: list[str] = []
         norm = normalize(path)
-        if self._ignore is not None and norm and self._inside_ignored(norm):
+        if self._ignore is not None and norm and self._inside_ignored(norm, folder=True):
             return found
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
             rel = os.path.relpath(dirpath, base)

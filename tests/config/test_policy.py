@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.config import policy
 from pipeline.config.source import DirTree
+from pipeline.errors import ConfigError
 from pipeline.validate.check import settle
 from tests.conftest import ROOT
 
@@ -130,3 +131,107 @@ def test_the_scopes_are_read_from_the_file(tmp_path: Path) -> None:
     (w,) = found.waivers
     assert (w.sites, w.classes, w.clusters, w.packages, w.objects) == (
         ("hh", "muc"), ("pop",), ("store-1",), ("p",), ("Pod/x",))
+
+
+# --- every part of the file read, and each error in full ---------------------------------
+
+FULL = """# the policy
+rules:
+  latest-tag: error
+  host-path: {allowedPaths: [/var/log]}
+required: [monitoring-agent]
+waivers:
+- rule: privileged
+  reason: r
+  sites: [hh]
+workloads:
+- apiGroup: db.example.com
+  kind: Db
+  replicas: [spec.instances, spec.shards]
+  podSpec: spec.template.spec
+  storage: [spec.volume.size]
+  each: spec.nodeSets
+- {apiGroup: cache.example.com, kind: Cache, resources: spec.resources}
+access:
+  tenants: []
+"""
+
+
+def test_every_part_of_the_policy_is_read(tmp_path: Path) -> None:
+    found = _load(tmp_path, FULL)
+    assert found.path == "fleet/policy.yaml"
+    assert found.severities == {"latest-tag": "error"}
+    assert found.params == {"host-path": {"allowedPaths": ["/var/log"]}}
+    assert found.required == ("monitoring-agent",)
+    (w,) = found.waivers
+    assert (w.rule, w.reason, w.at, w.line, w.sites) == ("privileged", "r",
+                                                         "fleet/policy.yaml:7: waivers[0]", 7,
+                                                         ("hh",))
+    assert found.workloads == (
+        policy.Workload("db.example.com", "Db", ("spec.instances", "spec.shards"), None,
+                        "spec.template.spec", ("spec.volume.size",), "spec.nodeSets"),
+        policy.Workload("cache.example.com", "Cache", ("spec.replicas",), "spec.resources"))
+    assert found.access == {"tenants": []}
+    assert found.at("workloads", 1) == "fleet/policy.yaml:17: workloads[1]"
+    assert found.at() == "fleet/policy.yaml:2"  # where the mapping starts, after the comment
+
+
+def test_no_policy_and_an_empty_one(tmp_path: Path) -> None:
+    (tmp_path / "fleet").mkdir()
+    none = policy.load(DirTree(tmp_path))
+    assert none == policy.Policy(None)
+    assert none.at("rules") == "fleet/policy.yaml"
+    empty = _load(tmp_path, "# nothing yet\n")
+    assert (empty.path, empty.waivers, empty.workloads, empty.access) == (
+        "fleet/policy.yaml", (), (), None)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("waivers:\n- {rule: privileged, reason: r}\n- {rule: host-path, reason: r, "
+     "expires: 2027-02-30}\n",
+     "fleet/policy.yaml:3: waivers[1].expires: '2027-02-30' is not a date (YYYY-MM-DD)"),
+    ("workloads:\n- {apiGroup: a.io, kind: A, resources: spec.r}\n"
+     "- {apiGroup: b.io, kind: B, resources: spec.r, podSpec: spec.p}\n",
+     "fleet/policy.yaml:3: workloads[1]: give one of resources (the field holding a pod's "
+     "requests and limits) or podSpec (the field holding a pod spec)"),
+])
+def test_each_error_of_the_policy_is_said_in_full(tmp_path: Path, text: str,
+                                                  message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, text)
+    assert str(err.value) == message
+
+
+def test_a_policy_that_is_a_folder_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "fleet/policy.yaml").mkdir(parents=True)
+    with pytest.raises(ConfigError) as err:
+        policy.load(DirTree(tmp_path))
+    assert str(err.value) == ("fleet/policy.yaml: is a directory; the policy is one YAML file "
+                              "(docs/validation.md)")
+
+
+def test_a_quoted_word_is_a_word_and_a_rule_with_parameters_only_is_fine(tmp_path: Path) -> None:
+    """Only a bare severity YAML reads as a boolean is taken for the word: a quoted 'no'
+    stays the text "no", which is no severity; a rule given only parameters keeps its
+    default severity."""
+    with pytest.raises(ConfigError, match=r"rules\.latest-tag: 'no' is not one of: error, "
+                                          r"warning, off$"):
+        _load(tmp_path, "rules:\n  latest-tag: 'no'\n")
+    found = _load(tmp_path, "rules:\n  host-path: {allowedPaths: [/var/log]}\n"
+                            "  latest-tag: {severity: off}\n")
+    assert found.severities == {"latest-tag": "off"}
+    assert settle(found).severity["host-path"] == "warning"
+
+
+def test_off_is_off_in_big_endian_utf_16_too(tmp_path: Path) -> None:
+    (tmp_path / "fleet").mkdir()
+    text = "rules:\n  ingress-without-tls: off\n"
+    (tmp_path / "fleet/policy.yaml").write_bytes(b"\xfe\xff" + text.encode("utf-16-be"))
+    assert settle(policy.load(DirTree(tmp_path))).severity["ingress-without-tls"] == "off"
+
+
+def test_a_waiver_of_objects_needs_the_object_named() -> None:
+    w = _waiver(objects=("DaemonSet/*",))
+    assert not w.covers_object("p", "DaemonSet", "", None)  # a kind, but no name
+    assert not w.covers_object("p", None, "", "x")  # a name, but no kind
+    assert w.covers_object("p", "DaemonSet", "", "x")

@@ -335,3 +335,52 @@ def test_a_share_is_shown_rounded_and_levelled_above_80_and_100(
     env = site_mod._env()
     assert env.filters["level"](value) == level
     assert env.filters["pct"](value) == shown
+
+
+def test_a_page_links_its_style_and_script_from_where_it_is(tmp_path: Path) -> None:
+    from pipeline.report import site as site_mod
+
+    out = tmp_path / "site"
+    site_mod.write(_model(tmp_path), out)
+    index = (out / "index.html").read_text()
+    page = (out / "clusters/store-1.html").read_text()
+    assert '<link rel="stylesheet" href="style.css">' in index
+    assert '<script src="app.js"></script>' in index
+    assert '<link rel="stylesheet" href="../style.css">' in page
+    assert '<a class="brand" href="../index.html">hydrate</a>' in page
+    # Block tags leave no blank lines or stray indentation behind.
+    assert ('<ol class="path">\n    <li class="env live">\n      <div class="env-name">dev</div>'
+            in index)
+
+
+def test_a_template_naming_what_the_model_lacks_fails_loudly() -> None:
+    import jinja2
+
+    from pipeline.report import site as site_mod
+
+    with pytest.raises(jinja2.UndefinedError):
+        site_mod._env().from_string("{{ site.nothing }}").render(site={})
+
+
+def test_the_site_is_not_written_over_the_repository(tmp_path: Path) -> None:
+    from pipeline.errors import PipelineError
+    from pipeline.report import site as site_mod
+
+    repo = tmp_path / "config"
+    (repo / "fleet").mkdir(parents=True)
+    (repo / "fleet/x.yaml").write_text("x\n")
+    for out in (repo, tmp_path):
+        with pytest.raises(PipelineError) as err:
+            site_mod.write(_model(tmp_path), out, protect=[repo])
+        assert str(err.value).startswith(f"--html {out}: ")
+    assert (repo / "fleet/x.yaml").read_text() == "x\n"
+    empty = tmp_path / "empty-repository"  # claimable as an empty folder, but protected
+    empty.mkdir()
+    with pytest.raises(PipelineError, match=rf"^--html {empty}: "):
+        site_mod.write(_model(tmp_path), empty, protect=[empty])
+    assert list(empty.iterdir()) == []
+
+
+def test_a_class_without_clusters_is_skipped_and_the_next_shown(tmp_path: Path) -> None:
+    model = replace(_model(tmp_path), classes=("edge", "pop"))
+    assert [row["cls"] for row in model.capacity()] == ["pop"]

@@ -9,6 +9,7 @@ from typing import Any
 from pipeline.config.model import ClusterClass
 from pipeline.config.policy import Workload
 from pipeline.validate import capacity, operators
+from pipeline.validate.findings import Usage
 
 GI = 2**30
 MI = 2**20
@@ -254,3 +255,135 @@ def test_an_autoscaler_with_a_minimum_of_zero_counts_zero() -> None:
         capacity.Scaler(("shop", "apps", "Deployment", "web"), 0)
     unset = {"spec": {"scaleTargetRef": {"name": "web"}}}
     assert capacity.scaler("autoscaling", "HorizontalPodAutoscaler", "shop", unset).minimum == 1
+
+
+# --- each kind's demand exactly, sidecars, pod-level limits, the edges of the messages --------
+
+EPHEMERAL = {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {"resources": {
+    "requests": {"storage": "1Gi"}}}}}}
+
+
+def _pod_spec(**extra: Any) -> dict[str, Any]:
+    return {"containers": [_c("500m", "1Gi")], "volumes": [EPHEMERAL], **extra}
+
+
+def test_each_kind_asks_exactly_this() -> None:
+    pod = capacity.demand("", "Pod", {"spec": _pod_spec()})
+    assert pod == capacity.Demand(Fraction(1, 2), Fraction(GI), 1, False, Fraction(GI))
+    claim = capacity.demand("", "PersistentVolumeClaim", {"spec": {"resources": {"requests": {
+        "storage": "10Gi"}}}})
+    assert claim == capacity.Demand(Fraction(0), Fraction(0), 0, False, claimed=Fraction(10 * GI))
+    daemon = capacity.demand("apps", "DaemonSet", {"spec": {"template": {"spec": _pod_spec()}}})
+    assert daemon == capacity.Demand(Fraction(1, 2), Fraction(GI), 1, True, Fraction(GI))
+    job = capacity.demand("batch", "Job", {"spec": {"parallelism": 2,
+                                                    "template": {"spec": _pod_spec()}}})
+    assert job == capacity.Demand(Fraction(1, 2), Fraction(GI), 2, False, Fraction(GI))
+    cron = capacity.demand("batch", "CronJob", {"spec": {"jobTemplate": {"spec": {
+        "parallelism": 3, "template": {"spec": _pod_spec()}}}}})
+    assert cron == capacity.Demand(Fraction(1, 2), Fraction(GI), 3, False, Fraction(GI))
+    deploy = capacity.demand("apps", "Deployment", {"spec": {"replicas": 2,
+                                                             "template": {"spec": _pod_spec()}}})
+    assert deploy == capacity.Demand(Fraction(1, 2), Fraction(GI), 2, False, Fraction(GI),
+                                     scalable=True)
+
+
+def test_sidecars_add_to_the_containers_and_to_later_init_containers() -> None:
+    """A sidecar (an init container that keeps running) adds to the main containers' sum;
+    a plain init container runs alone, with the sidecars started before it."""
+    spec = {"initContainers": [_c("100m", "64Mi", restartPolicy="Always"), _c("200m", "32Mi")],
+            "containers": [_c("250m", "256Mi"), _c("250m", "256Mi")]}
+    assert capacity.pod_requests(spec) == (Fraction(6, 10), Fraction(576 * MI))
+    assert capacity.pod_requests({"containers": [_c("1")]}) == (Fraction(1), Fraction(0))
+
+
+def test_pod_level_limits_count_where_the_pod_gives_no_request() -> None:
+    spec = {"resources": {"limits": {"cpu": "4"}}, "containers": [_c("1", "1Gi")]}
+    assert capacity.pod_requests(spec) == (Fraction(4), Fraction(GI))
+    spec = {"resources": {"limits": {"memory": "3Gi"}}, "containers": [_c("1", "1Gi")]}
+    assert capacity.pod_requests(spec) == (Fraction(1), Fraction(3 * GI))
+
+
+def test_an_operator_kind_reads_list_items_by_index_and_one_mapping_as_one_item() -> None:
+    custom = operators.merged([
+        Workload("example.com", "Ring", ("spec.sets[1].count",), "spec.resources"),
+        Workload("example.com", "Tree", ("count",), "resources", each="spec.root"),
+        Workload("example.com", "Gone", ("spec.sets[2].count",), "spec.resources")])
+    resources = {"requests": {"cpu": "1", "memory": "1Gi"}}
+    ring = {"spec": {"sets": [{"count": 5}, {"count": 3}], "resources": resources}}
+    assert capacity.demand("example.com", "Ring", ring, custom).pods == 3
+    gone = {"spec": {"sets": [{"count": 5}, {"count": 3}], "resources": resources}}
+    assert capacity.demand("example.com", "Gone", gone, custom).pods == 1  # no item 2: one
+    tree = {"spec": {"root": {"count": 4, "resources": resources}}}
+    assert capacity.demand("example.com", "Tree", tree, custom) == \
+        capacity.Demand(Fraction(1), Fraction(GI), 4, False)
+
+
+def test_an_autoscaler_names_the_kind_and_group_it_scales() -> None:
+    sts = capacity.scaler("autoscaling", "HorizontalPodAutoscaler", "shop", {"spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db"},
+        "minReplicas": 2}})
+    assert sts == capacity.Scaler(("shop", "apps", "StatefulSet", "db"), 2)
+    custom = capacity.scaler("keda.sh", "ScaledObject", "shop", {"spec": {"scaleTargetRef": {
+        "apiVersion": "example.com/extra/v1", "kind": "Ring", "name": "r"}}})
+    assert custom == capacity.Scaler(("shop", "example.com/extra", "Ring", "r"), 0)
+    assert capacity.scaler("autoscaling", "HorizontalPodAutoscaler", "shop",
+                           {"spec": {"scaleTargetRef": {"kind": "Deployment"}}}) is None
+    assert capacity.scaler("apps", "Deployment", "shop", {}) is None
+
+
+def test_a_workload_scaled_in_its_own_output_is_counted_once() -> None:
+    web = capacity.demand("apps", "Deployment", _workload("Deployment", replicas=2))
+    hpa = capacity.Scaler(_ref("web"), 5)
+    load = capacity.total([(_ref("web"), web)], [hpa])
+    assert (load.pods, load.scalable, load.scalers) == (5.0, (), ())
+    unscaled = capacity.total([(_ref("web"), web)])
+    assert unscaled.scalable == ((_ref("web"), 2, 0.5, 1.0 * GI, 0.0),)
+
+
+def test_per_node_storage_and_the_nodes_a_class_has() -> None:
+    daemon = capacity.demand("apps", "DaemonSet", {"spec": {"template": {"spec": _pod_spec()}}})
+    pvc = capacity.Demand(Fraction(0), Fraction(0), 0, False, claimed=Fraction(2 * GI))
+    load = capacity.total([(_ref("d", "DaemonSet"), daemon), (_ref("c", "PVC", ""), pvc)])
+    assert (load.storage, load.node_storage) == (2.0 * GI, 1.0 * GI)
+    three = capacity.usage("store-1", CLS, [load])
+    assert three.requested == {"cpu": 1.5, "memory": 3.0 * GI, "pods": 3.0,
+                               "storage": 5.0 * GI}
+    bare = ClusterClass("x", "fleet/classes/x.yaml", "", "1.30", {"cpu": "4"}, (), {})
+    one = capacity.usage("store-1", bare, [load, load])  # no nodes given: one
+    assert one.requested == {"cpu": 1.0, "memory": 2.0 * GI, "pods": 2.0, "storage": 6.0 * GI}
+    given = capacity.usage("store-1", bare, [load], {"cpu": 8.0})
+    assert given.capacity == {"cpu": 8.0}
+
+
+def test_a_scaler_in_another_output_moves_memory_and_storage_too() -> None:
+    sts = capacity.demand("apps", "StatefulSet", {"spec": {
+        "replicas": 1, "template": {"spec": {"containers": [_c("1", "2Gi")]}},
+        "volumeClaimTemplates": [{"spec": {"resources": {"requests": {"storage": "5Gi"}}}}]}})
+    app = capacity.total([(_ref("db", "StatefulSet"), sts)])
+    scaling = capacity.total([], [capacity.Scaler(_ref("db", "StatefulSet"), 3)])
+    use = capacity.usage("store-1", CLS, [app, scaling])
+    assert use.requested == {"cpu": 3.0, "memory": 6.0 * GI, "pods": 3.0,
+                             "storage": 15.0 * GI}
+
+
+def _usage(percent: float) -> Usage:
+    return Usage("store-1", "pop", {"cpu": percent / 100 * 4}, {"cpu": 4.0})
+
+
+def test_the_messages_at_exactly_80_and_100_percent() -> None:
+    assert capacity.message(_usage(80.0)) is None
+    assert capacity.message(_usage(80.5)) == (
+        False, "requests are above 80 % of the capacity of class pop: cpu 3220m of 4 (80 %)")
+    assert capacity.message(_usage(100.0)) == (
+        False, "requests are above 80 % of the capacity of class pop: cpu 4 of 4 (100 %)")
+    assert capacity.message(_usage(100.5)) == (
+        True, "requests are over the capacity of class pop: cpu 4020m of 4 (100 %)")
+
+
+def test_shares_in_words_and_numbers_no_cluster_could_have() -> None:
+    use = Usage("store-1", "pop", {"cpu": 1.0}, {"cpu": 4.0, "storage": 10.0 * GI})
+    assert capacity.shares(use) == [("cpu", "1", "4", 25.0), ("storage", "0", "10Gi", 0.0)]
+    assert capacity.percent_text(999_999.4) == "999999 %"
+    assert capacity.percent_text(1e6) == "1e+06 %"
+    huge = Usage("store-1", "pop", {"memory": 1e15}, {"memory": 1e16})
+    assert capacity.shares(huge) == [("memory", "1e+15", "1e+16", 10.0)]
