@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.config import yamlio
 from pipeline.render import tools
@@ -410,3 +411,22 @@ def test_every_implicit_type_is_found_from_its_first_character() -> None:
         assert None not in table  # nothing is tried against every scalar
         first = set("yYnNtTfFoO-+0123456789.~<") | {""} | (set("=") if extra else set())
         assert set(table) == first
+
+
+def test_an_anchored_value_is_checked_once_however_many_aliases_name_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk remembers each node it finished: a document of ten anchored scalars and a
+    hundred aliases to them costs ten checks, not a thousand (an alias bomb must be
+    refused in time proportional to what is written, not to what it expands to)."""
+    checked: list[str] = []
+    real = yamlio._check_scalar
+
+    def counting(node: yaml.ScalarNode, key: yamlio.Key) -> None:
+        checked.append(node.value)
+        real(node, key)
+
+    monkeypatch.setattr(yamlio, "_check_scalar", counting)
+    text = _expanding(10, 100)
+    found = yamlio.load_strict(text, scalars=True)
+    assert len(found["b"]) == 100
+    assert checked.count("x") == 10  # (keys are checked as keys and as scalars)
