@@ -95,9 +95,7 @@ def _show(report: promote_mod.PromoteReport) -> None:
         click.echo(f"  lifted the hold on {lifted} (--force --reason)")
     if report.note:
         click.echo(f"  {report.note}")
-    from pipeline.commands import artifacts
-
-    for line in artifacts.lines(report.oci):
+    for line in (report.oci.lines() if report.oci else []):
         click.echo(f"  {line}")
     if report.blocked:
         opens = [g.opens for g in report.gates if not g.passed and g.opens is not None]

@@ -61,7 +61,6 @@ def publish(ctx: Context, envs: tuple[str, ...], all_envs: bool, source: str,
     naming it is refused unless --force --reason TEXT (a bypass, recorded in the commit).
     A publish that changes nothing still makes its source live (a note on the head).
     """
-    from pipeline.commands import artifacts
     from pipeline.commands import publish as publish_mod
 
     if envs and all_envs:
@@ -81,7 +80,7 @@ def publish(ctx: Context, envs: tuple[str, ...], all_envs: bool, source: str,
         if r.commit is None:
             click.echo(f"  {r.env:<10} {r.branch}: no change, no commit (head {short(r.head)}; "
                        f"{r.note})")
-            for line in artifacts.lines(r.oci):
+            for line in (r.oci.lines() if r.oci else []):
                 click.echo(f"  {'':<10} {line}")
             continue
         what = ", ".join(f"{len(v)} {k}" for k, v in (("added", r.added), ("changed", r.changed),
@@ -95,7 +94,7 @@ def publish(ctx: Context, envs: tuple[str, ...], all_envs: bool, source: str,
             click.echo(f"  {'':<10} {r.note}")
         for line in r.said:
             click.echo(f"  {'':<10} remote: {line}")
-        for line in artifacts.lines(r.oci):
+        for line in (r.oci.lines() if r.oci else []):
             click.echo(f"  {'':<10} {line}")
     for gated in report.promoted_only:
         assert gated.promotion is not None

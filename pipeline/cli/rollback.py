@@ -49,7 +49,5 @@ def rollback(ctx: Context, env: str, to: str | None, reason: str, remove_added: 
                          ("not restored (no longer in the inventory)", report.not_restored)):
         if names:
             click.echo(f"  {label}: {', '.join(names)}")
-    from pipeline.commands import artifacts
-
-    for line in artifacts.lines(report.oci):
+    for line in (report.oci.lines() if report.oci else []):
         click.echo(f"  {line}")

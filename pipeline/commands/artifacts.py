@@ -32,6 +32,33 @@ class OciResult:
     pushed: publishing.Pushed = field(default_factory=publishing.Pushed)
     synced: publishing.Synced = field(default_factory=publishing.Synced)
 
+    def lines(self) -> list[str]:
+        """What a command prints about the registry."""
+        p, s = self.pushed, self.synced
+        out = []
+        if p.artifacts or p.adopted:
+            size = f", {p.bytes_uploaded / 1024:.1f} KiB" if p.bytes_uploaded else ""
+            adopted = f", {len(p.adopted)} from an earlier run" if p.adopted else ""
+            out.append(f"{self.repository}: {counted(len(p.artifacts), 'artifact')} pushed "
+                       f"({counted(p.uploaded, 'blob')} uploaded, {p.mounted} mounted{size})"
+                       f"{adopted}")
+        else:
+            out.append(f"{self.repository}: no artifact to push")
+        for cluster in p.untagged:
+            out.append(f"{cluster}: its source's tag holds another artifact (rendered with other "
+                       "tools?); left as it is, the new one is known by its digest")
+        moves = [f"{len(names)} {what}" for what, names in (
+            ("moved", s.moved), ("created", s.created), ("put back (moved by hand)", s.restored))
+            if names]
+        out.append(f"tag {self.tag}: " + (", ".join(moves) if moves else
+                                            "every cluster's is on the ledger's digest"))
+        if s.restored:
+            out.append(f"put back: {', '.join(s.restored[:10])}{' …' if len(s.restored) > 10 else ''}")
+        if s.republished:
+            out.append(f"pushed again from the branch (the registry had lost them): "
+                       f"{', '.join(s.republished[:10])}")
+        return out
+
 
 def connect(env: Environment, environ: Mapping[str, str], clusters: Iterable[str],
             clients: Clients | None = None) -> Target | None:
@@ -128,33 +155,3 @@ def finish(repo: pygit2.Repository, target: Target | None, head: str | None,
                             f"{target.env.branch}; run the command again to move the tags it "
                             "records") from e
     return OciResult(target.oci.repository, target.oci.tag, pushed, synced)
-
-
-def lines(result: OciResult | None) -> list[str]:
-    """What a command prints about the registry."""
-    if result is None:
-        return []
-    p, s = result.pushed, result.synced
-    out = []
-    if p.artifacts or p.adopted:
-        size = f", {p.bytes_uploaded / 1024:.1f} KiB" if p.bytes_uploaded else ""
-        adopted = f", {len(p.adopted)} from an earlier run" if p.adopted else ""
-        out.append(f"{result.repository}: {counted(len(p.artifacts), 'artifact')} pushed "
-                   f"({counted(p.uploaded, 'blob')} uploaded, {p.mounted} mounted{size})"
-                   f"{adopted}")
-    else:
-        out.append(f"{result.repository}: no artifact to push")
-    for cluster in p.untagged:
-        out.append(f"{cluster}: its source's tag holds another artifact (rendered with other "
-                   "tools?); left as it is, the new one is known by its digest")
-    moves = [f"{len(names)} {what}" for what, names in (
-        ("moved", s.moved), ("created", s.created), ("put back (moved by hand)", s.restored))
-        if names]
-    out.append(f"tag {result.tag}: " + (", ".join(moves) if moves else
-                                        "every cluster's is on the ledger's digest"))
-    if s.restored:
-        out.append(f"put back: {', '.join(s.restored[:10])}{' …' if len(s.restored) > 10 else ''}")
-    if s.republished:
-        out.append(f"pushed again from the branch (the registry had lost them): "
-                   f"{', '.join(s.republished[:10])}")
-    return out

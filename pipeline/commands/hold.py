@@ -16,7 +16,7 @@ from pipeline.commands.context import Context
 from pipeline.config import inventory as inventory_mod
 from pipeline.config.source import config_root, open_repository, tree_at
 from pipeline.errors import PipelineError
-from pipeline.promote import record
+from pipeline.promote import live, notes, record
 from pipeline.sinks import branch, landing, ledger, refs
 from pipeline.sinks.planning import check_head
 
@@ -96,9 +96,14 @@ def hold(ctx: Context, opts: HoldOptions) -> HoldReport:
                                holds=holds)
             where = (f"on {env.name}: held: {reason}",)
         commit = branch.record(repo, head, env, step, author, who)
+        # Promoter's note names what is live, which a publish that changed nothing may have
+        # made newer than the source the copied ledger names.
+        evidence = (notes.of_remote(repo, remote, ctx.warn) if remote is not None
+                    else notes.local(repo, ctx.warn))
+        run = live.Timeline(repo, head, env.name, evidence).current()
         landed = landing.land(repo, commit, dest, head.id,
                               f"hydrate hold {'--release ' if opts.release else ''}"
-                              f"{source[:7]}")
+                              f"{source[:7]}", run.source if run is not None else None)
         if landed is None:
             return None
         return HoldReport(env.name, env.branch, source, landed.commit, landed.pushed, where)

@@ -6,7 +6,9 @@ rollout of it is pending (the first waves of a rollout may be all the branch has
 publish that changed nothing records its source as live with a note on the head
 (`notes.Record(kind="live")`), from that note's time. So the timeline of a branch is its
 first-parent commits, oldest first, each followed by the live records on it in the order
-they were written (never sorted by the writers' clocks). A *run* is a stretch of that
+they were written (never sorted by the writers' clocks); a commit that only records a hold
+or its release is no point of its own (it copies its parent's ledger, which may name a
+source older than one a note made live). A *run* is a stretch of that
 timeline on which one source is live without interruption: it starts at the committer
 time of its first commit (never the author time) or the time of its first note, and it
 ends where another source, a mixed rollout or a rollback takes over. A check counts for a
@@ -108,6 +110,8 @@ class Timeline:
                 r = line.record
                 if r.kind == "live" and r.env == self.env:
                     yield Mark(commit, r.source, r.when, (position, line.index))
+            if led is not None and led.kind in ledger.LEDGER_ONLY:
+                continue  # a hold changes no manifest: what was live stays live, since then
             sources = set(led.sources().values()) if led is not None else set()
             source = sources.pop() if len(sources) == 1 else None
             rollout = led.rollout if led is not None else None

@@ -79,13 +79,14 @@ class Landed:
 
 
 def land(repo: pygit2.Repository, commit: pygit2.Oid, dest: Destination,
-         expected: pygit2.Oid | None, log: str) -> Landed | None:
+         expected: pygit2.Oid | None, log: str, dry: str | None = None) -> Landed | None:
     """Put `commit` on `dest` if the branch is still at `expected` (None: absent). None if
     it moved meanwhile (read it again, rebuild, retry); `PushRefused` if the remote refused
-    for another reason. A landed commit gets its note for GitOps Promoter (`_mark`)."""
+    for another reason. A landed commit gets its note for GitOps Promoter (`_mark`), naming
+    `dry` (default: the source its ledger records)."""
     landed = _land(repo, commit, dest, expected, log)
     if landed is not None:
-        _mark(repo, commit, dest)
+        _mark(repo, commit, dest, dry)
     return landed
 
 
@@ -108,14 +109,15 @@ def _land(repo: pygit2.Repository, commit: pygit2.Oid, dest: Destination,
     return None
 
 
-def _mark(repo: pygit2.Repository, commit: pygit2.Oid, dest: Destination) -> None:
-    """The note GitOps Promoter reads on a landed commit: the source its ledger records
-    (as its root `hydrator.metadata` does), signed as the commit is."""
+def _mark(repo: pygit2.Repository, commit: pygit2.Oid, dest: Destination,
+          dry: str | None) -> None:
+    """The note GitOps Promoter reads on a landed commit: `dry`, else the source its ledger
+    records (as its root `hydrator.metadata` does), signed as the commit is."""
     built = repo[commit].peel(pygit2.Commit)
     found = ledger.read(repo, built)
-    if found is None or not hydrator.is_dry_sha(found.source.commit):
+    dry = dry or (found.source.commit if found is not None else None)
+    if dry is None or not hydrator.is_dry_sha(dry):
         return
-    dry = found.source.commit
     try:
         hydrator.mark(repo, commit, dry, built.committer, dest.remote, dest.push)
     except GitError as e:

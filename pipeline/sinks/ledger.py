@@ -28,6 +28,9 @@ from pipeline.errors import PipelineError
 PATH = ".hydrate/metadata.json"
 SCHEMA_VERSION = 2
 KINDS = ("publish", "promote", "forced", "rollback", "hold", "release")
+# Kinds of commit that change the ledger's holds only: the manifests, and so what is
+# live and since when, stay as the parent left them (its ledger is copied, sources too).
+LEDGER_ONLY = ("hold", "release")
 
 # The trailers of hydrate's commits (`git interpret-trailers` reads them).
 SOURCE = "Hydrate-Source-Commit"

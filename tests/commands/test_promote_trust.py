@@ -11,7 +11,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from tests.commands.test_promote import T0, _waves, gate_lines, head, meta, ok, run, to_staging
+from tests.commands.test_promote import T0, _waves, gate_lines, head, meta, ok, promoter_note, run, to_staging
 from tests.conftest import commit_all, hydrate, replace_in
 
 WHO = pygit2.Signature("someone", "someone@example.com")
@@ -329,6 +329,29 @@ def test_status_shows_the_source_a_no_op_publish_made_live(
     assert lines[1].endswith("4 clusters (argocd); up to date")
     assert lines[2].strip() == (f"{second[:7]} is live since 2026-11-30T12:00:00Z: a publish "
                                 f"that changed nothing made it live (a note on {str(dev)[:7]})")
+
+
+def test_a_hold_commit_leaves_live_what_a_no_op_publish_made_live(
+        example_repo: pygit2.Repository, remote: pygit2.Repository) -> None:
+    """(10b) A hold (or its release) is a commit that copies the head's ledger: its
+    clusters still name the source rendered there, not the one a later publish that
+    changed nothing made live with a note. The hold changes no manifest, so it changes
+    nothing about what is live, nor since when."""
+    first = str(example_repo.head.target)
+    ok(run(example_repo, remote, T0, "publish", "--push"))
+    second = prod_only_change(example_repo, "bridge:\n  logLevel: debug\n", "Debug the bridge")
+    ok(run(example_repo, remote, "2026-11-30T12:00:00Z", "publish", "--push"))
+    ok(run(example_repo, remote, "2026-11-30T12:10:00Z", "hold", first[:10], "--env", "dev",
+           "--reason", "bad canary", "--push"))
+    assert meta(remote, "dev")["kind"] == "hold"
+    assert promoter_note(remote.path, head(remote, "dev").id) == second
+    lines = ok(run(example_repo, remote, "2026-11-30T12:20:00Z", "status")).splitlines()
+    assert lines[0].split()[:3] == ["dev", "env/dev", second[:7]]
+    assert f"{second[:7]} is live since 2026-11-30T12:00:00Z" in lines[2]
+    dry = run(example_repo, remote, "2026-11-30T13:00:00Z", "promote", "--to", "staging",
+              "--dry-run")
+    assert dry.out.splitlines()[0] == f"promote {second[:7]} dev → staging", dry.out + dry.err
+    assert gate_lines(dry.out)["soak"].startswith("pass live on dev since 2026-11-30T12:00Z")
 
 
 @pytest.mark.parametrize("remove_added", [False, True])
