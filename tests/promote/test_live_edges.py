@@ -86,3 +86,14 @@ def test_making_a_source_live_pushed_puts_both_notes_on_the_remote(
     assert notes.Record.parse((_on(there, notes.REF, head.id) or "").strip()) == \
         notes.Record("live", "dev", B, "2026-11-30T12:00:00Z")
     assert _on(there, hydrator.NOTES_REF, head.id) == hydrator.note(B).decode()
+
+
+def test_a_hold_commit_is_no_point_of_the_timeline(repo: pygit2.Repository) -> None:
+    """A hold (or its release) copies its parent's ledger and changes no manifest: the run
+    live before it goes on through it, from its own first commit."""
+    first = commit(repo, REF, make_ledger("dev", {"s1": A}), "2026-11-30T08:00:00Z")
+    commit(repo, REF, make_ledger("dev", {"s1": A}, kind="hold",
+                                  holds={B: ledger.Hold(B, "broke the tills")}),
+           "2026-11-30T09:00:00Z", [first.id])
+    assert timeline(repo).current() == live.Run(A, at("2026-11-30T08:00:00Z"), None, (-1, -1),
+                                                None, first)
