@@ -72,7 +72,7 @@ def test_each_equivalent_names_its_change_and_why_it_cannot_change_behaviour() -
         assert re.fullmatch(r"x(_|ǁ\w+ǁ)\w+__mutmut_\d+", name), entry["mutant"]
         assert entry["change"], entry["mutant"]
         assert all(line[:2] in ("- ", "+ ") for line in entry["change"]), entry["mutant"]
-        assert len(entry["reason"].split()) >= 5, entry["mutant"]
+        assert len(entry["reason"].split()) >= 3, entry["mutant"]  # a reason, not a word
     assert len({e["mutant"] for e in entries}) == len(entries)
 
 

@@ -439,8 +439,9 @@ class Trailers:
 
 
 def trailers(commit: pygit2.Commit) -> Trailers:
-    """The trailers of `commit` (the last paragraph of its message)."""
-    paragraphs = commit.message.rstrip("\n").split("\n\n")
+    """The trailers of `commit` (the last paragraph of its message; trailing blank lines,
+    spaces included, are not a paragraph, as for git interpret-trailers)."""
+    paragraphs = commit.message.rstrip().split("\n\n")
     found: dict[str, list[str]] = {}
     for line in paragraphs[-1].splitlines() if len(paragraphs) > 1 else ():
         key, sep, value = line.partition(": ")

@@ -42,17 +42,18 @@ def absolute(path: Path) -> Path:
 
 
 def _lstat(path: Path) -> os.stat_result | None:
+    """What is at `path` (None: nothing hydrate can see: missing, or below a file, a link
+    loop or a folder it may not search; the write then fails naming the path and why)."""
     try:
         return os.lstat(path)
-    except FileNotFoundError:
+    except OSError:
         return None
-    except NotADirectoryError:
-        return None  # below a file: mkdir says so, naming it
 
 
 def _holds(outer: Path, inner: Path) -> bool:
-    """Whether directory `outer` is `inner` or one of its parents (links resolved)."""
-    with contextlib.suppress(OSError):
+    """Whether directory `outer` is `inner` or one of its parents (links resolved; a link
+    loop holds nothing, and the write below it fails)."""
+    with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: a loop, in Python 3.11
         return inner.resolve().is_relative_to(outer.resolve())
     return False
 

@@ -202,3 +202,13 @@ def test_a_note_the_remote_refuses_says_the_branch_landed_and_how_to_add_it(
         r"with git notes --ref=refs/notes/hydrator\.metadata add -f -m "
         rf"'{{\"drySha\":\"{DRY}\"}}' {first} \(and push refs/notes/hydrator\.metadata\)",
         message), message
+
+
+def test_the_note_names_the_source_given_rather_than_the_ledgers(
+        repo: pygit2.Repository) -> None:
+    """A commit that copies an older ledger (a hold) is marked with the source live now."""
+    first = built(repo, "2026-11-30T08:00:00Z")
+    live_now = "e" * 40
+    assert landing.land(repo, first, landing.Destination(BRANCH), None, "hold",
+                        dry=live_now) is not None
+    assert note_on(repo, first) == {"drySha": live_now}
