@@ -98,8 +98,7 @@ def hold(ctx: Context, opts: HoldOptions) -> HoldReport:
         commit = branch.record(repo, head, env, step, author, who)
         # Promoter's note names what is live, which a publish that changed nothing may have
         # made newer than the source the copied ledger names.
-        evidence = (notes.of_remote(repo, remote, ctx.warn) if remote is not None
-                    else notes.local(repo, ctx.warn))
+        evidence = notes.judged(repo, remote, ctx.warn)
         run = live.Timeline(repo, head, env.name, evidence).current()
         landed = landing.land(repo, commit, dest, head.id,
                               f"hydrate hold {'--release ' if opts.release else ''}"

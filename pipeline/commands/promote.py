@@ -140,8 +140,7 @@ def _promote(ctx: Context, repo: pygit2.Repository, root: str,
         return loaded[sha]
 
     def attempt(n: int) -> PromoteReport | None:
-        evidence = (notes.of_remote(repo, remote, ctx.warn) if remote is not None
-                    else notes.local(repo, ctx.warn))
+        evidence = notes.judged(repo, remote, ctx.warn)
         found = Attempt(repo, config, target, origin, heads(repo, config, remote), evidence,
                         clock.now(ctx.environ), inventory_at, wanted)
         return _try(ctx, repo, root, found, remote, who, opts, n, target_oci)

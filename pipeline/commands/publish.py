@@ -260,8 +260,7 @@ def publish_env(repo: pygit2.Repository, env: Environment, source: branch.Source
                              oci)
 
         if built.commit is None:
-            evidence = (notes.of_remote(repo, remote, warn) if remote is not None
-                        else notes.local(repo, warn))
+            evidence = notes.judged(repo, remote, warn)
             if base is not None and live.make_live(repo, env.name, base, source.commit,
                                                    evidence, clock.now(environ or {}),
                                                    committer, remote, push):

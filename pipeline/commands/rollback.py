@@ -112,8 +112,7 @@ def rollback(ctx: Context, opts: RollbackOptions) -> RollbackReport:
         if head is None:
             raise PipelineError(f"{env.branch}: nothing published to {env.name}, nothing to "
                                 "roll back")
-        evidence = (notes.of_remote(repo, remote, ctx.warn) if remote is not None
-                    else notes.local(repo, ctx.warn))
+        evidence = notes.judged(repo, remote, ctx.warn)
         timeline = live.Timeline(repo, head, env.name, evidence)
         run = timeline.current()
         rollout = timeline.ledger.rollout if timeline.ledger is not None else None

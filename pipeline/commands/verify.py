@@ -56,8 +56,7 @@ def verify(ctx: Context, opts: VerifyOptions) -> VerifyReport:
     if head is None:
         raise PipelineError(f"{env.branch}: nothing published to {env.name} yet, so there is "
                             "nothing to verify")
-    evidence = (notes.of_remote(repo, remote, ctx.warn) if remote is not None
-                else notes.local(repo, ctx.warn))
+    evidence = notes.judged(repo, remote, ctx.warn)
     wanted = _resolve(repo, opts.source) if opts.source is not None else None
     source = _judged(live.Timeline(repo, head, env.name, evidence), env.name, opts.wave, wanted)
     record = notes.Record("check", env.name, source, notes.stamp(clock.now(ctx.environ)),

@@ -148,6 +148,12 @@ def of_remote(repo: pygit2.Repository, remote: Remote, warn: Warn | None = None)
     return Evidence(repo, remote.notes_tracking_ref(REF), warn)
 
 
+def judged(repo: pygit2.Repository, remote: Remote | None, warn: Warn | None = None) -> Evidence:
+    """The records gates judge: the remote's when there is one (fetched now), else the
+    repository's own."""
+    return of_remote(repo, remote, warn) if remote is not None else local(repo, warn)
+
+
 def _appending(new: Iterable[Record]) -> gitnotes.Edit:
     """The edit that adds the lines of `new` a note does not hold yet, after its own."""
     wanted = [r.line() for r in new]

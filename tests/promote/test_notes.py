@@ -162,4 +162,6 @@ def test_published_records_are_on_the_remote_and_merged_locally_and_the_remote_a
     notes.add(repo, commit, [local_only], WHO)
     assert notes.of_remote(repo, remote).records(commit) == [pushed]
     assert notes.local(repo).records(commit) == [pushed, local_only]
+    assert notes.judged(repo, remote).records(commit) == [pushed]
+    assert notes.judged(repo, None).records(commit) == [pushed, local_only]
     assert notes.fetch(repo, remote) == bare.references[notes.REF].target
